@@ -1,0 +1,185 @@
+//! Register definitions as data: the shape of a profile file (`docs/profiles.md`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One profile file: its header and its readings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// The `[profile]` table.
+    pub profile: ProfileHeader,
+    /// The `[[reading]]` tables.
+    #[serde(rename = "reading", default)]
+    pub readings: Vec<ReadingDef>,
+}
+
+/// What a profile says about itself and how it wants to be read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileHeader {
+    /// The profile id; equals the file name without `.toml`.
+    pub id: String,
+    /// Manufacturer shown in Home Assistant.
+    pub manufacturer: String,
+    /// Model family shown in Home Assistant.
+    pub model: String,
+    /// A sentence about which inverters this covers.
+    #[serde(default)]
+    pub description: String,
+    /// The largest Modbus read, in registers.
+    #[serde(default = "default_max_read")]
+    pub max_read: u16,
+    /// The planner bridges unmapped gaps of at most this many registers.
+    #[serde(default = "default_max_gap")]
+    pub max_gap: u16,
+    /// Keys of readings that, when all read zero, make the whole poll implausible.
+    #[serde(default)]
+    pub zero_poll: Vec<String>,
+}
+
+fn default_max_read() -> u16 {
+    125
+}
+
+fn default_max_gap() -> u16 {
+    40
+}
+
+/// How the registers of a reading hold its raw value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// One unsigned register.
+    U16,
+    /// One signed register.
+    S16,
+    /// Two registers, unsigned.
+    U32,
+    /// Two registers, signed.
+    S32,
+    /// Two ASCII characters per register, high byte first.
+    Ascii,
+    /// Each register as four hex nibbles, `1.2.3.4`.
+    Version,
+}
+
+impl Kind {
+    /// How many registers the kind takes, or `None` for "one or more".
+    pub fn width(self) -> Option<usize> {
+        match self {
+            Self::U16 | Self::S16 => Some(1),
+            Self::U32 | Self::S32 => Some(2),
+            Self::Ascii | Self::Version => None,
+        }
+    }
+
+    /// True for kinds whose value is an integer.
+    pub fn is_integer(self) -> bool {
+        !matches!(self, Self::Ascii | Self::Version)
+    }
+
+    /// True for signed kinds.
+    pub fn is_signed(self) -> bool {
+        matches!(self, Self::S16 | Self::S32)
+    }
+}
+
+/// Which register of a 32-bit value holds the low word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WordOrder {
+    /// `registers[0]` is the low word: what every Deye source uses (protocol.md §4.0).
+    LowFirst,
+    /// `registers[0]` is the high word.
+    HighFirst,
+}
+
+/// Counter semantics checked by `quality`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Counter {
+    /// A lifetime counter: never goes backwards.
+    Total,
+    /// A daily counter: may fall back only at the inverter's midnight.
+    Daily,
+}
+
+/// Home Assistant entity category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityCategory {
+    /// Read-only facts about the device.
+    Diagnostic,
+    /// Settings.
+    Config,
+}
+
+/// Home Assistant state class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateClass {
+    /// A momentary value.
+    Measurement,
+    /// A total that may go up and down.
+    Total,
+    /// A total that only rises, except at resets.
+    TotalIncreasing,
+}
+
+/// One reading: which registers, how to decode them, how Home Assistant should show it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingDef {
+    /// Stable key; the unique_id suffix forever.
+    pub key: String,
+    /// Display name, the entity part only.
+    pub name: String,
+    /// Group, for display and filtering.
+    pub group: String,
+    /// Decimal register addresses, in the order `kind` and `word_order` read them.
+    pub registers: Vec<u16>,
+    /// How the registers hold the raw value.
+    pub kind: Kind,
+    /// Word order of 32-bit kinds.
+    pub word_order: Option<WordOrder>,
+    /// Signed kinds: sign bit and magnitude instead of two's complement.
+    #[serde(default)]
+    pub sign_magnitude: bool,
+    /// value = (raw − offset) × scale.
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// value = (raw − offset) × scale.
+    #[serde(default)]
+    pub offset: f64,
+    /// Unit of measurement.
+    pub unit: Option<String>,
+    /// Home Assistant device class.
+    pub device_class: Option<String>,
+    /// Home Assistant state class.
+    pub state_class: Option<StateClass>,
+    /// Home Assistant entity category.
+    pub entity_category: Option<EntityCategory>,
+    /// Material Design icon.
+    pub icon: Option<String>,
+    /// Smallest plausible value.
+    pub min: Option<f64>,
+    /// Largest plausible value.
+    pub max: Option<f64>,
+    /// Largest plausible change between two polls.
+    pub max_change: Option<f64>,
+    /// Counter semantics.
+    pub counter: Option<Counter>,
+    /// Raw value → text.
+    #[serde(rename = "enum")]
+    pub options: Option<BTreeMap<String, String>>,
+    /// Bit flag: the value is this bit of the raw value.
+    pub bit: Option<u8>,
+    /// Bitmask: the value is `(raw & mask) >> mask.trailing_zeros()`.
+    pub mask: Option<u32>,
+}
+
+fn one() -> f64 {
+    1.0
+}

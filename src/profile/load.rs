@@ -1,0 +1,337 @@
+//! Loading profiles: the built-in ones compiled into the binary, and files from a directory.
+//! A broken profile names its file and the reading at fault.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::def::{ProfileFile, ReadingDef, StateClass};
+use super::{Profile, ReadingSpec};
+
+/// Profiles shipped inside the binary, so `cargo run` and the container need no files.
+const BUILTIN: &[(&str, &str)] =
+    &[("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml"))];
+
+/// Units Home Assistant accepts for each sensor device class we use.
+const UNITS: &[(&str, &[&str])] = &[
+    ("power", &["W", "kW"]),
+    ("energy", &["Wh", "kWh"]),
+    ("voltage", &["V", "mV"]),
+    ("current", &["A", "mA"]),
+    ("frequency", &["Hz"]),
+    ("temperature", &["°C"]),
+    ("battery", &["%"]),
+    ("duration", &["s", "min", "h"]),
+    ("apparent_power", &["VA"]),
+    ("reactive_power", &["var"]),
+];
+
+/// Binary sensor device classes allowed on bit flags.
+const FLAG_CLASSES: &[&str] =
+    &["problem", "connectivity", "running", "power", "battery_charging", "safety", "plug"];
+
+/// A profile that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the profile's shape.
+    #[error("{file}: {source}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// Why, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// The `[profile]` table is wrong.
+    #[error("{file}: [profile]: {reason}")]
+    Header {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A reading is wrong.
+    #[error("{file}: reading `{key}`: {reason}")]
+    Reading {
+        /// The file.
+        file: String,
+        /// The reading's key (or its position when the key itself is bad).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// No profile has this id.
+    #[error("unknown profile `{id}` (known: {known})")]
+    Unknown {
+        /// The id asked for.
+        id: String,
+        /// The ids there are.
+        known: String,
+    },
+}
+
+/// Every profile available: built-in ones, replaced or joined by files from a directory.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    by_id: BTreeMap<String, Arc<Profile>>,
+}
+
+impl Profiles {
+    /// The built-in profiles.
+    ///
+    /// # Errors
+    /// A built-in profile that fails validation (a bug caught by the tests).
+    pub fn builtin() -> Result<Self, ProfileError> {
+        let mut profiles = Self::default();
+        for (id, text) in BUILTIN {
+            profiles.add(parse(text, &format!("built-in {id}.toml"), Some(id))?);
+        }
+        Ok(profiles)
+    }
+
+    /// The built-in profiles plus every `*.toml` in `dir`; a file with a built-in id replaces it.
+    ///
+    /// # Errors
+    /// The first file that cannot be read or validated.
+    pub fn with_dir(dir: &Path) -> Result<Self, ProfileError> {
+        let mut profiles = Self::builtin()?;
+        let io = |source| ProfileError::Io { file: dir.display().to_string(), source };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            profiles.add(load_file(&path)?);
+        }
+        Ok(profiles)
+    }
+
+    fn add(&mut self, profile: Profile) {
+        self.by_id.insert(profile.header.id.clone(), Arc::new(profile));
+    }
+
+    /// The profile with `id`.
+    ///
+    /// # Errors
+    /// [`ProfileError::Unknown`], listing the ids there are.
+    pub fn get(&self, id: &str) -> Result<Arc<Profile>, ProfileError> {
+        self.by_id.get(id).cloned().ok_or_else(|| ProfileError::Unknown {
+            id: id.to_string(),
+            known: self.by_id.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The ids there are.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+}
+
+/// Loads and validates one profile file; its id must equal the file name.
+///
+/// # Errors
+/// [`ProfileError`] naming the file and the item at fault.
+pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io { file: file.clone(), source })?;
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    parse(&text, &file, stem)
+}
+
+/// Parses and validates profile text; `file` names it in errors, `id` is what the id must be.
+///
+/// # Errors
+/// [`ProfileError`] naming the file and the item at fault.
+pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, ProfileError> {
+    let parsed: ProfileFile = toml::from_str(text)
+        .map_err(|source| ProfileError::Parse { file: file.to_string(), source: Box::new(source) })?;
+    let header_err = |reason: String| ProfileError::Header { file: file.to_string(), reason };
+    let header = parsed.profile;
+    if let Some(id) = id.filter(|id| *id != header.id) {
+        return Err(header_err(format!("id `{}` must equal the file name `{id}`", header.id)));
+    }
+    if !(1..=125).contains(&header.max_read) {
+        return Err(header_err(format!("max_read {} is outside 1..=125", header.max_read)));
+    }
+    if parsed.readings.is_empty() {
+        return Err(header_err("the profile has no [[reading]]".into()));
+    }
+    let mut keys = HashSet::new();
+    let mut readings = Vec::with_capacity(parsed.readings.len());
+    for (position, def) in parsed.readings.into_iter().enumerate() {
+        let key = if def.key.is_empty() { format!("#{}", position + 1) } else { def.key.clone() };
+        let reading_err = |reason: String| ProfileError::Reading { file: file.to_string(), key: key.clone(), reason };
+        if !keys.insert(def.key.clone()) {
+            return Err(reading_err("the key is used twice".into()));
+        }
+        readings.push(validate(def).map_err(reading_err)?);
+    }
+    let zero_poll = header
+        .zero_poll
+        .iter()
+        .map(|key| {
+            readings
+                .iter()
+                .position(|r: &ReadingSpec| r.def.key == *key)
+                .ok_or_else(|| header_err(format!("zero_poll names `{key}`, which is not a reading")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Profile { header, readings, zero_poll, source: file.to_string() })
+}
+
+/// Checks one reading and precomputes what decoding needs.
+fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
+    check_key(&def.key)?;
+    check_shape(&def)?;
+    check_flag_or_mask(&def)?;
+    check_home_assistant(&def)?;
+    check_plausibility(&def)?;
+    let options = options(&def)?;
+    if !def.scale.is_finite() || def.scale == 0.0 || !def.offset.is_finite() {
+        return Err(format!("scale {} and offset {} must be finite, scale non-zero", def.scale, def.offset));
+    }
+    let decimals = (-def.scale.abs().log10()).ceil().clamp(0.0, 6.0) as u8;
+    Ok(ReadingSpec { def, options, decimals })
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid { Ok(()) } else { Err("the key must be non-empty [a-z0-9_]".into()) }
+}
+
+fn check_shape(def: &ReadingDef) -> Result<(), String> {
+    let n = def.registers.len();
+    match def.kind.width() {
+        Some(width) if n != width => {
+            return Err(format!("kind {:?} takes {width} register(s), got {n}", def.kind));
+        }
+        None if !(1..=8).contains(&n) => return Err(format!("kind {:?} takes 1 to 8 registers, got {n}", def.kind)),
+        _ => {}
+    }
+    match (def.kind.width() == Some(2), def.word_order.is_some()) {
+        (true, false) => return Err("a 32-bit kind needs word_order (low_first or high_first)".into()),
+        (false, true) => return Err("word_order applies to 32-bit kinds only".into()),
+        _ => {}
+    }
+    if def.sign_magnitude && !def.kind.is_signed() {
+        return Err("sign_magnitude applies to s16 and s32 only".into());
+    }
+    let text = !def.kind.is_integer();
+    if text && (def.scale != 1.0 || def.offset != 0.0 || def.unit.is_some() || def.state_class.is_some()) {
+        return Err("ascii and version readings take no scale, offset, unit or state_class".into());
+    }
+    if text && (def.bit.is_some() || def.mask.is_some() || def.options.is_some()) {
+        return Err("ascii and version readings take no bit, mask or enum".into());
+    }
+    Ok(())
+}
+
+fn check_flag_or_mask(def: &ReadingDef) -> Result<(), String> {
+    let bits = 16 * def.registers.len() as u32;
+    if let Some(bit) = def.bit {
+        if u32::from(bit) >= bits {
+            return Err(format!("bit {bit} is beyond the {bits} bits of its registers"));
+        }
+        let numeric = def.mask.is_some() || def.options.is_some() || def.unit.is_some();
+        if numeric || def.scale != 1.0 || def.offset != 0.0 || def.state_class.is_some() {
+            return Err("a bit flag takes no mask, enum, unit, scale, offset or state_class".into());
+        }
+        if let Some(class) = def.device_class.as_deref().filter(|c| !FLAG_CLASSES.contains(c)) {
+            return Err(format!("device_class `{class}` is not a binary_sensor class ({})", FLAG_CLASSES.join(", ")));
+        }
+    }
+    if let Some(mask) = def.mask {
+        if mask == 0 || (bits < 32 && mask >> bits != 0) {
+            return Err(format!("mask {mask:#x} must be non-zero and fit in {bits} bits"));
+        }
+    }
+    Ok(())
+}
+
+fn check_home_assistant(def: &ReadingDef) -> Result<(), String> {
+    if def.bit.is_some() {
+        return Ok(());
+    }
+    let class = def.device_class.as_deref();
+    if def.options.is_some() {
+        if class != Some("enum") || def.unit.is_some() || def.state_class.is_some() {
+            return Err("an enum reading needs device_class = \"enum\" and no unit or state_class".into());
+        }
+        return Ok(());
+    }
+    if let Some(class) = class {
+        let Some((_, units)) = UNITS.iter().find(|(c, _)| *c == class) else {
+            return Err(format!("device_class `{class}` is not one of {}", UNITS.iter().map(|u| u.0).collect::<Vec<_>>().join(", ")));
+        };
+        let unit = def.unit.as_deref().unwrap_or("");
+        if !units.contains(&unit) {
+            return Err(format!("device_class `{class}` needs a unit of {units:?}, got `{unit}`"));
+        }
+        let state = def.state_class;
+        let energy_ok = matches!(state, Some(StateClass::Total | StateClass::TotalIncreasing));
+        if class == "energy" && !energy_ok {
+            return Err("energy needs state_class total or total_increasing".into());
+        }
+        if class != "energy" && state.is_some_and(|s| s != StateClass::Measurement) {
+            return Err(format!("device_class `{class}` takes state_class measurement"));
+        }
+    }
+    Ok(())
+}
+
+fn check_plausibility(def: &ReadingDef) -> Result<(), String> {
+    if let (Some(min), Some(max)) = (def.min, def.max) {
+        if min > max {
+            return Err(format!("min {min} is above max {max}"));
+        }
+    }
+    if def.max_change.is_some_and(|c| c.is_nan() || c <= 0.0) {
+        return Err("max_change must be positive".into());
+    }
+    if def.counter.is_some() && def.state_class != Some(StateClass::TotalIncreasing) {
+        return Err("a counter needs state_class total_increasing".into());
+    }
+    if def.counter.is_some() && (def.bit.is_some() || def.options.is_some()) {
+        return Err("a counter must be numeric".into());
+    }
+    let numeric_rule = def.min.is_some() || def.max.is_some() || def.max_change.is_some();
+    if numeric_rule && (def.bit.is_some() || def.options.is_some() || !def.kind.is_integer()) {
+        return Err("min, max and max_change apply to numeric readings only".into());
+    }
+    Ok(())
+}
+
+fn options(def: &ReadingDef) -> Result<Vec<(i64, Arc<str>)>, String> {
+    let Some(map) = &def.options else { return Ok(Vec::new()) };
+    if map.is_empty() {
+        return Err("enum has no options".into());
+    }
+    let mut options = map
+        .iter()
+        .map(|(raw, text)| {
+            let raw = parse_int(raw).ok_or_else(|| format!("enum key `{raw}` is not an integer"))?;
+            Ok((raw, Arc::<str>::from(text.as_str())))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    options.sort_by_key(|(raw, _)| *raw);
+    Ok(options)
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

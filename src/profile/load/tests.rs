@@ -1,0 +1,111 @@
+use super::*;
+
+const HEADER: &str = "[profile]\nid = \"t\"\nmanufacturer = \"Deye\"\nmodel = \"M\"\n";
+
+fn profile(readings: &str) -> Result<Profile, ProfileError> {
+    parse(&format!("{HEADER}{readings}"), "t.toml", Some("t"))
+}
+
+fn reason(readings: &str) -> String {
+    profile(readings).unwrap_err().to_string()
+}
+
+#[test]
+fn builtin_profiles_load_and_are_large_enough() {
+    let profiles = Profiles::builtin().unwrap();
+    let sg01 = profiles.get("deye_sg01lp1").unwrap();
+    assert!(sg01.readings.len() >= 80, "{} readings", sg01.readings.len());
+    assert_eq!(sg01.zero_poll.len(), 2);
+}
+
+#[test]
+fn sg01lp1_needs_no_more_reads_than_its_contiguous_ranges() {
+    let sg01 = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+    let plan = sg01.plan();
+    let runs = crate::profile::plan::contiguous_runs(sg01.addresses());
+    assert!(plan.len() <= runs.len(), "{} reads for {} runs", plan.len(), runs.len());
+    assert!(plan.iter().all(|b| b.count <= 125));
+    // Bridging gaps is what makes it few: the whole map fits in a handful of reads.
+    assert!(plan.len() <= 4, "plan: {plan:?}");
+}
+
+#[test]
+fn unknown_profile_lists_the_known_ones() {
+    let err = Profiles::builtin().unwrap().get("nope").unwrap_err().to_string();
+    assert_eq!(err, "unknown profile `nope` (known: deye_sg01lp1)");
+}
+
+#[test]
+fn a_valid_minimal_profile_loads() {
+    let p = profile("[[reading]]\nkey = \"soc\"\nname = \"SOC\"\ngroup = \"battery\"\nregisters = [184]\nkind = \"u16\"\nunit = \"%\"\ndevice_class = \"battery\"\nstate_class = \"measurement\"\n").unwrap();
+    assert_eq!(p.readings[0].def.key, "soc");
+    assert_eq!(p.readings[0].decimals, 0);
+}
+
+#[test]
+fn errors_name_the_file_and_the_reading() {
+    let r = "[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\n";
+    assert_eq!(
+        reason(&format!("{r}registers = [1]\nkind = \"u32\"\n")),
+        "t.toml: reading `x`: kind U32 takes 2 register(s), got 1"
+    );
+    assert_eq!(
+        reason(&format!("{r}registers = [1, 2]\nkind = \"u32\"\n")),
+        "t.toml: reading `x`: a 32-bit kind needs word_order (low_first or high_first)"
+    );
+    assert_eq!(
+        reason(&format!("{r}registers = [1]\nkind = \"u16\"\nunit = \"W\"\ndevice_class = \"energy\"\n")),
+        "t.toml: reading `x`: device_class `energy` needs a unit of [\"Wh\", \"kWh\"], got `W`"
+    );
+    assert_eq!(
+        reason(&format!("{r}registers = [1]\nkind = \"u16\"\nbit = 16\n")),
+        "t.toml: reading `x`: bit 16 is beyond the 16 bits of its registers"
+    );
+    assert_eq!(
+        reason(&format!("{r}registers = [1]\nkind = \"u16\"\nenum = {{ a = \"A\" }}\ndevice_class = \"enum\"\n")),
+        "t.toml: reading `x`: enum key `a` is not an integer"
+    );
+    assert_eq!(
+        reason(&format!("{r}registers = [1]\nkind = \"u16\"\nmin = 5\nmax = 1\n")),
+        "t.toml: reading `x`: min 5 is above max 1"
+    );
+    assert_eq!(
+        reason(&format!("{r}registers = [1]\nkind = \"u16\"\ncounter = \"total\"\n")),
+        "t.toml: reading `x`: a counter needs state_class total_increasing"
+    );
+    let twice = format!("{r}registers = [1]\nkind = \"u16\"\n");
+    assert_eq!(reason(&format!("{twice}{twice}")), "t.toml: reading `x`: the key is used twice");
+}
+
+#[test]
+fn unknown_keys_and_bad_toml_name_the_line() {
+    let err = reason("[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u16\"\nscael = 2\n");
+    assert!(err.starts_with("t.toml: "), "{err}");
+    assert!(err.contains("scael"), "{err}");
+    let err = reason("[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u17\"\n");
+    assert!(err.contains("u17") && err.contains("line"), "{err}");
+}
+
+#[test]
+fn header_errors_name_the_header() {
+    let one = "[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u16\"\n";
+    let text = format!("{}{one}", HEADER.replace("id = \"t\"", "id = \"other\""));
+    let err = parse(&text, "t.toml", Some("t")).unwrap_err();
+    assert_eq!(err.to_string(), "t.toml: [profile]: id `other` must equal the file name `t`");
+    assert_eq!(profile("").unwrap_err().to_string(), "t.toml: [profile]: the profile has no [[reading]]");
+}
+
+#[test]
+fn a_directory_profile_replaces_the_builtin_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}[[reading]]\nkey = \"soc\"\nname = \"SOC\"\ngroup = \"battery\"\nregisters = [184]\nkind = \"u16\"\n",
+        HEADER.replace("id = \"t\"", "id = \"deye_sg01lp1\"")
+    );
+    std::fs::write(dir.path().join("deye_sg01lp1.toml"), text).unwrap();
+    let profiles = Profiles::with_dir(dir.path()).unwrap();
+    assert_eq!(profiles.get("deye_sg01lp1").unwrap().readings.len(), 1);
+    std::fs::write(dir.path().join("broken.toml"), "[profile]\n").unwrap();
+    let err = Profiles::with_dir(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("broken.toml"), "{err}");
+}

@@ -1,0 +1,86 @@
+//! Register definitions as data, their validation, request planning and decoding.
+//!
+//! A profile (`config/profiles/*.toml`, format in `docs/profiles.md`) says which registers hold
+//! which reading and how to decode them. This module loads and validates profiles, plans the
+//! fewest reads that cover them ([`plan`]), and turns raw registers into typed [`Reading`]s. It
+//! does no I/O beyond reading profile files at start.
+
+pub mod decode;
+pub mod def;
+pub mod load;
+pub mod plan;
+pub mod registers;
+pub mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use decode::{DecodeError, EncodeError};
+pub use def::{Counter, EntityCategory, Kind, ProfileHeader, ReadingDef, StateClass};
+pub use load::{ProfileError, Profiles};
+pub use plan::ReadBlock;
+pub use registers::{RegisterBlock, RegisterSet};
+pub use value::{Reading, Value};
+
+/// A validated reading definition, with what decoding needs precomputed.
+#[derive(Debug, Clone)]
+pub struct ReadingSpec {
+    /// The definition as written in the profile.
+    pub def: ReadingDef,
+    /// Enum options, raw value → text, in raw order.
+    pub options: Vec<(i64, Arc<str>)>,
+    /// Decimals to round scaled values to: those of `scale`.
+    pub decimals: u8,
+}
+
+/// A validated profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The `[profile]` table.
+    pub header: ProfileHeader,
+    /// The readings, in file order.
+    pub readings: Vec<ReadingSpec>,
+    /// Indices of the readings named by `zero_poll`.
+    pub zero_poll: Vec<usize>,
+    /// Where the profile came from: a path, or `built-in`.
+    pub source: String,
+}
+
+impl Profile {
+    /// The profile's id.
+    pub fn id(&self) -> &str {
+        &self.header.id
+    }
+
+    /// Every register address the profile maps.
+    pub fn addresses(&self) -> impl Iterator<Item = u16> + '_ {
+        self.readings.iter().flat_map(|r| r.def.registers.iter().copied())
+    }
+
+    /// The fewest reads that cover every mapped register.
+    pub fn plan(&self) -> Vec<ReadBlock> {
+        plan::plan(self.addresses(), self.header.max_read, self.header.max_gap)
+    }
+
+    /// The index of the reading with `key`.
+    pub fn index_of(&self, key: &str) -> Option<usize> {
+        self.readings.iter().position(|r| r.def.key == key)
+    }
+
+    /// Decodes every reading whose registers were read. Readings whose registers are missing
+    /// (their read failed) are left out; readings that cannot be decoded come back as errors.
+    pub fn decode(&self, regs: &RegisterSet) -> (Vec<Reading>, Vec<(usize, DecodeError)>) {
+        let mut readings = Vec::with_capacity(self.readings.len());
+        let mut errors = Vec::new();
+        for (index, spec) in self.readings.iter().enumerate() {
+            match spec.decode(regs) {
+                Ok(value) => readings.push(Reading { index, value }),
+                Err(DecodeError::Missing(_)) => {}
+                Err(e) => errors.push((index, e)),
+            }
+        }
+        (readings, errors)
+    }
+}

@@ -1,0 +1,230 @@
+//! Plausibility: readings the inverter could not really have meant are rejected, never zeroed.
+//!
+//! Rules come from the profile (docs/profiles.md): the valid range of each reading, its largest
+//! plausible change per poll, counters that only rise (daily ones may fall back at midnight), and
+//! whole-poll rules: the battery reporting 0 % and 0 V at once (the original tool's rule), or an
+//! all-zero read block (a logger answering before the inverter has data). This module keeps no
+//! global state: the poller owns one [`Quality`] per inverter and passes time in.
+//!
+//! A step change that is real would be rejected forever by a naive delta rule, so a value that is
+//! rejected three polls in a row, each time consistent with the last rejected one, is taken as
+//! the new baseline.
+
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+
+use crate::profile::{Counter, Profile, Reading, RegisterSet};
+
+/// Consistent rejections after which a value becomes the new baseline.
+const REBASELINE_AFTER: u8 = 3;
+/// Read blocks at least this long that are all zero mean "no data", not a reading.
+const ZERO_BLOCK_MIN: usize = 8;
+/// Minutes either side of local midnight in which a daily counter may fall back: the inverter's
+/// clock is not ours.
+const MIDNIGHT_SLACK_MIN: u32 = 30;
+
+/// Which rule rejected something; stable names for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Outside the reading's min/max.
+    Range,
+    /// Changed more than max_change since the last accepted value.
+    MaxChange,
+    /// A counter went backwards.
+    CounterBackwards,
+    /// An enum reading held a value with no text.
+    UnknownOption,
+    /// Every reading named by the profile's `zero_poll` was zero.
+    ZeroPoll,
+    /// A whole read block was zero.
+    ZeroFrame,
+}
+
+impl Rule {
+    /// The rule's name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Range => "range",
+            Self::MaxChange => "max_change",
+            Self::CounterBackwards => "counter_backwards",
+            Self::UnknownOption => "unknown_option",
+            Self::ZeroPoll => "zero_poll",
+            Self::ZeroFrame => "zero_frame",
+        }
+    }
+}
+
+/// A rejected reading, or a rejected poll when `index` is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// The reading's index in the profile; `None` for whole-poll rules.
+    pub index: Option<usize>,
+    /// The rule.
+    pub rule: Rule,
+    /// Why, in words, with the values involved.
+    pub reason: String,
+}
+
+/// What [`Quality::filter`] let through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// Readings that passed, in profile order.
+    pub accepted: Vec<Reading>,
+    /// Readings that did not.
+    pub rejected: Vec<Rejection>,
+    /// Readings accepted as a new baseline after consistent rejections.
+    pub rebaselined: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Accepted {
+    value: f64,
+    at: DateTime<Utc>,
+    local: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Strikes {
+    count: u8,
+    last: f64,
+}
+
+/// Per-inverter plausibility state: the last accepted value of each reading.
+#[derive(Debug, Clone)]
+pub struct Quality {
+    last: Vec<Option<Accepted>>,
+    strikes: Vec<Strikes>,
+    stale_after: chrono::Duration,
+}
+
+impl Quality {
+    /// State for a profile of `readings` readings. A last value older than `stale_after` is no
+    /// reference for max_change (after an outage anything may have changed).
+    pub fn new(readings: usize, stale_after: std::time::Duration) -> Self {
+        Self {
+            last: vec![None; readings],
+            strikes: vec![Strikes::default(); readings],
+            stale_after: chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// Whole-poll rule on raw registers: an all-zero read block.
+    pub fn zero_frame(regs: &RegisterSet) -> Option<Rejection> {
+        let block = regs
+            .blocks()
+            .iter()
+            .find(|b| b.values.len() >= ZERO_BLOCK_MIN && b.values.iter().all(|v| *v == 0))?;
+        Some(Rejection {
+            index: None,
+            rule: Rule::ZeroFrame,
+            reason: format!("registers {}..={} all read 0", block.start, block.start as usize + block.values.len() - 1),
+        })
+    }
+
+    /// Whole-poll rule on readings: every reading named by `zero_poll` is zero.
+    pub fn zero_poll(profile: &Profile, readings: &[Reading]) -> Option<Rejection> {
+        if profile.zero_poll.is_empty() {
+            return None;
+        }
+        let zero = |index: &usize| {
+            readings.iter().any(|r| r.index == *index && r.value.as_f64() == Some(0.0))
+        };
+        if !profile.zero_poll.iter().all(zero) {
+            return None;
+        }
+        Some(Rejection {
+            index: None,
+            rule: Rule::ZeroPoll,
+            reason: format!("{} all read 0", profile.header.zero_poll.join(" and ")),
+        })
+    }
+
+    /// Applies the per-reading rules; `local` is the wall-clock time of the house.
+    pub fn filter(&mut self, profile: &Profile, readings: Vec<Reading>, now: DateTime<Utc>, local: NaiveDateTime) -> Verdict {
+        let mut verdict = Verdict { accepted: Vec::with_capacity(readings.len()), ..Verdict::default() };
+        for reading in readings {
+            let Some(value) = reading.value.as_f64() else {
+                verdict.accepted.push(reading);
+                continue;
+            };
+            match self.judge(profile, reading.index, value, now, local) {
+                Judgement::Accept => verdict.accepted.push(reading),
+                Judgement::Rebaseline => {
+                    verdict.rebaselined.push(reading.index);
+                    verdict.accepted.push(reading);
+                }
+                Judgement::Reject(rejection) => verdict.rejected.push(rejection),
+            }
+        }
+        verdict
+    }
+
+    fn judge(&mut self, profile: &Profile, index: usize, value: f64, now: DateTime<Utc>, local: NaiveDateTime) -> Judgement {
+        let def = &profile.readings[index].def;
+        if let Some(reason) = out_of_range(def.min, def.max, value) {
+            return Judgement::Reject(Rejection { index: Some(index), rule: Rule::Range, reason });
+        }
+        let last = self.last[index].filter(|l| now - l.at <= self.stale_after || def.counter.is_some());
+        let verdict = last.and_then(|last| {
+            let jump = def.max_change.filter(|max| (value - last.value).abs() > *max).map(|max| {
+                (Rule::MaxChange, format!("changed from {} to {value}, more than {max} in one poll", last.value))
+            });
+            let backwards = match def.counter {
+                Some(Counter::Total) => value < last.value,
+                Some(Counter::Daily) => value < last.value && !near_midnight(last.local, local),
+                None => false,
+            };
+            let back = backwards.then(|| (Rule::CounterBackwards, format!("counter went back from {} to {value}", last.value)));
+            back.or(jump)
+        });
+        match verdict {
+            None => {
+                self.accept(index, value, now, local);
+                Judgement::Accept
+            }
+            Some((rule, reason)) => self.strike(index, value, now, local, def.max_change, rule, reason),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn strike(&mut self, index: usize, value: f64, now: DateTime<Utc>, local: NaiveDateTime, max_change: Option<f64>, rule: Rule, reason: String) -> Judgement {
+        let strikes = &mut self.strikes[index];
+        let consistent = strikes.count > 0 && max_change.is_none_or(|max| (value - strikes.last).abs() <= max);
+        strikes.count = if consistent { strikes.count + 1 } else { 1 };
+        strikes.last = value;
+        if strikes.count >= REBASELINE_AFTER {
+            self.accept(index, value, now, local);
+            return Judgement::Rebaseline;
+        }
+        Judgement::Reject(Rejection { index: Some(index), rule, reason })
+    }
+
+    fn accept(&mut self, index: usize, value: f64, now: DateTime<Utc>, local: NaiveDateTime) {
+        self.last[index] = Some(Accepted { value, at: now, local });
+        self.strikes[index] = Strikes::default();
+    }
+}
+
+enum Judgement {
+    Accept,
+    Rebaseline,
+    Reject(Rejection),
+}
+
+fn out_of_range(min: Option<f64>, max: Option<f64>, value: f64) -> Option<String> {
+    match (min, max) {
+        (Some(min), _) if value < min => Some(format!("{value} is below the minimum {min}")),
+        (_, Some(max)) if value > max => Some(format!("{value} is above the maximum {max}")),
+        _ if !value.is_finite() => Some(format!("{value} is not a number")),
+        _ => None,
+    }
+}
+
+/// True when a daily counter may have been reset between `then` and `now`: the date changed,
+/// or `now` is close enough to midnight that the inverter's clock may already be past it.
+fn near_midnight(then: NaiveDateTime, now: NaiveDateTime) -> bool {
+    let minutes = now.hour() * 60 + now.minute();
+    now.date() != then.date() || minutes < MIDNIGHT_SLACK_MIN || minutes >= 24 * 60 - MIDNIGHT_SLACK_MIN
+}
+
+#[cfg(test)]
+mod tests;

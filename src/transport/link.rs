@@ -1,0 +1,218 @@
+//! One persistent, self-healing connection to one logger.
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::backoff::Backoff;
+use super::modbus_tcp::MbapClient;
+use super::solarman::V5Client;
+use super::{Counters, Error, Event, Transport};
+use crate::protocol::{Answer, Exception, Request};
+
+/// Which envelope the logger speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Solarman V5 on port 8899, with the logger's serial.
+    Solarman {
+        /// The logger (not inverter) serial.
+        serial: u32,
+    },
+    /// Modbus TCP on port 502.
+    ModbusTcp,
+}
+
+/// Where a logger is and how to talk to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or IP.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Envelope.
+    pub wire: Wire,
+    /// Modbus slave (unit) id of the inverter, 1 for Deye.
+    pub slave: u8,
+}
+
+impl Target {
+    /// `host:port`, for messages.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Timing of a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// Longest wait for a TCP connect.
+    pub connect_timeout: Duration,
+    /// Longest wait for an answer. A logger error takes ~2.1 s (protocol.md Q15).
+    pub read_timeout: Duration,
+    /// Quiet time between requests; fast bursts upset some loggers (protocol.md Q7).
+    pub pause: Duration,
+    /// How often a request whose answer was lost or damaged is sent again.
+    pub retries: u32,
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            pause: Duration::from_millis(100),
+            retries: 2,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Client {
+    Solarman(V5Client<TcpStream>),
+    ModbusTcp(MbapClient<TcpStream>),
+}
+
+impl Client {
+    async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
+        match self {
+            Self::Solarman(c) => c.call(request, counters).await,
+            Self::ModbusTcp(c) => c.call(request, counters).await,
+        }
+    }
+}
+
+/// A persistent connection that reconnects by itself.
+#[derive(Debug)]
+pub struct Link {
+    target: Target,
+    settings: LinkSettings,
+    client: Option<Client>,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    last_sent: Option<Instant>,
+    counters: Counters,
+    rng: SmallRng,
+}
+
+impl Link {
+    /// A link to `target`; nothing connects until the first call.
+    pub fn new(target: Target, settings: LinkSettings) -> Self {
+        let backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
+        Self {
+            target,
+            settings,
+            client: None,
+            backoff,
+            retry_at: None,
+            last_sent: None,
+            counters: Counters::default(),
+            rng: SmallRng::from_os_rng(),
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// True while a connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// One try: connect if needed, wait the pause, send, wait for the answer.
+    async fn attempt(&mut self, request: &Request) -> Result<Answer, Error> {
+        self.ensure_connected().await?;
+        if let Some(last) = self.last_sent {
+            sleep_until(last + self.settings.pause).await;
+        }
+        let Self { client, counters, settings, .. } = self;
+        let Some(client) = client.as_mut() else { return Err(Error::Closed) };
+        let result = timeout(settings.read_timeout, client.call(request, counters)).await;
+        self.last_sent = Some(Instant::now());
+        result.unwrap_or(Err(Error::Timeout(self.settings.read_timeout)))
+    }
+
+    async fn ensure_connected(&mut self) -> Result<(), Error> {
+        if self.client.is_some() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if let Some(at) = self.retry_at.filter(|at| *at > now) {
+            return Err(Error::Backoff { failures: self.backoff.failures(), retry_in: at - now });
+        }
+        let addr = self.target.addr();
+        let connected = timeout(self.settings.connect_timeout, TcpStream::connect((self.target.host.as_str(), self.target.port))).await;
+        let error = match connected {
+            Ok(Ok(stream)) => {
+                self.attach(stream);
+                return Ok(());
+            }
+            Ok(Err(source)) => Error::Connect { addr, source },
+            Err(_) => Error::ConnectTimeout { addr, after: self.settings.connect_timeout },
+        };
+        let delay = self.backoff.fail(self.rng.random());
+        self.retry_at = Some(Instant::now() + delay);
+        Err(error)
+    }
+
+    fn attach(&mut self, stream: TcpStream) {
+        // Small request frames must not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        self.backoff.reset();
+        self.retry_at = None;
+        self.counters.add(Event::Connect);
+        let client = match self.target.wire {
+            Wire::Solarman { serial } => Client::Solarman(V5Client::new(stream, serial, self.target.slave, self.rng.random())),
+            Wire::ModbusTcp => Client::ModbusTcp(MbapClient::new(stream, self.target.slave, self.rng.random())),
+        };
+        self.client = Some(client);
+    }
+
+    fn count_answer(&mut self, answer: &Answer) {
+        match answer {
+            Err(Exception::Modbus(_)) => self.counters.add(Event::Exception),
+            Err(Exception::Logger(_)) => self.counters.add(Event::LoggerError),
+            Ok(_) => {}
+        }
+    }
+}
+
+impl Transport for Link {
+    async fn call(&mut self, request: &Request) -> Result<Answer, Error> {
+        let mut retries = 0;
+        loop {
+            let error = match self.attempt(request).await {
+                Ok(answer) => {
+                    self.count_answer(&answer);
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            if let Some(event) = error.event() {
+                self.counters.add(event);
+            }
+            if error.needs_reconnect() {
+                self.client = None;
+            }
+            if !error.is_retryable() || retries >= self.settings.retries {
+                return Err(error);
+            }
+            retries += 1;
+            self.counters.add(Event::Retry);
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
