@@ -2,11 +2,21 @@
 //!
 //! Data flows one way: logger → frames → registers → readings → snapshot → sinks.
 //!
+//! - [`config`]: the typed configuration, layered file → environment.
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
 //! - [`profile`]: register definitions as data, request planning, decoding.
+//! - [`poller`]: the per-inverter schedule: read plan → decode → plausibility → snapshot.
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
+//! - [`report`]: snapshots as text for people.
+//! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
+//! - [`sim`]: a logger simulator with a house model and fault injection.
+pub mod config;
+pub mod poller;
 pub mod profile;
 pub mod protocol;
 pub mod quality;
+pub mod report;
+pub mod service;
+pub mod sim;
 pub mod transport;

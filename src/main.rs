@@ -1,1 +1,293 @@
-fn main() {}
+//! The command line: `run`, `read`, `simulate`, `check-config`, and a demo when called bare.
+//! Logic lives in the library; this file parses arguments, sets up logging and reports errors.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use inverter_monitor::config::{Config, InverterConfig, LogConfig, LogFormat, Protocol};
+use inverter_monitor::poller::Poller;
+use inverter_monitor::profile::Profiles;
+use inverter_monitor::report;
+use inverter_monitor::service::{self, Console};
+use inverter_monitor::sim::{self, Faults, SimConfig, SimWire, Simulator};
+use inverter_monitor::transport::Link;
+
+/// Polls a Deye/Sunsynk inverter through its Solarman logger. Without a command it runs a demo
+/// against a built-in simulated logger.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service with a config file.
+    Run {
+        /// The TOML config file.
+        #[arg(long, short, env = "INVERTER_MONITOR_CONFIG", default_value = "inverter-monitor.toml")]
+        config: PathBuf,
+    },
+    /// Demo: a simulated logger on 127.0.0.1, polled every interval, a live table.
+    Demo {
+        /// Time between polls.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+    },
+    /// Read every register of a profile once and print the readings.
+    Read(ReadArgs),
+    /// Run the simulated logger alone, for pointing other tools at it.
+    Simulate(SimulateArgs),
+    /// Validate a config file and exit.
+    CheckConfig {
+        /// The TOML config file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ReadArgs {
+    /// The logger, HOST:PORT.
+    #[arg(long)]
+    logger: String,
+    /// The logger's serial number (Solarman only).
+    #[arg(long)]
+    serial: Option<u32>,
+    /// The register profile.
+    #[arg(long, default_value = "deye_sg01lp1")]
+    profile: String,
+    /// A directory of extra profiles.
+    #[arg(long)]
+    profiles_dir: Option<PathBuf>,
+    /// Speak Modbus TCP instead of Solarman V5.
+    #[arg(long)]
+    modbus_tcp: bool,
+    /// Modbus slave id.
+    #[arg(long, default_value_t = 1)]
+    slave: u8,
+    /// Largest read in registers.
+    #[arg(long)]
+    max_read: Option<u16>,
+    /// Longest wait for one answer.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Print one JSON array: {key, name, value, unit, registers} per reading.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8899")]
+    listen: SocketAddr,
+    /// The logger serial it answers to.
+    #[arg(long, default_value_t = 2_712_345_678)]
+    serial: u32,
+    /// The register profile it serves.
+    #[arg(long, default_value = "deye_sg01lp1")]
+    profile: String,
+    /// Speak Modbus TCP instead of Solarman V5.
+    #[arg(long)]
+    modbus_tcp: bool,
+    /// Answer in two TCP writes.
+    #[arg(long)]
+    split: bool,
+    /// Send a heartbeat with the request's sequence before every second answer.
+    #[arg(long)]
+    heartbeat: bool,
+    /// Wait before each answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// Close the connection on every Nth request.
+    #[arg(long)]
+    drop_every: Option<u32>,
+    /// Damage the Modbus CRC of every Nth answer.
+    #[arg(long)]
+    bad_crc_every: Option<u32>,
+    /// Send junk bytes before every Nth answer.
+    #[arg(long)]
+    garbage_every: Option<u32>,
+    /// Append 00 00 after every CRC (a Deye firmware bug).
+    #[arg(long)]
+    double_crc: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return report_exit(anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match runtime
+        .block_on(dispatch(cli.command.unwrap_or(Command::Demo { interval: Duration::from_secs(10) })))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report_exit(e),
+    }
+}
+
+/// Prints the error with its causes, once, and fails.
+fn report_exit(error: anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run { config } => run(config).await,
+        Command::Demo { interval } => demo(interval).await,
+        Command::Read(args) => read(args).await,
+        Command::Simulate(args) => simulate(args).await,
+        Command::CheckConfig { file } => check_config(file),
+    }
+}
+
+fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn env() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+async fn run(file: PathBuf) -> Result<()> {
+    let config = Config::load(&file, &env())?;
+    init_logging(&config.log);
+    let console =
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) { Console::Table } else { Console::Quiet };
+    let cancel = shutdown_on_signal();
+    service::run(config, console, cancel).await?;
+    Ok(())
+}
+
+async fn demo(interval: Duration) -> Result<()> {
+    init_logging(&LogConfig::default());
+    let cancel = shutdown_on_signal();
+    let profile = Profiles::builtin()?.get("deye_sg01lp1")?;
+    let sim_config = SimConfig::new(2_712_345_678);
+    let listener =
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the simulator's port")?;
+    let addr = listener.local_addr()?;
+    let sim = Arc::new(Simulator::new(sim_config, profile));
+    let server = tokio::spawn(sim::serve(listener, sim, cancel.child_token()));
+    tracing::info!("demo: simulated logger on {addr}, serial 2712345678; Ctrl-C stops");
+    let mut inverter = InverterConfig::new("demo", &addr.ip().to_string(), addr.port(), 2_712_345_678);
+    inverter.interval = interval;
+    let config = Config { inverters: vec![inverter], profiles_dir: None, log: LogConfig::default() };
+    service::run(config, Console::Table, cancel).await?;
+    let _ = server.await;
+    Ok(())
+}
+
+async fn read(args: ReadArgs) -> Result<()> {
+    init_logging(&LogConfig { level: "warn".into(), format: LogFormat::Text });
+    let (host, port) = args.logger.rsplit_once(':').context("--logger must be HOST:PORT")?;
+    let port: u16 = port.parse().with_context(|| format!("--logger port `{port}` is not a number"))?;
+    let serial = match (args.modbus_tcp, args.serial) {
+        (false, None) => bail!("--serial is required for a Solarman logger (it is on the logger's sticker)"),
+        (_, serial) => serial.unwrap_or_default(),
+    };
+    let mut inverter = InverterConfig::new("read", host, port, serial);
+    inverter.protocol = if args.modbus_tcp { Protocol::ModbusTcp } else { Protocol::Solarman };
+    inverter.profile = args.profile;
+    inverter.slave_id = args.slave;
+    inverter.max_read = args.max_read;
+    inverter.read_timeout = args.timeout;
+    let profiles = match &args.profiles_dir {
+        Some(dir) => Profiles::with_dir(dir)?,
+        None => Profiles::builtin()?,
+    };
+    let profile = profiles.get(&inverter.profile)?;
+    let mut link = Link::new(inverter.target(), inverter.link_settings());
+    let mut poller =
+        Poller::with_plan("read", profile.clone(), inverter.plan(&profile), inverter.interval, 1);
+    let now = chrono::Utc::now();
+    let snapshot = poller
+        .poll_once(&mut link, now, chrono::Local::now().naive_local())
+        .await
+        .with_context(|| format!("reading {} failed", inverter.target().addr()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&snapshot.views())?);
+    } else {
+        print!("{}", report::table(&snapshot));
+    }
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> Result<()> {
+    init_logging(&LogConfig::default());
+    let profile = Profiles::builtin()?.get(&args.profile)?;
+    let mut config = SimConfig::new(args.serial);
+    config.wire = if args.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };
+    config.faults = Faults {
+        split: args.split,
+        heartbeat: args.heartbeat,
+        delay: Duration::from_millis(args.delay_ms),
+        drop_every: args.drop_every,
+        bad_crc_every: args.bad_crc_every,
+        garbage_every: args.garbage_every,
+        double_crc: args.double_crc,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, serial = args.serial, profile = profile.id(), faults = ?config.faults, "simulated logger listening; Ctrl-C stops");
+    let cancel = shutdown_on_signal();
+    sim::serve(listener, Arc::new(Simulator::new(config, profile)), cancel).await?;
+    Ok(())
+}
+
+fn check_config(file: PathBuf) -> Result<()> {
+    let config = Config::load(&file, &env())?;
+    let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
+    println!("{}: ok ({} inverter(s): {})", file.display(), names.len(), names.join(", "));
+    Ok(())
+}
+
+/// A token cancelled by Ctrl-C or SIGTERM (Docker and the HA Supervisor stop with SIGTERM).
+fn shutdown_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        token.cancel();
+    });
+    cancel
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -3,7 +3,7 @@
 //! Rules come from the profile (docs/profiles.md): the valid range of each reading, its largest
 //! plausible change per poll, counters that only rise (daily ones may fall back at midnight), and
 //! whole-poll rules: the battery reporting 0 % and 0 V at once (the original tool's rule), or an
-//! all-zero read block (a logger answering before the inverter has data). This module keeps no
+//! all-zero read block where the battery lives (a logger answering before the inverter has data). This module keeps no
 //! global state: the poller owns one [`Quality`] per inverter and passes time in.
 //!
 //! A step change that is real would be rejected forever by a naive delta rule, so a value that is
@@ -107,16 +107,26 @@ impl Quality {
         }
     }
 
-    /// Whole-poll rule on raw registers: an all-zero read block.
-    pub fn zero_frame(regs: &RegisterSet) -> Option<Rejection> {
-        let block = regs
-            .blocks()
-            .iter()
-            .find(|b| b.values.len() >= ZERO_BLOCK_MIN && b.values.iter().all(|v| *v == 0))?;
+    /// Whole-poll rule on raw registers: an all-zero read block that holds a `zero_poll`
+    /// reading. Blocks of settings may legitimately be all zero (no BMS, programs unused), but
+    /// the block with the battery's SOC and voltage never is.
+    pub fn zero_frame(profile: &Profile, regs: &RegisterSet) -> Option<Rejection> {
+        let watched =
+            |addr: &u16| profile.zero_poll.iter().any(|i| profile.readings[*i].def.registers.contains(addr));
+        let block = regs.blocks().iter().find(|b| {
+            let end = b.start as usize + b.values.len();
+            b.values.len() >= ZERO_BLOCK_MIN
+                && b.values.iter().all(|v| *v == 0)
+                && (b.start..end as u16).any(|a| watched(&a))
+        })?;
         Some(Rejection {
             index: None,
             rule: Rule::ZeroFrame,
-            reason: format!("registers {}..={} all read 0", block.start, block.start as usize + block.values.len() - 1),
+            reason: format!(
+                "registers {}..={} all read 0",
+                block.start,
+                block.start as usize + block.values.len() - 1
+            ),
         })
     }
 
@@ -125,9 +135,8 @@ impl Quality {
         if profile.zero_poll.is_empty() {
             return None;
         }
-        let zero = |index: &usize| {
-            readings.iter().any(|r| r.index == *index && r.value.as_f64() == Some(0.0))
-        };
+        let zero =
+            |index: &usize| readings.iter().any(|r| r.index == *index && r.value.as_f64() == Some(0.0));
         if !profile.zero_poll.iter().all(zero) {
             return None;
         }
@@ -139,7 +148,13 @@ impl Quality {
     }
 
     /// Applies the per-reading rules; `local` is the wall-clock time of the house.
-    pub fn filter(&mut self, profile: &Profile, readings: Vec<Reading>, now: DateTime<Utc>, local: NaiveDateTime) -> Verdict {
+    pub fn filter(
+        &mut self,
+        profile: &Profile,
+        readings: Vec<Reading>,
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+    ) -> Verdict {
         let mut verdict = Verdict { accepted: Vec::with_capacity(readings.len()), ..Verdict::default() };
         for reading in readings {
             let Some(value) = reading.value.as_f64() else {
@@ -158,7 +173,14 @@ impl Quality {
         verdict
     }
 
-    fn judge(&mut self, profile: &Profile, index: usize, value: f64, now: DateTime<Utc>, local: NaiveDateTime) -> Judgement {
+    fn judge(
+        &mut self,
+        profile: &Profile,
+        index: usize,
+        value: f64,
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+    ) -> Judgement {
         let def = &profile.readings[index].def;
         if let Some(reason) = out_of_range(def.min, def.max, value) {
             return Judgement::Reject(Rejection { index: Some(index), rule: Rule::Range, reason });
@@ -166,14 +188,19 @@ impl Quality {
         let last = self.last[index].filter(|l| now - l.at <= self.stale_after || def.counter.is_some());
         let verdict = last.and_then(|last| {
             let jump = def.max_change.filter(|max| (value - last.value).abs() > *max).map(|max| {
-                (Rule::MaxChange, format!("changed from {} to {value}, more than {max} in one poll", last.value))
+                (
+                    Rule::MaxChange,
+                    format!("changed from {} to {value}, more than {max} in one poll", last.value),
+                )
             });
             let backwards = match def.counter {
                 Some(Counter::Total) => value < last.value,
                 Some(Counter::Daily) => value < last.value && !near_midnight(last.local, local),
                 None => false,
             };
-            let back = backwards.then(|| (Rule::CounterBackwards, format!("counter went back from {} to {value}", last.value)));
+            let back = backwards.then(|| {
+                (Rule::CounterBackwards, format!("counter went back from {} to {value}", last.value))
+            });
             back.or(jump)
         });
         match verdict {
@@ -186,9 +213,19 @@ impl Quality {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn strike(&mut self, index: usize, value: f64, now: DateTime<Utc>, local: NaiveDateTime, max_change: Option<f64>, rule: Rule, reason: String) -> Judgement {
+    fn strike(
+        &mut self,
+        index: usize,
+        value: f64,
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+        max_change: Option<f64>,
+        rule: Rule,
+        reason: String,
+    ) -> Judgement {
         let strikes = &mut self.strikes[index];
-        let consistent = strikes.count > 0 && max_change.is_none_or(|max| (value - strikes.last).abs() <= max);
+        let consistent =
+            strikes.count > 0 && max_change.is_none_or(|max| (value - strikes.last).abs() <= max);
         strikes.count = if consistent { strikes.count + 1 } else { 1 };
         strikes.last = value;
         if strikes.count >= REBASELINE_AFTER {
@@ -223,7 +260,7 @@ fn out_of_range(min: Option<f64>, max: Option<f64>, value: f64) -> Option<String
 /// or `now` is close enough to midnight that the inverter's clock may already be past it.
 fn near_midnight(then: NaiveDateTime, now: NaiveDateTime) -> bool {
     let minutes = now.hour() * 60 + now.minute();
-    now.date() != then.date() || minutes < MIDNIGHT_SLACK_MIN || minutes >= 24 * 60 - MIDNIGHT_SLACK_MIN
+    now.date() != then.date() || !(MIDNIGHT_SLACK_MIN..24 * 60 - MIDNIGHT_SLACK_MIN).contains(&minutes)
 }
 
 #[cfg(test)]

@@ -118,7 +118,9 @@ impl ReadingSpec {
     pub fn encode(&self, value: &Value, regs: &mut [u16]) -> Result<(), EncodeError> {
         let wrong = |value: &'static str| EncodeError::Type { key: self.def.key.clone(), value };
         match (self.def.kind, value) {
-            (Kind::Ascii, Value::Text(text)) => return self.put_words(&ascii_words(text, self.def.registers.len()), regs),
+            (Kind::Ascii, Value::Text(text)) => {
+                return self.put_words(&ascii_words(text, self.def.registers.len()), regs);
+            }
             (Kind::Version, Value::Text(text)) => return self.put_words(&version_words(text), regs),
             (Kind::Ascii | Kind::Version, _) => return Err(wrong("non-text")),
             _ => {}
@@ -144,12 +146,11 @@ impl ReadingSpec {
     fn raw_of(&self, value: &Value) -> Result<i64, EncodeError> {
         match value {
             Value::Number(n) => Ok((n / self.def.scale + self.def.offset).round() as i64),
-            Value::Text(text) => self
-                .options
-                .iter()
-                .find(|(_, v)| **v == **text)
-                .map(|(k, _)| *k)
-                .ok_or_else(|| EncodeError::UnknownOption { key: self.def.key.clone(), text: text.to_string() }),
+            Value::Text(text) => {
+                self.options.iter().find(|(_, v)| **v == **text).map(|(k, _)| *k).ok_or_else(|| {
+                    EncodeError::UnknownOption { key: self.def.key.clone(), text: text.to_string() }
+                })
+            }
             Value::Bool(_) => Err(EncodeError::Type { key: self.def.key.clone(), value: "flag" }),
         }
     }
@@ -218,6 +219,8 @@ fn version(words: &[u16]) -> Arc<str> {
 
 fn version_words(text: &str) -> Vec<u16> {
     text.split('-')
-        .map(|part| part.split('.').fold(0u16, |acc, n| acc << 4 | u16::from_str_radix(n, 16).unwrap_or(0) & 0xf))
+        .map(|part| {
+            part.split('.').fold(0u16, |acc, n| acc << 4 | u16::from_str_radix(n, 16).unwrap_or(0) & 0xf)
+        })
         .collect()
 }

@@ -9,8 +9,7 @@ use super::def::{ProfileFile, ReadingDef, StateClass};
 use super::{Profile, ReadingSpec};
 
 /// Profiles shipped inside the binary, so `cargo run` and the container need no files.
-const BUILTIN: &[(&str, &str)] =
-    &[("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml"))];
+const BUILTIN: &[(&str, &str)] = &[("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml"))];
 
 /// Units Home Assistant accepts for each sensor device class we use.
 const UNITS: &[(&str, &[&str])] = &[
@@ -142,7 +141,8 @@ impl Profiles {
 /// [`ProfileError`] naming the file and the item at fault.
 pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io { file: file.clone(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ProfileError::Io { file: file.clone(), source })?;
     let stem = path.file_stem().and_then(|s| s.to_str());
     parse(&text, &file, stem)
 }
@@ -169,7 +169,8 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
     let mut readings = Vec::with_capacity(parsed.readings.len());
     for (position, def) in parsed.readings.into_iter().enumerate() {
         let key = if def.key.is_empty() { format!("#{}", position + 1) } else { def.key.clone() };
-        let reading_err = |reason: String| ProfileError::Reading { file: file.to_string(), key: key.clone(), reason };
+        let reading_err =
+            |reason: String| ProfileError::Reading { file: file.to_string(), key: key.clone(), reason };
         if !keys.insert(def.key.clone()) {
             return Err(reading_err("the key is used twice".into()));
         }
@@ -204,7 +205,8 @@ fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
 }
 
 fn check_key(key: &str) -> Result<(), String> {
-    let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let valid =
+        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if valid { Ok(()) } else { Err("the key must be non-empty [a-z0-9_]".into()) }
 }
 
@@ -214,7 +216,9 @@ fn check_shape(def: &ReadingDef) -> Result<(), String> {
         Some(width) if n != width => {
             return Err(format!("kind {:?} takes {width} register(s), got {n}", def.kind));
         }
-        None if !(1..=8).contains(&n) => return Err(format!("kind {:?} takes 1 to 8 registers, got {n}", def.kind)),
+        None if !(1..=8).contains(&n) => {
+            return Err(format!("kind {:?} takes 1 to 8 registers, got {n}", def.kind));
+        }
         _ => {}
     }
     match (def.kind.width() == Some(2), def.word_order.is_some()) {
@@ -246,13 +250,16 @@ fn check_flag_or_mask(def: &ReadingDef) -> Result<(), String> {
             return Err("a bit flag takes no mask, enum, unit, scale, offset or state_class".into());
         }
         if let Some(class) = def.device_class.as_deref().filter(|c| !FLAG_CLASSES.contains(c)) {
-            return Err(format!("device_class `{class}` is not a binary_sensor class ({})", FLAG_CLASSES.join(", ")));
+            return Err(format!(
+                "device_class `{class}` is not a binary_sensor class ({})",
+                FLAG_CLASSES.join(", ")
+            ));
         }
     }
-    if let Some(mask) = def.mask {
-        if mask == 0 || (bits < 32 && mask >> bits != 0) {
-            return Err(format!("mask {mask:#x} must be non-zero and fit in {bits} bits"));
-        }
+    if let Some(mask) = def.mask
+        && (mask == 0 || (bits < 32 && mask >> bits != 0))
+    {
+        return Err(format!("mask {mask:#x} must be non-zero and fit in {bits} bits"));
     }
     Ok(())
 }
@@ -270,7 +277,10 @@ fn check_home_assistant(def: &ReadingDef) -> Result<(), String> {
     }
     if let Some(class) = class {
         let Some((_, units)) = UNITS.iter().find(|(c, _)| *c == class) else {
-            return Err(format!("device_class `{class}` is not one of {}", UNITS.iter().map(|u| u.0).collect::<Vec<_>>().join(", ")));
+            return Err(format!(
+                "device_class `{class}` is not one of {}",
+                UNITS.iter().map(|u| u.0).collect::<Vec<_>>().join(", ")
+            ));
         };
         let unit = def.unit.as_deref().unwrap_or("");
         if !units.contains(&unit) {
@@ -289,10 +299,10 @@ fn check_home_assistant(def: &ReadingDef) -> Result<(), String> {
 }
 
 fn check_plausibility(def: &ReadingDef) -> Result<(), String> {
-    if let (Some(min), Some(max)) = (def.min, def.max) {
-        if min > max {
-            return Err(format!("min {min} is above max {max}"));
-        }
+    if let (Some(min), Some(max)) = (def.min, def.max)
+        && min > max
+    {
+        return Err(format!("min {min} is above max {max}"));
     }
     if def.max_change.is_some_and(|c| c.is_nan() || c <= 0.0) {
         return Err("max_change must be positive".into());

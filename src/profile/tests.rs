@@ -48,7 +48,9 @@ fn total_import_reads_non_adjacent_words_low_first() {
 
 #[test]
 fn enum_bit_mask_ascii_and_version() {
-    let e = spec("registers = [59]\nkind = \"u16\"\ndevice_class = \"enum\"\nenum = { 0 = \"Standby\", 2 = \"Normal\" }\n");
+    let e = spec(
+        "registers = [59]\nkind = \"u16\"\ndevice_class = \"enum\"\nenum = { 0 = \"Standby\", 2 = \"Normal\" }\n",
+    );
     assert_eq!(e.decode(&regs(59, &[2])).unwrap(), Value::Text("Normal".into()));
     assert_eq!(e.decode(&regs(59, &[7])), Err(DecodeError::UnknownOption(7)));
     let b = spec("registers = [103, 104]\nkind = \"u32\"\nword_order = \"low_first\"\nbit = 17\n");

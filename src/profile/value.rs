@@ -40,9 +40,7 @@ impl std::fmt::Display for Value {
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-                serializer.serialize_i64(*n as i64)
-            }
+            Self::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => serializer.serialize_i64(*n as i64),
             Self::Number(n) => serializer.serialize_f64(*n),
             Self::Text(t) => serializer.serialize_str(t),
             Self::Bool(b) => serializer.serialize_bool(*b),

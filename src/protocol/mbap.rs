@@ -85,11 +85,8 @@ mod tests {
 
     #[test]
     fn frame_round_trips_through_fixed_bytes() {
-        let frame = Frame {
-            transaction: 0x0102,
-            unit: 1,
-            pdu: Bytes::from_static(&[0x03, 0x00, 0xb8, 0x00, 0x01]),
-        };
+        let frame =
+            Frame { transaction: 0x0102, unit: 1, pdu: Bytes::from_static(&[0x03, 0x00, 0xb8, 0x00, 0x01]) };
         let mut buf = BytesMut::new();
         frame.encode(&mut buf);
         assert_eq!(&buf[..], REQUEST);

@@ -114,9 +114,7 @@ impl Request {
     /// The length in bytes of a normal answer's PDU to this request.
     pub fn response_len(&self) -> usize {
         match self {
-            Self::ReadHolding { count, .. } | Self::ReadInput { count, .. } => {
-                2 + 2 * usize::from(*count)
-            }
+            Self::ReadHolding { count, .. } | Self::ReadInput { count, .. } => 2 + 2 * usize::from(*count),
             Self::WriteMultiple { .. } => 5,
         }
     }
@@ -128,11 +126,7 @@ impl Request {
     /// function codes other than 0x03, 0x04 and 0x10, [`Error::Count`] for counts Modbus forbids.
     pub fn decode(pdu: &[u8]) -> Result<Self, Error> {
         let need = |expected: usize| {
-            if pdu.len() < expected {
-                Err(Error::ModbusLength { len: pdu.len(), expected })
-            } else {
-                Ok(())
-            }
+            if pdu.len() < expected { Err(Error::ModbusLength { len: pdu.len(), expected }) } else { Ok(()) }
         };
         need(5)?;
         let addr = u16::from_be_bytes([pdu[1], pdu[2]]);
@@ -185,10 +179,7 @@ impl Request {
             }
             Self::WriteMultiple { addr, values } => {
                 let expected = (*addr, values.len() as u16);
-                let echoed = (
-                    u16::from_be_bytes([pdu[1], pdu[2]]),
-                    u16::from_be_bytes([pdu[3], pdu[4]]),
-                );
+                let echoed = (u16::from_be_bytes([pdu[1], pdu[2]]), u16::from_be_bytes([pdu[3], pdu[4]]));
                 if echoed != expected {
                     return Err(Error::WriteEcho { expected, actual: echoed });
                 }
@@ -284,10 +275,7 @@ mod tests {
             request.decode_answer(&[0x03, 0x04, 0, 0]),
             Err(Error::ByteCount { expected: 2, actual: 4 })
         );
-        assert_eq!(
-            request.decode_answer(&[0x03, 0x02, 0]),
-            Err(Error::ModbusLength { len: 3, expected: 4 })
-        );
+        assert_eq!(request.decode_answer(&[0x03, 0x02, 0]), Err(Error::ModbusLength { len: 3, expected: 4 }));
         let write = Request::WriteMultiple { addr: 245, values: vec![1] };
         assert_eq!(
             write.decode_answer(&[0x10, 0x00, 0xf6, 0x00, 0x01]),

@@ -40,13 +40,7 @@ pub fn encode_request(slave: u8, request: &Request, buf: &mut BytesMut) {
 }
 
 /// Appends the RTU frame of `answer` to `request`; `double_crc` imitates the Deye bug.
-pub fn encode_answer(
-    slave: u8,
-    request: &Request,
-    answer: &Answer,
-    double_crc: bool,
-    buf: &mut BytesMut,
-) {
+pub fn encode_answer(slave: u8, request: &Request, answer: &Answer, double_crc: bool, buf: &mut BytesMut) {
     let start = buf.len();
     buf.put_u8(slave);
     request.encode_answer(answer, buf);
@@ -168,8 +162,7 @@ mod tests {
         let frame = [0x01, 0x03, 0x02, 0x00, 0x41, 0x78, 0x74];
         let answer = decode_answer(1, &SOC, &frame).unwrap();
         assert_eq!(answer, RtuAnswer { answer: Ok(Response::Registers(vec![65])), double_crc: false });
-        let encoded =
-            bytes(|b| encode_answer(1, &SOC, &Ok(Response::Registers(vec![65])), false, b));
+        let encoded = bytes(|b| encode_answer(1, &SOC, &Ok(Response::Registers(vec![65])), false, b));
         assert_eq!(encoded, frame);
     }
 
@@ -193,10 +186,7 @@ mod tests {
     #[test]
     fn bad_crc_wrong_slave_and_short_frames_are_errors() {
         let bad_crc = [0x01, 0x03, 0x02, 0x00, 0x41, 0x78, 0x75];
-        assert_eq!(
-            decode_answer(1, &SOC, &bad_crc),
-            Err(Error::Crc { expected: 0x7478, actual: 0x7578 })
-        );
+        assert_eq!(decode_answer(1, &SOC, &bad_crc), Err(Error::Crc { expected: 0x7478, actual: 0x7578 }));
         let other_slave = bytes(|b| encode_answer(2, &SOC, &Ok(Response::Registers(vec![1])), false, b));
         assert_eq!(
             decode_answer(1, &SOC, &other_slave),
@@ -207,10 +197,7 @@ mod tests {
             Err(Error::ModbusLength { len: 6, expected: 7 })
         );
         let trailing = [0x01, 0x03, 0x02, 0x00, 0x41, 0x78, 0x74, 0x00, 0x01];
-        assert_eq!(
-            decode_answer(1, &SOC, &trailing),
-            Err(Error::ModbusLength { len: 9, expected: 7 })
-        );
+        assert_eq!(decode_answer(1, &SOC, &trailing), Err(Error::ModbusLength { len: 9, expected: 7 }));
         assert!(decode_answer(1, &SOC, &[]).is_err());
     }
 }

@@ -68,7 +68,12 @@ fn reading(index: usize, value: f64) -> Reading {
     Reading { index, value: Value::Number(value) }
 }
 
-fn run(q: &mut Quality, p: &Profile, (now, local): (DateTime<Utc>, NaiveDateTime), readings: &[(usize, f64)]) -> Verdict {
+fn run(
+    q: &mut Quality,
+    p: &Profile,
+    (now, local): (DateTime<Utc>, NaiveDateTime),
+    readings: &[(usize, f64)],
+) -> Verdict {
     q.filter(p, readings.iter().map(|(i, v)| reading(*i, *v)).collect(), now, local)
 }
 
@@ -148,13 +153,18 @@ fn zero_soc_and_voltage_reject_the_whole_poll() {
 }
 
 #[test]
-fn an_all_zero_block_rejects_the_poll() {
+fn an_all_zero_block_where_the_battery_lives_rejects_the_poll() {
+    let p = profile();
     let mut regs = RegisterSet::new();
-    regs.insert(RegisterBlock { start: 59, values: vec![0; 54] });
-    assert_eq!(Quality::zero_frame(&regs).unwrap().reason, "registers 59..=112 all read 0");
+    regs.insert(RegisterBlock { start: 150, values: vec![0; 54] });
+    assert_eq!(Quality::zero_frame(&p, &regs).unwrap().reason, "registers 150..=203 all read 0");
+    // A block of settings that are all unused is a reading, not a dead logger.
+    let mut settings = RegisterSet::new();
+    settings.insert(RegisterBlock { start: 250, values: vec![0; 30] });
+    assert_eq!(Quality::zero_frame(&p, &settings), None);
     let mut short = RegisterSet::new();
-    short.insert(RegisterBlock { start: 3, values: vec![0; 5] });
-    assert_eq!(Quality::zero_frame(&short), None);
+    short.insert(RegisterBlock { start: 183, values: vec![0; 5] });
+    assert_eq!(Quality::zero_frame(&p, &short), None);
 }
 
 #[test]

@@ -151,7 +151,11 @@ impl Link {
             return Err(Error::Backoff { failures: self.backoff.failures(), retry_in: at - now });
         }
         let addr = self.target.addr();
-        let connected = timeout(self.settings.connect_timeout, TcpStream::connect((self.target.host.as_str(), self.target.port))).await;
+        let connected = timeout(
+            self.settings.connect_timeout,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await;
         let error = match connected {
             Ok(Ok(stream)) => {
                 self.attach(stream);
@@ -172,8 +176,12 @@ impl Link {
         self.retry_at = None;
         self.counters.add(Event::Connect);
         let client = match self.target.wire {
-            Wire::Solarman { serial } => Client::Solarman(V5Client::new(stream, serial, self.target.slave, self.rng.random())),
-            Wire::ModbusTcp => Client::ModbusTcp(MbapClient::new(stream, self.target.slave, self.rng.random())),
+            Wire::Solarman { serial } => {
+                Client::Solarman(V5Client::new(stream, serial, self.target.slave, self.rng.random()))
+            }
+            Wire::ModbusTcp => {
+                Client::ModbusTcp(MbapClient::new(stream, self.target.slave, self.rng.random()))
+            }
         };
         self.client = Some(client);
     }

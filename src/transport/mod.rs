@@ -81,7 +81,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Timeout(_) | Self::Closed | Self::Io(_) => true,
-            Self::Protocol(e) => !matches!(e, protocol::Error::SerialMismatch { .. } | protocol::Error::Count { .. }),
+            Self::Protocol(e) => {
+                !matches!(e, protocol::Error::SerialMismatch { .. } | protocol::Error::Count { .. })
+            }
             Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Backoff { .. } => false,
         }
     }

@@ -42,7 +42,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MbapClient<S> {
                 continue;
             }
             if frame.unit != self.unit {
-                return Err(crate::protocol::Error::SlaveMismatch { expected: self.unit, actual: frame.unit }.into());
+                return Err(crate::protocol::Error::SlaveMismatch {
+                    expected: self.unit,
+                    actual: frame.unit,
+                }
+                .into());
             }
             return Ok(request.decode_answer(&frame.pdu)?);
         }

@@ -48,7 +48,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
     }
 
     /// Decides what one inbound item means for the request in flight.
-    fn accept(&self, inbound: Inbound<Frame>, request: &Request, counters: &mut Counters) -> Result<Option<Answer>, Error> {
+    fn accept(
+        &self,
+        inbound: Inbound<Frame>,
+        request: &Request,
+        counters: &mut Counters,
+    ) -> Result<Option<Answer>, Error> {
         let frame = match inbound {
             Inbound::Skipped { bytes, reason } => {
                 counters.add_n(Event::JunkBytes, bytes as u64);
@@ -81,7 +86,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
     /// Reads the answer out of a response that carries our sequence number.
     fn answer(&self, frame: &Frame, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
         if frame.serial != self.serial {
-            return Err(crate::protocol::Error::SerialMismatch { expected: self.serial, actual: frame.serial }.into());
+            return Err(crate::protocol::Error::SerialMismatch {
+                expected: self.serial,
+                actual: frame.serial,
+            }
+            .into());
         }
         let payload = frame.response_payload()?;
         if let [a, b] = payload.modbus[..] {

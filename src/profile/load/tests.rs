@@ -62,7 +62,9 @@ fn errors_name_the_file_and_the_reading() {
         "t.toml: reading `x`: bit 16 is beyond the 16 bits of its registers"
     );
     assert_eq!(
-        reason(&format!("{r}registers = [1]\nkind = \"u16\"\nenum = {{ a = \"A\" }}\ndevice_class = \"enum\"\n")),
+        reason(&format!(
+            "{r}registers = [1]\nkind = \"u16\"\nenum = {{ a = \"A\" }}\ndevice_class = \"enum\"\n"
+        )),
         "t.toml: reading `x`: enum key `a` is not an integer"
     );
     assert_eq!(
@@ -79,10 +81,13 @@ fn errors_name_the_file_and_the_reading() {
 
 #[test]
 fn unknown_keys_and_bad_toml_name_the_line() {
-    let err = reason("[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u16\"\nscael = 2\n");
+    let err = reason(
+        "[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u16\"\nscael = 2\n",
+    );
     assert!(err.starts_with("t.toml: "), "{err}");
     assert!(err.contains("scael"), "{err}");
-    let err = reason("[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u17\"\n");
+    let err =
+        reason("[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nregisters = [1]\nkind = \"u17\"\n");
     assert!(err.contains("u17") && err.contains("line"), "{err}");
 }
 

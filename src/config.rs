@@ -1,0 +1,341 @@
+//! The one typed configuration, layered: defaults → TOML file → environment variables.
+//!
+//! `INVERTER_MONITOR__SECTION__KEY=value` overrides `[section] key`; inverters are a list, so
+//! they take an index: `INVERTER_MONITOR__INVERTER__0__HOST=192.168.1.60`. Raw numbers become
+//! `Duration`s here and nowhere else. Every error names the file and the key (STYLE 14).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::profile::{Profiles, plan};
+use crate::transport::{LinkSettings, Target, Wire};
+
+/// The prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "INVERTER_MONITOR";
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed, or a value has the wrong type.
+    #[error("{file}: {source}")]
+    Load {
+        /// The file.
+        file: String,
+        /// Why (config-rs names the key).
+        source: config::ConfigError,
+    },
+    /// A value is of the right type but not usable.
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The key, e.g. `inverter[0].serial`.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The service's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The inverters to poll.
+    #[serde(rename = "inverter", default)]
+    pub inverters: Vec<InverterConfig>,
+    /// A directory of extra profiles; a file with a built-in id replaces it.
+    pub profiles_dir: Option<PathBuf>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `inverter_monitor=debug,info`. `RUST_LOG` wins.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: default_level(), format: LogFormat::Text }
+    }
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How an inverter's logger is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Solarman V5 (Wi-Fi loggers, port 8899).
+    #[default]
+    Solarman,
+    /// Modbus TCP (Ethernet loggers, port 502).
+    ModbusTcp,
+}
+
+/// One inverter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InverterConfig {
+    /// A short name: shown in Home Assistant and used in topics.
+    pub name: String,
+    /// The logger's host name or IP.
+    pub host: String,
+    /// The logger's port; 8899 for Solarman, 502 for Modbus TCP.
+    pub port: Option<u16>,
+    /// The logger's serial (Solarman only; on the logger's sticker).
+    pub serial: Option<u32>,
+    /// Solarman or Modbus TCP.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// The register profile.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Time between polls.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Modbus slave id of the inverter.
+    #[serde(default = "default_slave")]
+    pub slave_id: u8,
+    /// Longest wait for a TCP connect.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest wait for an answer.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// Quiet time between requests.
+    #[serde(default = "default_pause", with = "humantime_serde")]
+    pub request_pause: Duration,
+    /// Sends of a request whose answer was lost or damaged.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Largest read in registers, for loggers that time out on long reads.
+    pub max_read: Option<u16>,
+    /// Failed polls in a row before the inverter is reported unavailable.
+    #[serde(default = "default_unavailable_after")]
+    pub unavailable_after: u32,
+}
+
+fn default_profile() -> String {
+    "deye_sg01lp1".into()
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_slave() -> u8 {
+    1
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_pause() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_unavailable_after() -> u32 {
+    3
+}
+
+impl InverterConfig {
+    /// An inverter with every default, for the demo and for `read`.
+    pub fn new(name: &str, host: &str, port: u16, serial: u32) -> Self {
+        Self {
+            name: name.into(),
+            host: host.into(),
+            port: Some(port),
+            serial: Some(serial),
+            protocol: Protocol::Solarman,
+            profile: default_profile(),
+            interval: default_interval(),
+            slave_id: default_slave(),
+            connect_timeout: default_timeout(),
+            read_timeout: default_timeout(),
+            request_pause: default_pause(),
+            retries: default_retries(),
+            max_read: None,
+            unavailable_after: default_unavailable_after(),
+        }
+    }
+
+    /// Where the logger is and how to talk to it.
+    pub fn target(&self) -> Target {
+        let (wire, port) = match self.protocol {
+            Protocol::Solarman => (Wire::Solarman { serial: self.serial.unwrap_or_default() }, 8899),
+            Protocol::ModbusTcp => (Wire::ModbusTcp, 502),
+        };
+        Target { host: self.host.clone(), port: self.port.unwrap_or(port), wire, slave: self.slave_id }
+    }
+
+    /// The link's timing.
+    pub fn link_settings(&self) -> LinkSettings {
+        LinkSettings {
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            pause: self.request_pause,
+            retries: self.retries,
+            ..LinkSettings::default()
+        }
+    }
+
+    /// The reads for `profile`, honouring this inverter's `max_read`.
+    pub fn plan(&self, profile: &crate::profile::Profile) -> Vec<crate::profile::ReadBlock> {
+        let max_read = self.max_read.unwrap_or(profile.header.max_read).min(profile.header.max_read);
+        plan::plan(profile.addresses(), max_read, profile.header.max_gap)
+    }
+}
+
+impl Config {
+    /// Loads `file`, then applies `INVERTER_MONITOR__…` overrides from `env`, then validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key.
+    pub fn load(file: &Path, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let name = file.display().to_string();
+        let load = |source| ConfigError::Load { file: name.clone(), source };
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
+        let (indexed, plain) = split_env(env);
+        for (path, value) in indexed {
+            builder = builder.set_override(path, value).map_err(load)?;
+        }
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(plain));
+        let config: Self =
+            builder.add_source(environment).build().and_then(|c| c.try_deserialize()).map_err(load)?;
+        config.validate(&name)?;
+        Ok(config)
+    }
+
+    /// Checks what types cannot: names, serials, ranges, profiles.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, reason: String| ConfigError::Invalid { file: file.into(), key, reason };
+        if self.inverters.is_empty() {
+            return Err(invalid("inverter".into(), "no [[inverter]] is configured".into()));
+        }
+        let profiles = match &self.profiles_dir {
+            Some(dir) => {
+                Profiles::with_dir(dir).map_err(|e| invalid("profiles_dir".into(), e.to_string()))?
+            }
+            None => Profiles::builtin().map_err(|e| invalid("profiles_dir".into(), e.to_string()))?,
+        };
+        for (i, inverter) in self.inverters.iter().enumerate() {
+            let key = |field: &str| format!("inverter[{i}].{field}");
+            if let Some((field, reason)) = inverter.problem(&profiles) {
+                return Err(invalid(key(field), reason));
+            }
+            if self.inverters[..i].iter().any(|other| other.name == inverter.name) {
+                return Err(invalid(key("name"), format!("`{}` is used by another inverter", inverter.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The profiles this configuration can use.
+    ///
+    /// # Errors
+    /// A profile in `profiles_dir` that does not load.
+    pub fn profiles(&self) -> Result<Profiles, crate::profile::ProfileError> {
+        match &self.profiles_dir {
+            Some(dir) => Profiles::with_dir(dir),
+            None => Profiles::builtin(),
+        }
+    }
+}
+
+impl InverterConfig {
+    /// The first problem with this inverter, as (field, reason).
+    fn problem(&self, profiles: &Profiles) -> Option<(&'static str, String)> {
+        let valid_name = !self.name.is_empty()
+            && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_name {
+            return Some((
+                "name",
+                format!(
+                    "`{}` must be non-empty letters, digits, `_` or `-` (it becomes part of MQTT topics)",
+                    self.name
+                ),
+            ));
+        }
+        if self.host.trim().is_empty() {
+            return Some(("host", "must name the logger's IP or host name".into()));
+        }
+        if self.protocol == Protocol::Solarman && self.serial.is_none_or(|s| s == 0) {
+            return Some((
+                "serial",
+                "missing: the Solarman logger's serial number, printed on its sticker".into(),
+            ));
+        }
+        if self.port == Some(0) {
+            return Some(("port", "must be 1..=65535".into()));
+        }
+        if self.interval < Duration::from_secs(1) {
+            return Some(("interval", format!("{:?} is too short; at least 1s", self.interval)));
+        }
+        if !(1..=247).contains(&self.slave_id) {
+            return Some(("slave_id", format!("{} is outside 1..=247", self.slave_id)));
+        }
+        if self.max_read.is_some_and(|m| !(1..=125).contains(&m)) {
+            return Some(("max_read", "must be 1..=125".into()));
+        }
+        if let Err(e) = profiles.get(&self.profile) {
+            return Some(("profile", e.to_string()));
+        }
+        None
+    }
+}
+
+/// Splits `INVERTER_MONITOR__…` variables into indexed list overrides (`inverter[0].host`)
+/// and plain ones for config-rs's environment source.
+fn split_env(env: &HashMap<String, String>) -> (Vec<(String, String)>, HashMap<String, String>) {
+    let prefix = format!("{ENV_PREFIX}__");
+    let mut indexed = Vec::new();
+    let mut plain = HashMap::new();
+    for (name, value) in env.iter().filter(|(n, _)| n.starts_with(&prefix)) {
+        let parts: Vec<String> = name[prefix.len()..].split("__").map(str::to_lowercase).collect();
+        match parts.as_slice() {
+            [list, index, rest @ ..] if !rest.is_empty() && index.parse::<usize>().is_ok() => {
+                indexed.push((format!("{list}[{index}].{}", rest.join(".")), value.clone()));
+            }
+            _ => {
+                plain.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    indexed.sort();
+    (indexed, plain)
+}
+
+#[cfg(test)]
+mod tests;

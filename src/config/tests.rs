@@ -1,0 +1,102 @@
+use super::*;
+
+const GOOD: &str = r#"
+[[inverter]]
+name = "house"
+host = "192.168.1.50"
+serial = 2712345678
+interval = "30s"
+"#;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inverter-monitor.toml");
+    std::fs::write(&path, text).unwrap();
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::load(&path, &env).map_err(|e| {
+        // Keep messages stable across temp dirs.
+        let text = e.to_string().replace(&path.display().to_string(), "FILE");
+        ConfigError::Invalid { file: String::new(), key: String::new(), reason: text }
+    })
+}
+
+fn message(text: &str, env: &[(&str, &str)]) -> String {
+    match load(text, env).unwrap_err() {
+        ConfigError::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn a_minimal_file_gets_defaults() {
+    let config = load(GOOD, &[]).unwrap();
+    let inverter = &config.inverters[0];
+    assert_eq!(inverter.interval, Duration::from_secs(30));
+    assert_eq!(inverter.profile, "deye_sg01lp1");
+    let target = inverter.target();
+    assert_eq!((target.port, target.wire, target.slave), (8899, Wire::Solarman { serial: 2_712_345_678 }, 1));
+    assert_eq!(inverter.link_settings().pause, Duration::from_millis(100));
+    assert_eq!(config.log.level, "info");
+}
+
+#[test]
+fn environment_overrides_the_file_including_list_items() {
+    let config = load(
+        GOOD,
+        &[
+            ("INVERTER_MONITOR__INVERTER__0__HOST", "10.0.0.9"),
+            ("INVERTER_MONITOR__INVERTER__0__INTERVAL", "2m"),
+            ("INVERTER_MONITOR__LOG__LEVEL", "debug"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.inverters[0].host, "10.0.0.9");
+    assert_eq!(config.inverters[0].interval, Duration::from_secs(120));
+    assert_eq!(config.log.level, "debug");
+}
+
+#[test]
+fn modbus_tcp_needs_no_serial_and_defaults_to_port_502() {
+    let config =
+        load("[[inverter]]\nname = \"lse\"\nhost = \"h\"\nprotocol = \"modbus-tcp\"\n", &[]).unwrap();
+    assert_eq!(config.inverters[0].target().port, 502);
+}
+
+#[test]
+fn errors_name_the_file_and_the_key() {
+    assert_eq!(
+        message("[[inverter]]\nname = \"house\"\nhost = \"h\"\n", &[]),
+        "FILE: inverter[0].serial: missing: the Solarman logger's serial number, printed on its sticker"
+    );
+    assert_eq!(
+        message(&format!("{GOOD}profile = \"deye_nope\"\n"), &[]),
+        "FILE: inverter[0].profile: unknown profile `deye_nope` (known: deye_sg01lp1)"
+    );
+    assert_eq!(
+        message(&format!("{GOOD}{}", GOOD.replace("192.168.1.50", "h2")), &[]),
+        "FILE: inverter[1].name: `house` is used by another inverter"
+    );
+    assert_eq!(message("", &[]), "FILE: inverter: no [[inverter]] is configured");
+    assert_eq!(
+        message(&GOOD.replace("\"house\"", "\"my house\""), &[]),
+        "FILE: inverter[0].name: `my house` must be non-empty letters, digits, `_` or `-` (it becomes part of MQTT topics)"
+    );
+}
+
+#[test]
+fn type_errors_name_the_key() {
+    let text = message(&GOOD.replace("2712345678", "\"abc\""), &[]);
+    assert!(text.starts_with("FILE: ") && text.contains("serial"), "{text}");
+    let text = message(&GOOD.replace("\"30s\"", "\"soon\""), &[]);
+    assert!(text.contains("interval"), "{text}");
+    let text = message(&format!("{GOOD}colour = \"red\"\n"), &[]);
+    assert!(text.contains("colour"), "{text}");
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/inverter-monitor.toml");
+    let config = Config::load(&path, &HashMap::new()).unwrap();
+    assert!(!config.inverters.is_empty());
+}

@@ -1,0 +1,248 @@
+//! The per-inverter schedule: read plan → decode → plausibility → [`Snapshot`].
+//!
+//! [`Poller::poll_once`] is the step: it reads every planned block over a [`Transport`] and
+//! returns a snapshot or a reason. [`run`] is the loop around it: it sleeps, tells the bus, and
+//! watches for shutdown (STYLE 8). The poller knows nothing about MQTT or databases; sinks
+//! subscribe to the [`Update`]s it broadcasts.
+
+mod availability;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use tokio::sync::broadcast;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+pub use availability::{Availability, Change};
+pub use snapshot::{PollFailure, Snapshot, Update};
+
+use crate::profile::{Profile, ReadBlock, RegisterBlock, RegisterSet, plan};
+use crate::protocol::{Exception, Request, Response};
+use crate::quality::{Quality, Rejection, Rule};
+use crate::transport::{self, Transport};
+
+/// Why a poll produced no snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The logger could not be asked, or its answer could not be trusted.
+    #[error(transparent)]
+    Transport(#[from] transport::Error),
+    /// The poll as a whole was implausible.
+    #[error("poll rejected ({}): {}", .0.rule.as_str(), .0.reason)]
+    Rejected(Rejection),
+    /// Every read was refused.
+    #[error("every read was refused: {0}")]
+    NothingRead(String),
+}
+
+/// What one inverter's poller remembers between polls.
+#[derive(Debug)]
+pub struct Poller {
+    name: Arc<str>,
+    profile: Arc<Profile>,
+    plan: Vec<ReadBlock>,
+    quality: Quality,
+    availability: Availability,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Poller {
+    /// A poller for inverter `name` with `profile`, polled every `interval`; it reports the
+    /// inverter unavailable after `unavailable_after` failed polls in a row.
+    pub fn new(name: &str, profile: Arc<Profile>, interval: Duration, unavailable_after: u32) -> Self {
+        Self::with_plan(name, profile.clone(), profile.plan(), interval, unavailable_after)
+    }
+
+    /// Like [`Poller::new`] with a plan of one's own (a smaller `max_read` for fussy loggers).
+    pub fn with_plan(
+        name: &str,
+        profile: Arc<Profile>,
+        plan: Vec<ReadBlock>,
+        interval: Duration,
+        unavailable_after: u32,
+    ) -> Self {
+        let quality = Quality::new(profile.readings.len(), interval * 3);
+        Self {
+            name: name.into(),
+            profile,
+            plan,
+            quality,
+            availability: Availability::new(unavailable_after),
+            rejected: BTreeMap::new(),
+        }
+    }
+
+    /// The reads each poll makes.
+    pub fn plan(&self) -> &[ReadBlock] {
+        &self.plan
+    }
+
+    /// The inverter's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// One poll: every planned read, decoded and checked. `local` is the house's wall clock.
+    ///
+    /// # Errors
+    /// [`PollError`] when the logger failed, nothing was readable or the poll was implausible.
+    pub async fn poll_once<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+    ) -> Result<Snapshot, PollError> {
+        let started = Instant::now();
+        let (regs, refused) = self.read_all(transport).await?;
+        let whole = Quality::zero_frame(&self.profile, &regs);
+        let (readings, errors) = self.profile.decode(&regs);
+        if let Some(rejection) = whole.or_else(|| Quality::zero_poll(&self.profile, &readings)) {
+            *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
+            return Err(PollError::Rejected(rejection));
+        }
+        let mut verdict = self.quality.filter(&self.profile, readings, now, local);
+        verdict.rejected.extend(errors.into_iter().map(|(index, e)| Rejection {
+            index: Some(index),
+            rule: Rule::UnknownOption,
+            reason: e.to_string(),
+        }));
+        for rejection in &verdict.rejected {
+            *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
+        }
+        Ok(Snapshot {
+            inverter: self.name.clone(),
+            profile: self.profile.clone(),
+            time: now,
+            readings: verdict.accepted,
+            rejected: verdict.rejected,
+            refused,
+            duration: started.elapsed(),
+            reads: self.plan.len(),
+            link: transport.counters().clone(),
+            rejected_total: self.rejected.clone(),
+        })
+    }
+
+    /// Reads every planned block. A bridged block that is refused is split into the runs it
+    /// bridged, for good: the inverter lacks something in the gap (protocol.md §2.3).
+    async fn read_all<T: Transport>(
+        &mut self,
+        transport: &mut T,
+    ) -> Result<(RegisterSet, Vec<(ReadBlock, Exception)>), PollError> {
+        let mut regs = RegisterSet::new();
+        let mut refused = Vec::new();
+        let mut i = 0;
+        while let Some(block) = self.plan.get(i).copied() {
+            let request = Request::ReadHolding { addr: block.start, count: block.count };
+            match transport.call(&request).await? {
+                Ok(Response::Registers(values)) => regs.insert(RegisterBlock { start: block.start, values }),
+                Ok(Response::Written { .. }) => {
+                    unreachable!("a read is never answered as a write: decode_answer checks the function")
+                }
+                Err(exception) => {
+                    let parts = self.split(block);
+                    if parts.len() > 1 {
+                        tracing::warn!(inverter = %self.name, start = block.start, count = block.count, %exception, "read refused; reading the mapped runs inside it separately from now on");
+                        self.plan.splice(i..=i, parts);
+                        continue;
+                    }
+                    refused.push((block, exception));
+                }
+            }
+            i += 1;
+        }
+        if regs.blocks().is_empty() && !refused.is_empty() {
+            let what: Vec<String> =
+                refused.iter().map(|(b, e)| format!("{}+{}: {e}", b.start, b.count)).collect();
+            return Err(PollError::NothingRead(what.join("; ")));
+        }
+        Ok((regs, refused))
+    }
+
+    /// The mapped runs inside `block`, without gap bridging.
+    fn split(&self, block: ReadBlock) -> Vec<ReadBlock> {
+        let inside = self.profile.addresses().filter(|a| block.contains(*a));
+        plan::plan(inside, block.count, 0)
+    }
+
+    /// Records the outcome of a poll for availability; returns a change to announce.
+    pub fn record(&mut self, ok: bool) -> Option<Change> {
+        self.availability.record(ok)
+    }
+
+    /// Failed polls in a row.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.availability.failures()
+    }
+}
+
+/// Polls `transport` every `interval` until `cancel`, announcing each outcome on `bus`.
+pub async fn run<T: Transport>(
+    mut poller: Poller,
+    mut transport: T,
+    interval: Duration,
+    bus: broadcast::Sender<Update>,
+    cancel: CancellationToken,
+) {
+    let mut next = Instant::now();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = sleep_until(next) => {}
+        }
+        let now = Utc::now();
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => break,
+            outcome = poller.poll_once(&mut transport, now, Local::now().naive_local()) => outcome,
+        };
+        let update = announce(&mut poller, &transport, outcome, now);
+        // No subscriber is fine: the service may run without sinks.
+        let _ = bus.send(update);
+        next += interval;
+        let late = Instant::now();
+        if next < late {
+            next = late + interval;
+        }
+    }
+    tracing::debug!(inverter = %poller.name, "poller stopped");
+}
+
+/// Turns a poll outcome into the update sinks see, logging it once here at the edge.
+fn announce<T: Transport>(
+    poller: &mut Poller,
+    transport: &T,
+    outcome: Result<Snapshot, PollError>,
+    now: DateTime<Utc>,
+) -> Update {
+    let change = poller.record(outcome.is_ok());
+    let name = poller.name.clone();
+    if let Some(change) = change {
+        tracing::info!(inverter = %name, "inverter is now {}", change.as_str());
+    }
+    match outcome {
+        Ok(snapshot) => {
+            for r in &snapshot.rejected {
+                let key = r.index.map(|i| snapshot.profile.readings[i].def.key.as_str()).unwrap_or("poll");
+                tracing::warn!(inverter = %name, reading = key, rule = r.rule.as_str(), "reading rejected: {}", r.reason);
+            }
+            tracing::debug!(inverter = %name, readings = snapshot.readings.len(), duration = ?snapshot.duration, "poll ok");
+            Update::Polled { snapshot: Arc::new(snapshot), change }
+        }
+        Err(error) => {
+            let consecutive_failures = poller.consecutive_failures();
+            tracing::warn!(inverter = %name, consecutive_failures, "poll failed: {error}");
+            let failure = PollFailure {
+                inverter: name,
+                time: now,
+                error: error.to_string(),
+                consecutive_failures,
+                link: transport.counters().clone(),
+            };
+            Update::Failed { failure: Arc::new(failure), change }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Wiring: one poller task per inverter, a broadcast bus, the sinks, and a clean shutdown.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::poller::{self, Poller, Update};
+use crate::profile::ProfileError;
+use crate::report;
+use crate::transport::Link;
+
+/// How long tasks get to finish after shutdown is asked for.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Where the console sink prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// Print a table after every poll (the demo; `run` on a terminal).
+    Table,
+    /// Print nothing; logs only.
+    Quiet,
+}
+
+/// Runs the service until `cancel`, then waits for its tasks under a deadline.
+///
+/// # Errors
+/// A profile that does not load.
+pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ProfileError> {
+    let profiles = config.profiles()?;
+    let (bus, _) = broadcast::channel::<Update>(64);
+    let mut tasks = JoinSet::new();
+    if console == Console::Table {
+        tasks.spawn(print_tables(bus.subscribe(), cancel.child_token()));
+    }
+    for inverter in &config.inverters {
+        let profile = profiles.get(&inverter.profile)?;
+        let plan = inverter.plan(&profile);
+        tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
+        let poller =
+            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after);
+        let link = Link::new(inverter.target(), inverter.link_settings());
+        tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
+    }
+    drop(bus);
+    cancel.cancelled().await;
+    tracing::info!("shutting down");
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks did not stop within {SHUTDOWN_DEADLINE:?}; leaving anyway");
+    }
+    Ok(())
+}
+
+/// The console sink: a table per successful poll, a line per failure.
+async fn print_tables(mut updates: broadcast::Receiver<Update>, cancel: CancellationToken) {
+    let clear = std::io::stdout().is_terminal();
+    loop {
+        let update = tokio::select! {
+            () = cancel.cancelled() => return,
+            update = updates.recv() => update,
+        };
+        match update {
+            Ok(Update::Polled { snapshot, .. }) => {
+                // On a terminal the table redraws in place: a live view, not a scroll.
+                let prefix = if clear { "\x1b[2J\x1b[H" } else { "" };
+                println!("{prefix}{}", report::table(&snapshot));
+            }
+            Ok(Update::Failed { failure, .. }) => {
+                println!(
+                    "{}: poll failed ({} in a row): {}",
+                    failure.inverter, failure.consecutive_failures, failure.error
+                );
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => tracing::debug!("console skipped {n} updates"),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

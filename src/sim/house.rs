@@ -1,0 +1,774 @@
+//! A plausible house behind a Deye single-phase hybrid inverter (SUN-5K-SG01LP1
+//! class), owned here so the logger simulator has physically consistent values to
+//! encode into Modbus registers.
+//!
+//! The model is pure and time-driven: every output is a function of the
+//! parameters, the integrated state (SOC, energy counters, temperatures) and the
+//! time. It must not do I/O, read the clock or use global randomness; noise comes
+//! from a seeded hash of the time so runs are reproducible.
+
+use std::f64::consts::PI;
+
+use chrono::{DateTime, FixedOffset, Offset, TimeDelta, Utc};
+
+/// Fraction of DC PV power that reaches the AC side; the only loss the model has.
+pub const INVERTER_EFFICIENCY: f64 = 0.97;
+
+/// Longest integration step; short enough that SOC limits and counters stay smooth.
+const STEP_S: i64 = 10;
+/// Nameplate AC power: the output limit and the scale for inverter heating.
+const RATED_W: f64 = 5000.0;
+/// Below this a string is treated as dead: real MPPTs do not start on a trickle.
+const MIN_PV_W: f64 = 5.0;
+const SUNRISE_H: f64 = 6.0;
+const SUNSET_H: f64 = 18.0;
+/// East/west-ish orientation of the two strings, in hours of sun shift.
+const STRING_SHIFT_H: [f64; 2] = [-0.25, 0.25];
+/// Panel mismatch so the strings never report identical power.
+const STRING_MISMATCH: [f64; 2] = [1.0, 0.98];
+/// Maximum-power-point voltage at 25 °C; the strings have different panel counts.
+const STRING_VMP: [f64; 2] = [410.0, 390.0];
+/// Thermal time constant of battery and inverter, in minutes.
+const THERMAL_TAU_MIN: f64 = 15.0;
+/// "A year of use": pv, load, charge, discharge, import, export in kWh, chosen so
+/// that they balance like the live counters do.
+const YEAR_TOTALS_KWH: [f64; 6] = [7000.0, 5990.0, 2400.0, 2200.0, 1200.0, 1800.0];
+
+// Noise channels, so different quantities never share a random sequence.
+const CH_CLOUD: u64 = 1;
+const CH_WEATHER: u64 = 2;
+const CH_APPLIANCE: u64 = 3;
+const CH_JITTER: u64 = 4;
+const CH_PV_VOLT: u64 = 5;
+const CH_GRID_V: u64 = 6;
+const CH_GRID_F: u64 = 7;
+const CH_FAST: u64 = 8;
+
+/// Fixed parameters of the simulated house.
+#[derive(Debug, Clone)]
+pub struct HouseParams {
+    /// Peak power per PV string, W.
+    pub pv_peak_w: [f64; 2],
+    /// Usable battery energy, Wh.
+    pub battery_capacity_wh: f64,
+    /// Charge power limit, W.
+    pub max_charge_w: f64,
+    /// Discharge power limit, W.
+    pub max_discharge_w: f64,
+    /// SOC % below which the battery stops discharging and the grid supplies.
+    pub min_soc: f64,
+    /// Always-on consumption, W.
+    pub base_load_w: f64,
+    /// Local time of the house; daily counters reset at its midnight.
+    pub utc_offset: FixedOffset,
+    /// Noise seed.
+    pub seed: u64,
+    /// SOC % at the start time.
+    pub initial_soc: f64,
+}
+
+impl Default for HouseParams {
+    fn default() -> Self {
+        Self {
+            pv_peak_w: [3500.0, 3000.0],
+            battery_capacity_wh: 10_240.0,
+            max_charge_w: 5000.0,
+            max_discharge_w: 5000.0,
+            min_soc: 20.0,
+            base_load_w: 350.0,
+            // South Africa, where the original users live.
+            utc_offset: FixedOffset::east_opt(2 * 3600).unwrap_or_else(|| Utc.fix()),
+            seed: 1,
+            initial_soc: 60.0,
+        }
+    }
+}
+
+/// Everything the inverter would report at one instant, in physical units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HouseState {
+    /// Instant this state describes.
+    pub time: DateTime<Utc>,
+    /// W per string.
+    pub pv_power: [f64; 2],
+    /// V per string; 0 at night.
+    pub pv_voltage: [f64; 2],
+    /// A per string; power / voltage.
+    pub pv_current: [f64; 2],
+    /// W, house consumption.
+    pub load_power: f64,
+    /// W, + discharging / − charging (Deye convention).
+    pub battery_power: f64,
+    /// A, same sign as power.
+    pub battery_current: f64,
+    /// V, 48..57 depending on SOC and current.
+    pub battery_voltage: f64,
+    /// %, whole percent like the inverter reports.
+    pub battery_soc: f64,
+    /// °C.
+    pub battery_temperature: f64,
+    /// W, + import / − export.
+    pub grid_power: f64,
+    /// V, around 230.
+    pub grid_voltage: f64,
+    /// Hz, around 50.
+    pub grid_frequency: f64,
+    /// W, signed AC output of the inverter.
+    pub inverter_power: f64,
+    /// °C, DC side heat sink.
+    pub dc_temperature: f64,
+    /// °C, AC side heat sink.
+    pub ac_temperature: f64,
+    /// kWh produced by PV since local midnight.
+    pub pv_energy_today: f64,
+    /// kWh produced by PV ever.
+    pub pv_energy_total: f64,
+    /// kWh consumed since local midnight.
+    pub load_energy_today: f64,
+    /// kWh consumed ever.
+    pub load_energy_total: f64,
+    /// kWh into the battery since local midnight.
+    pub battery_charge_today: f64,
+    /// kWh into the battery ever.
+    pub battery_charge_total: f64,
+    /// kWh out of the battery since local midnight.
+    pub battery_discharge_today: f64,
+    /// kWh out of the battery ever.
+    pub battery_discharge_total: f64,
+    /// kWh imported since local midnight.
+    pub grid_import_today: f64,
+    /// kWh imported ever.
+    pub grid_import_total: f64,
+    /// kWh exported since local midnight.
+    pub grid_export_today: f64,
+    /// kWh exported ever.
+    pub grid_export_total: f64,
+}
+
+/// The house: parameters plus the integrated state (SOC, counters).
+#[derive(Debug, Clone)]
+pub struct House {
+    params: HouseParams,
+    /// Unrounded SOC; the state only shows whole percent.
+    soc: f64,
+    /// Local day number of `state.time`, to detect midnight.
+    day: i64,
+    state: HouseState,
+}
+
+/// Instantaneous power flows, W, the part of the state everything else derives from.
+#[derive(Debug, Clone, Copy)]
+struct Flows {
+    pv: [f64; 2],
+    load: f64,
+    battery: f64,
+    grid: f64,
+}
+
+impl House {
+    /// A house at `start` with counters that look like a year of use (totals start at plausible non-zero values, e.g. pv total 7000 kWh).
+    pub fn new(params: HouseParams, start: DateTime<Utc>) -> Self {
+        // Simulate from local midnight so the *_today counters are plausible too.
+        let midnight = local_midnight(start, params.utc_offset);
+        let mut house = Self {
+            soc: params.initial_soc.clamp(0.0, 100.0),
+            day: local_day(midnight, params.utc_offset),
+            state: initial_state(&params, midnight),
+            params,
+        };
+        house.advance(start);
+        // The warm-up moved the SOC; the caller asked for this SOC *now*.
+        house.soc = house.params.initial_soc.clamp(0.0, 100.0);
+        let flows = Flows::at(&house.params, start, house.soc, step_hours());
+        house.refresh(start, &flows, 0.0);
+        house
+    }
+
+    /// Integrates from the last time to `now` in steps of at most 10 s (so a jump of days works, and is still fast: a day should take well under 50 ms). Time going backwards is ignored.
+    pub fn advance(&mut self, now: DateTime<Utc>) {
+        while self.state.time < now {
+            let next =
+                self.state.time.checked_add_signed(TimeDelta::seconds(STEP_S)).map_or(now, |t| t.min(now));
+            let dt_h = (next - self.state.time).as_seconds_f64() / 3600.0;
+            self.step(next, dt_h);
+        }
+    }
+
+    /// The current state (after the last advance).
+    pub fn state(&self) -> &HouseState {
+        &self.state
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &HouseParams {
+        &self.params
+    }
+
+    /// One integration step ending at `next`, using the flows sampled there.
+    fn step(&mut self, next: DateTime<Utc>, dt_h: f64) {
+        let day = local_day(next, self.params.utc_offset);
+        if day != self.day {
+            reset_today(&mut self.state);
+            self.day = day;
+        }
+        let flows = Flows::at(&self.params, next, self.soc, dt_h);
+        let delta = -flows.battery * dt_h / capacity_wh(&self.params) * 100.0;
+        self.soc = (self.soc + delta).clamp(0.0, 100.0);
+        add_energy(&mut self.state, &flows, dt_h);
+        self.refresh(next, &flows, dt_h);
+    }
+
+    /// Rewrites the instantaneous fields; `dt_h` only drives the thermal lag.
+    fn refresh(&mut self, t: DateTime<Utc>, flows: &Flows, dt_h: f64) {
+        let p = &self.params;
+        let s = &mut self.state;
+        s.time = t;
+        set_pv(s, p, t, flows);
+        set_battery(s, self.soc, flows);
+        set_grid(s, p, t, flows);
+        set_temperatures(s, p, t, dt_h);
+    }
+}
+
+impl Flows {
+    /// Samples PV and load at `t` and dispatches the battery given the SOC.
+    fn at(p: &HouseParams, t: DateTime<Utc>, soc: f64, dt_h: f64) -> Self {
+        let hour = local_hour(t, p.utc_offset);
+        let minutes = epoch_minutes(t);
+        let cloud = cloud_factor(p.seed, minutes);
+        let pv = [0, 1].map(|i| string_power(p.pv_peak_w[i], hour + STRING_SHIFT_H[i], cloud, i));
+        let load = load_w(p, hour, minutes);
+        let (battery, grid) = dispatch(p, soc, pv[0] + pv[1], load, dt_h);
+        let mut flows = Self { pv, load, battery, grid };
+        flows.clip_to_rating();
+        flows
+    }
+
+    /// Keeps the AC output within the inverter rating, as the real one does with
+    /// its oversized 6.5 kWp array: first by discharging less, then by curtailing
+    /// PV; the grid covers whatever the inverter no longer delivers.
+    fn clip_to_rating(&mut self) {
+        let pv_ac = (self.pv[0] + self.pv[1]) * INVERTER_EFFICIENCY;
+        let excess = pv_ac + self.battery - RATED_W;
+        if excess <= 0.0 {
+            return;
+        }
+        let less_discharge = excess.min(self.battery.max(0.0));
+        self.battery -= less_discharge;
+        let curtail = excess - less_discharge;
+        let scale = if pv_ac > 0.0 { ((pv_ac - curtail) / pv_ac).clamp(0.0, 1.0) } else { 1.0 };
+        self.pv = self.pv.map(|w| w * scale);
+        self.grid += excess;
+    }
+
+    /// Powers feeding the counters, in the order of `counters`: pv, load,
+    /// charge, discharge, import, export (W, each non-negative).
+    fn counter_powers(&self) -> [f64; 6] {
+        let pv = self.pv[0] + self.pv[1];
+        let (b, g) = (self.battery, self.grid);
+        [pv, self.load, (-b).max(0.0), b.max(0.0), g.max(0.0), (-g).max(0.0)]
+    }
+}
+
+/// Clear-sky-ish PV fraction 0..1 of peak at a local time of day (sun from ~06:00 to ~18:00, peak at noon), without clouds. Public so tests elsewhere can reason about it.
+pub fn sun_fraction(local_hour: f64) -> f64 {
+    let h = local_hour.rem_euclid(24.0);
+    if !(SUNRISE_H..SUNSET_H).contains(&h) {
+        return 0.0;
+    }
+    let x = (h - SUNRISE_H) / (SUNSET_H - SUNRISE_H);
+    // The 1.5 power narrows the bell like air mass does in the morning/evening.
+    (PI * x).sin().clamp(0.0, 1.0).powf(1.5)
+}
+
+/// DC power of one string, never above its peak.
+fn string_power(peak: f64, hour: f64, cloud: f64, index: usize) -> f64 {
+    let p = peak.max(0.0) * sun_fraction(hour) * cloud * STRING_MISMATCH[index];
+    if p < MIN_PV_W { 0.0 } else { p }
+}
+
+/// Cloud attenuation in [0.3, 1]: smooth over ~30 min, with a day-scale
+/// "weather" term so some days are clear and some overcast.
+fn cloud_factor(seed: u64, minutes: f64) -> f64 {
+    let weather = smooth_noise(seed, CH_WEATHER, minutes, 1440.0);
+    let depth = 0.7 * (0.3 + 0.7 * weather);
+    // Squaring biases towards clear sky, as passing clouds are the exception.
+    1.0 - depth * smooth_noise(seed, CH_CLOUD, minutes, 30.0).powi(2)
+}
+
+/// House consumption: base, morning and evening appliance peaks, jitter.
+fn load_w(p: &HouseParams, hour: f64, minutes: f64) -> f64 {
+    let peak = window(hour, 6.5, 8.5).max(window(hour, 17.5, 21.5));
+    // Kettle, geyser and stove come and go on a ~10 min scale, up to ~2.5 kW.
+    let appliances = peak * (1200.0 + 1300.0 * smooth_noise(p.seed, CH_APPLIANCE, minutes, 10.0));
+    let jitter = 60.0 * (smooth_noise(p.seed, CH_JITTER, minutes, 2.0) - 0.5);
+    (p.base_load_w + appliances + jitter).max(0.0)
+}
+
+/// A sin² bump that is 0 outside `start..end` and 1 in its middle.
+fn window(hour: f64, start: f64, end: f64) -> f64 {
+    if hour <= start || hour >= end {
+        return 0.0;
+    }
+    (PI * (hour - start) / (end - start)).sin().powi(2)
+}
+
+/// Splits the AC surplus or deficit between battery and grid; returns
+/// (battery W, grid W) in Deye signs. Limits use the energy left for this step
+/// so SOC lands exactly on 100 % or `min_soc` instead of overshooting.
+fn dispatch(p: &HouseParams, soc: f64, pv: f64, load: f64, dt_h: f64) -> (f64, f64) {
+    let wh_per_pct = capacity_wh(p) / 100.0 / dt_h.max(f64::MIN_POSITIVE);
+    let surplus = pv * INVERTER_EFFICIENCY - load;
+    if surplus >= 0.0 {
+        let room_w = (100.0 - soc).max(0.0) * wh_per_pct;
+        let charge = surplus.min(p.max_charge_w.max(0.0)).min(room_w);
+        // `0.0 -` rather than negation so an idle battery reports +0, not -0.
+        return (0.0 - charge, charge - surplus);
+    }
+    let deficit = -surplus;
+    let avail_w = (soc - p.min_soc).max(0.0) * wh_per_pct;
+    let discharge = deficit.min(p.max_discharge_w.max(0.0)).min(avail_w);
+    (discharge, deficit - discharge)
+}
+
+/// PV powers plus the MPP voltage and current of each string.
+fn set_pv(s: &mut HouseState, p: &HouseParams, t: DateTime<Utc>, f: &Flows) {
+    let ambient = ambient_c(local_hour(t, p.utc_offset));
+    let wobble = 2.0 * signed_noise(p.seed, CH_PV_VOLT, epoch_minutes(t), 3.0);
+    s.pv_power = f.pv;
+    s.pv_voltage = [0, 1].map(|i| string_voltage(i, f.pv[i], p.pv_peak_w[i], ambient) + wobble);
+    for (i, v) in s.pv_voltage.iter_mut().enumerate() {
+        // A dead string shows no voltage, so its current is 0 rather than 0/0.
+        if f.pv[i] <= 0.0 {
+            *v = 0.0;
+        }
+        s.pv_current[i] = if *v > 0.0 { f.pv[i] / *v } else { 0.0 };
+    }
+}
+
+/// MPP voltage of a string: it sags as modules heat up and at low light.
+fn string_voltage(index: usize, power: f64, peak: f64, ambient: f64) -> f64 {
+    let irradiance = (power / peak.max(1.0)).clamp(0.0, 1.0);
+    let module_c = ambient + 30.0 * irradiance;
+    let thermal = 1.0 - 0.0035 * (module_c - 25.0);
+    STRING_VMP[index] * thermal * (0.9 + 0.1 * irradiance.sqrt())
+}
+
+/// Battery electrics: open-circuit voltage from SOC, ±1 V from internal resistance.
+fn set_battery(s: &mut HouseState, soc: f64, f: &Flows) {
+    let open_circuit = 48.0 + 8.0 * soc / 100.0;
+    // 10 mΩ: discharging sags the voltage, charging lifts it.
+    let sag = (f.battery / open_circuit * 0.01).clamp(-1.0, 1.0);
+    s.battery_voltage = (open_circuit - sag).clamp(48.0, 57.0);
+    s.battery_current = f.battery / s.battery_voltage;
+    s.battery_power = f.battery;
+    s.battery_soc = soc.round();
+    s.load_power = f.load;
+}
+
+/// Grid side: power, voltage (export pushes it up) and frequency.
+fn set_grid(s: &mut HouseState, p: &HouseParams, t: DateTime<Utc>, f: &Flows) {
+    let minutes = epoch_minutes(t);
+    let fast = signed_noise(p.seed, CH_FAST, minutes, 1.0 / 6.0);
+    let v = 232.0 + 2.5 * signed_noise(p.seed, CH_GRID_V, minutes, 7.0) + 0.5 * fast;
+    s.grid_voltage = (v - 0.0003 * f.grid).clamp(228.0, 236.0);
+    let hz = 50.0 + 0.03 * signed_noise(p.seed, CH_GRID_F, minutes, 3.0) + 0.01 * fast;
+    s.grid_frequency = hz.clamp(49.95, 50.05);
+    s.grid_power = f.grid;
+    s.inverter_power = (f.pv[0] + f.pv[1]) * INVERTER_EFFICIENCY + f.battery;
+}
+
+/// Temperatures relax towards targets that rise with power and the time of day.
+fn set_temperatures(s: &mut HouseState, p: &HouseParams, t: DateTime<Utc>, dt_h: f64) {
+    let ambient = ambient_c(local_hour(t, p.utc_offset));
+    let dc_load = (s.pv_power[0] + s.pv_power[1] + s.battery_power.abs()) / RATED_W;
+    let ac_load = s.inverter_power.abs() / RATED_W;
+    let battery = 20.0 + 0.3 * (ambient - 20.0) + 6.0 * s.battery_power.abs() / RATED_W;
+    s.battery_temperature = relax(s.battery_temperature, battery, dt_h);
+    s.dc_temperature = relax(s.dc_temperature, ambient + 8.0 + 18.0 * dc_load, dt_h);
+    s.ac_temperature = relax(s.ac_temperature, ambient + 6.0 + 20.0 * ac_load, dt_h);
+}
+
+/// First-order lag, exact for any step length so big jumps stay stable.
+fn relax(current: f64, target: f64, dt_h: f64) -> f64 {
+    let k = 1.0 - (-dt_h * 60.0 / THERMAL_TAU_MIN).exp();
+    current + (target - current) * k
+}
+
+/// Outdoor temperature: coolest around 03:00, warmest around 15:00.
+fn ambient_c(hour: f64) -> f64 {
+    20.0 + 6.0 * (PI * (hour - 9.0) / 12.0).sin()
+}
+
+/// The today/total counter pairs in the order of `Flows::counter_powers`.
+fn counters(s: &mut HouseState) -> [(&mut f64, &mut f64); 6] {
+    [
+        (&mut s.pv_energy_today, &mut s.pv_energy_total),
+        (&mut s.load_energy_today, &mut s.load_energy_total),
+        (&mut s.battery_charge_today, &mut s.battery_charge_total),
+        (&mut s.battery_discharge_today, &mut s.battery_discharge_total),
+        (&mut s.grid_import_today, &mut s.grid_import_total),
+        (&mut s.grid_export_today, &mut s.grid_export_total),
+    ]
+}
+
+/// Adds one step of energy to every counter; powers are non-negative, so totals only grow.
+fn add_energy(s: &mut HouseState, f: &Flows, dt_h: f64) {
+    for ((today, total), w) in counters(s).into_iter().zip(f.counter_powers()) {
+        let kwh = w.max(0.0) * dt_h / 1000.0;
+        *today += kwh;
+        *total += kwh;
+    }
+}
+
+/// Local midnight: the daily counters start over.
+fn reset_today(s: &mut HouseState) {
+    for (today, _) in counters(s) {
+        *today = 0.0;
+    }
+}
+
+/// A state with a year of history and nothing flowing yet; `refresh` fills the rest.
+fn initial_state(p: &HouseParams, time: DateTime<Utc>) -> HouseState {
+    let ambient = ambient_c(local_hour(time, p.utc_offset));
+    let [pv, load, charge, discharge, import, export] = YEAR_TOTALS_KWH;
+    HouseState {
+        time,
+        pv_power: [0.0; 2],
+        pv_voltage: [0.0; 2],
+        pv_current: [0.0; 2],
+        load_power: 0.0,
+        battery_power: 0.0,
+        battery_current: 0.0,
+        battery_voltage: 48.0 + 8.0 * p.initial_soc.clamp(0.0, 100.0) / 100.0,
+        battery_soc: p.initial_soc.clamp(0.0, 100.0).round(),
+        battery_temperature: 20.0 + 0.3 * (ambient - 20.0),
+        grid_power: 0.0,
+        grid_voltage: 232.0,
+        grid_frequency: 50.0,
+        inverter_power: 0.0,
+        dc_temperature: ambient + 8.0,
+        ac_temperature: ambient + 6.0,
+        pv_energy_today: 0.0,
+        pv_energy_total: pv,
+        load_energy_today: 0.0,
+        load_energy_total: load,
+        battery_charge_today: 0.0,
+        battery_charge_total: charge,
+        battery_discharge_today: 0.0,
+        battery_discharge_total: discharge,
+        grid_import_today: 0.0,
+        grid_import_total: import,
+        grid_export_today: 0.0,
+        grid_export_total: export,
+    }
+}
+
+/// Battery capacity guarded against zero, which would make SOC infinite.
+fn capacity_wh(p: &HouseParams) -> f64 {
+    p.battery_capacity_wh.max(1.0)
+}
+
+/// The nominal step in hours, used when sampling without integrating.
+fn step_hours() -> f64 {
+    STEP_S as f64 / 3600.0
+}
+
+/// Seconds since the epoch in the house's local time.
+fn local_seconds(t: DateTime<Utc>, offset: FixedOffset) -> i64 {
+    t.timestamp() + i64::from(offset.local_minus_utc())
+}
+
+/// Days since the epoch in local time; changes exactly at local midnight.
+fn local_day(t: DateTime<Utc>, offset: FixedOffset) -> i64 {
+    local_seconds(t, offset).div_euclid(86_400)
+}
+
+/// Local hour of day in [0, 24).
+fn local_hour(t: DateTime<Utc>, offset: FixedOffset) -> f64 {
+    let secs = local_seconds(t, offset).rem_euclid(86_400) as f64;
+    (secs + f64::from(t.timestamp_subsec_nanos()) * 1e-9) / 3600.0
+}
+
+/// The UTC instant of the local midnight that starts `t`'s local day.
+fn local_midnight(t: DateTime<Utc>, offset: FixedOffset) -> DateTime<Utc> {
+    let secs = local_day(t, offset) * 86_400 - i64::from(offset.local_minus_utc());
+    DateTime::from_timestamp(secs, 0).unwrap_or(t)
+}
+
+/// Minutes since the epoch; the noise clock, independent of time zone.
+fn epoch_minutes(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 60_000.0
+}
+
+/// The splitmix64 finaliser: a cheap, well-mixed 64-bit hash.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Uniform value in [0, 1) for one lattice point of one channel.
+fn lattice(seed: u64, channel: u64, index: i64) -> f64 {
+    let h = splitmix64(splitmix64(seed ^ splitmix64(channel)) ^ index as u64);
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Value noise in [0, 1]: lattice points every `period` minutes, smoothstep in
+/// between, so the value depends only on time and never jumps.
+fn smooth_noise(seed: u64, channel: u64, minutes: f64, period: f64) -> f64 {
+    let x = minutes / period;
+    let k = x.floor();
+    let f = x - k;
+    let (a, b) = (lattice(seed, channel, k as i64), lattice(seed, channel, k as i64 + 1));
+    a + (b - a) * f * f * (3.0 - 2.0 * f)
+}
+
+/// `smooth_noise` mapped to [-1, 1].
+fn signed_noise(seed: u64, channel: u64, minutes: f64, period: f64) -> f64 {
+    2.0 * smooth_noise(seed, channel, minutes, period) - 1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    /// 2024-06-10 local (+02:00) midnight.
+    fn local_midnight_utc() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 6, 9, 22, 0, 0).unwrap()
+    }
+
+    fn house_at(start: DateTime<Utc>) -> House {
+        House::new(HouseParams::default(), start)
+    }
+
+    /// Runs `steps` advances of `step_s` seconds, calling `check(prev, next, house)`.
+    fn run(house: &mut House, steps: usize, step_s: i64, mut check: impl FnMut(&HouseState, &House)) {
+        for _ in 0..steps {
+            let prev = house.state().clone();
+            house.advance(prev.time + TimeDelta::seconds(step_s));
+            check(&prev, house);
+        }
+    }
+
+    fn totals(s: &HouseState) -> [f64; 6] {
+        [
+            s.pv_energy_total,
+            s.load_energy_total,
+            s.battery_charge_total,
+            s.battery_discharge_total,
+            s.grid_import_total,
+            s.grid_export_total,
+        ]
+    }
+
+    #[test]
+    fn sun_fraction_shape() {
+        assert_eq!(sun_fraction(0.0), 0.0);
+        assert_eq!(sun_fraction(5.9), 0.0);
+        assert_eq!(sun_fraction(18.0), 0.0);
+        assert!((sun_fraction(12.0) - 1.0).abs() < 1e-12);
+        assert!((sun_fraction(9.0) - sun_fraction(15.0)).abs() < 1e-12);
+        assert!(sun_fraction(9.0) < sun_fraction(11.0));
+        assert_eq!(sun_fraction(f64::NAN), 0.0);
+        assert_eq!(sun_fraction(36.0), sun_fraction(12.0));
+    }
+
+    #[test]
+    fn pv_zero_at_local_midnight_and_positive_at_noon() {
+        let midnight = local_midnight_utc();
+        let s = house_at(midnight).state().clone();
+        assert_eq!(s.pv_power, [0.0, 0.0]);
+        assert_eq!(s.pv_voltage, [0.0, 0.0]);
+        assert_eq!(s.pv_current, [0.0, 0.0]);
+        let noon = house_at(midnight + TimeDelta::hours(12)).state().clone();
+        for i in 0..2 {
+            // Clouds never take more than 70 %, so noon is always well lit.
+            assert!(noon.pv_power[i] > 0.25 * HouseParams::default().pv_peak_w[i]);
+            assert!((300.0..=420.0).contains(&noon.pv_voltage[i]), "{:?}", noon.pv_voltage);
+            assert!((noon.pv_current[i] * noon.pv_voltage[i] - noon.pv_power[i]).abs() < 1e-6);
+        }
+        assert_ne!(noon.pv_power[0], noon.pv_power[1]);
+    }
+
+    #[test]
+    fn utc_offset_moves_the_sun() {
+        let utc_noon = Utc.with_ymd_and_hms(2024, 6, 10, 12, 0, 0).unwrap();
+        let params =
+            HouseParams { utc_offset: FixedOffset::east_opt(12 * 3600).unwrap(), ..Default::default() };
+        // Local midnight in +12:00: no sun, while +02:00 sees 14:00.
+        assert_eq!(House::new(params, utc_noon).state().pv_power, [0.0, 0.0]);
+        assert!(house_at(utc_noon).state().pv_power[0] > 0.0);
+    }
+
+    #[test]
+    fn clouds_are_bounded_and_change_slowly() {
+        let start = epoch_minutes(local_midnight_utc());
+        for m in 0..20_000 {
+            let (a, b) = (cloud_factor(1, start + m as f64), cloud_factor(1, start + m as f64 + 1.0));
+            assert!((0.3..=1.0).contains(&a));
+            assert!((a - b).abs() / a.min(b) < 0.4, "cloud step {a} -> {b}");
+        }
+    }
+
+    #[test]
+    fn load_has_evening_peak_and_is_never_negative() {
+        let p = HouseParams::default();
+        let base = epoch_minutes(local_midnight_utc());
+        assert!(load_w(&p, 19.5, base) > load_w(&p, 3.0, base) + 1000.0);
+        for m in 0..1440 {
+            let w = load_w(&p, m as f64 / 60.0, base + m as f64);
+            assert!((0.0..=p.base_load_w + 2600.0).contains(&w), "{w}");
+        }
+        let zero = HouseParams { base_load_w: 0.0, ..Default::default() };
+        assert!(load_w(&zero, 3.0, base) >= 0.0);
+    }
+
+    #[test]
+    fn three_days_invariants() {
+        let mut house = house_at(local_midnight_utc() + TimeDelta::hours(12));
+        let p = house.params().clone();
+        let mut resets = 0;
+        run(&mut house, 3 * 8640, 10, |prev, h| {
+            let s = h.state();
+            assert!((0.0..=100.0).contains(&h.soc));
+            // Starting above min_soc, discharge must stop at it.
+            assert!(h.soc >= p.min_soc - 1.0, "soc {}", h.soc);
+            for (a, b) in totals(prev).iter().zip(totals(s)) {
+                assert!(b >= *a, "total decreased");
+            }
+            for i in 0..2 {
+                assert!(s.pv_power[i] <= p.pv_peak_w[i] && s.pv_power[i] >= 0.0);
+            }
+            assert!((48.0..=57.0).contains(&s.battery_voltage));
+            assert!((228.0..=236.0).contains(&s.grid_voltage));
+            assert!((49.95..=50.05).contains(&s.grid_frequency));
+            let midnight = local_day(s.time, p.utc_offset) != local_day(prev.time, p.utc_offset);
+            assert_eq!(s.load_energy_today < prev.load_energy_today, midnight);
+            resets += usize::from(midnight);
+            assert!(s.battery_discharge_today <= s.battery_discharge_total);
+        });
+        assert_eq!(resets, 3);
+    }
+
+    #[test]
+    fn power_balance_at_every_instant() {
+        let mut house = house_at(local_midnight_utc());
+        run(&mut house, 2 * 8640, 10, |_, h| {
+            let s = h.state();
+            let pv = s.pv_power[0] + s.pv_power[1];
+            assert!((s.inverter_power - (pv * INVERTER_EFFICIENCY + s.battery_power)).abs() < 1.0);
+            assert!((s.inverter_power + s.grid_power - s.load_power).abs() < 1.0);
+            assert!((s.battery_current * s.battery_voltage - s.battery_power).abs() < 1.0);
+            assert!(s.inverter_power <= RATED_W + 1e-6, "{}", s.inverter_power);
+            // The battery never charges from the grid nor discharges into it.
+            assert!(!(s.battery_power < -1.0 && s.grid_power > 1.0));
+            assert!(!(s.battery_power > 1.0 && s.grid_power < -1.0));
+        });
+    }
+
+    #[test]
+    fn energy_balances_over_a_day_and_matches_soc() {
+        let mut house = house_at(local_midnight_utc() + TimeDelta::minutes(1));
+        let (before, soc_before) = (totals(house.state()), house.soc);
+        house.advance(house.state().time + TimeDelta::days(1));
+        let after = totals(house.state());
+        let d: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+        let sources = d[0] * INVERTER_EFFICIENCY + d[4] + d[3];
+        let sinks = d[1] + d[5] + d[2];
+        assert!(d[0] > 5.0 && d[1] > 5.0, "a day should see real energy: {d:?}");
+        assert!((sources - sinks).abs() < 0.02 * sinks, "{sources} vs {sinks}");
+        let stored_kwh = (house.soc - soc_before) / 100.0 * house.params().battery_capacity_wh / 1000.0;
+        assert!((stored_kwh - (d[2] - d[3])).abs() < 0.01, "{stored_kwh} vs {d:?}");
+    }
+
+    #[test]
+    fn battery_stops_at_min_soc_and_grid_takes_over() {
+        let params = HouseParams { initial_soc: 23.0, ..Default::default() };
+        let evening = local_midnight_utc() + TimeDelta::hours(18);
+        let mut house = House::new(params, evening);
+        let mut grid_took_over = false;
+        run(&mut house, 6 * 360, 10, |_, h| {
+            let s = h.state();
+            assert!(h.soc >= 20.0 - 1e-9, "soc {}", h.soc);
+            grid_took_over |= s.grid_power > 100.0 && s.battery_power == 0.0;
+        });
+        assert!(grid_took_over);
+        assert_eq!(house.state().battery_soc, 20.0);
+    }
+
+    #[test]
+    fn battery_never_exceeds_full() {
+        let params = HouseParams { initial_soc: 98.0, base_load_w: 0.0, ..Default::default() };
+        let mut house = House::new(params, local_midnight_utc() + TimeDelta::hours(10));
+        let mut exported_when_full = false;
+        run(&mut house, 4 * 360, 10, |_, h| {
+            assert!(h.soc <= 100.0);
+            exported_when_full |= h.soc >= 100.0 - 1e-9 && h.state().grid_power < -100.0;
+        });
+        assert!(exported_when_full);
+    }
+
+    #[test]
+    fn deterministic_and_step_pattern_independent() {
+        let start = local_midnight_utc() + TimeDelta::hours(5);
+        let (mut a, mut b, mut c) = (house_at(start), house_at(start), house_at(start));
+        let end = start + TimeDelta::days(2);
+        a.advance(end);
+        b.advance(end);
+        assert_eq!(a.state(), b.state());
+        // One big jump integrates in the same 10 s steps as many small advances.
+        run(&mut c, 2 * 8640, 10, |_, _| {});
+        assert_eq!(a.state(), c.state());
+        let other = House::new(HouseParams { seed: 2, ..Default::default() }, start);
+        assert_ne!(other.state(), house_at(start).state());
+    }
+
+    #[test]
+    fn new_starts_at_start_with_history() {
+        let start = local_midnight_utc() + TimeDelta::hours(15);
+        let s = house_at(start).state().clone();
+        assert_eq!(s.time, start);
+        assert_eq!(s.battery_soc, 60.0);
+        assert!(s.pv_energy_total >= 7000.0 && s.pv_energy_today > 1.0);
+        assert!(s.load_energy_today > 1.0);
+    }
+
+    #[test]
+    fn going_back_in_time_changes_nothing() {
+        let start = local_midnight_utc() + TimeDelta::hours(8);
+        let mut house = house_at(start);
+        house.advance(start + TimeDelta::hours(2));
+        let before = house.state().clone();
+        house.advance(start);
+        house.advance(start + TimeDelta::hours(1));
+        assert_eq!(house.state(), &before);
+        house.advance(before.time);
+        assert_eq!(house.state(), &before);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_steps_keep_invariants(
+            steps in prop::collection::vec(1i64..7200, 1..30),
+            soc in 0.0f64..100.0,
+            hour in 0i64..24,
+        ) {
+            let params = HouseParams { initial_soc: soc, ..Default::default() };
+            let mut house = House::new(params, local_midnight_utc() + TimeDelta::hours(hour));
+            for secs in steps {
+                let prev = totals(house.state());
+                house.advance(house.state().time + TimeDelta::seconds(secs));
+                for (a, b) in prev.iter().zip(totals(house.state())) {
+                    prop_assert!(b >= *a);
+                }
+                prop_assert!((0.0..=100.0).contains(&house.soc));
+                prop_assert!((0.0..=100.0).contains(&house.state().battery_soc));
+            }
+        }
+    }
+}

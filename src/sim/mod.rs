@@ -1,0 +1,177 @@
+//! A logger simulator: a TCP server speaking Solarman V5 (or Modbus TCP) whose registers come
+//! from a time-driven house model ([`house`]), with fault injection ([`faults`]).
+//!
+//! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
+//! against fixed vectors (protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
+
+pub mod faults;
+pub mod house;
+pub mod registers;
+mod server;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+pub use faults::Faults;
+pub use server::serve;
+
+use crate::profile::{Profile, Value};
+use house::{House, HouseParams, HouseState};
+
+/// Registers the simulated inverter serves: 0..IMAGE_SIZE; reads beyond are refused.
+pub const IMAGE_SIZE: usize = 1000;
+
+/// Which envelope the simulator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimWire {
+    /// Solarman V5, as Wi-Fi loggers on port 8899.
+    Solarman,
+    /// Modbus TCP, as Ethernet loggers on port 502.
+    ModbusTcp,
+}
+
+/// Where the simulator's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimClock {
+    /// The wall clock.
+    Real,
+    /// A time set by the test, moved with [`Simulator::set_time`].
+    Fixed(DateTime<Utc>),
+}
+
+/// How to build a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The logger serial it answers to.
+    pub serial: u32,
+    /// The inverter serial it reports.
+    pub inverter_serial: String,
+    /// The Modbus slave id it answers to.
+    pub slave: u8,
+    /// The envelope.
+    pub wire: SimWire,
+    /// The faults.
+    pub faults: Faults,
+    /// The house.
+    pub house: HouseParams,
+    /// The clock.
+    pub clock: SimClock,
+    /// Registers whose reads are refused with an illegal-address exception.
+    pub refuse: Vec<u16>,
+}
+
+impl SimConfig {
+    /// A clean V5 simulator for logger `serial`.
+    pub fn new(serial: u32) -> Self {
+        Self {
+            serial,
+            inverter_serial: "2306178901".into(),
+            slave: 1,
+            wire: SimWire::Solarman,
+            faults: Faults::default(),
+            house: HouseParams::default(),
+            clock: SimClock::Real,
+            refuse: Vec::new(),
+        }
+    }
+}
+
+/// The simulated logger and inverter, shared by all connections.
+#[derive(Debug)]
+pub struct Simulator {
+    config: SimConfig,
+    profile: Arc<Profile>,
+    base: Vec<u16>,
+    house: Mutex<House>,
+    now: Mutex<Option<DateTime<Utc>>>,
+    written: Mutex<BTreeMap<u16, u16>>,
+    requests: AtomicU64,
+}
+
+impl Simulator {
+    /// A simulator serving `profile`.
+    pub fn new(config: SimConfig, profile: Arc<Profile>) -> Self {
+        let start = match config.clock {
+            SimClock::Real => Utc::now(),
+            SimClock::Fixed(at) => at,
+        };
+        let mut base = registers::defaults(&profile, IMAGE_SIZE);
+        registers::apply(&profile, &registers::fixed(&config.inverter_serial), &mut base);
+        Self {
+            house: Mutex::new(House::new(config.house.clone(), start)),
+            now: Mutex::new(matches!(config.clock, SimClock::Fixed(_)).then_some(start)),
+            config,
+            profile,
+            base,
+            written: Mutex::new(BTreeMap::new()),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Moves a fixed clock (no effect on a real one).
+    pub fn set_time(&self, at: DateTime<Utc>) {
+        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        if now.is_some() {
+            *now = Some(at);
+        }
+    }
+
+    /// The house as of now: what a correct client must decode.
+    pub fn state(&self) -> HouseState {
+        let now = self.time();
+        let mut house = self.house.lock().unwrap_or_else(PoisonError::into_inner);
+        house.advance(now);
+        house.state().clone()
+    }
+
+    /// What the inverter reports by key, as of now, including the fixed facts.
+    pub fn expected(&self) -> Vec<(&'static str, Value)> {
+        let state = self.state();
+        let mut values = registers::fixed(&self.config.inverter_serial);
+        values.extend(registers::values(&state, self.local(state.time)));
+        values
+    }
+
+    /// Requests served so far, over all connections.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn next_request(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn time(&self) -> DateTime<Utc> {
+        self.now.lock().unwrap_or_else(PoisonError::into_inner).unwrap_or_else(Utc::now)
+    }
+
+    fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        at.with_timezone(&self.config.house.utc_offset).naive_local()
+    }
+
+    /// The register image as of now.
+    fn image(&self) -> Vec<u16> {
+        let state = self.state();
+        let mut regs = self.base.clone();
+        registers::apply(&self.profile, &registers::values(&state, self.local(state.time)), &mut regs);
+        for (addr, value) in self.written.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            regs[usize::from(*addr)] = *value;
+        }
+        regs
+    }
+
+    fn write(&self, addr: u16, values: &[u16]) {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        for (offset, value) in values.iter().enumerate() {
+            written.insert(addr + offset as u16, *value);
+        }
+    }
+}

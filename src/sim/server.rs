@@ -1,0 +1,194 @@
+//! The simulator's TCP side: accept connections, answer requests, misbehave on purpose.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::faults::{JUNK, Plan};
+use super::{IMAGE_SIZE, SimWire, Simulator};
+use crate::protocol::codec::{Inbound, MbapCodec, V5Codec};
+use crate::protocol::v5::{Frame, LoggerTimes, control};
+use crate::protocol::{Answer, Exception, ExceptionCode, LoggerError, Request, Response, mbap, rtu};
+
+/// Serves `sim` on `listener` until `cancel`; each connection runs in its own task.
+///
+/// # Errors
+/// Only an accept error the listener cannot recover from.
+pub async fn serve(
+    listener: TcpListener,
+    sim: Arc<Simulator>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            accepted = listener.accept() => accepted?,
+        };
+        tracing::debug!(%peer, "simulator: client connected");
+        let _ = stream.set_nodelay(true);
+        let sim = sim.clone();
+        let cancel = cancel.child_token();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                result = connection(stream, &sim) => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "simulator: connection ended: {e}");
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, sim: &Simulator) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    match sim.config.wire {
+        SimWire::Solarman => {
+            let mut frames = FramedRead::new(read, V5Codec);
+            let mut logger_seq = 0u8;
+            while let Some(inbound) = frames.next().await {
+                let Inbound::Frame(frame) = inbound? else { continue };
+                if frame.control != control::REQUEST {
+                    continue;
+                }
+                logger_seq = logger_seq.wrapping_add(1);
+                if !answer_v5(sim, &frame, logger_seq, &mut write).await? {
+                    return Ok(());
+                }
+            }
+        }
+        SimWire::ModbusTcp => {
+            let mut frames = FramedRead::new(read, MbapCodec);
+            while let Some(frame) = frames.next().await {
+                if !answer_mbap(sim, &frame?, &mut write).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Answers one V5 request; `false` when the fault plan says to hang up.
+async fn answer_v5(
+    sim: &Simulator,
+    frame: &Frame,
+    logger_seq: u8,
+    write: &mut OwnedWriteHalf,
+) -> std::io::Result<bool> {
+    let plan = sim.config.faults.plan(sim.next_request());
+    if plan.drop {
+        return Ok(false);
+    }
+    let seq = [frame.seq_client, logger_seq];
+    let serial = sim.config.serial;
+    let modbus = match (frame.serial == serial, frame.request_rtu().map(rtu::decode_request)) {
+        // A real logger answers a foreign serial with `06 00` and its own serial (protocol.md Q9).
+        (false, _) => LoggerError::SerialNotMatched.to_bytes().to_vec(),
+        (true, Ok(Ok((slave, request)))) if slave == sim.config.slave => {
+            modbus_answer(sim, slave, &request, plan)
+        }
+        (true, _) => LoggerError::NoInverterResponse.to_bytes().to_vec(),
+    };
+    let mut out = BytesMut::new();
+    if plan.heartbeat {
+        Frame::heartbeat(seq, serial).encode(&mut out);
+    }
+    if plan.garbage {
+        out.extend_from_slice(JUNK);
+    }
+    let times = LoggerTimes { total_working: 8_012_345, power_on: 12_345, offset: 1_742_495_655 };
+    Frame::response(seq, serial, times, &modbus).encode(&mut out);
+    send(sim, &out, plan, write).await?;
+    Ok(true)
+}
+
+/// The RTU answer to `request`, with the planned CRC faults.
+fn modbus_answer(sim: &Simulator, slave: u8, request: &Request, plan: Plan) -> Vec<u8> {
+    let answer = execute(sim, request);
+    let mut buf = BytesMut::new();
+    rtu::encode_answer(slave, request, &answer, plan.double_crc, &mut buf);
+    if plan.bad_crc {
+        let crc_at = buf.len() - if plan.double_crc { 4 } else { 2 };
+        buf[crc_at] ^= 0x5a;
+    }
+    buf.to_vec()
+}
+
+/// Answers one Modbus TCP request; `false` when the fault plan says to hang up.
+async fn answer_mbap(
+    sim: &Simulator,
+    frame: &mbap::Frame,
+    write: &mut OwnedWriteHalf,
+) -> std::io::Result<bool> {
+    let plan = sim.config.faults.plan(sim.next_request());
+    if plan.drop {
+        return Ok(false);
+    }
+    let mut pdu = BytesMut::new();
+    match Request::decode(&frame.pdu) {
+        Ok(request) => request.encode_answer(&execute(sim, &request), &mut pdu),
+        Err(_) => {
+            pdu.extend_from_slice(&[
+                frame.pdu.first().copied().unwrap_or(0) | 0x80,
+                ExceptionCode::IllegalFunction.code(),
+            ]);
+        }
+    }
+    let mut out = BytesMut::new();
+    mbap::Frame { transaction: frame.transaction, unit: frame.unit, pdu: pdu.freeze() }.encode(&mut out);
+    send(sim, &out, Plan { split: plan.split, ..Plan::default() }, write).await?;
+    Ok(true)
+}
+
+/// What the simulated inverter does with a request.
+fn execute(sim: &Simulator, request: &Request) -> Answer {
+    let refused = |start: u16, count: usize| {
+        let end = usize::from(start) + count;
+        end > IMAGE_SIZE
+            || sim.config.refuse.iter().any(|a| (usize::from(start)..end).contains(&usize::from(*a)))
+    };
+    match request {
+        Request::ReadHolding { addr, count } | Request::ReadInput { addr, count } => {
+            if refused(*addr, usize::from(*count)) {
+                return Err(Exception::Modbus(ExceptionCode::IllegalDataAddress));
+            }
+            let image = sim.image();
+            let from = usize::from(*addr);
+            Ok(Response::Registers(image[from..from + usize::from(*count)].to_vec()))
+        }
+        Request::WriteMultiple { addr, values } => {
+            if refused(*addr, values.len()) {
+                return Err(Exception::Modbus(ExceptionCode::IllegalDataAddress));
+            }
+            sim.write(*addr, values);
+            Ok(Response::Written { addr: *addr, count: values.len() as u16 })
+        }
+    }
+}
+
+/// Writes `bytes` after the planned delay, in two writes when the plan says split.
+async fn send(sim: &Simulator, bytes: &[u8], plan: Plan, write: &mut OwnedWriteHalf) -> std::io::Result<()> {
+    if !sim.config.faults.delay.is_zero() {
+        tokio::time::sleep(sim.config.faults.delay).await;
+    }
+    if plan.split && bytes.len() > 1 {
+        let (first, second) = bytes.split_at(bytes.len() / 2);
+        write.write_all(first).await?;
+        write.flush().await?;
+        // Long enough for the client to read the first half alone.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        write.write_all(second).await?;
+    } else {
+        write.write_all(bytes).await?;
+    }
+    write.flush().await
+}
