@@ -1,0 +1,171 @@
+//! The command line as a user runs it: the real binary, a simulator on a free port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inverter_monitor::sim::SimConfig;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inverter-monitor");
+
+/// Runs the binary off the async runtime and returns (exit ok, stdout, stderr).
+async fn run(args: Vec<String>) -> (bool, String, String) {
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().unwrap()).await.unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn read_json_prints_every_reading_with_its_registers() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let logger = handle.addr.to_string();
+    let (ok, stdout, stderr) =
+        run(args(&["read", "--logger", &logger, "--serial", "2712345678", "--json"])).await;
+    assert!(ok, "{stderr}");
+    let readings: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(readings.len(), profile().readings.len());
+    let by_key = |key: &str| readings.iter().find(|r| r["key"] == key).unwrap().clone();
+    let import = by_key("grid_import_total");
+    assert_eq!(import["registers"], serde_json::json!([78, 80]));
+    assert_eq!(import["unit"], "kWh");
+    assert!(import["value"].is_number());
+    assert_eq!(by_key("running_state")["value"], "Normal");
+    assert_eq!(by_key("inverter_serial")["value"], "2306178901");
+    assert_eq!(by_key("grid_connected")["value"], true);
+    assert_eq!(by_key("device_type")["name"], "Device type");
+}
+
+#[tokio::test]
+async fn read_prints_a_table() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let (ok, stdout, _) =
+        run(args(&["read", "--logger", &handle.addr.to_string(), "--serial", "2712345678"])).await;
+    assert!(ok);
+    assert!(stdout.contains("[battery]") && stdout.contains("battery_soc"), "{stdout}");
+    assert!(stdout.contains("149 readings in 3 reads"), "{stdout}");
+}
+
+#[tokio::test]
+async fn read_fails_clearly_when_nothing_listens() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let logger = format!("127.0.0.1:{port}");
+    let (ok, _, stderr) = run(args(&["read", "--logger", &logger, "--serial", "1"])).await;
+    assert!(!ok);
+    assert!(
+        stderr.starts_with(&format!("error: reading {logger} failed: cannot connect to {logger}")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn read_fails_clearly_when_the_logger_answers_garbage() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let logger = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                    let _ = socket.write_all(b"AT+YZCMPVER=MW3_16U_5406_2.27\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    let (ok, _, stderr) =
+        run(args(&["read", "--logger", &logger, "--serial", "1", "--timeout", "200ms"])).await;
+    assert!(!ok);
+    assert!(stderr.contains("no answer within 200ms"), "{stderr}");
+}
+
+#[tokio::test]
+async fn read_needs_a_serial_for_solarman() {
+    let (ok, _, stderr) = run(args(&["read", "--logger", "127.0.0.1:1"])).await;
+    assert!(!ok);
+    assert!(stderr.contains("--serial is required"), "{stderr}");
+}
+
+#[tokio::test]
+async fn check_config_accepts_the_example_and_names_the_bad_key() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/inverter-monitor.toml");
+    let (ok, stdout, _) = run(args(&["check-config", example])).await;
+    assert!(ok && stdout.contains("ok (1 inverter(s): house)"), "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[inverter]]\nname = \"house\"\nhost = \"h\"\n").unwrap();
+    let (ok, _, stderr) = run(args(&["check-config", bad.to_str().unwrap()])).await;
+    assert!(!ok);
+    assert!(stderr.contains("bad.toml: inverter[0].serial: missing"), "{stderr}");
+}
+
+/// Polls `addr` until it accepts, for a process we started; bounded, no blind sleep.
+fn wait_for_port(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "{addr} never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn terminate(child: &std::process::Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn simulate_serves_read_with_fault_flags() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut sim = Command::new(BIN)
+        .args([
+            "simulate",
+            "--listen",
+            &listen,
+            "--split",
+            "--heartbeat",
+            "--double-crc",
+            "--garbage-every",
+            "2",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(&listen);
+    let output = Command::new(BIN)
+        .args(["read", "--logger", &listen, "--serial", "2712345678", "--json"])
+        .output()
+        .unwrap();
+    terminate(&sim);
+    assert!(sim.wait().unwrap().success(), "simulate exits cleanly on SIGTERM");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let readings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(readings.len(), 149);
+}
+
+#[test]
+fn the_bare_binary_runs_the_demo_and_stops_on_sigterm() {
+    let mut demo = Command::new(BIN).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("demo · deye_sg01lp1 · "), "{first}");
+    let table: Vec<String> = lines
+        .by_ref()
+        .take_while(|l| !l.as_ref().unwrap().contains("battery_soc"))
+        .map(Result::unwrap)
+        .collect();
+    assert!(table.iter().any(|l| l.contains("pv1_power")), "{table:?}");
+    terminate(&demo);
+    let started = Instant::now();
+    assert!(demo.wait().unwrap().success());
+    assert!(started.elapsed() < Duration::from_secs(6));
+}

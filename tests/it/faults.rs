@@ -1,0 +1,180 @@
+//! The client against the simulator over real TCP, for every fault the simulator can inject:
+//! every poll must still decode to exactly what the house model put in the registers.
+
+use std::time::Duration;
+
+use inverter_monitor::profile::load::parse;
+use inverter_monitor::sim::{Faults, SimConfig, SimWire};
+use inverter_monitor::transport::{Event, Link, Target, Transport, Wire};
+
+use crate::helpers::*;
+
+/// Polls `polls` times through a simulator with `faults`; every poll must match the model.
+async fn polls_survive(faults: Faults, polls: usize) -> Link {
+    let profile = profile();
+    let config = SimConfig { faults, ..SimConfig::new(SERIAL) };
+    let handle = spawn_sim(config, profile.clone()).await;
+    let mut link = link(handle.addr, fast_settings());
+    let mut poller = poller(profile);
+    for _ in 0..polls {
+        let snapshot = poll(&mut poller, &mut link, &handle.sim).await;
+        assert_matches_model(&snapshot, &handle.sim);
+    }
+    link
+}
+
+#[tokio::test]
+async fn a_clean_logger_gives_every_reading_in_three_reads_on_one_connection() {
+    let link = polls_survive(Faults::default(), 3).await;
+    let c = link.counters();
+    assert_eq!(c.get(Event::Connect), 1, "one persistent connection");
+    assert_eq!(c.iter().filter(|(e, n)| *e != Event::Connect && *n > 0).count(), 0, "{c:?}");
+}
+
+#[tokio::test]
+async fn split_answers_are_reassembled() {
+    let link = polls_survive(Faults { split: true, ..Faults::default() }, 2).await;
+    assert_eq!(link.counters().get(Event::Retry), 0);
+}
+
+#[tokio::test]
+async fn heartbeats_with_our_sequence_number_are_skipped() {
+    let link = polls_survive(Faults { heartbeat: true, ..Faults::default() }, 2).await;
+    assert!(link.counters().get(Event::Heartbeat) >= 2);
+    assert_eq!(link.counters().get(Event::Retry), 0);
+}
+
+#[tokio::test]
+async fn junk_before_frames_is_skipped() {
+    let link = polls_survive(Faults { garbage_every: Some(2), ..Faults::default() }, 2).await;
+    assert!(link.counters().get(Event::JunkBytes) >= 39);
+    assert_eq!(link.counters().get(Event::Retry), 0);
+}
+
+#[tokio::test]
+async fn the_double_crc_bug_is_tolerated() {
+    let link = polls_survive(Faults { double_crc: true, ..Faults::default() }, 2).await;
+    assert_eq!(link.counters().get(Event::DoubleCrc), 6);
+}
+
+#[tokio::test]
+async fn a_damaged_crc_is_asked_again_and_never_decoded() {
+    let link = polls_survive(Faults { bad_crc_every: Some(2), ..Faults::default() }, 3).await;
+    let c = link.counters();
+    assert!(c.get(Event::Crc) >= 3, "{c:?}");
+    assert_eq!(c.get(Event::Crc), c.get(Event::Retry));
+}
+
+#[tokio::test]
+async fn dropped_connections_are_reopened_and_the_request_sent_again() {
+    let link = polls_survive(Faults { drop_every: Some(4), ..Faults::default() }, 3).await;
+    let c = link.counters();
+    assert!(c.get(Event::Closed) >= 2, "{c:?}");
+    assert_eq!(c.get(Event::Connect), c.get(Event::Closed) + 1);
+}
+
+#[tokio::test]
+async fn a_slow_logger_is_waited_for() {
+    polls_survive(Faults { delay: Duration::from_millis(150), ..Faults::default() }, 1).await;
+}
+
+#[tokio::test]
+async fn every_fault_at_once() {
+    let faults = Faults {
+        split: true,
+        heartbeat: true,
+        delay: Duration::from_millis(5),
+        drop_every: Some(5),
+        bad_crc_every: Some(3),
+        garbage_every: Some(2),
+        double_crc: true,
+    };
+    polls_survive(faults, 4).await;
+}
+
+#[tokio::test]
+async fn a_logger_slower_than_the_timeout_fails_the_poll_with_a_timeout() {
+    let config = SimConfig {
+        faults: Faults { delay: Duration::from_millis(400), ..Faults::default() },
+        ..SimConfig::new(SERIAL)
+    };
+    let handle = spawn_sim(config, profile()).await;
+    let settings = inverter_monitor::transport::LinkSettings {
+        read_timeout: Duration::from_millis(100),
+        retries: 1,
+        ..fast_settings()
+    };
+    let mut link = link(handle.addr, settings);
+    let now = noon();
+    let error = poller(profile()).poll_once(&mut link, now, now.naive_utc()).await.unwrap_err();
+    assert_eq!(error.to_string(), "no answer within 100ms");
+    assert_eq!(link.counters().get(Event::Timeout), 2);
+}
+
+#[tokio::test]
+async fn a_wrong_serial_is_reported_with_the_loggers_real_one() {
+    let handle = spawn_sim(SimConfig::new(SERIAL + 1), profile()).await;
+    let mut link = link(handle.addr, fast_settings());
+    let now = noon();
+    let error = poller(profile()).poll_once(&mut link, now, now.naive_utc()).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "logger serial mismatch: expected 2712345678, the logger says it is 2712345679 (set serial = 2712345679)"
+    );
+}
+
+#[tokio::test]
+async fn modbus_tcp_reads_the_same_values() {
+    let profile = profile();
+    let config = SimConfig { wire: SimWire::ModbusTcp, ..SimConfig::new(SERIAL) };
+    let handle = spawn_sim(config, profile.clone()).await;
+    let target =
+        Target { host: "127.0.0.1".into(), port: handle.addr.port(), wire: Wire::ModbusTcp, slave: 1 };
+    let mut link = Link::new(target, fast_settings());
+    let snapshot = poll(&mut poller(profile), &mut link, &handle.sim).await;
+    assert_matches_model(&snapshot, &handle.sim);
+}
+
+#[tokio::test]
+async fn a_refused_bridged_read_is_split_into_the_runs_it_bridged() {
+    let text = r#"
+[profile]
+id = "gappy"
+manufacturer = "Deye"
+model = "M"
+max_gap = 40
+
+[[reading]]
+key = "a"
+name = "A"
+group = "g"
+registers = [184]
+kind = "u16"
+
+[[reading]]
+key = "b"
+name = "B"
+group = "g"
+registers = [210]
+kind = "u16"
+"#;
+    let profile = std::sync::Arc::new(parse(text, "gappy.toml", Some("gappy")).unwrap());
+    let config = SimConfig { refuse: vec![200], ..SimConfig::new(SERIAL) };
+    let handle = spawn_sim(config, profile.clone()).await;
+    let mut link = link(handle.addr, fast_settings());
+    let mut poller = poller(profile);
+    assert_eq!(poller.plan().len(), 1, "184..=210 is one bridged read");
+    let snapshot = poll(&mut poller, &mut link, &handle.sim).await;
+    assert_eq!(snapshot.readings.len(), 2);
+    assert_eq!(poller.plan().len(), 2, "the plan remembers the split");
+    assert_eq!(link.counters().get(Event::Exception), 1);
+}
+
+#[tokio::test]
+async fn reads_beyond_the_inverters_registers_are_an_answer_not_a_failure() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let mut link = link(handle.addr, fast_settings());
+    let request = inverter_monitor::protocol::Request::ReadHolding { addr: 2000, count: 4 };
+    let answer = link.call(&request).await.unwrap();
+    assert!(answer.is_err(), "{answer:?}");
+}

@@ -1,0 +1,120 @@
+//! Starting simulators on free ports and checking decoded readings against the house model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use inverter_monitor::poller::{Poller, Snapshot};
+use inverter_monitor::profile::{Profile, Profiles, Value};
+use inverter_monitor::sim::{self, SimClock, SimConfig, Simulator};
+use inverter_monitor::transport::{Link, LinkSettings, Target, Wire};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The logger serial every test simulator answers to.
+pub const SERIAL: u32 = 2_712_345_678;
+
+/// Logs to the test output when `TEST_LOG` is set.
+pub fn init_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
+    }
+}
+
+/// 12:00 local in the simulated house (UTC+2): the sun is up, so PV is not zero.
+pub fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap()
+}
+
+/// The built-in SG01LP1 profile.
+pub fn profile() -> Arc<Profile> {
+    Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap()
+}
+
+/// A running simulator: its address, its model, and the token that stops it.
+pub struct SimHandle {
+    pub addr: std::net::SocketAddr,
+    pub sim: Arc<Simulator>,
+    pub stop: CancellationToken,
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A simulator on a free loopback port, with a clock fixed at local noon unless set.
+pub async fn spawn_sim(config: SimConfig, profile: Arc<Profile>) -> SimHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_sim_on(listener, config, profile)
+}
+
+/// A simulator on `listener`.
+pub fn spawn_sim_on(listener: TcpListener, mut config: SimConfig, profile: Arc<Profile>) -> SimHandle {
+    init_log();
+    if config.clock == SimClock::Real {
+        config.clock = SimClock::Fixed(noon());
+    }
+    let addr = listener.local_addr().unwrap();
+    let sim = Arc::new(Simulator::new(config, profile));
+    let stop = CancellationToken::new();
+    tokio::spawn(sim::serve(listener, sim.clone(), stop.clone()));
+    SimHandle { addr, sim, stop }
+}
+
+/// Fast link settings for tests: no pause, short timeouts.
+pub fn fast_settings() -> LinkSettings {
+    LinkSettings {
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(2),
+        pause: Duration::from_millis(1),
+        retries: 2,
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+    }
+}
+
+/// A V5 link to `addr`.
+pub fn link(addr: std::net::SocketAddr, settings: LinkSettings) -> Link {
+    let target = Target {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        wire: Wire::Solarman { serial: SERIAL },
+        slave: 1,
+    };
+    Link::new(target, settings)
+}
+
+/// A poller for `profile` that polls every minute.
+pub fn poller(profile: Arc<Profile>) -> Poller {
+    Poller::new("test", profile, Duration::from_secs(60), 3)
+}
+
+/// One poll at the simulator's time.
+pub async fn poll(poller: &mut Poller, link: &mut Link, sim: &Simulator) -> Snapshot {
+    let now = sim.state().time;
+    let local = now.with_timezone(&sim.config().house.utc_offset).naive_local();
+    poller.poll_once(link, now, local).await.unwrap()
+}
+
+/// Asserts that every value the house model put in the registers decoded to itself, within the
+/// resolution of its register, and that every reading of the profile was accepted.
+pub fn assert_matches_model(snapshot: &Snapshot, sim: &Simulator) {
+    assert!(snapshot.rejected.is_empty(), "rejected: {:?}", snapshot.rejected);
+    assert_eq!(snapshot.readings.len(), snapshot.profile.readings.len(), "every reading decoded");
+    let mut checked = 0;
+    for (key, expected) in sim.expected() {
+        let Some(index) = snapshot.profile.index_of(key) else { continue };
+        let scale = snapshot.profile.readings[index].def.scale;
+        let got = snapshot.get(key).unwrap_or_else(|| panic!("{key} missing"));
+        match (got, &expected) {
+            (Value::Number(got), Value::Number(want)) => {
+                assert!((got - want).abs() <= scale / 2.0 + 1e-6, "{key}: decoded {got}, model says {want}");
+            }
+            _ => assert_eq!(got, &expected, "{key}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 70, "only {checked} readings compared with the model");
+}

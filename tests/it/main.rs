@@ -1,0 +1,7 @@
+//! Integration tests: the client against the simulator over real TCP, the service loop, and
+//! the command line. One binary (STYLE 13); `TEST_LOG=1` shows the logs.
+
+mod cli;
+mod faults;
+mod helpers;
+mod service;
