@@ -74,19 +74,27 @@ fn snapshot_decode(c: &mut Criterion) {
     let mut set = RegisterSet::new();
     for block in profile.plan() {
         let from = usize::from(block.start);
-        set.insert(RegisterBlock { start: block.start, values: regs[from..from + usize::from(block.count)].to_vec() });
+        set.insert(RegisterBlock {
+            start: block.start,
+            values: regs[from..from + usize::from(block.count)].to_vec(),
+        });
     }
     let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-    c.bench_function("profile_decode_149_readings", |b| b.iter(|| black_box(profile.decode(black_box(&set)))));
+    c.bench_function("profile_decode_149_readings", |b| {
+        b.iter(|| black_box(profile.decode(black_box(&set))))
+    });
     c.bench_function("poll_cpu_path_3_frames_to_checked_readings", |b| {
         let mut quality = Quality::new(profile.readings.len(), Duration::from_secs(180));
         b.iter(|| {
             let mut set = RegisterSet::new();
             for (request, bytes) in &wire {
                 let mut buf = bytes.clone();
-                let Some(Inbound::Frame(frame)) = V5Codec.decode(&mut buf).unwrap() else { panic!("no frame") };
+                let Some(Inbound::Frame(frame)) = V5Codec.decode(&mut buf).unwrap() else {
+                    panic!("no frame")
+                };
                 let payload = frame.response_payload().unwrap();
-                let Ok(Response::Registers(values)) = rtu::decode_answer(1, request, &payload.modbus).unwrap().answer
+                let Ok(Response::Registers(values)) =
+                    rtu::decode_answer(1, request, &payload.modbus).unwrap().answer
                 else {
                     panic!("no registers")
                 };

@@ -11,6 +11,8 @@
 //! - [`report`]: snapshots as text for people.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
 //! - [`sim`]: a logger simulator with a house model and fault injection.
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod poller;
 pub mod profile;

@@ -90,6 +90,7 @@ impl Poller {
     ///
     /// # Errors
     /// [`PollError`] when the logger failed, nothing was readable or the poll was implausible.
+    #[tracing::instrument(skip_all, fields(inverter = %self.name))]
     pub async fn poll_once<T: Transport>(
         &mut self,
         transport: &mut T,

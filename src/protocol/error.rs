@@ -57,6 +57,13 @@ pub enum Error {
         /// The minimum length.
         min: usize,
     },
+    /// A response whose frame type is not 0x02 (solar inverter): a logger or keep-alive frame
+    /// answering in place of the inverter.
+    #[error("V5 response has frame type {actual:#04x}, expected 0x02 (inverter)")]
+    FrameType {
+        /// The frame type received.
+        actual: u8,
+    },
     /// The Modbus CRC-16 did not match.
     #[error("Modbus CRC mismatch: expected {expected:#06x}, got {actual:#06x}")]
     Crc {

@@ -93,15 +93,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
             .into());
         }
         let payload = frame.response_payload()?;
+        if payload.frame_type != 0x02 {
+            return Err(crate::protocol::Error::FrameType { actual: payload.frame_type }.into());
+        }
         if let [a, b] = payload.modbus[..] {
             return Ok(Err(Exception::Logger(LoggerError::from_bytes([a, b]))));
         }
-        let decoded = rtu::decode_answer(self.slave, request, &payload.modbus)?;
+        let decoded = rtu::decode_answer(self.slave, request, &payload.modbus).inspect_err(|e| {
+            tracing::debug!(error = %e, modbus = %hex(&payload.modbus), "answer rejected");
+        })?;
         if decoded.double_crc {
             counters.add(Event::DoubleCrc);
         }
         Ok(decoded.answer)
     }
+}
+
+/// Bytes as spaced hex, for debug logs of frames we refused.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -154,6 +164,18 @@ mod tests {
         let (answer, counters) = exchange(damaged.to_vec()).await;
         assert!(matches!(answer, Err(Error::Protocol(crate::protocol::Error::Checksum { .. }))));
         assert_eq!(counters.get(Event::JunkBytes), 1);
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_frame_type_is_not_an_answer() {
+        let mut keep_alive = SOC_RESPONSE;
+        keep_alive[11] = 0x00;
+        keep_alive[32] = keep_alive[32].wrapping_sub(2);
+        let (answer, _) = exchange(keep_alive.to_vec()).await;
+        assert_eq!(
+            answer.unwrap_err().to_string(),
+            "V5 response has frame type 0x00, expected 0x02 (inverter)"
+        );
     }
 
     #[tokio::test]
