@@ -20,12 +20,12 @@ pub const ENV_PREFIX: &str = "INVERTER_MONITOR";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read or parsed, or a value has the wrong type.
-    #[error("{file}: {source}")]
+    #[error("{file}: {reason}")]
     Load {
         /// The file.
         file: String,
-        /// Why (config-rs names the key).
-        source: config::ConfigError,
+        /// Why, naming the key (from config-rs, with list keys written `inverter[0].serial`).
+        reason: String,
     },
     /// A value is of the right type but not usable.
     #[error("{file}: {key}: {reason}")]
@@ -130,7 +130,7 @@ pub struct InverterConfig {
     /// Quiet time between requests.
     #[serde(default = "default_pause", with = "humantime_serde")]
     pub request_pause: Duration,
-    /// Sends of a request whose answer was lost or damaged.
+    /// Resends of a request whose answer was lost or damaged (2: up to three sends).
     #[serde(default = "default_retries")]
     pub retries: u32,
     /// Largest read in registers, for loggers that time out on long reads.
@@ -217,7 +217,8 @@ impl Config {
     /// [`ConfigError`] naming the file and the key.
     pub fn load(file: &Path, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let name = file.display().to_string();
-        let load = |source| ConfigError::Load { file: name.clone(), source };
+        let load =
+            |e: config::ConfigError| ConfigError::Load { file: name.clone(), reason: dotted(&e.to_string()) };
         let mut builder = config::Config::builder()
             .add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
         let (indexed, plain) = split_env(env);
@@ -243,6 +244,12 @@ impl Config {
         let invalid = |key: String, reason: String| ConfigError::Invalid { file: file.into(), key, reason };
         if self.inverters.is_empty() {
             return Err(invalid("inverter".into(), "no [[inverter]] is configured".into()));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid(
+                "log.level".into(),
+                format!("`{}` is not a log filter: {e}", self.log.level),
+            ));
         }
         let profiles = match &self.profiles_dir {
             Some(dir) => {
@@ -314,6 +321,19 @@ impl InverterConfig {
         }
         None
     }
+}
+
+/// config-rs writes list keys as `inverter[0]serial`; ours are `inverter[0].serial`.
+fn dotted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 4);
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') {
+            out.push('.');
+        }
+    }
+    out
 }
 
 /// Splits `INVERTER_MONITOR__…` variables into indexed list overrides (`inverter[0].host`)

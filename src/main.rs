@@ -74,8 +74,8 @@ struct ReadArgs {
     /// Modbus slave id.
     #[arg(long, default_value_t = 1)]
     slave: u8,
-    /// Largest read in registers.
-    #[arg(long)]
+    /// Largest read in registers (1..=125).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=125))]
     max_read: Option<u16>,
     /// Longest wait for one answer.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -96,6 +96,9 @@ struct SimulateArgs {
     /// The register profile it serves.
     #[arg(long, default_value = "deye_sg01lp1")]
     profile: String,
+    /// A directory of extra profiles.
+    #[arg(long)]
+    profiles_dir: Option<PathBuf>,
     /// Speak Modbus TCP instead of Solarman V5.
     #[arg(long)]
     modbus_tcp: bool,
@@ -209,11 +212,7 @@ async fn read(args: ReadArgs) -> Result<()> {
     inverter.slave_id = args.slave;
     inverter.max_read = args.max_read;
     inverter.read_timeout = args.timeout;
-    let profiles = match &args.profiles_dir {
-        Some(dir) => Profiles::with_dir(dir)?,
-        None => Profiles::builtin()?,
-    };
-    let profile = profiles.get(&inverter.profile)?;
+    let profile = profiles(args.profiles_dir.as_deref())?.get(&inverter.profile)?;
     let mut link = Link::new(inverter.target(), inverter.link_settings());
     let mut poller =
         Poller::with_plan("read", profile.clone(), inverter.plan(&profile), inverter.interval, 1);
@@ -232,7 +231,7 @@ async fn read(args: ReadArgs) -> Result<()> {
 
 async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default());
-    let profile = Profiles::builtin()?.get(&args.profile)?;
+    let profile = profiles(args.profiles_dir.as_deref())?.get(&args.profile)?;
     let mut config = SimConfig::new(args.serial);
     config.wire = if args.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };
     config.faults = Faults {
@@ -251,6 +250,14 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     let cancel = shutdown_on_signal();
     sim::serve(listener, Arc::new(Simulator::new(config, profile)), cancel).await?;
     Ok(())
+}
+
+/// The built-in profiles, plus those in `dir`.
+fn profiles(dir: Option<&std::path::Path>) -> Result<Profiles> {
+    Ok(match dir {
+        Some(dir) => Profiles::with_dir(dir)?,
+        None => Profiles::builtin()?,
+    })
 }
 
 fn check_config(file: PathBuf) -> Result<()> {

@@ -92,6 +92,15 @@ fn type_errors_name_the_key() {
     assert!(text.contains("interval"), "{text}");
     let text = message(&format!("{GOOD}colour = \"red\"\n"), &[]);
     assert!(text.contains("colour"), "{text}");
+    let text = message(&GOOD.replace("2712345678", "-5"), &[]);
+    assert!(text.contains("inverter[0].serial"), "{text}");
+    assert_eq!(
+        message(&format!("[log]\nlevel = \"loud=verbose=x\"\n{GOOD}"), &[])
+            .split(':')
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["FILE", " log.level"]
+    );
 }
 
 #[test]

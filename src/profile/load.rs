@@ -33,20 +33,20 @@ const FLAG_CLASSES: &[&str] =
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The file could not be read.
-    #[error("{file}: {source}")]
+    #[error("{file}: {cause}")]
     Io {
         /// The file.
         file: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not the error chain, so it prints once).
+        cause: std::io::Error,
     },
     /// The file is not valid TOML or does not have the profile's shape.
-    #[error("{file}: {source}")]
+    #[error("{file}: {cause}")]
     Parse {
         /// The file.
         file: String,
         /// Why, with line and column.
-        source: Box<toml::de::Error>,
+        cause: Box<toml::de::Error>,
     },
     /// The `[profile]` table is wrong.
     #[error("{file}: [profile]: {reason}")]
@@ -101,7 +101,7 @@ impl Profiles {
     /// The first file that cannot be read or validated.
     pub fn with_dir(dir: &Path) -> Result<Self, ProfileError> {
         let mut profiles = Self::builtin()?;
-        let io = |source| ProfileError::Io { file: dir.display().to_string(), source };
+        let io = |cause| ProfileError::Io { file: dir.display().to_string(), cause };
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -142,7 +142,7 @@ impl Profiles {
 pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
     let file = path.display().to_string();
     let text =
-        std::fs::read_to_string(path).map_err(|source| ProfileError::Io { file: file.clone(), source })?;
+        std::fs::read_to_string(path).map_err(|cause| ProfileError::Io { file: file.clone(), cause })?;
     let stem = path.file_stem().and_then(|s| s.to_str());
     parse(&text, &file, stem)
 }
@@ -153,7 +153,7 @@ pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
 /// [`ProfileError`] naming the file and the item at fault.
 pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, ProfileError> {
     let parsed: ProfileFile = toml::from_str(text)
-        .map_err(|source| ProfileError::Parse { file: file.to_string(), source: Box::new(source) })?;
+        .map_err(|cause| ProfileError::Parse { file: file.to_string(), cause: Box::new(cause) })?;
     let header_err = |reason: String| ProfileError::Header { file: file.to_string(), reason };
     let header = parsed.profile;
     if let Some(id) = id.filter(|id| *id != header.id) {

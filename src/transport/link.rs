@@ -161,7 +161,7 @@ impl Link {
                 self.attach(stream);
                 return Ok(());
             }
-            Ok(Err(source)) => Error::Connect { addr, source },
+            Ok(Err(cause)) => Error::Connect { addr, cause },
             Err(_) => Error::ConnectTimeout { addr, after: self.settings.connect_timeout },
         };
         let delay = self.backoff.fail(self.rng.random());

@@ -24,12 +24,12 @@ use crate::protocol::{self, Answer, Request};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The TCP connect failed.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {cause}")]
     Connect {
         /// host:port.
         addr: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (kept out of the error chain: the message already says it).
+        cause: std::io::Error,
     },
     /// The TCP connect took too long.
     #[error("connecting to {addr} timed out after {after:?}")]

@@ -39,9 +39,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
         let mut rtu = BytesMut::with_capacity(8 + 2 * 123);
         rtu::encode_request(self.slave, request, &mut rtu);
         self.framed.send(Frame::request(self.seq, self.serial, &rtu)).await?;
+        let junk_before = counters.get(Event::JunkBytes);
         loop {
             let inbound = self.framed.next().await.ok_or(Error::Closed)??;
             if let Some(answer) = self.accept(inbound, request, counters)? {
+                // Log once per answer, not per skipped byte: back in step is the news.
+                let skipped = counters.get(Event::JunkBytes) - junk_before;
+                if skipped > 0 {
+                    tracing::debug!(skipped, "back in step after skipping junk bytes");
+                }
                 return Ok(answer);
             }
         }
