@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod mqtt;
+mod secret;
+
+pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
+pub use secret::Secret;
+
 use crate::profile::{Profiles, plan};
 use crate::transport::{LinkSettings, Target, Wire};
 
@@ -48,6 +54,14 @@ pub struct Config {
     pub inverters: Vec<InverterConfig>,
     /// A directory of extra profiles; a file with a built-in id replaces it.
     pub profiles_dir: Option<PathBuf>,
+    /// Where the service keeps what must survive restarts.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The MQTT broker and Home Assistant discovery; no `[mqtt]`, no MQTT.
+    pub mqtt: Option<MqttConfig>,
+    /// Switches whose state we follow and which we may command.
+    #[serde(rename = "switch", default)]
+    pub switches: Vec<SwitchConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -69,6 +83,10 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self { level: default_level(), format: LogFormat::Text }
     }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
 }
 
 fn default_level() -> String {
@@ -211,6 +229,18 @@ impl InverterConfig {
 }
 
 impl Config {
+    /// A configuration of `inverters` with every other setting at its default (no MQTT).
+    pub fn new(inverters: Vec<InverterConfig>) -> Self {
+        Self {
+            inverters,
+            profiles_dir: None,
+            data_dir: default_data_dir(),
+            mqtt: None,
+            switches: Vec::new(),
+            log: LogConfig::default(),
+        }
+    }
+
     /// Loads `file`, then applies `INVERTER_MONITOR__…` overrides from `env`, then validates.
     ///
     /// # Errors
@@ -264,6 +294,20 @@ impl Config {
             }
             if self.inverters[..i].iter().any(|other| other.name == inverter.name) {
                 return Err(invalid(key("name"), format!("`{}` is used by another inverter", inverter.name)));
+            }
+        }
+        if let Some((field, reason)) = self.mqtt.as_ref().and_then(MqttConfig::problem) {
+            return Err(invalid(format!("mqtt.{field}"), reason));
+        }
+        for (i, switch) in self.switches.iter().enumerate() {
+            if let Some((field, reason)) = switch.problem() {
+                return Err(invalid(format!("switch[{i}].{field}"), reason));
+            }
+            if self.switches[..i].iter().any(|other| other.name == switch.name) {
+                return Err(invalid(
+                    format!("switch[{i}].name"),
+                    format!("`{}` is used by another switch", switch.name),
+                ));
             }
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
 //! - [`profile`]: register definitions as data, request planning, decoding.
+//! - [`mqtt`]: Home Assistant discovery, state, availability and switch commands over MQTT.
 //! - [`poller`]: the per-inverter schedule: read plan → decode → plausibility → snapshot.
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
 //! - [`report`]: snapshots as text for people.
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod mqtt;
 pub mod poller;
 pub mod profile;
 pub mod protocol;

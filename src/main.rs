@@ -192,7 +192,7 @@ async fn demo(interval: Duration) -> Result<()> {
     tracing::info!("demo: simulated logger on {addr}, serial 2712345678; Ctrl-C stops");
     let mut inverter = InverterConfig::new("demo", &addr.ip().to_string(), addr.port(), 2_712_345_678);
     inverter.interval = interval;
-    let config = Config { inverters: vec![inverter], profiles_dir: None, log: LogConfig::default() };
+    let config = Config::new(vec![inverter]);
     service::run(config, Console::Table, cancel).await?;
     let _ = server.await;
     Ok(())

@@ -40,6 +40,16 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in a stable order.
+    pub const ALL: [Rule; 6] = [
+        Self::Range,
+        Self::MaxChange,
+        Self::CounterBackwards,
+        Self::UnknownOption,
+        Self::ZeroPoll,
+        Self::ZeroFrame,
+    ];
+
     /// The rule's name in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

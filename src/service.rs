@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::mqtt::SwitchHandle;
 use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
@@ -25,17 +26,45 @@ pub enum Console {
     Quiet,
 }
 
-/// Runs the service until `cancel`, then waits for its tasks under a deadline.
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A profile does not load.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The MQTT settings cannot be used (the password file, say).
+    #[error("MQTT: {0}")]
+    Mqtt(String),
+}
+
+/// A started service: its tasks, and the door to its switches when MQTT is on.
+#[derive(Debug)]
+pub struct Running {
+    tasks: JoinSet<()>,
+    /// Follow and command switches (present when `[mqtt]` is configured).
+    pub switches: Option<SwitchHandle>,
+}
+
+/// Starts the pollers and sinks of `config`; they run until `cancel`.
 ///
 /// # Errors
-/// A profile that does not load.
-pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ProfileError> {
+/// A profile that does not load, or MQTT settings that cannot be used.
+pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
     let profiles = config.profiles()?;
     let (bus, _) = broadcast::channel::<Update>(64);
     let mut tasks = JoinSet::new();
     if console == Console::Table {
         tasks.spawn(print_tables(bus.subscribe(), cancel.child_token()));
     }
+    let switches = match &config.mqtt {
+        Some(mqtt) => {
+            tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), discovery = ?mqtt.discovery, "publishing to MQTT");
+            let handle = crate::mqtt::spawn(config, mqtt, bus.subscribe(), &mut tasks, cancel.child_token())
+                .map_err(|e| ServiceError::Mqtt(e.to_string()))?;
+            Some(handle)
+        }
+        None => None,
+    };
     for inverter in &config.inverters {
         let profile = profiles.get(&inverter.profile)?;
         let plan = inverter.plan(&profile);
@@ -45,15 +74,27 @@ pub async fn run(config: Config, console: Console, cancel: CancellationToken) ->
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }
-    drop(bus);
-    cancel.cancelled().await;
-    tracing::info!("shutting down");
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, async { while tasks.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
-        tracing::warn!("tasks did not stop within {SHUTDOWN_DEADLINE:?}; leaving anyway");
+    Ok(Running { tasks, switches })
+}
+
+impl Running {
+    /// Waits for `cancel`, then for the tasks to finish under [`SHUTDOWN_DEADLINE`].
+    pub async fn wait(mut self, cancel: CancellationToken) {
+        cancel.cancelled().await;
+        tracing::info!("shutting down");
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, drain).await.is_err() {
+            tracing::warn!("tasks did not stop within {SHUTDOWN_DEADLINE:?}; leaving anyway");
+        }
     }
+}
+
+/// Runs the service until `cancel`, then waits for its tasks under a deadline.
+///
+/// # Errors
+/// A profile that does not load, or MQTT settings that cannot be used.
+pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ServiceError> {
+    start(&config, console, &cancel)?.wait(cancel).await;
     Ok(())
 }
 

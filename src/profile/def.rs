@@ -37,6 +37,22 @@ pub struct ProfileHeader {
     /// Keys of readings that, when all read zero, make the whole poll implausible.
     #[serde(default)]
     pub zero_poll: Vec<String>,
+    /// Readings that identify the device in Home Assistant.
+    #[serde(default)]
+    pub device: DeviceKeys,
+}
+
+/// Which readings name the device: its serial, its model, its firmware.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceKeys {
+    /// The reading holding the inverter's serial number (the device identifier).
+    pub serial: Option<String>,
+    /// The reading holding the model or device type.
+    pub model: Option<String>,
+    /// Readings holding firmware versions, joined for `sw_version`.
+    #[serde(default)]
+    pub firmware: Vec<String>,
 }
 
 fn default_max_read() -> u16 {

@@ -1,7 +1,9 @@
 //! Integration tests: the client against the simulator over real TCP, the service loop, and
 //! the command line. One binary (STYLE 13); `TEST_LOG=1` shows the logs.
 
+mod broker;
 mod cli;
 mod faults;
 mod helpers;
+mod mqtt;
 mod service;

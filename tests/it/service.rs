@@ -85,11 +85,7 @@ async fn the_service_runs_until_cancelled() {
         inverter_monitor::config::InverterConfig::new("house", "127.0.0.1", handle.addr.port(), SERIAL);
     inverter.interval = Duration::from_millis(20);
     inverter.request_pause = Duration::from_millis(1);
-    let config = inverter_monitor::config::Config {
-        inverters: vec![inverter],
-        profiles_dir: None,
-        log: Default::default(),
-    };
+    let config = inverter_monitor::config::Config::new(vec![inverter]);
     let cancel = CancellationToken::new();
     let service = tokio::spawn(inverter_monitor::service::run(
         config,

@@ -1,0 +1,188 @@
+//! `[mqtt]` and `[[switch]]`: the broker, Home Assistant discovery, and the switches we command.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Secret;
+
+/// How Home Assistant learns about entities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryMode {
+    /// One retained config per inverter on `<prefix>/device/<id>/config` (HA 2024.12 and later).
+    #[default]
+    Device,
+    /// One retained config per entity on `<prefix>/<component>/<node>/<object>/config`.
+    Entity,
+}
+
+/// The MQTT broker and how we appear in Home Assistant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Broker port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// User name, if the broker wants one.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<Secret>,
+    /// A file holding the password (Docker secrets); wins over `password`.
+    pub password_file: Option<PathBuf>,
+    /// TLS to the broker (rustls). Not built yet: refused by validation.
+    #[serde(default)]
+    pub tls: bool,
+    /// The client id; default `inverter-monitor-<hostname>`.
+    pub client_id: Option<String>,
+    /// Home Assistant's discovery prefix.
+    #[serde(default = "default_prefix")]
+    pub discovery_prefix: String,
+    /// Our topics start with this.
+    #[serde(default = "default_base")]
+    pub base_topic: String,
+    /// Device-based (default) or per-entity discovery.
+    #[serde(default)]
+    pub discovery: DiscoveryMode,
+    /// MQTT keep-alive.
+    #[serde(default = "default_keep_alive", with = "humantime_serde")]
+    pub keep_alive: Duration,
+}
+
+fn default_host() -> String {
+    "localhost".into()
+}
+fn default_port() -> u16 {
+    1883
+}
+fn default_prefix() -> String {
+    "homeassistant".into()
+}
+fn default_base() -> String {
+    "inverter-monitor".into()
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            port: default_port(),
+            username: None,
+            password: None,
+            password_file: None,
+            tls: false,
+            client_id: None,
+            discovery_prefix: default_prefix(),
+            base_topic: default_base(),
+            discovery: DiscoveryMode::Device,
+            keep_alive: default_keep_alive(),
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The client id, with the host name filled in.
+    pub fn client_id(&self) -> String {
+        self.client_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let host: String =
+                host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            format!("inverter-monitor-{}", if host.is_empty() { "local" } else { &host })
+        })
+    }
+
+    /// The password: from `password_file` if set, else `password`.
+    ///
+    /// # Errors
+    /// The password file cannot be read.
+    pub fn password(&self) -> std::io::Result<Option<Secret>> {
+        match &self.password_file {
+            Some(path) => Ok(Some(Secret::new(std::fs::read_to_string(path)?.trim_end().to_string()))),
+            None => Ok(self.password.clone()),
+        }
+    }
+
+    /// The first problem, as (key, reason).
+    pub(super) fn problem(&self) -> Option<(&'static str, String)> {
+        let topic_ok =
+            |t: &str| !t.is_empty() && !t.contains(['+', '#']) && !t.starts_with('/') && !t.ends_with('/');
+        if self.host.trim().is_empty() {
+            return Some(("host", "must name the broker".into()));
+        }
+        if self.tls {
+            return Some((
+                "tls",
+                "TLS to the broker is not built yet; use a plain listener on the LAN".into(),
+            ));
+        }
+        if !topic_ok(&self.discovery_prefix) {
+            return Some(("discovery_prefix", format!("`{}` is not a topic prefix", self.discovery_prefix)));
+        }
+        if !topic_ok(&self.base_topic) {
+            return Some(("base_topic", format!("`{}` is not a topic prefix", self.base_topic)));
+        }
+        if self.password_file.as_ref().is_some_and(|p| std::fs::metadata(p).is_err()) {
+            return Some(("password_file", "cannot be read".into()));
+        }
+        None
+    }
+}
+
+/// The payload shapes of the switches we command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadShape {
+    /// `ON` / `OFF`: Home Assistant MQTT switches, Tasmota, Shelly.
+    #[default]
+    Plain,
+    /// `{"state": "ON"}`: zigbee2mqtt.
+    Json,
+    /// The original tool's switch bank: `{"switches": [1,0,…]}` in, `{"state": […]}` out.
+    Bank,
+}
+
+/// A switch entity whose state we follow and which we may command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchConfig {
+    /// A short name.
+    pub name: String,
+    /// Where the switch reports its state.
+    pub state_topic: String,
+    /// Where it takes commands.
+    pub command_topic: String,
+    /// The payload shape.
+    #[serde(default)]
+    pub payload: PayloadShape,
+    /// The position in a bank (`payload = "bank"` only).
+    pub index: Option<usize>,
+}
+
+impl SwitchConfig {
+    /// The first problem, as (key, reason).
+    pub(super) fn problem(&self) -> Option<(&'static str, String)> {
+        if self.name.is_empty() {
+            return Some(("name", "must not be empty".into()));
+        }
+        if self.state_topic.is_empty() || self.state_topic.contains(['+', '#']) {
+            return Some(("state_topic", "must be a plain topic".into()));
+        }
+        if self.command_topic.is_empty() || self.command_topic.contains(['+', '#']) {
+            return Some(("command_topic", "must be a plain topic".into()));
+        }
+        match (self.payload, self.index) {
+            (PayloadShape::Bank, None) => Some(("index", "a bank switch needs its index in the bank".into())),
+            (PayloadShape::Plain | PayloadShape::Json, Some(_)) => {
+                Some(("index", "index applies to payload = \"bank\" only".into()))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The one task that owns the broker connection: it only polls rumqttc's event loop, reports
+//! connects, disconnects and messages to the publisher, and backs off between reconnects.
+//!
+//! rumqttc reconnects on the next `poll()` after an error, at once and forever: without our own
+//! backoff a missing broker would spin (bytebeamio/rumqtt#703). Clean sessions lose
+//! subscriptions, so the publisher re-subscribes on every `Connected` (rumqtt#250).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::topics::Topics;
+use crate::config::MqttConfig;
+use crate::transport::backoff::Backoff;
+
+/// Largest MQTT packet in either direction: a device discovery payload of ~150 entities is
+/// ~100 KiB, far over rumqttc's 10 KiB default (rumqtt#884).
+pub const MAX_PACKET: usize = 1024 * 1024;
+/// rumqttc's request queue; we never await on it (`try_publish`), so this bounds memory.
+const REQUEST_CAPACITY: usize = 4096;
+
+/// What the connection tells the publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// A CONNACK: (re)subscribe and republish everything.
+    Connected,
+    /// The connection is gone; messages are not delivered until the next `Connected`.
+    Disconnected,
+    /// A message on a subscribed topic.
+    Message {
+        /// The topic.
+        topic: String,
+        /// The payload.
+        payload: Bytes,
+    },
+}
+
+/// The client (for publishing) and the event loop (for [`drive`]).
+///
+/// # Errors
+/// The password file cannot be read.
+pub fn connect(config: &MqttConfig, topics: &Topics) -> std::io::Result<(AsyncClient, EventLoop)> {
+    let mut options = MqttOptions::new(config.client_id(), config.host.clone(), config.port);
+    options.set_keep_alive(config.keep_alive);
+    options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    options.set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
+    if let Some(user) = &config.username {
+        let password = config.password()?.map(|p| p.expose().to_string()).unwrap_or_default();
+        options.set_credentials(user.clone(), password);
+    }
+    Ok(AsyncClient::new(options, REQUEST_CAPACITY))
+}
+
+/// Polls `eventloop` until a DISCONNECT went out or `stop` is cancelled while disconnected.
+pub async fn drive(
+    mut eventloop: EventLoop,
+    events: mpsc::Sender<ConnEvent>,
+    stop: CancellationToken,
+    broker: String,
+) {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut rng = SmallRng::from_os_rng();
+    loop {
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            () = stop.cancelled(), if backoff.failures() > 0 => return,
+        };
+        let report = match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                tracing::info!(%broker, "MQTT connected");
+                ConnEvent::Connected
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                ConnEvent::Message { topic: p.topic, payload: p.payload }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(_) => continue,
+            Err(e) => {
+                let delay = backoff.fail(rng.random());
+                tracing::warn!(%broker, "MQTT broker unreachable ({e}); retrying in {delay:.1?}; polling goes on");
+                let _ = events.send(ConnEvent::Disconnected).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => continue,
+                    () = stop.cancelled() => return,
+                }
+            }
+        };
+        if events.send(report).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::profile::Profiles;
+
+/// Keys Home Assistant's MQTT sensor and binary_sensor accept (ours are a subset).
+const KNOWN: &[&str] = &[
+    "name",
+    "unique_id",
+    "default_entity_id",
+    "state_topic",
+    "value_template",
+    "unit_of_measurement",
+    "device_class",
+    "state_class",
+    "options",
+    "suggested_display_precision",
+    "icon",
+    "entity_category",
+    "availability",
+    "availability_mode",
+    "payload_on",
+    "payload_off",
+    "enabled_by_default",
+    "p",
+];
+
+fn device() -> DeviceInfo {
+    DeviceInfo {
+        inverter: "house".into(),
+        serial: "2306178901".into(),
+        manufacturer: "Deye".into(),
+        model: "SUN-xK-SG01LP1 (Single-phase hybrid)".into(),
+        sw_version: Some("1.1.5.3 / 1.0.2.7".into()),
+    }
+}
+
+fn sg01() -> std::sync::Arc<Profile> {
+    Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap()
+}
+
+#[test]
+fn every_register_of_the_profile_has_a_valid_entity() {
+    let (device, topics, profile) = (device(), Topics::new("homeassistant", "inverter-monitor"), sg01());
+    let ctx = Context { device: &device, topics: &topics };
+    let components = components(&profile, &ctx);
+    for spec in &profile.readings {
+        assert!(components.iter().any(|c| c.id == spec.def.key), "{} has no entity", spec.def.key);
+    }
+    let mut unique_ids = BTreeSet::new();
+    for c in &components {
+        for key in c.config.keys() {
+            assert!(KNOWN.contains(&key.as_str()), "{}: unknown key {key}", c.id);
+        }
+        let unique_id = c.config["unique_id"].as_str().unwrap();
+        assert!(unique_ids.insert(unique_id.to_string()), "{unique_id} twice");
+        assert_eq!(unique_id, format!("2306178901_{}", c.id));
+        assert!(
+            c.config["default_entity_id"].as_str().unwrap().starts_with(&format!("{}.house_", c.platform))
+        );
+        assert_ne!(
+            c.config.get("entity_category"),
+            Some(&json!("config")),
+            "{}: HA refuses config on sensors",
+            c.id
+        );
+        assert!(!c.config.contains_key("object_id"));
+    }
+}
+
+#[test]
+fn platforms_and_classes_are_what_home_assistant_accepts() {
+    let (device, topics, profile) = (device(), Topics::new("homeassistant", "inverter-monitor"), sg01());
+    let ctx = Context { device: &device, topics: &topics };
+    let components = components(&profile, &ctx);
+    let get = |id: &str| components.iter().find(|c| c.id == id).unwrap();
+    let energy = get("pv_energy_total");
+    assert_eq!(
+        (
+            &energy.config["device_class"],
+            &energy.config["state_class"],
+            &energy.config["unit_of_measurement"]
+        ),
+        (&json!("energy"), &json!("total_increasing"), &json!("kWh"))
+    );
+    let power = get("battery_power");
+    assert_eq!(
+        (&power.config["device_class"], &power.config["state_class"]),
+        (&json!("power"), &json!("measurement"))
+    );
+    let state = get("running_state");
+    assert_eq!(state.config["device_class"], json!("enum"));
+    assert!(state.config["options"].as_array().unwrap().contains(&json!("Normal")));
+    assert!(!state.config.contains_key("state_class") && !state.config.contains_key("unit_of_measurement"));
+    let flag = get("grid_connected");
+    assert_eq!((flag.platform, &flag.config["device_class"]), ("binary_sensor", &json!("connectivity")));
+    assert_eq!(get("inverter_serial").config["entity_category"], json!("diagnostic"));
+    assert_eq!(get("dc_transformer_temperature").config["entity_category"], json!("diagnostic"));
+    assert_eq!(get("work_mode").config["entity_category"], json!("diagnostic"));
+    assert!(!get("battery_soc").config.contains_key("entity_category"));
+    assert_eq!(get("battery_soc").config["availability_mode"], json!("all"));
+    // The service's own statistics only need the service: a dead logger still shows its failures.
+    assert_eq!(
+        get("monitor_consecutive_failures").config["availability"],
+        json!([{"topic": "inverter-monitor/status"}])
+    );
+}
+
+#[test]
+fn device_payload_carries_device_origin_and_every_component() {
+    let (device, topics, profile) = (device(), Topics::new("homeassistant", "inverter-monitor"), sg01());
+    let ctx = Context { device: &device, topics: &topics };
+    let components = components(&profile, &ctx);
+    let removed = vec![("gone".to_string(), "sensor".to_string())];
+    let payload = device_payload(&ctx, &components, &removed);
+    assert_eq!(payload["dev"]["identifiers"], json!(["inverter_monitor_2306178901"]));
+    assert_eq!(payload["dev"]["name"], json!("house"));
+    assert_eq!(payload["dev"]["sw_version"], json!("1.1.5.3 / 1.0.2.7"));
+    assert_eq!(payload["o"]["name"], json!("inverter-monitor"));
+    assert_eq!(payload["cmps"].as_object().unwrap().len(), components.len() + 1);
+    assert_eq!(payload["cmps"]["gone"], json!({"p": "sensor"}));
+    assert_eq!(payload["cmps"]["battery_soc"]["p"], json!("sensor"));
+    let size = payload.to_string().len();
+    assert!(size < crate::mqtt::connection::MAX_PACKET / 4, "{size} bytes");
+}
+
+#[test]
+fn entity_payloads_each_carry_the_device() {
+    let (device, topics, profile) = (device(), Topics::new("ha", "im"), sg01());
+    let ctx = Context { device: &device, topics: &topics };
+    let components = components(&profile, &ctx);
+    let messages = entity_payloads(&ctx, &components);
+    assert_eq!(messages.len(), components.len());
+    let (topic, payload) = &messages[0];
+    assert_eq!(topic, "ha/sensor/inverter_monitor_2306178901/device_type/config");
+    assert_eq!(payload["device"]["identifiers"], json!(["inverter_monitor_2306178901"]));
+    assert_eq!(payload["origin"]["name"], json!("inverter-monitor"));
+}

@@ -1,0 +1,95 @@
+//! What discovery we published, kept on disk, so entities of a removed inverter or register are
+//! removed from Home Assistant even across restarts.
+//!
+//! The file (`<data_dir>/mqtt-discovery.json`) maps each inverter name to the discovery topics
+//! and components last published. It is written atomically (temp file + rename). A missing or
+//! unreadable file is an empty ledger: the worst case is an orphan entity, never a crash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What was published for one inverter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Every config topic published (one in device mode, one per entity otherwise).
+    pub topics: Vec<String>,
+    /// Component id → platform, as last published.
+    pub components: BTreeMap<String, String>,
+}
+
+/// The on-disk record of published discovery.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    path: Option<PathBuf>,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Ledger {
+    /// Loads the ledger from `data_dir`, or starts empty.
+    pub fn load(data_dir: &Path) -> Self {
+        let path = data_dir.join("mqtt-discovery.json");
+        let entries = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), "discovery ledger unreadable, starting empty: {e}");
+                BTreeMap::new()
+            }),
+            Err(_) => BTreeMap::new(),
+        };
+        Self { path: Some(path), entries }
+    }
+
+    /// What was last published for `inverter`.
+    pub fn get(&self, inverter: &str) -> Option<&Entry> {
+        self.entries.get(inverter)
+    }
+
+    /// Inverters in the ledger that are not in `configured`.
+    pub fn orphans(&self, configured: &[String]) -> Vec<String> {
+        self.entries.keys().filter(|name| !configured.contains(name)).cloned().collect()
+    }
+
+    /// Records what was published for `inverter` (`None`: removed), and saves.
+    pub fn set(&mut self, inverter: &str, entry: Option<Entry>) {
+        if self.entries.get(inverter) == entry.as_ref() {
+            return;
+        }
+        match entry {
+            Some(entry) => self.entries.insert(inverter.to_string(), entry),
+            None => self.entries.remove(inverter),
+        };
+        if let Err(e) = self.save() {
+            tracing::warn!("cannot save the discovery ledger: {e}");
+        }
+    }
+
+    fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_restart_and_finds_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::load(dir.path());
+        let entry = Entry { topics: vec!["t".into()], components: [("a".into(), "sensor".into())].into() };
+        ledger.set("house", Some(entry.clone()));
+        ledger.set("garage", Some(Entry::default()));
+        let reloaded = Ledger::load(dir.path());
+        assert_eq!(reloaded.get("house"), Some(&entry));
+        assert_eq!(reloaded.orphans(&["house".into()]), vec!["garage".to_string()]);
+        std::fs::write(dir.path().join("mqtt-discovery.json"), "not json").unwrap();
+        assert_eq!(Ledger::load(dir.path()).get("house"), None);
+    }
+}

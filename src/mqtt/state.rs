@@ -1,0 +1,96 @@
+//! The state JSON of an inverter (the public feed) and its diagnostics JSON.
+//!
+//! The state holds the latest accepted value of every reading: a reading rejected this poll
+//! keeps its last good value, and one never accepted is absent (HA shows it as unknown).
+//!
+//! ```json
+//! {"time": "2026-11-27T10:00:00Z", "battery_soc": 65, "grid_power": -1200, "running_state": "Normal", "grid_connected": true}
+//! ```
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value as Json, json};
+
+use crate::poller::{PollFailure, Snapshot};
+use crate::profile::Value;
+
+/// The latest accepted values of one inverter.
+#[derive(Debug, Clone, Default)]
+pub struct StateCache {
+    values: BTreeMap<String, Value>,
+    time: Option<DateTime<Utc>>,
+}
+
+impl StateCache {
+    /// Takes in the accepted readings of a snapshot.
+    pub fn update(&mut self, snapshot: &Snapshot) {
+        for (spec, value) in snapshot.iter() {
+            self.values.insert(spec.def.key.clone(), value.clone());
+        }
+        self.time = Some(snapshot.time);
+    }
+
+    /// True before the first successful poll.
+    pub fn is_empty(&self) -> bool {
+        self.time.is_none()
+    }
+
+    /// The state JSON.
+    pub fn to_json(&self) -> Json {
+        let mut map = Map::new();
+        if let Some(time) = self.time {
+            map.insert("time".into(), json!(time.to_rfc3339_opts(SecondsFormat::Secs, true)));
+        }
+        for (key, value) in &self.values {
+            map.insert(key.clone(), serde_json::to_value(value).unwrap_or(Json::Null));
+        }
+        Json::Object(map)
+    }
+}
+
+/// The service's statistics for one inverter.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    poll_duration_ms: Option<u128>,
+    last_success: Option<DateTime<Utc>>,
+    consecutive_failures: u32,
+    link: BTreeMap<&'static str, u64>,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Diagnostics {
+    /// Records a successful poll.
+    pub fn polled(&mut self, snapshot: &Snapshot) {
+        self.poll_duration_ms = Some(snapshot.duration.as_millis());
+        self.last_success = Some(snapshot.time);
+        self.consecutive_failures = 0;
+        self.link = snapshot.link.iter().map(|(e, n)| (e.as_str(), n)).collect();
+        self.rejected = snapshot.rejected_total.clone();
+    }
+
+    /// Records a failed poll.
+    pub fn failed(&mut self, failure: &PollFailure) {
+        self.consecutive_failures = failure.consecutive_failures;
+        self.link = failure.link.iter().map(|(e, n)| (e.as_str(), n)).collect();
+    }
+
+    /// The diagnostics JSON; every counter is present, zero or not, so templates never miss.
+    pub fn to_json(&self) -> Json {
+        let link: Map<String, Json> = crate::transport::Event::ALL
+            .iter()
+            .map(|e| (e.as_str().to_string(), json!(self.link.get(e.as_str()).copied().unwrap_or(0))))
+            .collect();
+        let rejected: Map<String, Json> = crate::quality::Rule::ALL
+            .iter()
+            .map(|r| (r.as_str().to_string(), json!(self.rejected.get(r.as_str()).copied().unwrap_or(0))))
+            .collect();
+        json!({
+            "poll_duration_ms": self.poll_duration_ms,
+            "last_success": self.last_success.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            "consecutive_failures": self.consecutive_failures,
+            "link": link,
+            "rejected": rejected,
+        })
+    }
+}
