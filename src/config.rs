@@ -12,9 +12,11 @@ use serde::Deserialize;
 
 mod mqtt;
 mod secret;
+mod sinks;
 
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
+pub use sinks::{HealthcheckConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
 
 use crate::profile::{Profiles, plan};
 use crate::transport::{LinkSettings, Target, Wire};
@@ -62,6 +64,15 @@ pub struct Config {
     /// Switches whose state we follow and which we may command.
     #[serde(rename = "switch", default)]
     pub switches: Vec<SwitchConfig>,
+    /// InfluxDB; no `[influxdb]`, no database.
+    pub influxdb: Option<InfluxConfig>,
+    /// The HTTP server; no `[http]`, no server.
+    pub http: Option<HttpConfig>,
+    /// Sentry error reporting.
+    #[serde(default)]
+    pub sentry: SentryConfig,
+    /// Health-check pings.
+    pub healthcheck: Option<HealthcheckConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -237,6 +248,10 @@ impl Config {
             data_dir: default_data_dir(),
             mqtt: None,
             switches: Vec::new(),
+            influxdb: None,
+            http: None,
+            sentry: SentryConfig::default(),
+            healthcheck: None,
             log: LogConfig::default(),
         }
     }
@@ -298,6 +313,15 @@ impl Config {
         }
         if let Some((field, reason)) = self.mqtt.as_ref().and_then(MqttConfig::problem) {
             return Err(invalid(format!("mqtt.{field}"), reason));
+        }
+        if let Some((field, reason)) = self.influxdb.as_ref().and_then(InfluxConfig::problem) {
+            return Err(invalid(format!("influxdb.{field}"), reason));
+        }
+        if !self.switches.is_empty() && self.mqtt.is_none() {
+            return Err(invalid(
+                "switch".into(),
+                "switches are followed and commanded over MQTT: add an [mqtt] section".into(),
+            ));
         }
         for (i, switch) in self.switches.iter().enumerate() {
             if let Some((field, reason)) = switch.problem() {

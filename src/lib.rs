@@ -11,6 +11,8 @@
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
 //! - [`report`]: snapshots as text for people.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
+//! - [`sinks`]: InfluxDB with a durable spool, and Prometheus metrics.
+//! - [`web`]: `/metrics`, `/healthz`, `/api/snapshot` and the status page.
 //! - [`sim`]: a logger simulator with a house model and fault injection.
 #![warn(missing_docs)]
 
@@ -23,4 +25,6 @@ pub mod quality;
 pub mod report;
 pub mod service;
 pub mod sim;
+pub mod sinks;
 pub mod transport;
+pub mod web;

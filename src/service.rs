@@ -8,11 +8,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use std::sync::Arc;
+
 use crate::mqtt::SwitchHandle;
 use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
+use crate::sinks::latest::Latest;
+use crate::sinks::metrics::{Metrics, Sources};
 use crate::transport::Link;
+use crate::web::WebState;
 
 /// How long tasks get to finish after shutdown is asked for.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -35,6 +40,14 @@ pub enum ServiceError {
     /// The MQTT settings cannot be used (the password file, say).
     #[error("MQTT: {0}")]
     Mqtt(String),
+    /// The HTTP server cannot listen.
+    #[error("HTTP: cannot listen on {addr}: {cause}")]
+    Http {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        cause: std::io::Error,
+    },
 }
 
 /// A started service: its tasks, and the door to its switches when MQTT is on.
@@ -43,6 +56,8 @@ pub struct Running {
     tasks: JoinSet<()>,
     /// Follow and command switches (present when `[mqtt]` is configured).
     pub switches: Option<SwitchHandle>,
+    /// Where the HTTP server listens (present when `[http]` is configured).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// Starts the pollers and sinks of `config`; they run until `cancel`.
@@ -65,6 +80,11 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         }
         None => None,
     };
+    let sources = Sources { mqtt_connected: switches.as_ref().map(SwitchHandle::connected), spool: None };
+    let http = match &config.http {
+        Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
+        None => None,
+    };
     for inverter in &config.inverters {
         let profile = profiles.get(&inverter.profile)?;
         let plan = inverter.plan(&profile);
@@ -74,7 +94,40 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }
-    Ok(Running { tasks, switches })
+    Ok(Running { tasks, switches, http })
+}
+
+/// Binds the HTTP server and starts it with the task that keeps its view of the inverters.
+fn start_http(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    sources: Sources,
+    bus: &broadcast::Sender<Update>,
+    tasks: &mut JoinSet<()>,
+    cancel: &CancellationToken,
+) -> Result<std::net::SocketAddr, ServiceError> {
+    let listen = |cause| ServiceError::Http { addr, cause };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(listen)?;
+    std_listener.set_nonblocking(true).map_err(listen)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
+    let bound = listener.local_addr().map_err(listen)?;
+    let latest = Arc::new(Latest::new(config, chrono::Utc::now()));
+    let metrics = Arc::new(Metrics::new(latest.clone(), sources));
+    tasks.spawn(crate::sinks::latest::follow(
+        latest.clone(),
+        metrics.clone(),
+        bus.subscribe(),
+        cancel.child_token(),
+    ));
+    let state = WebState { latest, metrics };
+    let token = cancel.child_token();
+    tasks.spawn(async move {
+        if let Err(e) = crate::web::serve(listener, state, token).await {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    });
+    tracing::info!(%bound, "HTTP: status page, /metrics, /healthz, /api/snapshot");
+    Ok(bound)
 }
 
 impl Running {

@@ -16,6 +16,8 @@ pub mod switches;
 pub mod topics;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
@@ -30,9 +32,15 @@ use topics::Topics;
 pub struct SwitchHandle {
     commands: mpsc::Sender<(String, bool)>,
     states: watch::Receiver<BTreeMap<String, bool>>,
+    connected: Arc<AtomicBool>,
 }
 
 impl SwitchHandle {
+    /// True while the broker connection is up: a flag the metrics read at scrape time.
+    pub fn connected(&self) -> Arc<AtomicBool> {
+        self.connected.clone()
+    }
+
     /// The last known state of switch `name`.
     pub fn state(&self, name: &str) -> Option<bool> {
         self.states.borrow().get(name).copied()
@@ -71,8 +79,9 @@ pub fn spawn(
     let stop = CancellationToken::new();
     let broker = format!("{}:{}", mqtt.host, mqtt.port);
     tasks.spawn(connection::drive(eventloop, events_tx, stop.clone(), broker));
-    let publisher = publisher::Publisher::new(config, mqtt, client, topics, states_tx);
+    let connected = Arc::new(AtomicBool::new(false));
+    let publisher = publisher::Publisher::new(config, mqtt, client, topics, states_tx, connected.clone());
     let inputs = publisher::Inputs { bus, events, commands, cancel, stop };
     tasks.spawn(publisher.run(inputs));
-    Ok(SwitchHandle { commands: commands_tx, states })
+    Ok(SwitchHandle { commands: commands_tx, states, connected })
 }

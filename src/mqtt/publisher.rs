@@ -2,6 +2,8 @@
 //! Assistant in step after reconnects and restarts. It never awaits the broker.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -61,6 +63,7 @@ pub struct Publisher {
     switches: Vec<Switch>,
     states: watch::Sender<BTreeMap<String, bool>>,
     connected: bool,
+    connected_flag: Arc<AtomicBool>,
     orphans_cleared: bool,
     rediscover_at: Option<Instant>,
     dropped: u64,
@@ -74,6 +77,7 @@ impl Publisher {
         client: AsyncClient,
         topics: Topics,
         states: watch::Sender<BTreeMap<String, bool>>,
+        connected_flag: Arc<AtomicBool>,
     ) -> Self {
         let inverters = config
             .inverters
@@ -94,6 +98,7 @@ impl Publisher {
             switches: config.switches.iter().cloned().map(Switch::new).collect(),
             states,
             connected: false,
+            connected_flag,
             orphans_cleared: false,
             rediscover_at: None,
             dropped: 0,
@@ -168,12 +173,16 @@ impl Publisher {
         match event {
             ConnEvent::Connected => {
                 self.connected = true;
+                self.connected_flag.store(true, Ordering::Relaxed);
                 self.subscribe();
                 self.publish(&self.topics.status(), b"online".to_vec(), true, QoS::AtLeastOnce);
                 self.clear_orphans();
                 self.republish_all();
             }
-            ConnEvent::Disconnected => self.connected = false,
+            ConnEvent::Disconnected => {
+                self.connected = false;
+                self.connected_flag.store(false, Ordering::Relaxed);
+            }
             ConnEvent::Message { topic, payload } if topic == self.topics.ha_status() => {
                 if &payload[..] == b"online" {
                     let delay = rand::rng().random_range(REDISCOVERY_DELAY.0..=REDISCOVERY_DELAY.1);

@@ -3,8 +3,10 @@
 //! The state holds the latest accepted value of every reading: a reading rejected this poll
 //! keeps its last good value, and one never accepted is absent (HA shows it as unknown).
 //!
+//! Keys come out in alphabetical order, `time` among them:
+//!
 //! ```json
-//! {"time": "2026-11-27T10:00:00Z", "battery_soc": 65, "grid_power": -1200, "running_state": "Normal", "grid_connected": true}
+//! {"battery_soc": 65, "grid_connected": true, "grid_power": -1200, "running_state": "Normal", "time": "2026-11-27T10:00:00Z"}
 //! ```
 
 use std::collections::BTreeMap;

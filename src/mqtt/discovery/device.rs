@@ -31,12 +31,16 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
-    /// Reads the device facts out of a snapshot, falling back to the logger serial.
+    /// Reads the device facts out of a snapshot, falling back to the logger serial, and to the
+    /// inverter's name for a Modbus TCP logger without one (never a shared `0`).
     pub fn from_snapshot(snapshot: &Snapshot, logger_serial: u32) -> Self {
         let header = &snapshot.profile.header;
         let text = |key: &String| snapshot.get(key).map(Value::to_string).filter(|t| !t.is_empty());
-        let serial =
-            header.device.serial.as_ref().and_then(text).unwrap_or_else(|| logger_serial.to_string());
+        let fallback = || match logger_serial {
+            0 => snapshot.inverter.to_string(),
+            serial => serial.to_string(),
+        };
+        let serial = header.device.serial.as_ref().and_then(text).unwrap_or_else(fallback);
         let model = match header.device.model.as_ref().and_then(text) {
             Some(kind) => format!("{} ({kind})", header.model),
             None => header.model.clone(),

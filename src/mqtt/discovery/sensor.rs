@@ -24,7 +24,13 @@ pub fn component(spec: &ReadingSpec, ctx: &Context<'_>) -> Component {
         config.insert("state_class".into(), json!(state_class(state)));
     }
     if !spec.options.is_empty() {
-        let options: Vec<&str> = spec.options.iter().map(|(_, text)| &**text).collect();
+        // Several raw values may share a text (0 and 2 are both "Off"); HA wants each once.
+        let mut options: Vec<&str> = Vec::with_capacity(spec.options.len());
+        for (_, text) in &spec.options {
+            if !options.contains(&&**text) {
+                options.push(text);
+            }
+        }
         config.insert("options".into(), json!(options));
     }
     if def.unit.is_some() && spec.options.is_empty() {

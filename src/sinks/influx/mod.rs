@@ -1,0 +1,1 @@
+//! InfluxDB: every reading, through a durable on-disk spool, written when the database is up.
