@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the real servers and tools the tests talk to, when missing:
+# mosquitto (MQTT), promtool (metrics lint), chromium (status page), victoria-metrics and
+# influxdb (InfluxDB write API). One apt-get call for all of them.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+have mosquitto || need+=(mosquitto)
+have promtool || need+=(prometheus)
+have chromium || need+=(chromium)
+have victoria-metrics || need+=(victoria-metrics)
+have influxd || need+=(influxdb)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  apt-get update -qq >/dev/null
+  # Services must not start: the tests run their own instances on free loopback ports.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "test tools: mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}' || true), $(promtool --version 2>&1 | head -1), $(chromium --version 2>/dev/null || true)"
