@@ -1,0 +1,454 @@
+//! The durable queue between the poller and the database: every point is on disk before it is
+//! sent, and leaves only once the database acknowledged it.
+//!
+//! Layout of the spool directory (`<data_dir>/influx-spool/`):
+//!
+//! ```text
+//! 00000000000000000001.seg   records, back to back (record.rs: length | CRC-32 | time | line)
+//! 00000000000000000002.seg   a new segment starts when the last one passes Limits::segment_bytes
+//! committed                  the first unacknowledged record (committed.rs), replaced atomically
+//! ```
+//!
+//! - **Append**: frames are written to the last segment with one `write`, then `fdatasync`; a
+//!   failed write is cut back off, so no half frame sits before later records.
+//! - **Read**: [`Spool::peek`] returns the oldest records from the committed position;
+//!   [`Spool::commit`] moves that position past them (fsync + rename) and deletes segments that
+//!   are wholly behind it.
+//! - **Crash**: on [`Spool::open`] every segment is scanned and cut at its first torn or damaged
+//!   frame. Only the record being appended at the moment of a crash can be torn, and it had not
+//!   been acknowledged to anyone. A crash between an acknowledgement and the commit sends a
+//!   batch twice; InfluxDB overwrites identical points.
+//! - **Cap**: before an append that would pass [`Limits::max_bytes`], whole segments are dropped
+//!   oldest first, counted in [`Spool::dropped`] and logged.
+//!
+//! Invariant: the committed position is always in the first segment; the last segment is the
+//! one appended to.
+
+mod committed;
+mod record;
+mod segment;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub use committed::Position;
+pub use record::Record;
+use segment::Segment;
+
+/// Size limits of a spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes the segments may take together.
+    pub max_bytes: u64,
+    /// A segment this large is closed and a new one started; it is also what one eviction drops.
+    pub segment_bytes: u64,
+}
+
+impl Limits {
+    /// A cap of `max_bytes`, evicted in steps of about 1/32 of it (4 KiB to 4 MiB).
+    pub fn new(max_bytes: u64) -> Self {
+        Self { max_bytes, segment_bytes: (max_bytes / 32).clamp(4096, 4 << 20) }
+    }
+}
+
+/// Why the spool failed: the disk said no.
+#[derive(Debug, thiserror::Error)]
+#[error("spool {}: {action}: {source}", dir.display())]
+pub struct SpoolError {
+    /// The spool directory.
+    pub dir: PathBuf,
+    /// What we were doing.
+    pub action: &'static str,
+    /// What the file system said.
+    #[source]
+    pub source: io::Error,
+}
+
+/// A place in the spool and the number of records before it in its segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    position: Position,
+    index: u64,
+}
+
+impl Cursor {
+    fn start(segment: u64) -> Self {
+        Self { position: Position { segment, offset: 0 }, index: 0 }
+    }
+}
+
+/// The oldest unacknowledged records, and where the spool stands once they are acknowledged.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The records, oldest first.
+    pub records: Vec<Record>,
+    /// Pass to [`Spool::commit`] after the database took them.
+    pub end: Cursor,
+}
+
+/// How much is waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Depth {
+    /// Unacknowledged records.
+    pub records: u64,
+    /// Bytes they take on disk.
+    pub bytes: u64,
+    /// Time of the oldest, Unix milliseconds.
+    pub oldest_ms: Option<i64>,
+}
+
+/// The durable queue; see the module docs.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    limits: Limits,
+    segments: VecDeque<Segment>,
+    active: File,
+    head: Cursor,
+    oldest_ms: Option<i64>,
+    dropped: u64,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, cutting off whatever a crash left torn.
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the directory or a segment cannot be read or repaired.
+    pub fn open(dir: &Path, limits: Limits) -> Result<Self, SpoolError> {
+        let fail = |action| move |source| SpoolError { dir: dir.to_path_buf(), action, source };
+        std::fs::create_dir_all(dir).map_err(fail("creating the directory"))?;
+        let mut segments = recover_all(dir).map_err(fail("recovering segments"))?;
+        let committed = committed::load(dir);
+        if segments.is_empty() {
+            let id = committed.map_or(1, |p| p.segment + 1);
+            segment::create(dir, id).map_err(fail("creating a segment"))?;
+            segments.push_back(Segment { id, bytes: 0, records: 0 });
+        }
+        let head = find_head(dir, &segments, committed).map_err(fail("finding the committed position"))?;
+        let last = segments.back().expect("at least one segment").id;
+        let active = segment::open_append(dir, last).map_err(fail("opening the last segment"))?;
+        let mut spool =
+            Self { dir: dir.to_path_buf(), limits, segments, active, head, oldest_ms: None, dropped: 0 };
+        let done = spool.advance_past_finished();
+        if committed.is_some_and(|at| at != spool.head.position) {
+            // Keep the file in step, or records appended after a cut below it would count as sent.
+            committed::store(dir, spool.head.position).map_err(fail("storing the position"))?;
+        }
+        for id in done {
+            segment::remove(dir, id).map_err(fail("removing a sent segment"))?;
+        }
+        spool.refresh_oldest()?;
+        Ok(spool)
+    }
+
+    /// Appends records of (time in Unix milliseconds, line) and makes them durable, dropping the
+    /// oldest records first when the cap would be passed. A record larger than the whole cap is
+    /// dropped itself. Drops are counted in [`Spool::dropped`] and logged.
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the disk refuses; nothing of this call is then in the spool.
+    pub fn append(&mut self, records: &[(i64, &[u8])]) -> Result<(), SpoolError> {
+        let mut frames = Vec::new();
+        let mut count = 0;
+        for &(time_ms, payload) in records {
+            if record::frame_len(payload.len()) as u64 > self.limits.max_bytes.min(record::MAX_PAYLOAD as u64)
+            {
+                tracing::warn!(
+                    bytes = payload.len(),
+                    "a point larger than the whole InfluxDB spool was dropped"
+                );
+                self.dropped += 1;
+                continue;
+            }
+            record::encode(time_ms, payload, &mut frames);
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        self.make_room(frames.len() as u64)?;
+        self.roll_if_full()?;
+        self.write_active(&frames, count)?;
+        if self.oldest_ms.is_none() {
+            self.refresh_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Up to `max_records` of the oldest unacknowledged records, and no more than `max_bytes` of
+    /// lines unless one record alone is larger. A record found damaged (the disk changed under
+    /// us since it was written) is dropped with the rest of its segment, counted and logged.
+    ///
+    /// # Errors
+    /// [`SpoolError`] when a segment cannot be read.
+    pub fn peek(&mut self, max_records: usize, max_bytes: usize) -> Result<Batch, SpoolError> {
+        let mut batch = Batch { records: Vec::new(), end: self.head };
+        let mut bytes = 0;
+        let mut damaged = Vec::new();
+        for seg in &self.segments {
+            if seg.id != batch.end.position.segment {
+                batch.end = Cursor::start(seg.id);
+            }
+            let from = batch.end.position.offset;
+            if from >= seg.bytes {
+                continue;
+            }
+            let buf = segment::read(&self.dir, seg.id, from, seg.bytes).map_err(self.fail("reading"))?;
+            let mut taker = Taker { batch: &mut batch, bytes: &mut bytes, max_records, max_bytes };
+            match taker.take(&buf) {
+                Take::Full => break,
+                Take::Damaged => damaged.push(batch.end),
+                Take::More => {}
+            }
+        }
+        for at in damaged {
+            self.cut(at)?;
+        }
+        Ok(batch)
+    }
+
+    /// Marks everything before `end` (from [`Spool::peek`]) as acknowledged, durably, and
+    /// deletes segments wholly behind it. A stale `end` (the records were evicted meanwhile) is
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the position cannot be stored or a segment removed.
+    pub fn commit(&mut self, end: Cursor) -> Result<(), SpoolError> {
+        if end.position <= self.head.position {
+            return Ok(());
+        }
+        self.head = end;
+        let done = self.advance_past_finished();
+        committed::store(&self.dir, self.head.position).map_err(self.fail("storing the position"))?;
+        for id in done {
+            segment::remove(&self.dir, id).map_err(self.fail("removing a sent segment"))?;
+        }
+        self.refresh_oldest()
+    }
+
+    /// Flushes the last segment to disk (appends already do; this is for shutdown).
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the disk refuses.
+    pub fn sync(&self) -> Result<(), SpoolError> {
+        self.active.sync_all().map_err(self.fail("syncing"))
+    }
+
+    /// What is waiting to be sent.
+    pub fn depth(&self) -> Depth {
+        let records: u64 = self.segments.iter().map(|s| s.records).sum();
+        Depth {
+            records: records - self.head.index,
+            bytes: self.total_bytes() - self.head.position.offset,
+            oldest_ms: self.oldest_ms,
+        }
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Records dropped since [`Spool::open`]: evicted by the cap, too large, or damaged.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn fail(&self, action: &'static str) -> impl FnOnce(io::Error) -> SpoolError + use<> {
+        let dir = self.dir.clone();
+        move |source| SpoolError { dir, action, source }
+    }
+
+    fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Evicts the oldest segments until `need` more bytes fit under the cap.
+    fn make_room(&mut self, need: u64) -> Result<(), SpoolError> {
+        let mut lost = 0;
+        while self.total_bytes() > 0 && self.total_bytes() + need > self.limits.max_bytes {
+            lost += self.evict_oldest()?;
+        }
+        if lost > 0 {
+            self.dropped += lost;
+            let cap_mb = self.limits.max_bytes / 1_000_000;
+            tracing::warn!(
+                dropped = lost,
+                dropped_total = self.dropped,
+                cap_mb,
+                "InfluxDB spool is full: dropped the oldest points"
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the first segment; returns how many unacknowledged records went with it.
+    fn evict_oldest(&mut self) -> Result<u64, SpoolError> {
+        if self.segments.len() == 1 {
+            self.roll()?;
+        }
+        let oldest = self.segments.pop_front().expect("two segments after a roll");
+        segment::remove(&self.dir, oldest.id).map_err(self.fail("evicting a segment"))?;
+        let lost = oldest.records - self.head.index;
+        self.head = Cursor::start(self.segments[0].id);
+        self.refresh_oldest()?;
+        Ok(lost)
+    }
+
+    fn roll_if_full(&mut self) -> Result<(), SpoolError> {
+        let last = self.segments.back().expect("at least one segment");
+        if last.bytes >= self.limits.segment_bytes { self.roll() } else { Ok(()) }
+    }
+
+    /// Starts a new last segment; the current one was synced by its last append.
+    fn roll(&mut self) -> Result<(), SpoolError> {
+        let id = self.segments.back().expect("at least one segment").id + 1;
+        self.active = segment::create(&self.dir, id).map_err(self.fail("creating a segment"))?;
+        self.segments.push_back(Segment { id, bytes: 0, records: 0 });
+        Ok(())
+    }
+
+    fn write_active(&mut self, frames: &[u8], count: u64) -> Result<(), SpoolError> {
+        let last = *self.segments.back().expect("at least one segment");
+        if let Err(e) = self.active.write_all(frames).and_then(|()| self.active.sync_data()) {
+            // Leave no half frame behind: recovery would cut every later record with it.
+            let _ = segment::truncate(&self.dir, last.id, last.bytes);
+            return Err(self.fail("appending")(e));
+        }
+        let last = self.segments.back_mut().expect("at least one segment");
+        last.bytes += frames.len() as u64;
+        last.records += count;
+        Ok(())
+    }
+
+    /// Drops the segments wholly behind the head from memory; returns their ids for deletion.
+    fn advance_past_finished(&mut self) -> Vec<u64> {
+        let mut done = Vec::new();
+        while let Some(&front) = self.segments.front() {
+            let head = self.head.position;
+            let finished = front.id < head.segment
+                || (front.id == head.segment && head.offset >= front.bytes && self.segments.len() > 1);
+            if !finished {
+                break;
+            }
+            self.segments.pop_front();
+            done.push(front.id);
+            if head.segment == front.id {
+                self.head = Cursor::start(self.segments[0].id);
+            }
+        }
+        done
+    }
+
+    /// Cuts the segment of `at` at `at`, losing the damaged rest of it.
+    fn cut(&mut self, at: Cursor) -> Result<(), SpoolError> {
+        let Some(seg) = self.segments.iter_mut().find(|s| s.id == at.position.segment) else { return Ok(()) };
+        let lost = seg.records - at.index;
+        tracing::warn!(
+            segment = seg.id,
+            offset = at.position.offset,
+            lost,
+            "InfluxDB spool damaged on disk: dropping the rest of the segment"
+        );
+        seg.bytes = at.position.offset;
+        seg.records = at.index;
+        self.dropped += lost;
+        let id = seg.id;
+        segment::truncate(&self.dir, id, at.position.offset).map_err(self.fail("cutting a damaged segment"))
+    }
+
+    /// Reads the time of the first unacknowledged record.
+    fn refresh_oldest(&mut self) -> Result<(), SpoolError> {
+        self.oldest_ms = None;
+        for seg in &self.segments {
+            let from = if seg.id == self.head.position.segment { self.head.position.offset } else { 0 };
+            if from < seg.bytes {
+                let header = segment::read(&self.dir, seg.id, from, from + record::HEADER as u64)
+                    .map_err(self.fail("reading"))?;
+                self.oldest_ms = Some(record::time_of(&header));
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fills a batch from one segment's bytes.
+struct Taker<'a> {
+    batch: &'a mut Batch,
+    bytes: &'a mut usize,
+    max_records: usize,
+    max_bytes: usize,
+}
+
+/// What [`Taker::take`] ended on.
+enum Take {
+    /// The batch is full.
+    Full,
+    /// A damaged record at `batch.end`.
+    Damaged,
+    /// The segment is used up.
+    More,
+}
+
+impl Taker<'_> {
+    fn take(&mut self, buf: &[u8]) -> Take {
+        let mut at = 0;
+        while at < buf.len() {
+            if self.batch.records.len() >= self.max_records {
+                return Take::Full;
+            }
+            let record::Decoded::Record { time_ms, payload, len } = record::decode(&buf[at..]) else {
+                return Take::Damaged;
+            };
+            if !self.batch.records.is_empty() && *self.bytes + payload.len() > self.max_bytes {
+                return Take::Full;
+            }
+            *self.bytes += payload.len();
+            self.batch.records.push(Record { time_ms, payload: payload.to_vec() });
+            self.batch.end.position.offset += len as u64;
+            self.batch.end.index += 1;
+            at += len;
+        }
+        if self.batch.records.len() >= self.max_records { Take::Full } else { Take::More }
+    }
+}
+
+/// Every segment in `dir`, each cut after its last intact record.
+fn recover_all(dir: &Path) -> io::Result<VecDeque<Segment>> {
+    let mut segments = VecDeque::new();
+    for id in segment::list(dir)? {
+        let (seg, cut) = segment::recover(dir, id)?;
+        if cut > 0 {
+            let file = segment::path(dir, id);
+            tracing::warn!(file = %file.display(), bytes = cut, "cut a record torn by a crash off the InfluxDB spool");
+        }
+        segments.push_back(seg);
+    }
+    Ok(segments)
+}
+
+/// Where sending resumes: the committed position, on a record boundary of a segment we have.
+fn find_head(dir: &Path, segments: &VecDeque<Segment>, committed: Option<Position>) -> io::Result<Cursor> {
+    let first = Cursor::start(segments[0].id);
+    let Some(at) = committed else { return Ok(first) };
+    match segments.iter().find(|s| s.id >= at.segment) {
+        Some(seg) if seg.id == at.segment => {
+            let head = record::scan(&segment::read(dir, seg.id, 0, at.offset.min(seg.bytes))?);
+            Ok(Cursor {
+                position: Position { segment: seg.id, offset: head.valid as u64 },
+                index: head.records,
+            })
+        }
+        // The committed segment was evicted: the next one is wholly unsent.
+        Some(seg) => Ok(Cursor::start(seg.id)),
+        // Every segment is older than the position: files were moved behind our back. Sending
+        // them again is safer than losing them.
+        None => Ok(first),
+    }
+}
+
+#[cfg(test)]
+mod tests;
