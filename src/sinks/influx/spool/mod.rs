@@ -24,8 +24,10 @@
 //! Invariant: the committed position is always in the first segment; the last segment is the
 //! one appended to.
 
+mod batch;
 mod committed;
 mod record;
+mod recovery;
 mod segment;
 
 use std::collections::VecDeque;
@@ -33,8 +35,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+pub use batch::{Batch, Cursor};
+use batch::{Take, Taker};
 pub use committed::Position;
 pub use record::Record;
+use recovery::{find_head, recover_all};
 use segment::Segment;
 
 /// Size limits of a spool.
@@ -64,28 +69,6 @@ pub struct SpoolError {
     /// What the file system said.
     #[source]
     pub source: io::Error,
-}
-
-/// A place in the spool and the number of records before it in its segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    position: Position,
-    index: u64,
-}
-
-impl Cursor {
-    fn start(segment: u64) -> Self {
-        Self { position: Position { segment, offset: 0 }, index: 0 }
-    }
-}
-
-/// The oldest unacknowledged records, and where the spool stands once they are acknowledged.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// The records, oldest first.
-    pub records: Vec<Record>,
-    /// Pass to [`Spool::commit`] after the database took them.
-    pub end: Cursor,
 }
 
 /// How much is waiting.
@@ -119,27 +102,14 @@ impl Spool {
     pub fn open(dir: &Path, limits: Limits) -> Result<Self, SpoolError> {
         let fail = |action| move |source| SpoolError { dir: dir.to_path_buf(), action, source };
         std::fs::create_dir_all(dir).map_err(fail("creating the directory"))?;
-        let mut segments = recover_all(dir).map_err(fail("recovering segments"))?;
         let committed = committed::load(dir);
-        if segments.is_empty() {
-            let id = committed.map_or(1, |p| p.segment + 1);
-            segment::create(dir, id).map_err(fail("creating a segment"))?;
-            segments.push_back(Segment { id, bytes: 0, records: 0 });
-        }
+        let segments = recover_all(dir, committed).map_err(fail("recovering segments"))?;
         let head = find_head(dir, &segments, committed).map_err(fail("finding the committed position"))?;
         let last = segments.back().expect("at least one segment").id;
         let active = segment::open_append(dir, last).map_err(fail("opening the last segment"))?;
         let mut spool =
             Self { dir: dir.to_path_buf(), limits, segments, active, head, oldest_ms: None, dropped: 0 };
-        let done = spool.advance_past_finished();
-        if committed.is_some_and(|at| at != spool.head.position) {
-            // Keep the file in step, or records appended after a cut below it would count as sent.
-            committed::store(dir, spool.head.position).map_err(fail("storing the position"))?;
-        }
-        for id in done {
-            segment::remove(dir, id).map_err(fail("removing a sent segment"))?;
-        }
-        spool.refresh_oldest()?;
+        spool.settle(committed)?;
         Ok(spool)
     }
 
@@ -150,21 +120,7 @@ impl Spool {
     /// # Errors
     /// [`SpoolError`] when the disk refuses; nothing of this call is then in the spool.
     pub fn append(&mut self, records: &[(i64, &[u8])]) -> Result<(), SpoolError> {
-        let mut frames = Vec::new();
-        let mut count = 0;
-        for &(time_ms, payload) in records {
-            if record::frame_len(payload.len()) as u64 > self.limits.max_bytes.min(record::MAX_PAYLOAD as u64)
-            {
-                tracing::warn!(
-                    bytes = payload.len(),
-                    "a point larger than the whole InfluxDB spool was dropped"
-                );
-                self.dropped += 1;
-                continue;
-            }
-            record::encode(time_ms, payload, &mut frames);
-            count += 1;
-        }
+        let (frames, count) = self.frames(records);
         if count == 0 {
             return Ok(());
         }
@@ -222,9 +178,7 @@ impl Spool {
         self.head = end;
         let done = self.advance_past_finished();
         committed::store(&self.dir, self.head.position).map_err(self.fail("storing the position"))?;
-        for id in done {
-            segment::remove(&self.dir, id).map_err(self.fail("removing a sent segment"))?;
-        }
+        self.remove(done)?;
         self.refresh_oldest()
     }
 
@@ -259,6 +213,45 @@ impl Spool {
     fn fail(&self, action: &'static str) -> impl FnOnce(io::Error) -> SpoolError + use<> {
         let dir = self.dir.clone();
         move |source| SpoolError { dir, action, source }
+    }
+
+    /// After opening: drops what was wholly sent and puts a stale position file back in step.
+    fn settle(&mut self, committed: Option<Position>) -> Result<(), SpoolError> {
+        let done = self.advance_past_finished();
+        if committed.is_some_and(|at| at != self.head.position) {
+            // Else records appended after a cut below the stale position would count as sent.
+            committed::store(&self.dir, self.head.position).map_err(self.fail("storing the position"))?;
+        }
+        self.remove(done)?;
+        self.refresh_oldest()
+    }
+
+    /// Deletes the segment files `ids`.
+    fn remove(&self, ids: Vec<u64>) -> Result<(), SpoolError> {
+        for id in ids {
+            segment::remove(&self.dir, id).map_err(self.fail("removing a sent segment"))?;
+        }
+        Ok(())
+    }
+
+    /// The frames of `records`, and how many; a record larger than the cap is dropped, counted.
+    fn frames(&mut self, records: &[(i64, &[u8])]) -> (Vec<u8>, u64) {
+        let largest = self.limits.max_bytes.min(record::MAX_PAYLOAD as u64);
+        let mut frames = Vec::new();
+        let mut count = 0;
+        for &(time_ms, payload) in records {
+            if record::frame_len(payload.len()) as u64 > largest {
+                tracing::warn!(
+                    bytes = payload.len(),
+                    "a point larger than the whole InfluxDB spool was dropped"
+                );
+                self.dropped += 1;
+                continue;
+            }
+            record::encode(time_ms, payload, &mut frames);
+            count += 1;
+        }
+        (frames, count)
     }
 
     fn total_bytes(&self) -> u64 {
@@ -372,81 +365,6 @@ impl Spool {
             }
         }
         Ok(())
-    }
-}
-
-/// Fills a batch from one segment's bytes.
-struct Taker<'a> {
-    batch: &'a mut Batch,
-    bytes: &'a mut usize,
-    max_records: usize,
-    max_bytes: usize,
-}
-
-/// What [`Taker::take`] ended on.
-enum Take {
-    /// The batch is full.
-    Full,
-    /// A damaged record at `batch.end`.
-    Damaged,
-    /// The segment is used up.
-    More,
-}
-
-impl Taker<'_> {
-    fn take(&mut self, buf: &[u8]) -> Take {
-        let mut at = 0;
-        while at < buf.len() {
-            if self.batch.records.len() >= self.max_records {
-                return Take::Full;
-            }
-            let record::Decoded::Record { time_ms, payload, len } = record::decode(&buf[at..]) else {
-                return Take::Damaged;
-            };
-            if !self.batch.records.is_empty() && *self.bytes + payload.len() > self.max_bytes {
-                return Take::Full;
-            }
-            *self.bytes += payload.len();
-            self.batch.records.push(Record { time_ms, payload: payload.to_vec() });
-            self.batch.end.position.offset += len as u64;
-            self.batch.end.index += 1;
-            at += len;
-        }
-        if self.batch.records.len() >= self.max_records { Take::Full } else { Take::More }
-    }
-}
-
-/// Every segment in `dir`, each cut after its last intact record.
-fn recover_all(dir: &Path) -> io::Result<VecDeque<Segment>> {
-    let mut segments = VecDeque::new();
-    for id in segment::list(dir)? {
-        let (seg, cut) = segment::recover(dir, id)?;
-        if cut > 0 {
-            let file = segment::path(dir, id);
-            tracing::warn!(file = %file.display(), bytes = cut, "cut a record torn by a crash off the InfluxDB spool");
-        }
-        segments.push_back(seg);
-    }
-    Ok(segments)
-}
-
-/// Where sending resumes: the committed position, on a record boundary of a segment we have.
-fn find_head(dir: &Path, segments: &VecDeque<Segment>, committed: Option<Position>) -> io::Result<Cursor> {
-    let first = Cursor::start(segments[0].id);
-    let Some(at) = committed else { return Ok(first) };
-    match segments.iter().find(|s| s.id >= at.segment) {
-        Some(seg) if seg.id == at.segment => {
-            let head = record::scan(&segment::read(dir, seg.id, 0, at.offset.min(seg.bytes))?);
-            Ok(Cursor {
-                position: Position { segment: seg.id, offset: head.valid as u64 },
-                index: head.records,
-            })
-        }
-        // The committed segment was evicted: the next one is wholly unsent.
-        Some(seg) => Ok(Cursor::start(seg.id)),
-        // Every segment is older than the position: files were moved behind our back. Sending
-        // them again is safer than losing them.
-        None => Ok(first),
     }
 }
 
