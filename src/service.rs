@@ -14,8 +14,9 @@ use crate::mqtt::SwitchHandle;
 use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
+use crate::sinks::influx::InfluxHandle;
 use crate::sinks::latest::Latest;
-use crate::sinks::metrics::{Metrics, Sources};
+use crate::sinks::metrics::{GaugeSource, Metrics, Sources};
 use crate::transport::Link;
 use crate::web::WebState;
 
@@ -40,6 +41,9 @@ pub enum ServiceError {
     /// The MQTT settings cannot be used (the password file, say).
     #[error("MQTT: {0}")]
     Mqtt(String),
+    /// The InfluxDB settings or its spool cannot be used.
+    #[error("InfluxDB: {0}")]
+    Influx(String),
     /// The HTTP server cannot listen.
     #[error("HTTP: cannot listen on {addr}: {cause}")]
     Http {
@@ -58,6 +62,8 @@ pub struct Running {
     pub switches: Option<SwitchHandle>,
     /// Where the HTTP server listens (present when `[http]` is configured).
     pub http: Option<std::net::SocketAddr>,
+    /// The InfluxDB sink's counters (present when `[influxdb]` is configured).
+    pub influx: Option<InfluxHandle>,
 }
 
 /// Starts the pollers and sinks of `config`; they run until `cancel`.
@@ -80,7 +86,15 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         }
         None => None,
     };
-    let sources = Sources { mqtt_connected: switches.as_ref().map(SwitchHandle::connected), spool: None };
+    let influx = match &config.influxdb {
+        Some(influx) => Some(
+            crate::sinks::influx::spawn(config, influx, bus.subscribe(), &mut tasks, cancel.child_token())
+                .map_err(|e| ServiceError::Influx(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn GaugeSource>);
+    let sources = Sources { mqtt_connected: switches.as_ref().map(SwitchHandle::connected), spool };
     let http = match &config.http {
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
         None => None,
@@ -94,7 +108,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }
-    Ok(Running { tasks, switches, http })
+    Ok(Running { tasks, switches, http, influx })
 }
 
 /// Binds the HTTP server and starts it with the task that keeps its view of the inverters.

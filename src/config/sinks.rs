@@ -64,6 +64,10 @@ pub struct InfluxConfig {
     /// Longest wait for one write.
     #[serde(default = "default_influx_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Point times are cut down to a multiple of this (default 1s: InfluxDB compresses whole
+    /// seconds best; use e.g. "1ms" when polling faster than once a second).
+    #[serde(default = "default_precision", with = "humantime_serde")]
+    pub precision: Duration,
 }
 
 fn default_influx_url() -> String {
@@ -81,11 +85,33 @@ fn default_batch() -> usize {
 fn default_influx_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_precision() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Tags the sink always sets itself.
+const RESERVED_TAGS: [&str; 2] = ["inverter", "serial"];
 
 impl InfluxConfig {
     /// The API in use.
     pub fn api(&self) -> InfluxApi {
         self.api.unwrap_or(if self.bucket.is_some() { InfluxApi::V2 } else { InfluxApi::V1 })
+    }
+
+    /// The v2 token: from `token_file` if set, else `token`.
+    ///
+    /// # Errors
+    /// The token file cannot be read.
+    pub fn token(&self) -> std::io::Result<Option<Secret>> {
+        read_secret(self.token_file.as_deref(), &self.token)
+    }
+
+    /// The v1 password: from `password_file` if set, else `password`.
+    ///
+    /// # Errors
+    /// The password file cannot be read.
+    pub fn password(&self) -> std::io::Result<Option<Secret>> {
+        read_secret(self.password_file.as_deref(), &self.password)
     }
 
     /// The first problem, as (key, reason).
@@ -101,11 +127,35 @@ impl InfluxConfig {
             InfluxApi::V1 | InfluxApi::V1Compat if self.database.is_none() => return missing("database"),
             _ => {}
         }
-        if self.measurement.is_empty() {
-            return Some(("measurement", "must not be empty".into()));
-        }
         if self.spool_max_mb == 0 || self.batch == 0 {
             return Some(("spool_max_mb", "spool_max_mb and batch must be at least 1".into()));
+        }
+        if self.precision.is_zero() || self.precision > Duration::from_secs(3600) {
+            return Some(("precision", format!("{:?} must be between 1ns and 1h", self.precision)));
+        }
+        for (key, file) in [("token_file", &self.token_file), ("password_file", &self.password_file)] {
+            if file.as_ref().is_some_and(|p| std::fs::metadata(p).is_err()) {
+                return Some((key, "cannot be read".into()));
+            }
+        }
+        if let Some(reason) = name_problem(&self.measurement) {
+            return Some(("measurement", format!("`{}` {reason}", self.measurement)));
+        }
+        self.tags_problem()
+    }
+
+    /// The first unusable extra tag.
+    fn tags_problem(&self) -> Option<(&'static str, String)> {
+        for (key, value) in &self.tags {
+            if RESERVED_TAGS.contains(&key.as_str()) {
+                return Some((
+                    "tags",
+                    format!("`{key}` is set by the sink itself (inverter name and serial)"),
+                ));
+            }
+            if let Some(reason) = name_problem(key).or_else(|| name_problem(value)) {
+                return Some(("tags", format!("`{key}` = `{value}`: {reason}")));
+            }
         }
         None
     }
@@ -116,6 +166,29 @@ impl InfluxConfig {
             InfluxApi::V1Compat => "v1-compat",
             InfluxApi::V1 => "v1",
         }
+    }
+}
+
+/// A secret from `file` (trailing whitespace trimmed: files end in a newline) or `inline`.
+fn read_secret(file: Option<&std::path::Path>, inline: &Option<Secret>) -> std::io::Result<Option<Secret>> {
+    match file {
+        Some(path) => Ok(Some(Secret::new(std::fs::read_to_string(path)?.trim_end().to_string()))),
+        None => Ok(inline.clone()),
+    }
+}
+
+/// Why a measurement, tag key or tag value cannot be written to InfluxDB as it is, if it cannot.
+/// Line breaks and backslashes are not representable the same way by every InfluxDB version
+/// (docs/influxdb.md); a leading `#` would comment the line out.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("must not be empty")
+    } else if name.contains(['\\', '\n', '\r']) {
+        Some("must not contain a backslash or a line break")
+    } else if name.starts_with('#') {
+        Some("must not start with `#`")
+    } else {
+        None
     }
 }
 
@@ -161,4 +234,37 @@ pub struct HealthcheckConfig {
 
 fn default_ping_interval() -> Duration {
     Duration::from_secs(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn influx(extra: &str) -> InfluxConfig {
+        toml::from_str(&format!("database = \"db\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn influx_defaults_keep_whole_seconds_and_a_100_mb_spool() {
+        let config = influx("");
+        assert_eq!(config.problem(), None);
+        assert_eq!(config.precision, Duration::from_secs(1));
+        assert_eq!(config.spool_max_mb, 100);
+        assert_eq!(config.measurement, "inverter");
+        assert_eq!(influx("precision = \"1ms\"").precision, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn influx_names_that_cannot_be_written_faithfully_are_refused() {
+        let key = |extra: &str| influx(extra).problem().map(|(key, _)| key);
+        assert_eq!(key("tags = { inverter = \"x\" }"), Some("tags"), "the sink sets it itself");
+        assert_eq!(key("tags = { site = \"\" }"), Some("tags"));
+        assert_eq!(key("tags = { 'a\\\\b' = \"x\" }"), Some("tags"));
+        assert_eq!(key("tags = { site = \"two\\nlines\" }"), Some("tags"));
+        assert_eq!(key("measurement = \"#x\""), Some("measurement"));
+        assert_eq!(key("measurement = \"\""), Some("measurement"));
+        assert_eq!(key("precision = \"0s\""), Some("precision"));
+        assert_eq!(key("token_file = \"/nonexistent/token\""), Some("token_file"));
+        assert_eq!(key("tags = { site = \"home, sweet home\" }"), None, "escaping handles commas and spaces");
+    }
 }

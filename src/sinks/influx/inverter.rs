@@ -1,0 +1,154 @@
+//! One poll of one inverter as one point: every reading a field, the inverter's name and serial
+//! as tags.
+//!
+//! Numbers are always float fields, even whole ones: InfluxDB fixes a field's type on its first
+//! write, and a reading that is `65` today and `65.5` tomorrow must not conflict with itself.
+//! Flags are boolean fields; enum options, serials and firmware versions are string fields.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use std::collections::{BTreeMap, HashMap};
+
+use super::line::{FieldValue, Point};
+use crate::config::{Config, InfluxConfig};
+use crate::mqtt::discovery::DeviceInfo;
+use crate::poller::Snapshot;
+use crate::profile::Value;
+
+/// Turns snapshots into points the way the configuration says.
+#[derive(Debug, Clone)]
+pub struct InverterPoints {
+    measurement: String,
+    tags: BTreeMap<String, String>,
+    precision: TimeDelta,
+    logger_serials: HashMap<String, u32>,
+}
+
+impl InverterPoints {
+    /// Points of `influx.measurement` with `influx.tags`, for the inverters of `config`.
+    pub fn new(config: &Config, influx: &InfluxConfig) -> Self {
+        Self {
+            measurement: influx.measurement.clone(),
+            tags: influx.tags.clone(),
+            precision: TimeDelta::from_std(influx.precision).unwrap_or(TimeDelta::seconds(1)),
+            logger_serials: config
+                .inverters
+                .iter()
+                .map(|i| (i.name.clone(), i.serial.unwrap_or_default()))
+                .collect(),
+        }
+    }
+
+    /// The point of `snapshot`.
+    pub fn point(&self, snapshot: &Snapshot) -> Point {
+        let logger = self.logger_serials.get(&*snapshot.inverter).copied().unwrap_or_default();
+        let serial = DeviceInfo::from_snapshot(snapshot, logger).serial;
+        let mut tags = self.tags.clone();
+        tags.insert("inverter".into(), snapshot.inverter.to_string());
+        tags.insert("serial".into(), serial);
+        let fields = snapshot.iter().map(|(spec, value)| (spec.def.key.clone(), field(value))).collect();
+        Point {
+            measurement: self.measurement.clone(),
+            tags,
+            fields,
+            time: truncate(snapshot.time, self.precision),
+        }
+    }
+}
+
+/// A reading as a field value.
+fn field(value: &Value) -> FieldValue {
+    match value {
+        Value::Number(n) => FieldValue::Float(*n),
+        Value::Bool(b) => FieldValue::Bool(*b),
+        Value::Text(t) => FieldValue::Text(t.to_string()),
+    }
+}
+
+/// `time` cut down to a multiple of `precision` (whole seconds by default).
+fn truncate(time: DateTime<Utc>, precision: TimeDelta) -> DateTime<Utc> {
+    time.duration_trunc(precision).unwrap_or(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::InverterConfig;
+    use crate::profile::{Profile, Profiles, RegisterBlock, RegisterSet};
+    use crate::sim::house::{House, HouseParams};
+    use crate::sim::registers;
+
+    /// A snapshot of the simulated house at local noon plus 750 ms.
+    fn snapshot() -> Snapshot {
+        let profile: Arc<Profile> = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap() + TimeDelta::milliseconds(750);
+        let house = House::new(HouseParams::default(), at);
+        let mut regs = registers::defaults(&profile, 1000);
+        registers::apply(&profile, &registers::fixed("2306178901"), &mut regs);
+        registers::apply(&profile, &registers::values(house.state(), at.naive_utc()), &mut regs);
+        let mut set = RegisterSet::new();
+        for block in profile.plan() {
+            let from = usize::from(block.start);
+            set.insert(RegisterBlock {
+                start: block.start,
+                values: regs[from..from + usize::from(block.count)].to_vec(),
+            });
+        }
+        let (readings, _) = profile.decode(&set);
+        Snapshot {
+            inverter: "house".into(),
+            profile,
+            time: at,
+            readings,
+            rejected: Vec::new(),
+            refused: Vec::new(),
+            duration: Duration::ZERO,
+            reads: 3,
+            link: Default::default(),
+            rejected_total: BTreeMap::new(),
+        }
+    }
+
+    fn points(precision: &str) -> InverterPoints {
+        let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
+        let influx: InfluxConfig = toml::from_str(&format!(
+            "database = \"db\"\nprecision = \"{precision}\"\ntags = {{ site = \"home\" }}"
+        ))
+        .unwrap();
+        InverterPoints::new(&config, &influx)
+    }
+
+    #[test]
+    fn every_reading_is_a_field_and_name_serial_and_extra_tags_are_tags() {
+        let snapshot = snapshot();
+        let point = points("1s").point(&snapshot);
+        assert_eq!(point.measurement, "inverter");
+        let tags: Vec<(&str, &str)> = point.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(tags, [("inverter", "house"), ("serial", "2306178901"), ("site", "home")]);
+        assert_eq!(point.fields.len(), snapshot.readings.len());
+        let field = |key: &str| point.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(
+            field("battery_soc"),
+            FieldValue::Float(snapshot.get("battery_soc").unwrap().as_f64().unwrap())
+        );
+        assert_eq!(field("grid_connected"), FieldValue::Bool(true));
+        assert_eq!(field("running_state"), FieldValue::Text("Normal".into()));
+        assert!(
+            point.fields.iter().all(|(_, v)| !matches!(v, FieldValue::Integer(_))),
+            "numbers are floats, so a field's type never changes"
+        );
+    }
+
+    #[test]
+    fn times_are_cut_to_the_configured_precision() {
+        let snapshot = snapshot();
+        assert_eq!(points("1s").point(&snapshot).time, Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap());
+        assert_eq!(points("1ms").point(&snapshot).time, snapshot.time);
+        let line = points("1s").point(&snapshot).to_line().unwrap();
+        assert!(line.ends_with(" 1795773600000000000"), "{}", &line[line.len() - 30..]);
+    }
+}

@@ -1,0 +1,80 @@
+//! The spool as the two tasks share it: each call runs on tokio's blocking pool (an `fsync` can
+//! take tens of milliseconds on an SD card, and must not stall the runtime), holds the lock
+//! only for that call, and publishes the new depth.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::handle::Stats;
+use super::spool::{Batch, Cursor, Spool, SpoolError};
+
+/// The spool behind a lock, with the stats it updates.
+#[derive(Debug, Clone)]
+pub struct SharedSpool {
+    dir: PathBuf,
+    spool: Arc<Mutex<Spool>>,
+    stats: Arc<Stats>,
+}
+
+impl SharedSpool {
+    /// Shares `spool`, publishing to `stats`.
+    pub(super) fn new(spool: Spool, stats: Arc<Stats>) -> Self {
+        stats.set_spool(spool.depth(), spool.dropped());
+        Self { dir: spool.dir().to_path_buf(), spool: Arc::new(Mutex::new(spool)), stats }
+    }
+
+    /// Appends one line with its time in Unix milliseconds.
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the disk refuses.
+    pub async fn append(&self, time_ms: i64, line: String) -> Result<(), SpoolError> {
+        self.run(move |spool| spool.append(&[(time_ms, line.as_bytes())])).await
+    }
+
+    /// The oldest records, see [`Spool::peek`].
+    ///
+    /// # Errors
+    /// [`SpoolError`] when a segment cannot be read.
+    pub async fn peek(&self, max_records: usize, max_bytes: usize) -> Result<Batch, SpoolError> {
+        self.run(move |spool| spool.peek(max_records, max_bytes)).await
+    }
+
+    /// Acknowledges up to `end`, see [`Spool::commit`].
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the position cannot be stored.
+    pub async fn commit(&self, end: Cursor) -> Result<(), SpoolError> {
+        self.run(move |spool| spool.commit(end)).await
+    }
+
+    /// Flushes to disk.
+    ///
+    /// # Errors
+    /// [`SpoolError`] when the disk refuses.
+    pub async fn sync(&self) -> Result<(), SpoolError> {
+        self.run(|spool| spool.sync()).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&mut Spool) -> Result<T, SpoolError> + Send + 'static,
+    ) -> Result<T, SpoolError> {
+        let (spool, stats) = (self.spool.clone(), self.stats.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
+            let out = call(&mut spool);
+            stats.set_spool(spool.depth(), spool.dropped());
+            out
+        });
+        match task.await {
+            Ok(out) => out,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down under us; the spool on disk is consistent anyway.
+            Err(e) => Err(SpoolError {
+                dir: self.dir.clone(),
+                action: "waiting for the disk",
+                source: std::io::Error::other(e),
+            }),
+        }
+    }
+}
