@@ -5,6 +5,7 @@ mod broker;
 mod cli;
 mod faults;
 mod helpers;
+mod influx;
 mod mqtt;
 mod service;
 mod web;
