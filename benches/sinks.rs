@@ -1,0 +1,81 @@
+//! The CPU cost of the InfluxDB sink per poll: turning one full SG01LP1 snapshot (149 readings)
+//! into a point and its line of line protocol, as the intake does before each spool append.
+//!
+//! Run with `cargo bench --bench sinks`; figures are per iteration on the machine that runs them.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+use inverter_monitor::config::{Config, InfluxConfig, InverterConfig};
+use inverter_monitor::poller::Snapshot;
+use inverter_monitor::profile::{Profiles, RegisterBlock, RegisterSet};
+use inverter_monitor::sim::house::{House, HouseParams};
+use inverter_monitor::sim::registers;
+use inverter_monitor::sinks::influx::inverter::InverterPoints;
+
+/// The simulated house at local noon, decoded as a poll would.
+fn snapshot() -> Snapshot {
+    let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap() + TimeDelta::milliseconds(750);
+    let house = House::new(HouseParams::default(), at);
+    let mut regs = registers::defaults(&profile, 1000);
+    registers::apply(&profile, &registers::fixed("2306178901"), &mut regs);
+    registers::apply(&profile, &registers::values(house.state(), at.naive_utc()), &mut regs);
+    let mut set = RegisterSet::new();
+    for block in profile.plan() {
+        let from = usize::from(block.start);
+        set.insert(RegisterBlock {
+            start: block.start,
+            values: regs[from..from + usize::from(block.count)].to_vec(),
+        });
+    }
+    let (readings, _) = profile.decode(&set);
+    Snapshot {
+        inverter: "house".into(),
+        profile,
+        time: at,
+        readings,
+        rejected: Vec::new(),
+        refused: Vec::new(),
+        duration: Duration::ZERO,
+        reads: 3,
+        link: Default::default(),
+        rejected_total: BTreeMap::new(),
+    }
+}
+
+fn points() -> InverterPoints {
+    let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
+    let influx: InfluxConfig = toml::from_str("database = \"db\"\ntags = { site = \"home\" }").unwrap();
+    InverterPoints::new(&config, &influx)
+}
+
+fn snapshot_to_line(c: &mut Criterion) {
+    let snapshot = snapshot();
+    let points = points();
+    let line = points.point(&snapshot).to_line().unwrap();
+    let mut group = c.benchmark_group("influx");
+    group.throughput(Throughput::Bytes(line.len() as u64));
+    group.bench_function("snapshot_to_line_149_fields", |b| {
+        b.iter(|| black_box(points.point(black_box(&snapshot)).to_line()))
+    });
+    group.bench_function("snapshot_to_point_149_fields", |b| {
+        b.iter(|| black_box(points.point(black_box(&snapshot))))
+    });
+    let point = points.point(&snapshot);
+    group.bench_function("point_to_line_149_fields", |b| {
+        let mut out = String::with_capacity(line.len());
+        b.iter(|| {
+            out.clear();
+            black_box(point.encode(&mut out));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, snapshot_to_line);
+criterion_main!(benches);
