@@ -8,7 +8,7 @@
 //!                                             └──── commit ◀───────┘ (only once acknowledged)
 //! ```
 //!
-//! - [`line`]: the generic [`line::Point`] and its line-protocol text, escaped per the reference;
+//! - [`line`](mod@line): the generic [`line::Point`] and its line-protocol text, escaped per the reference;
 //!   [`inverter`] makes one point per poll of an inverter.
 //! - [`spool`]: append-only segment files of checksummed records and a committed position,
 //!   with a size cap that drops the oldest points, counted. A crash at any moment costs at most
