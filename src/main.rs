@@ -127,16 +127,53 @@ struct SimulateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // reqwest and Sentry use rustls without a built-in provider: pick ring once, for all.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let command = cli.command.unwrap_or(Command::Demo { interval: Duration::from_secs(10) });
+    // `run` reads its config before the runtime starts: Sentry must be set up first and its
+    // guard must outlive the runtime, so errors during shutdown are still sent.
+    let (command, _sentry) = match command {
+        Command::Run { config } => match prepare_run(&config) {
+            Ok((loaded, guard)) => (Prepared::Run(loaded), guard),
+            Err(e) => return report_exit(e),
+        },
+        other => (Prepared::Other(other), None),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report_exit(anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    match runtime
-        .block_on(dispatch(cli.command.unwrap_or(Command::Demo { interval: Duration::from_secs(10) })))
-    {
+    let result = match command {
+        Prepared::Run(config) => runtime.block_on(run(*config)),
+        Prepared::Other(command) => runtime.block_on(dispatch(command)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report_exit(e),
     }
+}
+
+/// A command ready to run: `run` with its config loaded, or any other.
+enum Prepared {
+    Run(Box<Config>),
+    Other(Command),
+}
+
+/// Loads the config of `run`, sets up logging and, with a DSN, Sentry.
+fn prepare_run(file: &std::path::Path) -> Result<(Box<Config>, Option<sentry::ClientInitGuard>)> {
+    let config = Config::load(file, &env())?;
+    let guard = config.sentry.dsn.as_ref().map(|dsn| {
+        let mut options = sentry::ClientOptions::new().maybe_release(sentry::release_name!());
+        if let Some(environment) = &config.sentry.environment {
+            options = options.environment(environment.clone());
+        }
+        sentry::init((dsn.expose(), options))
+    });
+    init_logging(&config.log, guard.is_some());
+    if guard.is_some() {
+        tracing::info!("errors are reported to Sentry");
+    }
+    Ok((Box::new(config), guard))
 }
 
 /// Prints the error with its causes, once, and fails.
@@ -147,7 +184,7 @@ fn report_exit(error: anyhow::Error) -> ExitCode {
 
 async fn dispatch(command: Command) -> Result<()> {
     match command {
-        Command::Run { config } => run(config).await,
+        Command::Run { config } => run(*prepare_run(&config)?.0).await,
         Command::Demo { interval } => demo(interval).await,
         Command::Read(args) => read(args).await,
         Command::Simulate(args) => simulate(args).await,
@@ -155,23 +192,34 @@ async fn dispatch(command: Command) -> Result<()> {
     }
 }
 
-fn init_logging(log: &LogConfig) {
+/// Logs to stderr (stdout carries tables and JSON); with Sentry, errors also become events and
+/// warnings breadcrumbs.
+fn init_logging(log: &LogConfig, sentry: bool) {
+    use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match log.format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.boxed(),
     };
+    // Only our own events go to Sentry: the HTTP stack that carries them logs too, and feeding
+    // its errors back into Sentry would loop.
+    let ours =
+        || tracing_subscriber::filter::Targets::new().with_target("inverter_monitor", tracing::Level::TRACE);
+    let errors = sentry.then(|| ErrorLayer::new().with_filter(ours()));
+    let breadcrumbs = sentry.then(|| BreadcrumbLayer::new().with_filter(ours()));
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(errors).with(breadcrumbs).try_init();
 }
 
 fn env() -> HashMap<String, String> {
     std::env::vars().collect()
 }
 
-async fn run(file: PathBuf) -> Result<()> {
-    let config = Config::load(&file, &env())?;
-    init_logging(&config.log);
+async fn run(config: Config) -> Result<()> {
     let console =
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) { Console::Table } else { Console::Quiet };
     let cancel = shutdown_on_signal();
@@ -180,7 +228,7 @@ async fn run(file: PathBuf) -> Result<()> {
 }
 
 async fn demo(interval: Duration) -> Result<()> {
-    init_logging(&LogConfig::default());
+    init_logging(&LogConfig::default(), false);
     let cancel = shutdown_on_signal();
     let profile = Profiles::builtin()?.get("deye_sg01lp1")?;
     let sim_config = SimConfig::new(2_712_345_678);
@@ -199,7 +247,7 @@ async fn demo(interval: Duration) -> Result<()> {
 }
 
 async fn read(args: ReadArgs) -> Result<()> {
-    init_logging(&LogConfig { level: "warn".into(), format: LogFormat::Text });
+    init_logging(&LogConfig { level: "warn".into(), format: LogFormat::Text }, false);
     let (host, port) = args.logger.rsplit_once(':').context("--logger must be HOST:PORT")?;
     let port: u16 = port.parse().with_context(|| format!("--logger port `{port}` is not a number"))?;
     let serial = match (args.modbus_tcp, args.serial) {
@@ -230,7 +278,7 @@ async fn read(args: ReadArgs) -> Result<()> {
 }
 
 async fn simulate(args: SimulateArgs) -> Result<()> {
-    init_logging(&LogConfig::default());
+    init_logging(&LogConfig::default(), false);
     let profile = profiles(args.profiles_dir.as_deref())?.get(&args.profile)?;
     let mut config = SimConfig::new(args.serial);
     config.wire = if args.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };

@@ -235,7 +235,12 @@ fn announce<T: Transport>(
         }
         Err(error) => {
             let consecutive_failures = poller.consecutive_failures();
-            tracing::warn!(inverter = %name, consecutive_failures, "poll failed: {error}");
+            if change == Some(Change::Offline) {
+                // The one line per outage that deserves attention (and a Sentry event).
+                tracing::error!(inverter = %name, consecutive_failures, "inverter unavailable: {error}");
+            } else {
+                tracing::warn!(inverter = %name, consecutive_failures, "poll failed: {error}");
+            }
             let failure = PollFailure {
                 inverter: name,
                 time: now,

@@ -7,5 +7,6 @@ mod faults;
 mod helpers;
 mod influx;
 mod mqtt;
+mod observability;
 mod service;
 mod web;

@@ -1,0 +1,157 @@
+//! Memory and CPU of the real service with every sink on: the release binary polls the
+//! simulator every second, publishes to Mosquitto, writes to VictoriaMetrics (InfluxDB line
+//! protocol) and serves HTTP, while this bench samples its resident memory and CPU time from
+//! /proc. Run with `cargo bench --bench footprint`; it prints the figures and takes ~75 s.
+//! A sink whose server is not installed (Debian packages mosquitto, victoria-metrics) is left
+//! off, and the output says so.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inverter_monitor::profile::Profiles;
+use inverter_monitor::sim::{self, SimConfig, Simulator};
+
+const POLLS: u64 = 60;
+const WARM_UP: u64 = 5;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn which(binary: &str) -> Option<String> {
+    let out = Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn start(binary: &str, args: &[String]) -> Option<Server> {
+    let path = which(binary).or_else(|| {
+        ["/usr/sbin", "/usr/bin"]
+            .iter()
+            .map(|d| format!("{d}/{binary}"))
+            .find(|p| std::path::Path::new(p).exists())
+    })?;
+    Command::new(path).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok().map(Server)
+}
+
+fn wait_for(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (resident KiB, CPU ticks) of `pid`.
+fn sample(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
+    let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    (rss, ticks)
+}
+
+fn main() {
+    // `cargo test --all-targets` runs benches without `--bench`: only `cargo bench` measures.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("footprint: measured by `cargo bench --bench footprint` only");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let logger = listener.local_addr().unwrap();
+    let simulator = Arc::new(Simulator::new(
+        SimConfig::new(2_712_345_678),
+        Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap(),
+    ));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    runtime.spawn(sim::serve(listener, simulator.clone(), cancel.clone()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mqtt_port, vm_port, http_port) = (free_port(), free_port(), free_port());
+    let mosquitto = start("mosquitto", &["-p".into(), mqtt_port.to_string()]);
+    let victoria = start(
+        "victoria-metrics",
+        &[
+            format!("-httpListenAddr=127.0.0.1:{vm_port}"),
+            format!("-storageDataPath={}", dir.path().join("vm").display()),
+        ],
+    );
+    let mut config = format!(
+        "data_dir = \"{}\"\n[[inverter]]\nname = \"house\"\nhost = \"127.0.0.1\"\nport = {}\nserial = 2712345678\ninterval = \"1s\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
+        dir.path().display(),
+        logger.port()
+    );
+    let mut sinks = vec!["http (metrics, status page)"];
+    if mosquitto.is_some() {
+        wait_for(mqtt_port);
+        config.push_str(&format!("[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\n"));
+        sinks.push("mqtt (Mosquitto)");
+    }
+    if victoria.is_some() {
+        wait_for(vm_port);
+        config.push_str(&format!(
+            "[influxdb]\nurl = \"http://127.0.0.1:{vm_port}\"\napi = \"v1\"\ndatabase = \"inverter\"\n"
+        ));
+        sinks.push("influxdb (VictoriaMetrics)");
+    }
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut service = Command::new(env!("CARGO_BIN_EXE_inverter-monitor"))
+        .args(["run", "--config", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = service.id();
+    let per_poll = 3; // reads per poll of the SG01LP1 profile
+    let polls = || simulator.requests() / per_poll;
+    let deadline = Instant::now() + Duration::from_secs(POLLS + 30);
+    while polls() < WARM_UP {
+        assert!(Instant::now() < deadline, "the service does not poll");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, ticks_start) = sample(pid);
+    let polls_start = polls();
+    let mut rss = Vec::new();
+    while polls() < polls_start + POLLS && Instant::now() < deadline {
+        rss.push(sample(pid).0);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (rss_end, ticks_end) = sample(pid);
+    let done = polls() - polls_start;
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = service.wait();
+    cancel.cancel();
+    let hz = 100.0; // USER_HZ on Linux
+    let cpu_ms = (ticks_end - ticks_start) as f64 / hz * 1000.0;
+    println!("footprint: sinks on: {}", sinks.join(", "));
+    println!("footprint: {done} polls of 149 readings, 1 s apart, after {WARM_UP} warm-up polls");
+    println!(
+        "footprint: resident memory min {:.1} MiB, max {:.1} MiB, at the end {:.1} MiB",
+        *rss.iter().min().unwrap_or(&0) as f64 / 1024.0,
+        *rss.iter().max().unwrap_or(&0) as f64 / 1024.0,
+        rss_end as f64 / 1024.0
+    );
+    println!(
+        "footprint: CPU {cpu_ms:.0} ms over {done} polls = {:.2} ms per poll (10 ms resolution)",
+        cpu_ms / done.max(1) as f64
+    );
+    drop((mosquitto, victoria));
+}

@@ -1,0 +1,123 @@
+//! Sentry and health-check pings from the real binary, against a real HTTP server in the test
+//! standing in for sentry.io and healthchecks.io; and no secret in the logs.
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{Method, Uri};
+use inverter_monitor::sim::SimConfig;
+
+use crate::helpers::*;
+
+type Seen = Arc<Mutex<Vec<(Method, String, String)>>>;
+
+/// An HTTP server that answers 200 to everything and remembers what it was sent.
+async fn recorder() -> (std::net::SocketAddr, Seen) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let app = Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((method, uri.to_string(), String::from_utf8_lossy(&body).to_string()));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+async fn wait_until(what: &str, seen: &Seen, want: impl Fn(&(Method, String, String)) -> bool) {
+    let found = tokio::time::timeout(Duration::from_secs(15), async {
+        while !seen.lock().unwrap().iter().any(&want) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    found.await.unwrap_or_else(|_| panic!("never saw {what}: {:?}", seen.lock().unwrap()));
+}
+
+fn config(logger_port: u16, hooks: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[[inverter]]
+name = "house"
+host = "127.0.0.1"
+port = {logger_port}
+serial = 2712345678
+interval = "1s"
+request_pause = "1ms"
+connect_timeout = "200ms"
+unavailable_after = 1
+
+[mqtt]
+host = "127.0.0.1"
+port = 1
+username = "inverter"
+password = "s3cret-mqtt-password"
+
+[sentry]
+dsn = "http://0123456789abcdef@{hooks}/42"
+
+[healthcheck]
+ping_url = "http://{hooks}/ping/xyz"
+min_interval = "1h"
+"#
+    )
+}
+
+/// Starts `run` with `text` as its config; the log goes to a file (a pipe nobody reads while
+/// the test waits would fill up and stall the service).
+fn spawn_run(dir: &tempfile::TempDir, text: &str) -> std::process::Child {
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, format!("data_dir = \"{}\"\n{text}", dir.path().display())).unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_inverter-monitor"))
+        .args(["run", "--config", path.to_str().unwrap()])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Stops the service with SIGTERM and returns its log.
+async fn stop(mut child: std::process::Child, dir: &tempfile::TempDir) -> String {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "the service stops cleanly on SIGTERM");
+    std::fs::read_to_string(dir.path().join("log")).unwrap()
+}
+
+#[tokio::test]
+async fn an_unavailable_inverter_reaches_sentry_and_pings_fail_and_no_secret_is_logged() {
+    let (hooks, seen) = recorder().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = spawn_run(&dir, &config(closed, hooks));
+    wait_until("a Sentry envelope", &seen, |(m, uri, body)| {
+        m == Method::POST && uri.starts_with("/api/42/envelope") && body.contains("inverter unavailable")
+    })
+    .await;
+    wait_until("a /fail ping", &seen, |(m, uri, _)| m == Method::GET && uri == "/ping/xyz/fail").await;
+    let log = stop(child, &dir).await;
+    assert!(log.contains("inverter unavailable"), "{log}");
+    for secret in ["s3cret-mqtt-password", "0123456789abcdef"] {
+        assert!(!log.contains(secret), "the log shows a secret: {secret}");
+    }
+}
+
+#[tokio::test]
+async fn a_good_poll_pings_the_health_check() {
+    let (hooks, seen) = recorder().await;
+    let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = spawn_run(&dir, &config(sim.addr.port(), hooks));
+    wait_until("a success ping", &seen, |(m, uri, _)| m == Method::GET && uri == "/ping/xyz").await;
+    stop(child, &dir).await;
+    let pings = seen.lock().unwrap().iter().filter(|(_, uri, _)| uri.starts_with("/ping")).count();
+    assert_eq!(pings, 1, "at most one ping per min_interval");
+}
