@@ -135,6 +135,9 @@ fn main() {
         std::thread::sleep(Duration::from_secs(1));
     }
     let (rss_end, ticks_end) = sample(pid);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let split: Vec<&str> =
+        status.lines().filter(|l| l.starts_with("RssAnon") || l.starts_with("RssFile")).collect();
     let done = polls() - polls_start;
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     let _ = service.wait();
@@ -149,6 +152,7 @@ fn main() {
         *rss.iter().max().unwrap_or(&0) as f64 / 1024.0,
         rss_end as f64 / 1024.0
     );
+    println!("footprint: at the end {}", split.join(", ").replace('\t', " "));
     println!(
         "footprint: CPU {cpu_ms:.0} ms over {done} polls = {:.2} ms per poll (10 ms resolution)",
         cpu_ms / done.max(1) as f64

@@ -1,21 +1,25 @@
-//! The CPU cost of the InfluxDB sink per poll: turning one full SG01LP1 snapshot (149 readings)
-//! into a point and its line of line protocol, as the intake does before each spool append.
+//! The CPU cost of the sinks per poll: turning one full SG01LP1 snapshot (149 readings) into a
+//! line of line protocol, as the InfluxDB intake does before each spool append, and into the
+//! Prometheus text of `/metrics`.
 //!
 //! Run with `cargo bench --bench sinks`; figures are per iteration on the machine that runs them.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use inverter_monitor::config::{Config, InfluxConfig, InverterConfig};
-use inverter_monitor::poller::Snapshot;
+use inverter_monitor::poller::{Change, Snapshot, Update};
 use inverter_monitor::profile::{Profiles, RegisterBlock, RegisterSet};
 use inverter_monitor::sim::house::{House, HouseParams};
 use inverter_monitor::sim::registers;
 use inverter_monitor::sinks::influx::inverter::InverterPoints;
+use inverter_monitor::sinks::latest::Latest;
+use inverter_monitor::sinks::metrics::{Metrics, Sources};
 
 /// The simulated house at local noon, decoded as a poll would.
 fn snapshot() -> Snapshot {
@@ -77,5 +81,23 @@ fn snapshot_to_line(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, snapshot_to_line);
+/// The latest state of one inverter after one poll, as `/metrics` sees it.
+fn latest_after_one_poll() -> Arc<Latest> {
+    let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
+    let latest = Arc::new(Latest::new(&config, Utc::now()));
+    latest.record(&Update::Polled { snapshot: Arc::new(snapshot()), change: Some(Change::Online) });
+    latest
+}
+
+fn snapshot_to_prometheus_text(c: &mut Criterion) {
+    let latest = latest_after_one_poll();
+    let metrics = Metrics::new(latest, Sources::default());
+    let text = metrics.render();
+    let mut group = c.benchmark_group("prometheus");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("render_149_readings_and_own_metrics", |b| b.iter(|| black_box(metrics.render())));
+    group.finish();
+}
+
+criterion_group!(benches, snapshot_to_line, snapshot_to_prometheus_text);
 criterion_main!(benches);

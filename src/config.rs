@@ -317,6 +317,9 @@ impl Config {
         if let Some((field, reason)) = self.influxdb.as_ref().and_then(InfluxConfig::problem) {
             return Err(invalid(format!("influxdb.{field}"), reason));
         }
+        if let Some(Err(e)) = self.sentry.dsn.as_ref().map(|dsn| dsn.expose().parse::<sentry::types::Dsn>()) {
+            return Err(invalid("sentry.dsn".into(), format!("not a Sentry DSN: {e}")));
+        }
         if !self.switches.is_empty() && self.mqtt.is_none() {
             return Err(invalid(
                 "switch".into(),

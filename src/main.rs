@@ -208,10 +208,9 @@ fn init_logging(log: &LogConfig, sentry: bool) {
     };
     // Only our own events go to Sentry: the HTTP stack that carries them logs too, and feeding
     // its errors back into Sentry would loop.
-    let ours =
-        || tracing_subscriber::filter::Targets::new().with_target("inverter_monitor", tracing::Level::TRACE);
-    let errors = sentry.then(|| ErrorLayer::new().with_filter(ours()));
-    let breadcrumbs = sentry.then(|| BreadcrumbLayer::new().with_filter(ours()));
+    let ours = |level| tracing_subscriber::filter::Targets::new().with_target("inverter_monitor", level);
+    let errors = sentry.then(|| ErrorLayer::new().with_filter(ours(tracing::Level::ERROR)));
+    let breadcrumbs = sentry.then(|| BreadcrumbLayer::new().with_filter(ours(tracing::Level::INFO)));
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(errors).with(breadcrumbs).try_init();
 }
 

@@ -221,7 +221,8 @@ pub struct SentryConfig {
     pub environment: Option<String>,
 }
 
-/// A Healthchecks.io-style ping after each good poll cycle.
+/// A Healthchecks.io-style ping after good polls (at most every `min_interval`), `/fail` after
+/// failed ones (at once when the state changes).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthcheckConfig {

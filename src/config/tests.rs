@@ -104,6 +104,13 @@ fn type_errors_name_the_key() {
 }
 
 #[test]
+fn a_bad_sentry_dsn_is_a_config_error_not_a_crash() {
+    let text = message(&format!("{GOOD}[sentry]\ndsn = \"not a dsn\"\n"), &[]);
+    assert!(text.starts_with("FILE: sentry.dsn: not a Sentry DSN"), "{text}");
+    assert!(!text.contains("not a dsn"), "the DSN is a secret and is not echoed: {text}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/inverter-monitor.toml");
     let config = Config::load(&path, &HashMap::new()).unwrap();

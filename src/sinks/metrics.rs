@@ -176,8 +176,10 @@ fn push(
 }
 
 /// One series per numeric or flag reading of the last good poll.
+/// An unavailable inverter has no reading series: they go stale in Prometheus instead of
+/// repeating the last value ("unavailable, never zero" – and never a frozen value either).
 fn readings(view: &InverterView, families: &mut BTreeMap<String, FamilyOut>) {
-    let Some(snapshot) = &view.snapshot else { return };
+    let Some(snapshot) = view.snapshot.as_ref().filter(|_| view.online != Some(false)) else { return };
     let serial = DeviceInfo::from_snapshot(snapshot, view.logger_serial).serial;
     for (spec, value) in snapshot.iter() {
         let def = &spec.def;

@@ -104,6 +104,20 @@ async fn an_unavailable_inverter_reaches_sentry_and_pings_fail_and_no_secret_is_
     .await;
     wait_until("a /fail ping", &seen, |(m, uri, _)| m == Method::GET && uri == "/ping/xyz/fail").await;
     let log = stop(child, &dir).await;
+    // Only errors become events; info and warnings travel as their breadcrumbs.
+    let levels: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, uri, _)| uri.starts_with("/api/42/envelope"))
+        .flat_map(|(_, _, body)| {
+            body.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).collect::<Vec<_>>()
+        })
+        .filter(|item| item.get("platform").is_some())
+        // Sentry leaves out the level when it is the default, error.
+        .map(|event| event.get("level").and_then(|l| l.as_str()).unwrap_or("error").to_string())
+        .collect();
+    assert!(!levels.is_empty() && levels.iter().all(|l| l == "error"), "event levels: {levels:?}");
     assert!(log.contains("inverter unavailable"), "{log}");
     for secret in ["s3cret-mqtt-password", "0123456789abcdef"] {
         assert!(!log.contains(secret), "the log shows a secret: {secret}");

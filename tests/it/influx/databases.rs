@@ -23,7 +23,7 @@ fn binary(name: &str, package: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|path| path.is_file());
     found.unwrap_or_else(|| {
-        panic!("`{name}` is not installed: `apt-get install {package}` (CI: .ci/databases.sh installs it)")
+        panic!("`{name}` is not installed: `apt-get install {package}` (CI: .ci/deps.sh installs it)")
     })
 }
 
