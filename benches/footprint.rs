@@ -85,14 +85,15 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let (mqtt_port, vm_port, http_port) = (free_port(), free_port(), free_port());
-    let mosquitto = start("mosquitto", &["-p".into(), mqtt_port.to_string()]);
-    let victoria = start(
-        "victoria-metrics",
-        &[
-            format!("-httpListenAddr=127.0.0.1:{vm_port}"),
-            format!("-storageDataPath={}", dir.path().join("vm").display()),
-        ],
-    );
+    // FOOTPRINT_SINKS=mqtt,influx (the default: both) picks sinks, to see what each one costs.
+    let wanted = std::env::var("FOOTPRINT_SINKS").unwrap_or_else(|_| "mqtt,influx".into());
+    let mosquitto =
+        wanted.contains("mqtt").then(|| start("mosquitto", &["-p".into(), mqtt_port.to_string()])).flatten();
+    let vm_args = [
+        format!("-httpListenAddr=127.0.0.1:{vm_port}"),
+        format!("-storageDataPath={}", dir.path().join("vm").display()),
+    ];
+    let victoria = wanted.contains("influx").then(|| start("victoria-metrics", &vm_args)).flatten();
     let mut config = format!(
         "data_dir = \"{}\"\n[[inverter]]\nname = \"house\"\nhost = \"127.0.0.1\"\nport = {}\nserial = 2712345678\ninterval = \"1s\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
         dir.path().display(),

@@ -49,6 +49,7 @@ fn snapshot() -> Snapshot {
         reads: 3,
         link: Default::default(),
         rejected_total: BTreeMap::new(),
+        serial: Some("2306178901".into()),
     }
 }
 

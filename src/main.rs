@@ -139,7 +139,9 @@ fn main() -> ExitCode {
         },
         other => (Prepared::Other(other), None),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread does it: a poll is microseconds of work, and every extra worker costs a stack
+    // and a malloc arena on a Raspberry Pi. Blocking work (spool fsyncs) has its own pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report_exit(anyhow::Error::new(e).context("cannot start the async runtime")),
     };
@@ -184,7 +186,8 @@ fn report_exit(error: anyhow::Error) -> ExitCode {
 
 async fn dispatch(command: Command) -> Result<()> {
     match command {
-        Command::Run { config } => run(*prepare_run(&config)?.0).await,
+        // `main` prepares `run` before the runtime exists (Sentry must come first).
+        Command::Run { .. } => bail!("`run` is started by main, not dispatched"),
         Command::Demo { interval } => demo(interval).await,
         Command::Read(args) => read(args).await,
         Command::Simulate(args) => simulate(args).await,

@@ -226,8 +226,8 @@ pub struct SentryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthcheckConfig {
-    /// The URL to GET; `/fail` is appended when a poll fails.
-    pub ping_url: String,
+    /// The URL to GET; `/fail` is appended when a poll fails. Its path is a credential.
+    pub ping_url: Secret,
     /// Shortest time between pings.
     #[serde(default = "default_ping_interval", with = "humantime_serde")]
     pub min_interval: Duration,

@@ -197,6 +197,7 @@ impl Publisher {
     fn subscribe(&mut self) {
         let mut topics = vec![self.topics.ha_status()];
         topics.extend(self.switches.iter().map(|s| s.config().state_topic.clone()));
+        topics.sort();
         topics.dedup();
         for topic in topics {
             if let Err(e) = self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {

@@ -48,6 +48,7 @@ pub struct Poller {
     quality: Quality,
     availability: Availability,
     rejected: BTreeMap<&'static str, u64>,
+    serial: Option<Arc<str>>,
 }
 
 impl Poller {
@@ -73,6 +74,7 @@ impl Poller {
             quality,
             availability: Availability::new(unavailable_after),
             rejected: BTreeMap::new(),
+            serial: None,
         }
     }
 
@@ -114,6 +116,7 @@ impl Poller {
         for rejection in &verdict.rejected {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
         }
+        self.learn_serial(&verdict.accepted);
         Ok(Snapshot {
             inverter: self.name.clone(),
             profile: self.profile.clone(),
@@ -125,6 +128,7 @@ impl Poller {
             reads: self.plan.len(),
             link: transport.counters().clone(),
             rejected_total: self.rejected.clone(),
+            serial: self.serial.clone(),
         })
     }
 
@@ -162,6 +166,16 @@ impl Poller {
             return Err(PollError::NothingRead(what.join("; ")));
         }
         Ok((regs, refused))
+    }
+
+    /// Remembers the inverter serial when this poll read it; a poll that missed it keeps the
+    /// last one, because Home Assistant ids, Influx tags and metric labels hang on it.
+    fn learn_serial(&mut self, accepted: &[crate::profile::Reading]) {
+        let Some(key) = &self.profile.header.device.serial else { return };
+        let read = accepted.iter().find(|r| self.profile.readings[r.index].def.key == *key);
+        if let Some(text) = read.map(|r| r.value.to_string()).filter(|t| !t.trim().is_empty()) {
+            self.serial = Some(text.trim().into());
+        }
     }
 
     /// The mapped runs inside `block`, without gap bridging.

@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub link: Counters,
     /// Rejections so far, by rule.
     pub rejected_total: BTreeMap<&'static str, u64>,
+    /// The inverter's serial as last read (kept when a poll misses its registers): the device
+    /// identity every sink uses, so it never flips between polls.
+    pub serial: Option<Arc<str>>,
 }
 
 /// One reading as the public JSON feed shows it.

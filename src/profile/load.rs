@@ -211,9 +211,10 @@ fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
 }
 
 fn check_key(key: &str) -> Result<(), String> {
-    let valid =
-        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if valid { Ok(()) } else { Err("the key must be non-empty [a-z0-9_]".into()) }
+    // A leading letter keeps `value_json.<key>` valid in Home Assistant templates.
+    let valid = key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid { Ok(()) } else { Err("the key must be [a-z][a-z0-9_]*".into()) }
 }
 
 fn check_shape(def: &ReadingDef) -> Result<(), String> {

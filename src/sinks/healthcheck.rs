@@ -1,7 +1,9 @@
-//! Healthchecks.io-style pings: a GET of `ping_url` after good polls, at most every
-//! `min_interval`, and of `ping_url/fail` when a poll fails. A change between good and failed is
-//! pinged at once, so the dashboard turns red or green with the first poll that says so.
+//! Healthchecks.io-style pings: a GET of `ping_url` while every inverter's latest poll is good,
+//! at most every `min_interval`, and of `ping_url/fail` while any inverter's latest poll failed.
+//! A change between the two is pinged at once, so the dashboard turns red or green with the first
+//! poll that says so. The URL's path is a credential: it is never logged.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -16,30 +18,30 @@ use crate::poller::Update;
 pub struct Pinger {
     url: String,
     min_interval: Duration,
+    latest: BTreeMap<String, bool>,
     last: Option<(Instant, bool)>,
 }
 
 impl Pinger {
-    /// Pings `url`, at most every `min_interval` while nothing changes.
+    /// Pings `ping_url`, at most every `min_interval` while nothing changes.
     pub fn new(config: &HealthcheckConfig) -> Self {
-        Self {
-            url: config.ping_url.trim_end_matches('/').to_string(),
-            min_interval: config.min_interval,
-            last: None,
-        }
+        let url = config.ping_url.expose().trim_end_matches('/').to_string();
+        Self { url, min_interval: config.min_interval, latest: BTreeMap::new(), last: None }
     }
 
-    /// The URL to ping for a poll that succeeded (`ok`) or failed at `now`, if any.
-    pub fn on_poll(&mut self, ok: bool, now: Instant) -> Option<String> {
+    /// The URL to ping after inverter `name`'s poll succeeded (`ok`) or failed at `now`, if any.
+    pub fn on_poll(&mut self, name: &str, ok: bool, now: Instant) -> Option<String> {
+        self.latest.insert(name.to_string(), ok);
+        let all_ok = self.latest.values().all(|ok| *ok);
         let due = match self.last {
             None => true,
-            Some((at, was_ok)) => was_ok != ok || now.duration_since(at) >= self.min_interval,
+            Some((at, was_ok)) => was_ok != all_ok || now.duration_since(at) >= self.min_interval,
         };
         if !due {
             return None;
         }
-        self.last = Some((now, ok));
-        Some(if ok { self.url.clone() } else { format!("{}/fail", self.url) })
+        self.last = Some((now, all_ok));
+        Some(if all_ok { self.url.clone() } else { format!("{}/fail", self.url) })
     }
 }
 
@@ -56,16 +58,16 @@ pub async fn run(config: HealthcheckConfig, mut bus: broadcast::Receiver<Update>
             () = cancel.cancelled() => return,
             update = bus.recv() => update,
         };
-        let ok = match update {
-            Ok(Update::Polled { .. }) => true,
-            Ok(Update::Failed { .. }) => false,
+        let (name, ok) = match update {
+            Ok(Update::Polled { snapshot, .. }) => (snapshot.inverter.clone(), true),
+            Ok(Update::Failed { failure, .. }) => (failure.inverter.clone(), false),
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if let Some(url) = pinger.on_poll(ok, Instant::now()) {
-            // A slow ping endpoint must not hold up the next poll's ping: it has its own timeout.
+        if let Some(url) = pinger.on_poll(&name, ok, Instant::now()) {
+            // reqwest puts the URL in its errors; the URL is the secret, so it goes.
             if let Err(e) = client.get(&url).send().await.and_then(reqwest::Response::error_for_status) {
-                tracing::warn!("health-check ping failed: {e}");
+                tracing::warn!("health-check ping failed: {}", e.without_url());
             }
         }
     }
@@ -74,21 +76,35 @@ pub async fn run(config: HealthcheckConfig, mut bus: broadcast::Receiver<Update>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
+
+    fn pinger() -> Pinger {
+        let url = Secret::new("http://hc/abc/".into());
+        Pinger::new(&HealthcheckConfig { ping_url: url, min_interval: Duration::from_secs(60) })
+    }
 
     #[test]
     fn pings_at_most_every_interval_and_at_once_on_a_change() {
-        let config =
-            HealthcheckConfig { ping_url: "http://hc/abc/".into(), min_interval: Duration::from_secs(60) };
-        let mut pinger = Pinger::new(&config);
+        let mut pinger = pinger();
         let t0 = Instant::now();
-        assert_eq!(pinger.on_poll(true, t0).as_deref(), Some("http://hc/abc"));
-        assert_eq!(pinger.on_poll(true, t0 + Duration::from_secs(10)), None);
-        assert_eq!(
-            pinger.on_poll(false, t0 + Duration::from_secs(20)).as_deref(),
-            Some("http://hc/abc/fail")
-        );
-        assert_eq!(pinger.on_poll(false, t0 + Duration::from_secs(30)), None);
-        assert_eq!(pinger.on_poll(true, t0 + Duration::from_secs(40)).as_deref(), Some("http://hc/abc"));
-        assert_eq!(pinger.on_poll(true, t0 + Duration::from_secs(100)).as_deref(), Some("http://hc/abc"));
+        let at = |s| t0 + Duration::from_secs(s);
+        assert_eq!(pinger.on_poll("house", true, t0).as_deref(), Some("http://hc/abc"));
+        assert_eq!(pinger.on_poll("house", true, at(10)), None);
+        assert_eq!(pinger.on_poll("house", false, at(20)).as_deref(), Some("http://hc/abc/fail"));
+        assert_eq!(pinger.on_poll("house", false, at(30)), None);
+        assert_eq!(pinger.on_poll("house", true, at(40)).as_deref(), Some("http://hc/abc"));
+        assert_eq!(pinger.on_poll("house", true, at(100)).as_deref(), Some("http://hc/abc"));
+    }
+
+    #[test]
+    fn one_failing_inverter_keeps_the_check_failed_without_flapping() {
+        let mut pinger = pinger();
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        assert_eq!(pinger.on_poll("house", true, t0).as_deref(), Some("http://hc/abc"));
+        assert_eq!(pinger.on_poll("garage", false, at(1)).as_deref(), Some("http://hc/abc/fail"));
+        assert_eq!(pinger.on_poll("house", true, at(2)), None, "house is fine, garage still failed");
+        assert_eq!(pinger.on_poll("garage", false, at(3)), None);
+        assert_eq!(pinger.on_poll("garage", true, at(4)).as_deref(), Some("http://hc/abc"));
     }
 }

@@ -43,11 +43,19 @@ pub struct History {
 }
 
 impl History {
-    /// Adds a snapshot's power flows to its minute's average.
+    /// Adds a snapshot's power flows to its minute's average. A poll that lacks one of them
+    /// (rejected, not read) adds nothing: a gap, never a false zero.
     pub fn record(&mut self, snapshot: &Snapshot) {
-        let number = |key: &str| snapshot.get(key).and_then(Value::as_f64).unwrap_or(0.0) as f32;
-        let pv = ["pv1_power", "pv2_power", "pv3_power", "pv4_power"].iter().map(|k| number(k)).sum();
-        let point = [pv, number("load_power"), number("battery_power"), number("grid_power")];
+        let number = |key: &str| snapshot.get(key).and_then(Value::as_f64).map(|w| w as f32);
+        let strings: Vec<f32> =
+            ["pv1_power", "pv2_power", "pv3_power", "pv4_power"].iter().filter_map(|k| number(k)).collect();
+        let pv = (!strings.is_empty()).then(|| strings.iter().sum());
+        let (Some(pv), Some(load), Some(battery), Some(grid)) =
+            (pv, number("load_power"), number("battery_power"), number("grid_power"))
+        else {
+            return;
+        };
+        let point = [pv, load, battery, grid];
         let minute = snapshot.time.timestamp().div_euclid(60) * 60;
         match self.samples.back_mut() {
             Some(last) if last.minute == minute => last.add(point),

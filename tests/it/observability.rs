@@ -21,8 +21,11 @@ async fn recorder() -> (std::net::SocketAddr, Seen) {
     let app = Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
         let log = log.clone();
         async move {
-            log.lock().unwrap().push((method, uri.to_string(), String::from_utf8_lossy(&body).to_string()));
-            "ok"
+            let path = uri.to_string();
+            log.lock().unwrap().push((method, path.clone(), String::from_utf8_lossy(&body).to_string()));
+            // Failing pings make the service log the failure: the URL must not be in that line.
+            let status = if path.starts_with("/ping") { 500 } else { 200 };
+            axum::http::StatusCode::from_u16(status).unwrap()
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -119,8 +122,17 @@ async fn an_unavailable_inverter_reaches_sentry_and_pings_fail_and_no_secret_is_
         .collect();
     assert!(!levels.is_empty() && levels.iter().all(|l| l == "error"), "event levels: {levels:?}");
     assert!(log.contains("inverter unavailable"), "{log}");
-    for secret in ["s3cret-mqtt-password", "0123456789abcdef"] {
+    assert!(log.contains("health-check ping failed"), "the failing ping was logged");
+    let envelopes: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, u, _)| u.starts_with("/api"))
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    for secret in ["s3cret-mqtt-password", "0123456789abcdef", "/ping/xyz"] {
         assert!(!log.contains(secret), "the log shows a secret: {secret}");
+        assert!(envelopes.iter().all(|e| !e.contains(secret)), "Sentry got a secret: {secret}");
     }
 }
 

@@ -40,7 +40,7 @@ impl DeviceInfo {
             0 => snapshot.inverter.to_string(),
             serial => serial.to_string(),
         };
-        let serial = header.device.serial.as_ref().and_then(text).unwrap_or_else(fallback);
+        let serial = snapshot.serial.as_ref().map(|s| s.to_string()).unwrap_or_else(fallback);
         let model = match header.device.model.as_ref().and_then(text) {
             Some(kind) => format!("{} ({kind})", header.model),
             None => header.model.clone(),

@@ -110,6 +110,7 @@ mod tests {
             reads: 3,
             link: Default::default(),
             rejected_total: BTreeMap::new(),
+            serial: Some("2306178901".into()),
         }
     }
 
