@@ -107,6 +107,7 @@ impl Poller {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
             return Err(PollError::Rejected(rejection));
         }
+        let local = self.inverter_clock(&readings).unwrap_or(local);
         let mut verdict = self.quality.filter(&self.profile, readings, now, local);
         verdict.rejected.extend(errors.into_iter().map(|(index, e)| Rejection {
             index: Some(index),
@@ -166,6 +167,20 @@ impl Poller {
             return Err(PollError::NothingRead(what.join("; ")));
         }
         Ok((regs, refused))
+    }
+
+    /// The inverter's wall clock from this poll's readings, when the profile names them and they
+    /// make a valid time: daily counters reset at the inverter's midnight, whatever the host's
+    /// time zone (a container often runs in UTC).
+    fn inverter_clock(&self, readings: &[crate::profile::Reading]) -> Option<NaiveDateTime> {
+        let part = |key: &String| {
+            let index = self.profile.index_of(key)?;
+            readings.iter().find(|r| r.index == index)?.value.as_f64()
+        };
+        let parts: Vec<u32> =
+            self.profile.header.clock.iter().map(|k| part(k).map(|v| v as u32)).collect::<Option<_>>()?;
+        let [year, month, day, hour, minute, second] = parts[..] else { return None };
+        chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
     }
 
     /// Remembers the inverter serial when this poll read it; a poll that missed it keeps the

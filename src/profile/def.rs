@@ -40,6 +40,10 @@ pub struct ProfileHeader {
     /// Readings that identify the device in Home Assistant.
     #[serde(default)]
     pub device: DeviceKeys,
+    /// The inverter's own clock: keys of year, month, day, hour, minute and second. Daily
+    /// counters reset at the inverter's midnight, which this clock tells, not the host's.
+    #[serde(default)]
+    pub clock: Vec<String>,
 }
 
 /// Which readings name the device: its serial, its model, its firmware.

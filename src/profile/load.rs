@@ -186,10 +186,13 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
                 .ok_or_else(|| header_err(format!("zero_poll names `{key}`, which is not a reading")))
         })
         .collect::<Result<_, _>>()?;
+    if !matches!(header.clock.len(), 0 | 6) {
+        return Err(header_err("clock names year, month, day, hour, minute and second: six keys".into()));
+    }
     let device = &header.device;
-    for key in device.serial.iter().chain(&device.model).chain(&device.firmware) {
+    for key in device.serial.iter().chain(&device.model).chain(&device.firmware).chain(&header.clock) {
         if !readings.iter().any(|r| r.def.key == *key) {
-            return Err(header_err(format!("device names `{key}`, which is not a reading")));
+            return Err(header_err(format!("`{key}` is not a reading")));
         }
     }
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })

@@ -178,3 +178,26 @@ async fn reads_beyond_the_inverters_registers_are_an_answer_not_a_failure() {
     let answer = link.call(&request).await.unwrap();
     assert!(answer.is_err(), "{answer:?}");
 }
+
+#[tokio::test]
+async fn daily_counters_reset_at_the_inverters_midnight_whatever_the_hosts_time_zone() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use inverter_monitor::profile::Value;
+    use inverter_monitor::sim::SimClock;
+
+    // 23:58 in the house (UTC+2) is 21:58 UTC: a host on UTC is nowhere near its own midnight.
+    let before = Utc.with_ymd_and_hms(2026, 11, 27, 21, 58, 0).unwrap();
+    let config = SimConfig { clock: SimClock::Fixed(before), ..SimConfig::new(SERIAL) };
+    let handle = spawn_sim(config, profile()).await;
+    let mut link = link(handle.addr, fast_settings());
+    let mut poller = poller(profile());
+    let load_today =
+        |s: &inverter_monitor::poller::Snapshot| s.get("load_energy_today").and_then(Value::as_f64);
+    let first = poller.poll_once(&mut link, before, before.naive_utc()).await.unwrap();
+    let after = before + TimeDelta::minutes(4);
+    handle.sim.set_time(after);
+    let second = poller.poll_once(&mut link, after, after.naive_utc()).await.unwrap();
+    assert!(second.rejected.is_empty(), "rejected: {:?}", second.rejected);
+    let (yesterday, today) = (load_today(&first).unwrap(), load_today(&second).unwrap());
+    assert!(today < yesterday, "the daily counter reset: {yesterday} -> {today}");
+}
