@@ -91,8 +91,9 @@ async fn discovery_state_and_availability_are_retained_for_a_late_home_assistant
     let data = tempfile::tempdir().unwrap();
     let app = setup.start(data.path(), None, "house").await;
     // Wait until the service has published a state, then arrive as Home Assistant would.
-    let mut early = Observer::new(&[format!("{}/house/state", app.base)]).await;
-    early.wait_for("a state", |_| true).await;
+    // Diagnostics are the last message of a poll: once one is out, all the others are retained.
+    let mut early = Observer::new(&[format!("{}/house/diagnostics", app.base)]).await;
+    early.wait_for("a poll's last message", |_| true).await;
     let mut ha = Observer::new(&[format!("{}/device/+/config", app.prefix), format!("{}/#", app.base)]).await;
 
     let [device, state, availability, status, diagnostics] = [
