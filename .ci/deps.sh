@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the real servers and tools the tests talk to, when missing:
 # mosquitto (MQTT), promtool (metrics lint), chromium (status page), victoria-metrics and
-# influxdb (InfluxDB write API). One apt-get call for all of them.
+# influxdb (InfluxDB write API), openssl (test certificates for MQTT over TLS). One apt-get call.
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
@@ -10,6 +10,7 @@ have promtool || need+=(prometheus)
 have chromium || need+=(chromium)
 have victoria-metrics || need+=(victoria-metrics)
 have influxd || need+=(influxdb)
+have openssl || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq >/dev/null

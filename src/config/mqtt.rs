@@ -34,9 +34,15 @@ pub struct MqttConfig {
     pub password: Option<Secret>,
     /// A file holding the password (Docker secrets); wins over `password`.
     pub password_file: Option<PathBuf>,
-    /// TLS to the broker (rustls). Not built yet: refused by validation.
+    /// TLS to the broker (rustls with ring).
     #[serde(default)]
     pub tls: bool,
+    /// PEM file of the CA(s) that signed the broker's certificate; default: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for brokers that require one (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
     /// The client id; default `inverter-monitor-<hostname>`.
     pub client_id: Option<String>,
     /// Home Assistant's discovery prefix.
@@ -78,6 +84,9 @@ impl Default for MqttConfig {
             password: None,
             password_file: None,
             tls: false,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
             client_id: None,
             discovery_prefix: default_prefix(),
             base_topic: default_base(),
@@ -109,6 +118,28 @@ impl MqttConfig {
         }
     }
 
+    /// TLS keys that cannot work together or files that cannot be read.
+    fn tls_problem(&self) -> Option<(&'static str, String)> {
+        let files = [
+            ("ca_file", &self.ca_file),
+            ("client_cert", &self.client_cert),
+            ("client_key", &self.client_key),
+        ];
+        for (key, file) in files {
+            match file {
+                Some(_) if !self.tls => return Some((key, "applies with tls = true only".into())),
+                Some(path) if std::fs::metadata(path).is_err() => {
+                    return Some((key, format!("{} cannot be read", path.display())));
+                }
+                _ => {}
+            }
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Some(("client_key", "client_cert and client_key go together".into()));
+        }
+        None
+    }
+
     /// The first problem, as (key, reason).
     pub(super) fn problem(&self) -> Option<(&'static str, String)> {
         let topic_ok =
@@ -116,11 +147,8 @@ impl MqttConfig {
         if self.host.trim().is_empty() {
             return Some(("host", "must name the broker".into()));
         }
-        if self.tls {
-            return Some((
-                "tls",
-                "TLS to the broker is not built yet; use a plain listener on the LAN".into(),
-            ));
+        if let Some(problem) = self.tls_problem() {
+            return Some(problem);
         }
         if !topic_ok(&self.discovery_prefix) {
             return Some(("discovery_prefix", format!("`{}` is not a topic prefix", self.discovery_prefix)));

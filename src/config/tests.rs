@@ -104,6 +104,26 @@ fn type_errors_name_the_key() {
 }
 
 #[test]
+fn tls_files_need_tls_and_come_in_pairs() {
+    let cert = tempfile::NamedTempFile::new().unwrap();
+    let path = cert.path().display();
+    let mqtt = |keys: &str| format!("{GOOD}[mqtt]\n{keys}");
+    assert_eq!(
+        message(&mqtt(&format!("ca_file = \"{path}\"\n")), &[]),
+        "FILE: mqtt.ca_file: applies with tls = true only"
+    );
+    assert_eq!(
+        message(&mqtt(&format!("tls = true\nclient_cert = \"{path}\"\n")), &[]),
+        "FILE: mqtt.client_key: client_cert and client_key go together"
+    );
+    assert_eq!(
+        message(&mqtt("tls = true\nca_file = \"/nope.pem\"\n"), &[]),
+        "FILE: mqtt.ca_file: /nope.pem cannot be read"
+    );
+    assert!(load(&mqtt(&format!("tls = true\nca_file = \"{path}\"\n")), &[]).is_ok());
+}
+
+#[test]
 fn a_bad_sentry_dsn_is_a_config_error_not_a_crash() {
     let text = message(&format!("{GOOD}[sentry]\ndsn = \"not a dsn\"\n"), &[]);
     assert!(text.starts_with("FILE: sentry.dsn: not a Sentry DSN"), "{text}");

@@ -5,12 +5,17 @@
 //! backoff a missing broker would spin (bytebeamio/rumqtt#703). Clean sessions lose
 //! subscriptions, so the publisher re-subscribes on every `Connected` (rumqtt#250).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_platform_verifier::BuilderVerifierExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -43,9 +48,15 @@ pub enum ConnEvent {
 /// The client (for publishing) and the event loop (for [`drive`]).
 ///
 /// # Errors
-/// The password file cannot be read.
+/// The password file, CA file or client certificate cannot be read or used.
 pub fn connect(config: &MqttConfig, topics: &Topics) -> std::io::Result<(AsyncClient, EventLoop)> {
     let mut options = MqttOptions::new(config.client_id(), config.host.clone(), config.port);
+    if config.tls {
+        let tls = tls_config(config).map_err(std::io::Error::other)?;
+        options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
+            Arc::new(tls),
+        )));
+    }
     options.set_keep_alive(config.keep_alive);
     options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
     options.set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
@@ -54,6 +65,37 @@ pub fn connect(config: &MqttConfig, topics: &Topics) -> std::io::Result<(AsyncCl
         options.set_credentials(user.clone(), password);
     }
     Ok(AsyncClient::new(options, REQUEST_CAPACITY))
+}
+
+/// A rustls client config with ring: the broker verified against `ca_file` (or the system's
+/// roots), and a client certificate when one is configured.
+fn tls_config(config: &MqttConfig) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match &config.ca_file {
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("mqtt.ca_file: {e}"))? {
+                roots
+                    .add(cert.map_err(|e| format!("mqtt.ca_file: {e}"))?)
+                    .map_err(|e| format!("mqtt.ca_file: {e}"))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => builder.with_platform_verifier().map_err(|e| format!("system roots: {e}"))?,
+    };
+    match (&config.client_cert, &config.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("mqtt.client_cert: {e}"))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("mqtt.client_key: {e}"))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("mqtt.client_cert: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// Polls `eventloop` until a DISCONNECT went out or `stop` is cancelled while disconnected.

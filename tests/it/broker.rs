@@ -90,7 +90,11 @@ pub struct Observer {
 impl Observer {
     /// Connects and subscribes to `filters`, returning once the broker acknowledged them.
     pub async fn new(filters: &[String]) -> Self {
-        let addr = broker();
+        Self::at(broker(), filters).await
+    }
+
+    /// Like [`Observer::new`], on the broker at `addr`.
+    pub async fn at(addr: SocketAddr, filters: &[String]) -> Self {
         let mut options = MqttOptions::new(unique("observer"), addr.ip().to_string(), addr.port());
         options.set_max_packet_size(4 << 20, 4 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 100);

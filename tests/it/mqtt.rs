@@ -41,6 +41,7 @@ impl App {
 
 struct Setup {
     broker: std::net::SocketAddr,
+    tls: Option<[std::path::PathBuf; 3]>,
     mode: DiscoveryMode,
     switches: Vec<SwitchConfig>,
     prefix: String,
@@ -51,6 +52,7 @@ impl Setup {
     fn new(broker: std::net::SocketAddr) -> Self {
         Self {
             broker,
+            tls: None,
             mode: DiscoveryMode::Device,
             switches: Vec::new(),
             prefix: unique("ha"),
@@ -70,6 +72,10 @@ impl Setup {
             base_topic: self.base.clone(),
             discovery: self.mode,
             client_id: Some(unique("service")),
+            tls: self.tls.is_some(),
+            ca_file: self.tls.as_ref().map(|[ca, _, _]| ca.clone()),
+            client_cert: self.tls.as_ref().map(|[_, cert, _]| cert.clone()),
+            client_key: self.tls.as_ref().map(|[_, _, key]| key.clone()),
             ..MqttConfig::default()
         };
         let mut config = Config::new(vec![inverter]);
@@ -320,5 +326,103 @@ async fn switch_states_are_followed_commands_sent_and_garbage_ignored() {
     let bank = ha.wait_for("bank command", |m| m.topic.ends_with("control/bank")).await;
     assert_eq!(bank.json(), json!({"state": [1, 1, 1, 1]}));
     assert!(!app.task.is_finished(), "garbage did not stop the service");
+    app.stop().await;
+}
+
+/// Runs `openssl` with `args` in `dir`; the test needs the openssl command (Debian: openssl).
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status();
+    assert!(
+        status.expect("the openssl command is needed: apt-get install openssl").success(),
+        "openssl {args:?}"
+    );
+}
+
+/// A test CA, a broker certificate for 127.0.0.1 and a client certificate, all signed by it.
+fn certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca"];
+    openssl(dir, &[&["req", "-x509"][..], &ec, &ca].concat());
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, ext) in [("server", "server.ext"), ("client", "client.ext")] {
+        let (key, csr, pem, subject) =
+            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("/CN={name}"));
+        openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &subject]].concat());
+        let sign = [
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+        ];
+        openssl(dir, &[&sign[..], &["-days", "2", "-extfile", ext]].concat());
+    }
+}
+
+/// A Mosquitto with a plain listener (for the observer) and a TLS one that requires a client
+/// certificate (for the service); killed on drop. `user root` keeps it from dropping to a user
+/// that cannot read the private temp dir when the tests run as root (as CI does).
+struct TlsBroker {
+    child: std::process::Child,
+    plain: std::net::SocketAddr,
+    tls: std::net::SocketAddr,
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_broker(dir: &Path) -> TlsBroker {
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (plain, tls) = (port(), port());
+    let d = dir.display();
+    let conf = format!(
+        "user root\nper_listener_settings false\nallow_anonymous true\nlistener {} 127.0.0.1\nlistener {} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n",
+        plain.port(),
+        tls.port()
+    );
+    std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
+    let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists());
+    let binary = binary.expect("mosquitto is needed for the TLS test: apt-get install mosquitto");
+    let child = std::process::Command::new(binary)
+        .args(["-c", dir.join("mosquitto.conf").to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(tls).is_err() || std::net::TcpStream::connect(plain).is_err() {
+        assert!(std::time::Instant::now() < deadline, "mosquitto did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TlsBroker { child, plain, tls }
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_and_a_client_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let broker = tls_broker(certs.path());
+    let mut setup = Setup::new(broker.tls);
+    setup.tls = Some(["ca.pem", "client.pem", "client.key"].map(|f| certs.path().join(f)));
+    let data = tempfile::tempdir().unwrap();
+    let mut ha = Observer::at(broker.plain, &[format!("{}/device/+/config", setup.prefix)]).await;
+    let app = setup.start(data.path(), None, "house").await;
+    let discovery = ha.wait_for("discovery over TLS", |m| m.topic == app.device_topic()).await;
+    assert!(discovery.json()["cmps"]["battery_soc"].is_object());
     app.stop().await;
 }
