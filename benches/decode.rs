@@ -16,17 +16,11 @@ use inverter_monitor::protocol::codec::{Inbound, V5Codec};
 use inverter_monitor::protocol::v5::{Frame, LoggerTimes};
 use inverter_monitor::protocol::{Request, Response, rtu};
 use inverter_monitor::quality::Quality;
-use inverter_monitor::sim::house::{House, HouseParams};
-use inverter_monitor::sim::registers;
+use inverter_monitor::sim::fixture;
 
 /// The register image the simulator serves at local noon.
 fn image(profile: &Profile) -> Vec<u16> {
-    let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-    let house = House::new(HouseParams::default(), at);
-    let mut regs = registers::defaults(profile, 1000);
-    registers::apply(profile, &registers::fixed("2306178901"), &mut regs);
-    registers::apply(profile, &registers::values(house.state(), at.naive_utc()), &mut regs);
-    regs
+    fixture::image(profile, Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap())
 }
 
 /// The V5 answer frames to the profile's plan, as bytes on the wire.
@@ -71,14 +65,7 @@ fn snapshot_decode(c: &mut Criterion) {
     let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
     let regs = image(&profile);
     let wire = answers(&profile, &regs);
-    let mut set = RegisterSet::new();
-    for block in profile.plan() {
-        let from = usize::from(block.start);
-        set.insert(RegisterBlock {
-            start: block.start,
-            values: regs[from..from + usize::from(block.count)].to_vec(),
-        });
-    }
+    let set = fixture::register_set(&profile, &regs);
     let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
     c.bench_function("profile_decode_149_readings", |b| {
         b.iter(|| black_box(profile.decode(black_box(&set))))

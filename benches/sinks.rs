@@ -4,53 +4,25 @@
 //!
 //! Run with `cargo bench --bench sinks`; figures are per iteration on the machine that runs them.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use inverter_monitor::config::{Config, InfluxConfig, InverterConfig};
 use inverter_monitor::poller::{Change, Snapshot, Update};
-use inverter_monitor::profile::{Profiles, RegisterBlock, RegisterSet};
-use inverter_monitor::sim::house::{House, HouseParams};
-use inverter_monitor::sim::registers;
+use inverter_monitor::profile::Profiles;
+use inverter_monitor::sim::fixture;
 use inverter_monitor::sinks::influx::inverter::InverterPoints;
 use inverter_monitor::sinks::latest::Latest;
 use inverter_monitor::sinks::metrics::{Metrics, Sources};
 
-/// The simulated house at local noon, decoded as a poll would.
+/// The simulated house at local noon (plus 750 ms), decoded as a poll would.
 fn snapshot() -> Snapshot {
     let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap() + TimeDelta::milliseconds(750);
-    let house = House::new(HouseParams::default(), at);
-    let mut regs = registers::defaults(&profile, 1000);
-    registers::apply(&profile, &registers::fixed("2306178901"), &mut regs);
-    registers::apply(&profile, &registers::values(house.state(), at.naive_utc()), &mut regs);
-    let mut set = RegisterSet::new();
-    for block in profile.plan() {
-        let from = usize::from(block.start);
-        set.insert(RegisterBlock {
-            start: block.start,
-            values: regs[from..from + usize::from(block.count)].to_vec(),
-        });
-    }
-    let (readings, _) = profile.decode(&set);
-    Snapshot {
-        inverter: "house".into(),
-        profile,
-        time: at,
-        readings,
-        rejected: Vec::new(),
-        refused: Vec::new(),
-        duration: Duration::ZERO,
-        reads: 3,
-        link: Default::default(),
-        rejected_total: BTreeMap::new(),
-        serial: Some("2306178901".into()),
-    }
+    fixture::snapshot(profile, "house", at)
 }
 
 fn points() -> InverterPoints {

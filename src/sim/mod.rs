@@ -5,6 +5,7 @@
 //! against fixed vectors (protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
 
 pub mod faults;
+pub mod fixture;
 pub mod house;
 pub mod registers;
 mod server;

@@ -72,46 +72,18 @@ fn truncate(time: DateTime<Utc>, precision: TimeDelta) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use chrono::TimeZone;
 
     use super::*;
     use crate::config::InverterConfig;
-    use crate::profile::{Profile, Profiles, RegisterBlock, RegisterSet};
-    use crate::sim::house::{House, HouseParams};
-    use crate::sim::registers;
+    use crate::profile::{Profile, Profiles};
 
     /// A snapshot of the simulated house at local noon plus 750 ms.
     fn snapshot() -> Snapshot {
         let profile: Arc<Profile> = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap() + TimeDelta::milliseconds(750);
-        let house = House::new(HouseParams::default(), at);
-        let mut regs = registers::defaults(&profile, 1000);
-        registers::apply(&profile, &registers::fixed("2306178901"), &mut regs);
-        registers::apply(&profile, &registers::values(house.state(), at.naive_utc()), &mut regs);
-        let mut set = RegisterSet::new();
-        for block in profile.plan() {
-            let from = usize::from(block.start);
-            set.insert(RegisterBlock {
-                start: block.start,
-                values: regs[from..from + usize::from(block.count)].to_vec(),
-            });
-        }
-        let (readings, _) = profile.decode(&set);
-        Snapshot {
-            inverter: "house".into(),
-            profile,
-            time: at,
-            readings,
-            rejected: Vec::new(),
-            refused: Vec::new(),
-            duration: Duration::ZERO,
-            reads: 3,
-            link: Default::default(),
-            rejected_total: BTreeMap::new(),
-            serial: Some("2306178901".into()),
-        }
+        crate::sim::fixture::snapshot(profile, "house", at)
     }
 
     fn points(precision: &str) -> InverterPoints {

@@ -1,0 +1,58 @@
+//! The simulated inverter without a socket: its register image and the snapshot a poll of it
+//! decodes to. For benches and unit tests that need realistic data but no network.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::house::{House, HouseParams};
+use super::{IMAGE_SIZE, registers};
+use crate::poller::Snapshot;
+use crate::profile::{Profile, RegisterBlock, RegisterSet};
+
+/// The inverter serial the simulator reports.
+pub const INVERTER_SERIAL: &str = "2306178901";
+
+/// The registers the simulator serves for a default house at `at`.
+pub fn image(profile: &Profile, at: DateTime<Utc>) -> Vec<u16> {
+    let params = HouseParams::default();
+    let local = at.with_timezone(&params.utc_offset).naive_local();
+    let house = House::new(params, at);
+    let mut regs = registers::defaults(profile, IMAGE_SIZE);
+    registers::apply(profile, &registers::fixed(INVERTER_SERIAL), &mut regs);
+    registers::apply(profile, &registers::values(house.state(), local), &mut regs);
+    regs
+}
+
+/// The blocks of `profile`'s plan, as a poll reads them from `image`.
+pub fn register_set(profile: &Profile, image: &[u16]) -> RegisterSet {
+    let mut set = RegisterSet::new();
+    for block in profile.plan() {
+        let from = usize::from(block.start);
+        set.insert(RegisterBlock {
+            start: block.start,
+            values: image[from..from + usize::from(block.count)].to_vec(),
+        });
+    }
+    set
+}
+
+/// The snapshot a clean poll of the simulated inverter `inverter` decodes to at `at`.
+pub fn snapshot(profile: Arc<Profile>, inverter: &str, at: DateTime<Utc>) -> Snapshot {
+    let (readings, _) = profile.decode(&register_set(&profile, &image(&profile, at)));
+    Snapshot {
+        inverter: inverter.into(),
+        profile,
+        time: at,
+        readings,
+        rejected: Vec::new(),
+        refused: Vec::new(),
+        duration: Duration::ZERO,
+        reads: 3,
+        link: Default::default(),
+        rejected_total: BTreeMap::new(),
+        serial: Some(INVERTER_SERIAL.into()),
+    }
+}
