@@ -16,7 +16,7 @@ use crate::profile::ProfileError;
 use crate::report;
 use crate::sinks::influx::InfluxHandle;
 use crate::sinks::latest::Latest;
-use crate::sinks::metrics::{GaugeSource, Metrics, Sources};
+use crate::sinks::metrics::{MetricSource, Metrics, Sources};
 use crate::transport::Link;
 use crate::web::WebState;
 
@@ -93,7 +93,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         ),
         None => None,
     };
-    let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn GaugeSource>);
+    let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
     let sources = Sources { mqtt_connected: switches.as_ref().map(SwitchHandle::connected), spool };
     let http = match &config.http {
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),

@@ -85,7 +85,12 @@ impl Publisher {
             .map(|i| {
                 (
                     i.name.clone(),
-                    Inverter { logger_serial: i.serial.unwrap_or_default(), ..Inverter::default() },
+                    Inverter {
+                        logger_serial: i.serial.unwrap_or_default(),
+                        // A reading no longer accepted leaves the state after three intervals.
+                        state: StateCache::new(i.interval * 3),
+                        ..Inverter::default()
+                    },
                 )
             })
             .collect();

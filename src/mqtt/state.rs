@@ -1,7 +1,8 @@
 //! The state JSON of an inverter (the public feed) and its diagnostics JSON.
 //!
 //! The state holds the latest accepted value of every reading: a reading rejected this poll
-//! keeps its last good value, and one never accepted is absent (HA shows it as unknown).
+//! keeps its last good value for a while (three poll intervals), then leaves the JSON, and one
+//! never accepted is absent: Home Assistant shows both as unknown, never a frozen value.
 //!
 //! Keys come out in alphabetical order, `time` among them:
 //!
@@ -17,19 +18,27 @@ use serde_json::{Map, Value as Json, json};
 use crate::poller::{PollFailure, Snapshot};
 use crate::profile::Value;
 
-/// The latest accepted values of one inverter.
+/// The latest accepted values of one inverter, each with when it was accepted.
 #[derive(Debug, Clone, Default)]
 pub struct StateCache {
-    values: BTreeMap<String, Value>,
+    values: BTreeMap<String, (Value, DateTime<Utc>)>,
     time: Option<DateTime<Utc>>,
+    keep: chrono::Duration,
 }
 
 impl StateCache {
-    /// Takes in the accepted readings of a snapshot.
+    /// A cache that keeps a value no longer accepted for `keep` (three poll intervals).
+    pub fn new(keep: std::time::Duration) -> Self {
+        Self { keep: chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX), ..Self::default() }
+    }
+
+    /// Takes in the accepted readings of a snapshot, and forgets values accepted too long ago.
     pub fn update(&mut self, snapshot: &Snapshot) {
         for (spec, value) in snapshot.iter() {
-            self.values.insert(spec.def.key.clone(), value.clone());
+            self.values.insert(spec.def.key.clone(), (value.clone(), snapshot.time));
         }
+        let keep = self.keep;
+        self.values.retain(|_, (_, at)| snapshot.time - *at <= keep);
         self.time = Some(snapshot.time);
     }
 
@@ -44,7 +53,7 @@ impl StateCache {
         if let Some(time) = self.time {
             map.insert("time".into(), json!(time.to_rfc3339_opts(SecondsFormat::Secs, true)));
         }
-        for (key, value) in &self.values {
+        for (key, (value, _)) in &self.values {
             map.insert(key.clone(), serde_json::to_value(value).unwrap_or(Json::Null));
         }
         Json::Object(map)
@@ -94,5 +103,38 @@ impl Diagnostics {
             "link": link,
             "rejected": rejected,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+    use crate::profile::Profiles;
+    use crate::sim::fixture;
+
+    #[test]
+    fn a_reading_no_longer_accepted_keeps_its_value_briefly_then_leaves() {
+        let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let soc = profile.index_of("battery_soc").unwrap();
+        let without_soc = |at| {
+            let mut snapshot = fixture::snapshot(profile.clone(), "house", at);
+            snapshot.readings.retain(|r| r.index != soc);
+            snapshot
+        };
+        let mut cache = StateCache::new(Duration::from_secs(180));
+        cache.update(&fixture::snapshot(profile.clone(), "house", t0));
+        cache.update(&without_soc(t0 + TimeDelta::minutes(1)));
+        assert!(cache.to_json()["battery_soc"].is_number(), "a rejected reading keeps its last good value");
+        cache.update(&without_soc(t0 + TimeDelta::minutes(4)));
+        assert!(
+            cache.to_json().get("battery_soc").is_none(),
+            "after three intervals it is unknown, not frozen"
+        );
+        assert!(cache.to_json()["grid_power"].is_number());
     }
 }

@@ -42,13 +42,18 @@ pub struct Sources {
     /// True while the MQTT connection is up (when MQTT is configured).
     pub mqtt_connected: Option<Arc<AtomicBool>>,
     /// Spool statistics (when InfluxDB is configured).
-    pub spool: Option<Arc<dyn GaugeSource>>,
+    pub spool: Option<Arc<dyn MetricSource>>,
 }
 
-/// Something that reports gauges at scrape time: (name, help, value).
-pub trait GaugeSource: std::fmt::Debug + Send + Sync {
-    /// The gauges, as of now.
+/// Something that reports metrics at scrape time, each as (name, help, value).
+pub trait MetricSource: std::fmt::Debug + Send + Sync {
+    /// Values that go up and down, as of now.
     fn gauges(&self) -> Vec<(&'static str, &'static str, f64)>;
+
+    /// Values that only grow (named without `_total`: the encoder adds it).
+    fn counters(&self) -> Vec<(&'static str, &'static str, f64)> {
+        Vec::new()
+    }
 }
 
 /// The registry and the metrics the service updates as polls happen.
@@ -289,6 +294,10 @@ impl Collector for Readings {
         if let Some(spool) = &self.sources.spool {
             for (name, help, value) in spool.gauges() {
                 encoder.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&value)?;
+            }
+            for (name, help, value) in spool.counters() {
+                let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+                metric.encode_counter::<NoLabelSet, f64, f64>(&value, None::<&Exemplar<NoLabelSet, f64>>)?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::spool::Depth;
-use crate::sinks::metrics::GaugeSource;
+use crate::sinks::metrics::MetricSource;
 
 /// `oldest_ms` when the spool is empty.
 const NONE: i64 = i64::MIN;
@@ -129,7 +129,7 @@ impl InfluxHandle {
     }
 }
 
-impl GaugeSource for InfluxHandle {
+impl MetricSource for InfluxHandle {
     fn gauges(&self) -> Vec<(&'static str, &'static str, f64)> {
         let age = self.oldest_point_age(Utc::now()).map_or(0.0, |a| a.as_secs_f64());
         vec![
@@ -148,6 +148,11 @@ impl GaugeSource for InfluxHandle {
                 "Age of the oldest waiting point (0: none)",
                 age,
             ),
+        ]
+    }
+
+    fn counters(&self) -> Vec<(&'static str, &'static str, f64)> {
+        vec![
             (
                 "inverter_monitor_influx_points_written",
                 "Points InfluxDB acknowledged since start",
@@ -188,6 +193,6 @@ mod tests {
         assert_eq!(handle.points_dropped(), 7);
         assert_eq!(handle.points_written(), 5);
         assert_eq!(handle.last_error().as_deref(), Some("HTTP 500"));
-        assert_eq!(handle.gauges().len(), 6);
+        assert_eq!((handle.gauges().len(), handle.counters().len()), (3, 3));
     }
 }
