@@ -142,7 +142,7 @@ impl Quality {
 
     /// Whole-poll rule on readings: every reading named by `zero_poll` is zero.
     pub fn zero_poll(profile: &Profile, readings: &[Reading]) -> Option<Rejection> {
-        if profile.zero_poll.is_empty() {
+        if profile.zero_poll.is_empty() || Self::exempt(profile, readings) {
             return None;
         }
         let zero =
@@ -155,6 +155,13 @@ impl Quality {
             rule: Rule::ZeroPoll,
             reason: format!("{} all read 0", profile.header.zero_poll.join(" and ")),
         })
+    }
+
+    /// True while the profile's `zero_poll_unless` reading shows its text (no battery fitted).
+    fn exempt(profile: &Profile, readings: &[Reading]) -> bool {
+        let Some(unless) = &profile.header.zero_poll_unless else { return false };
+        let Some(index) = profile.index_of(&unless.key) else { return false };
+        readings.iter().any(|r| r.index == index && r.value.to_string() == unless.value)
     }
 
     /// Applies the per-reading rules; `local` is the wall-clock time of the house.

@@ -37,6 +37,9 @@ pub struct ProfileHeader {
     /// Keys of readings that, when all read zero, make the whole poll implausible.
     #[serde(default)]
     pub zero_poll: Vec<String>,
+    /// The `zero_poll` rule does not apply while this reading shows this text: a system
+    /// without a battery reads 0 % and 0 V for real.
+    pub zero_poll_unless: Option<Unless>,
     /// Readings that identify the device in Home Assistant.
     #[serde(default)]
     pub device: DeviceKeys,
@@ -44,6 +47,16 @@ pub struct ProfileHeader {
     /// counters reset at the inverter's midnight, which this clock tells, not the host's.
     #[serde(default)]
     pub clock: Vec<String>,
+}
+
+/// A reading and the text it shows when a rule does not apply.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unless {
+    /// The reading's key (an enum reading).
+    pub key: String,
+    /// The option text that switches the rule off.
+    pub value: String,
 }
 
 /// Which readings name the device: its serial, its model, its firmware.

@@ -195,6 +195,17 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
             return Err(header_err(format!("`{key}` is not a reading")));
         }
     }
+    if let Some(unless) = &header.zero_poll_unless {
+        let spec = readings.iter().find(|r| r.def.key == unless.key);
+        let known = spec.is_some_and(|s| s.options.iter().any(|(_, text)| **text == *unless.value));
+        if !known {
+            let reason = format!(
+                "zero_poll_unless: `{}` is not an option of an enum reading `{}`",
+                unless.value, unless.key
+            );
+            return Err(header_err(reason));
+        }
+    }
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
 }
 

@@ -9,6 +9,7 @@ id = "t"
 manufacturer = "Deye"
 model = "M"
 zero_poll = ["soc", "battery_voltage"]
+zero_poll_unless = { key = "battery_mode", value = "No battery" }
 
 [[reading]]
 key = "soc"
@@ -53,6 +54,15 @@ unit = "kWh"
 device_class = "energy"
 state_class = "total_increasing"
 counter = "daily"
+
+[[reading]]
+key = "battery_mode"
+name = "Battery mode"
+group = "battery"
+registers = [213]
+kind = "u16"
+device_class = "enum"
+enum = { 0 = "Voltage", 1 = "Capacity", 2 = "No battery" }
 "#;
 
 fn profile() -> Profile {
@@ -150,6 +160,11 @@ fn zero_soc_and_voltage_reject_the_whole_poll() {
     assert_eq!(Quality::zero_poll(&p, &zero).unwrap().reason, "soc and battery_voltage all read 0");
     let fine = [reading(0, 0.0), reading(1, 48.2)];
     assert_eq!(Quality::zero_poll(&p, &fine), None);
+    let mode = |text: &str| Reading { index: 4, value: Value::Text(text.into()) };
+    let no_battery = [reading(0, 0.0), reading(1, 0.0), mode("No battery")];
+    assert_eq!(Quality::zero_poll(&p, &no_battery), None, "without a battery 0 % and 0 V are real");
+    let with_battery = [reading(0, 0.0), reading(1, 0.0), mode("Capacity")];
+    assert!(Quality::zero_poll(&p, &with_battery).is_some());
 }
 
 #[test]
