@@ -2,23 +2,20 @@
 
 use std::fmt::Write;
 
-use crate::poller::Snapshot;
-use crate::profile::Value;
+use crate::poller::{PowerFlows, Snapshot, direction};
 
 /// A one-line power-flow summary from the well-known keys, if the profile has them.
 pub fn summary(snapshot: &Snapshot) -> String {
-    let number = |key: &str| snapshot.get(key).and_then(Value::as_f64);
-    let mut parts = Vec::new();
-    let pv: f64 = ["pv1_power", "pv2_power", "pv3_power", "pv4_power"].iter().filter_map(|k| number(k)).sum();
-    parts.push(format!("PV {}", kw(pv)));
-    if let (Some(soc), Some(power)) = (number("battery_soc"), number("battery_power")) {
-        let state = flow(power, "discharging", "charging");
+    let flows = PowerFlows::of(snapshot);
+    let mut parts = vec![format!("PV {}", kw(flows.pv.unwrap_or(0.0)))];
+    if let (Some(soc), Some(power)) = (flows.battery_soc, flows.battery) {
+        let state = direction(power, "discharging", "charging");
         parts.push(format!("battery {soc:.0} % {} {state}", kw(power.abs())));
     }
-    if let Some(grid) = number("grid_power") {
-        parts.push(format!("grid {} {}", kw(grid.abs()), flow(grid, "import", "export")));
+    if let Some(grid) = flows.grid {
+        parts.push(format!("grid {} {}", kw(grid.abs()), direction(grid, "import", "export")));
     }
-    if let Some(load) = number("load_power") {
+    if let Some(load) = flows.load {
         parts.push(format!("load {}", kw(load)));
     }
     parts.join(" │ ")
@@ -26,15 +23,6 @@ pub fn summary(snapshot: &Snapshot) -> String {
 
 fn kw(watts: f64) -> String {
     format!("{:.2} kW", watts / 1000.0)
-}
-
-/// Deye signs: positive is discharge (battery) or import (grid). A ±50 W dead band is idle.
-fn flow(watts: f64, positive: &'static str, negative: &'static str) -> &'static str {
-    match watts {
-        w if w > 50.0 => positive,
-        w if w < -50.0 => negative,
-        _ => "idle",
-    }
 }
 
 /// The snapshot as a table grouped by the profile's groups.

@@ -18,7 +18,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 pub use availability::{Availability, Change};
-pub use snapshot::{PollFailure, Snapshot, Update};
+pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction};
 
 use crate::profile::{Profile, ReadBlock, RegisterBlock, RegisterSet, plan};
 use crate::protocol::{Exception, Request, Response};

@@ -114,3 +114,78 @@ pub enum Update {
         change: Option<Change>,
     },
 }
+
+/// The four power flows a person looks at first, from the well-known profile keys, in W with
+/// Deye's signs (battery + discharging, grid + importing). `None` where the reading is missing
+/// (not mapped, not read, or rejected): never a false zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PowerFlows {
+    /// PV power of all strings that reported one.
+    pub pv: Option<f64>,
+    /// Battery state of charge, %.
+    pub battery_soc: Option<f64>,
+    /// Battery power.
+    pub battery: Option<f64>,
+    /// Grid power.
+    pub grid: Option<f64>,
+    /// House load.
+    pub load: Option<f64>,
+}
+
+/// The PV string power keys; their sum is the PV power.
+const PV_KEYS: [&str; 4] = ["pv1_power", "pv2_power", "pv3_power", "pv4_power"];
+
+impl PowerFlows {
+    /// The flows of `snapshot`.
+    pub fn of(snapshot: &Snapshot) -> Self {
+        let number = |key: &str| snapshot.get(key).and_then(Value::as_f64);
+        let strings: Vec<f64> = PV_KEYS.iter().filter_map(|k| number(k)).collect();
+        Self {
+            pv: (!strings.is_empty()).then(|| strings.iter().sum()),
+            battery_soc: number("battery_soc"),
+            battery: number("battery_power"),
+            grid: number("grid_power"),
+            load: number("load_power"),
+        }
+    }
+}
+
+/// Which way `watts` flows: `positive` above +50 W, `negative` below −50 W, idle in between
+/// (the dead band ha-solarman uses for its battery state).
+pub fn direction(watts: f64, positive: &'static str, negative: &'static str) -> &'static str {
+    match watts {
+        w if w > 50.0 => positive,
+        w if w < -50.0 => negative,
+        _ => "idle",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::profile::Profiles;
+    use crate::sim::fixture;
+
+    #[test]
+    fn flows_sum_the_strings_and_leave_missing_readings_unknown() {
+        let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let mut snapshot = fixture::snapshot(profile.clone(), "house", at);
+        let pv: f64 = PV_KEYS.iter().filter_map(|k| snapshot.get(k).and_then(Value::as_f64)).sum();
+        let flows = PowerFlows::of(&snapshot);
+        assert_eq!(flows.pv, Some(pv));
+        assert!(flows.battery_soc.is_some() && flows.grid.is_some() && flows.load.is_some());
+        let grid = profile.index_of("grid_power").unwrap();
+        snapshot.readings.retain(|r| r.index != grid);
+        assert_eq!(PowerFlows::of(&snapshot).grid, None, "a rejected reading is unknown, not 0 W");
+    }
+
+    #[test]
+    fn direction_has_a_dead_band_of_50_watts() {
+        assert_eq!(direction(120.0, "import", "export"), "import");
+        assert_eq!(direction(-51.0, "import", "export"), "export");
+        assert_eq!(direction(50.0, "import", "export"), "idle");
+    }
+}

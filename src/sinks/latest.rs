@@ -14,8 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::poller::{Change, PollFailure, Snapshot, Update};
-use crate::profile::Value;
+use crate::poller::{Change, PollFailure, PowerFlows, Snapshot, Update};
 
 /// One-minute buckets kept: 24 hours.
 pub const HISTORY_MINUTES: usize = 24 * 60;
@@ -46,16 +45,13 @@ impl History {
     /// Adds a snapshot's power flows to its minute's average. A poll that lacks one of them
     /// (rejected, not read) adds nothing: a gap, never a false zero.
     pub fn record(&mut self, snapshot: &Snapshot) {
-        let number = |key: &str| snapshot.get(key).and_then(Value::as_f64).map(|w| w as f32);
-        let strings: Vec<f32> =
-            ["pv1_power", "pv2_power", "pv3_power", "pv4_power"].iter().filter_map(|k| number(k)).collect();
-        let pv = (!strings.is_empty()).then(|| strings.iter().sum());
+        let flows = PowerFlows::of(snapshot);
         let (Some(pv), Some(load), Some(battery), Some(grid)) =
-            (pv, number("load_power"), number("battery_power"), number("grid_power"))
+            (flows.pv, flows.load, flows.battery, flows.grid)
         else {
             return;
         };
-        let point = [pv, load, battery, grid];
+        let point = [pv, load, battery, grid].map(|w| w as f32);
         let minute = snapshot.time.timestamp().div_euclid(60) * 60;
         match self.samples.back_mut() {
             Some(last) if last.minute == minute => last.add(point),

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Local, Utc};
 
 use super::Health;
-use crate::profile::Value;
+use crate::poller::{PowerFlows, direction};
 use crate::sinks::latest::{InverterView, Sample};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;background:#f6f7f9}\
@@ -52,20 +52,18 @@ fn inverter(html: &mut String, view: &InverterView, now: DateTime<Utc>) {
     let _ = write!(html, "<section><h2>{}</h2>", escape(&view.name));
     match &view.snapshot {
         Some(snapshot) => {
-            let number = |key: &str| snapshot.get(key).and_then(Value::as_f64);
-            let pv: f64 =
-                ["pv1_power", "pv2_power", "pv3_power", "pv4_power"].iter().filter_map(|k| number(k)).sum();
+            let flows = PowerFlows::of(snapshot);
             html.push_str("<div class=\"flows\">");
-            flow(html, "PV", &watts(Some(pv)), "");
-            let soc = number("battery_soc").map_or("–".into(), |s| format!("{s:.0} %"));
-            flow(html, "Battery", &soc, &direction(number("battery_power"), "discharging", "charging"));
+            flow(html, "PV", &watts(flows.pv), "");
+            let soc = flows.battery_soc.map_or("–".into(), |s| format!("{s:.0} %"));
+            flow(html, "Battery", &soc, &moving(flows.battery, "discharging", "charging"));
             flow(
                 html,
                 "Grid",
-                &watts(number("grid_power").map(f64::abs)),
-                &direction(number("grid_power"), "importing", "exporting"),
+                &watts(flows.grid.map(f64::abs)),
+                &moving(flows.grid, "importing", "exporting"),
             );
-            flow(html, "Load", &watts(number("load_power")), "");
+            flow(html, "Load", &watts(flows.load), "");
             html.push_str("</div>");
             let age = (now - snapshot.time).num_seconds();
             let local = snapshot.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
@@ -104,11 +102,11 @@ fn watts(w: Option<f64>) -> String {
     w.map_or("–".into(), |w| format!("{:.2} kW", w / 1000.0))
 }
 
-fn direction(w: Option<f64>, positive: &str, negative: &str) -> String {
-    match w {
-        Some(w) if w > 50.0 => format!("{positive} {:.2} kW", w / 1000.0),
-        Some(w) if w < -50.0 => format!("{negative} {:.2} kW", -w / 1000.0),
-        Some(_) => "idle".into(),
+/// "charging 1.20 kW": the direction word and the size of a flow, or nothing when unknown.
+fn moving(w: Option<f64>, positive: &'static str, negative: &'static str) -> String {
+    match w.map(|w| (direction(w, positive, negative), w.abs())) {
+        Some(("idle", _)) => "idle".into(),
+        Some((word, w)) => format!("{word} {:.2} kW", w / 1000.0),
         None => String::new(),
     }
 }
