@@ -7,7 +7,7 @@ use crate::poller::{PowerFlows, Snapshot, direction};
 /// A one-line power-flow summary from the well-known keys, if the profile has them.
 pub fn summary(snapshot: &Snapshot) -> String {
     let flows = PowerFlows::of(snapshot);
-    let mut parts = vec![format!("PV {}", kw(flows.pv.unwrap_or(0.0)))];
+    let mut parts = vec![format!("PV {}", flows.pv.map_or("–".into(), kw))];
     if let (Some(soc), Some(power)) = (flows.battery_soc, flows.battery) {
         let state = direction(power, "discharging", "charging");
         parts.push(format!("battery {soc:.0} % {} {state}", kw(power.abs())));
