@@ -54,14 +54,9 @@ enum Command {
     },
 }
 
+/// What `read` and `simulate` share: the profile and the envelope.
 #[derive(Debug, Args)]
-struct ReadArgs {
-    /// The logger, HOST:PORT.
-    #[arg(long)]
-    logger: String,
-    /// The logger's serial number (Solarman only).
-    #[arg(long)]
-    serial: Option<u32>,
+struct ProfileArgs {
     /// The register profile.
     #[arg(long, default_value = "deye_sg01lp1")]
     profile: String,
@@ -71,6 +66,29 @@ struct ReadArgs {
     /// Speak Modbus TCP instead of Solarman V5.
     #[arg(long)]
     modbus_tcp: bool,
+}
+
+impl ProfileArgs {
+    /// The chosen profile, from the built-in ones plus `--profiles-dir`.
+    fn profile(&self) -> Result<Arc<inverter_monitor::profile::Profile>> {
+        let profiles = match &self.profiles_dir {
+            Some(dir) => Profiles::with_dir(dir)?,
+            None => Profiles::builtin()?,
+        };
+        Ok(profiles.get(&self.profile)?)
+    }
+}
+
+#[derive(Debug, Args)]
+struct ReadArgs {
+    /// The logger, HOST:PORT.
+    #[arg(long)]
+    logger: String,
+    /// The logger's serial number (Solarman only).
+    #[arg(long)]
+    serial: Option<u32>,
+    #[command(flatten)]
+    source: ProfileArgs,
     /// Modbus slave id.
     #[arg(long, default_value_t = 1)]
     slave: u8,
@@ -93,15 +111,8 @@ struct SimulateArgs {
     /// The logger serial it answers to.
     #[arg(long, default_value_t = 2_712_345_678)]
     serial: u32,
-    /// The register profile it serves.
-    #[arg(long, default_value = "deye_sg01lp1")]
-    profile: String,
-    /// A directory of extra profiles.
-    #[arg(long)]
-    profiles_dir: Option<PathBuf>,
-    /// Speak Modbus TCP instead of Solarman V5.
-    #[arg(long)]
-    modbus_tcp: bool,
+    #[command(flatten)]
+    source: ProfileArgs,
     /// Answer in two TCP writes.
     #[arg(long)]
     split: bool,
@@ -252,17 +263,17 @@ async fn read(args: ReadArgs) -> Result<()> {
     init_logging(&LogConfig { level: "warn".into(), format: LogFormat::Text }, false);
     let (host, port) = args.logger.rsplit_once(':').context("--logger must be HOST:PORT")?;
     let port: u16 = port.parse().with_context(|| format!("--logger port `{port}` is not a number"))?;
-    let serial = match (args.modbus_tcp, args.serial) {
+    let serial = match (args.source.modbus_tcp, args.serial) {
         (false, None) => bail!("--serial is required for a Solarman logger (it is on the logger's sticker)"),
         (_, serial) => serial.unwrap_or_default(),
     };
     let mut inverter = InverterConfig::new("read", host, port, serial);
-    inverter.protocol = if args.modbus_tcp { Protocol::ModbusTcp } else { Protocol::Solarman };
-    inverter.profile = args.profile;
+    inverter.protocol = if args.source.modbus_tcp { Protocol::ModbusTcp } else { Protocol::Solarman };
+    inverter.profile = args.source.profile.clone();
     inverter.slave_id = args.slave;
     inverter.max_read = args.max_read;
     inverter.read_timeout = args.timeout;
-    let profile = profiles(args.profiles_dir.as_deref())?.get(&inverter.profile)?;
+    let profile = args.source.profile()?;
     let mut link = Link::new(inverter.target(), inverter.link_settings());
     let mut poller =
         Poller::with_plan("read", profile.clone(), inverter.plan(&profile), inverter.interval, 1);
@@ -281,9 +292,9 @@ async fn read(args: ReadArgs) -> Result<()> {
 
 async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default(), false);
-    let profile = profiles(args.profiles_dir.as_deref())?.get(&args.profile)?;
+    let profile = args.source.profile()?;
     let mut config = SimConfig::new(args.serial);
-    config.wire = if args.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };
+    config.wire = if args.source.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };
     config.faults = Faults {
         split: args.split,
         heartbeat: args.heartbeat,
@@ -300,14 +311,6 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     let cancel = shutdown_on_signal();
     sim::serve(listener, Arc::new(Simulator::new(config, profile)), cancel).await?;
     Ok(())
-}
-
-/// The built-in profiles, plus those in `dir`.
-fn profiles(dir: Option<&std::path::Path>) -> Result<Profiles> {
-    Ok(match dir {
-        Some(dir) => Profiles::with_dir(dir)?,
-        None => Profiles::builtin()?,
-    })
 }
 
 fn check_config(file: PathBuf) -> Result<()> {
