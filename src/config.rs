@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod control;
 mod mqtt;
 mod secret;
 mod sinks;
 
+pub use control::{ConsumerConfig, ControlConfig, Hours};
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
 pub use sinks::{HealthcheckConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
@@ -64,6 +66,12 @@ pub struct Config {
     /// Switches whose state we follow and which we may command.
     #[serde(rename = "switch", default)]
     pub switches: Vec<SwitchConfig>,
+    /// Load control settings shared by every consumer.
+    #[serde(default)]
+    pub control: ControlConfig,
+    /// Loads under automatic control.
+    #[serde(rename = "consumer", default)]
+    pub consumers: Vec<ConsumerConfig>,
     /// InfluxDB; no `[influxdb]`, no database.
     pub influxdb: Option<InfluxConfig>,
     /// The HTTP server; no `[http]`, no server.
@@ -248,6 +256,8 @@ impl Config {
             data_dir: default_data_dir(),
             mqtt: None,
             switches: Vec::new(),
+            control: ControlConfig::default(),
+            consumers: Vec::new(),
             influxdb: None,
             http: None,
             sentry: SentryConfig::default(),
@@ -337,7 +347,53 @@ impl Config {
                 ));
             }
         }
+        self.validate_control(file)
+    }
+
+    /// Checks `[control]` and `[[consumer]]`.
+    fn validate_control(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, reason: String| ConfigError::Invalid { file: file.into(), key, reason };
+        if let Some(name) = &self.control.inverter
+            && !self.inverters.iter().any(|i| &i.name == name)
+        {
+            return Err(invalid("control.inverter".into(), format!("no [[inverter]] is named `{name}`")));
+        }
+        if self.control.battery_capacity.is_some_and(|wh| !(wh.is_finite() && wh > 0.0)) {
+            return Err(invalid("control.battery_capacity".into(), "must be the usable energy in Wh".into()));
+        }
+        if !self.consumers.is_empty() && self.mqtt.is_none() {
+            return Err(invalid(
+                "consumer".into(),
+                "consumers are followed and commanded over MQTT: add an [mqtt] section".into(),
+            ));
+        }
+        for (i, consumer) in self.consumers.iter().enumerate() {
+            if let Some((field, reason)) = consumer.problem() {
+                return Err(invalid(format!("consumer[{i}].{field}"), reason));
+            }
+            let taken = self.switches.iter().any(|s| s.name == consumer.name)
+                || self.consumers[..i].iter().any(|c| c.name == consumer.name);
+            if taken {
+                return Err(invalid(
+                    format!("consumer[{i}].name"),
+                    format!("`{}` is used by another consumer or switch", consumer.name),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Every switch the MQTT side follows: the `[[switch]]`es, then each consumer's plug.
+    pub fn all_switches(&self) -> Vec<SwitchConfig> {
+        self.switches.iter().cloned().chain(self.consumers.iter().map(ConsumerConfig::switch)).collect()
+    }
+
+    /// The inverter whose readings drive load control.
+    pub fn control_inverter(&self) -> Option<&InverterConfig> {
+        match &self.control.inverter {
+            Some(name) => self.inverters.iter().find(|i| &i.name == name),
+            None => self.inverters.first(),
+        }
     }
 
     /// The profiles this configuration can use.
