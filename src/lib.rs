@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod control;
 pub mod mqtt;
 pub mod poller;
 pub mod profile;

@@ -122,6 +122,7 @@ impl Poller {
             inverter: self.name.clone(),
             profile: self.profile.clone(),
             time: now,
+            local,
             readings: verdict.accepted,
             rejected: verdict.rejected,
             refused,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::Change;
@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub profile: Arc<Profile>,
     /// When the poll started.
     pub time: DateTime<Utc>,
+    /// The inverter's wall clock at the poll (the host's when the profile maps no clock).
+    pub local: NaiveDateTime,
     /// Accepted readings, in profile order.
     pub readings: Vec<Reading>,
     /// Readings rejected by plausibility this poll.

@@ -46,6 +46,7 @@ pub fn snapshot(profile: Arc<Profile>, inverter: &str, at: DateTime<Utc>) -> Sna
         inverter: inverter.into(),
         profile,
         time: at,
+        local: at.with_timezone(&HouseParams::default().utc_offset).naive_local(),
         readings,
         rejected: Vec::new(),
         refused: Vec::new(),

@@ -65,6 +65,8 @@ pub struct HouseParams {
     pub seed: u64,
     /// SOC % at the start time.
     pub initial_soc: f64,
+    /// A fixed cloud cover in % instead of the seeded weather: an overcast day on demand.
+    pub cloud_cover: Option<f64>,
 }
 
 impl Default for HouseParams {
@@ -80,6 +82,7 @@ impl Default for HouseParams {
             utc_offset: FixedOffset::east_opt(2 * 3600).unwrap_or_else(|| Utc.fix()),
             seed: 1,
             initial_soc: 60.0,
+            cloud_cover: None,
         }
     }
 }
@@ -154,6 +157,17 @@ pub struct House {
     /// Local day number of `state.time`, to detect midnight.
     day: i64,
     state: HouseState,
+    /// What the outside world does to the house: loads switched by load control, outages.
+    outside: Outside,
+}
+
+/// Conditions set from outside the model.
+#[derive(Debug, Clone, Copy)]
+struct Outside {
+    /// W of switched consumer loads on top of the house's own.
+    extra_load_w: f64,
+    /// Whether the grid is there.
+    grid_up: bool,
 }
 
 /// Instantaneous power flows, W, the part of the state everything else derives from.
@@ -175,11 +189,12 @@ impl House {
             day: local_day(midnight, params.utc_offset),
             state: initial_state(&params, midnight),
             params,
+            outside: Outside { extra_load_w: 0.0, grid_up: true },
         };
         house.advance(start);
         // The warm-up moved the SOC; the caller asked for this SOC *now*.
         house.soc = house.params.initial_soc.clamp(0.0, 100.0);
-        let flows = Flows::at(&house.params, start, house.soc, step_hours());
+        let flows = Flows::at(&house.params, start, house.soc, step_hours(), house.outside);
         house.refresh(start, &flows, 0.0);
         house
     }
@@ -204,6 +219,21 @@ impl House {
         &self.params
     }
 
+    /// Switched consumer loads draw `watts` on top of the house's own load from now on.
+    pub fn set_extra_load(&mut self, watts: f64) {
+        self.outside.extra_load_w = watts.max(0.0);
+    }
+
+    /// The grid goes away (`false`) or comes back: the battery then carries the house alone.
+    pub fn set_grid_up(&mut self, up: bool) {
+        self.outside.grid_up = up;
+    }
+
+    /// Whether the grid is there.
+    pub fn grid_up(&self) -> bool {
+        self.outside.grid_up
+    }
+
     /// One integration step ending at `next`, using the flows sampled there.
     fn step(&mut self, next: DateTime<Utc>, dt_h: f64) {
         let day = local_day(next, self.params.utc_offset);
@@ -211,7 +241,7 @@ impl House {
             reset_today(&mut self.state);
             self.day = day;
         }
-        let flows = Flows::at(&self.params, next, self.soc, dt_h);
+        let flows = Flows::at(&self.params, next, self.soc, dt_h, self.outside);
         let delta = -flows.battery * dt_h / capacity_wh(&self.params) * 100.0;
         self.soc = (self.soc + delta).clamp(0.0, 100.0);
         add_energy(&mut self.state, &flows, dt_h);
@@ -232,16 +262,30 @@ impl House {
 
 impl Flows {
     /// Samples PV and load at `t` and dispatches the battery given the SOC.
-    fn at(p: &HouseParams, t: DateTime<Utc>, soc: f64, dt_h: f64) -> Self {
+    fn at(p: &HouseParams, t: DateTime<Utc>, soc: f64, dt_h: f64, outside: Outside) -> Self {
         let hour = local_hour(t, p.utc_offset);
         let minutes = epoch_minutes(t);
-        let cloud = cloud_factor(p.seed, minutes);
+        let cloud = match p.cloud_cover {
+            // Kasten and Czeplak's attenuation, the one the weather estimate uses too.
+            Some(cover) => 1.0 - 0.75 * (cover / 100.0).clamp(0.0, 1.0).powf(3.4),
+            None => cloud_factor(p.seed, minutes),
+        };
         let pv = [0, 1].map(|i| string_power(p.pv_peak_w[i], hour + STRING_SHIFT_H[i], cloud, i));
-        let load = load_w(p, hour, minutes);
+        let load = load_w(p, hour, minutes) + outside.extra_load_w;
         let (battery, grid) = dispatch(p, soc, pv[0] + pv[1], load, dt_h);
         let mut flows = Self { pv, load, battery, grid };
         flows.clip_to_rating();
+        if !outside.grid_up {
+            flows.island(soc, capacity_wh(p) / 100.0 / dt_h.max(f64::MIN_POSITIVE));
+        }
         flows
+    }
+
+    /// Without a grid the battery covers any import down to empty, and export is curtailed.
+    fn island(&mut self, soc: f64, wh_per_pct: f64) {
+        let available = soc.max(0.0) * wh_per_pct;
+        self.battery = (self.battery + self.grid.max(0.0)).min(available);
+        self.grid = 0.0;
     }
 
     /// Keeps the AC output within the inverter rating, as the real one does with
