@@ -25,17 +25,45 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, MqttConfig};
 use crate::poller::Update;
+use discovery::{Component, DeviceInfo};
 use topics::Topics;
 
-/// What other tasks hold to follow and command switches.
+/// A device of the service itself (load control, weather): entities fixed at start, so the
+/// publisher can announce them after every connect and remove what a new configuration drops.
 #[derive(Debug, Clone)]
-pub struct SwitchHandle {
+pub struct ServiceDevice {
+    /// Its key in the discovery ledger; starts with `@` so it never meets an inverter name.
+    pub key: String,
+    /// The device block.
+    pub device: DeviceInfo,
+    /// Its entities.
+    pub components: Vec<Component>,
+    /// Topics whose messages [`MqttHandle::messages`] hands over (its entities' commands).
+    pub listen: Vec<String>,
+}
+
+/// A message the MQTT task should publish for another task.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The topic.
+    pub topic: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// Retained messages are kept and republished after every connect.
+    pub retain: bool,
+}
+
+/// What other tasks hold to follow and command switches, and to publish and listen.
+#[derive(Debug, Clone)]
+pub struct MqttHandle {
     commands: mpsc::Sender<(String, bool)>,
+    outgoing: mpsc::Sender<Outgoing>,
+    messages: broadcast::Sender<(String, Vec<u8>)>,
     states: watch::Receiver<BTreeMap<String, bool>>,
     connected: Arc<AtomicBool>,
 }
 
-impl SwitchHandle {
+impl MqttHandle {
     /// True while the broker connection is up: a flag the metrics read at scrape time.
     pub fn connected(&self) -> Arc<AtomicBool> {
         self.connected.clone()
@@ -58,6 +86,24 @@ impl SwitchHandle {
     pub async fn command(&self, name: &str, on: bool) -> Result<(), mpsc::error::SendError<(String, bool)>> {
         self.commands.send((name.to_string(), on)).await
     }
+
+    /// Publishes `payload` on `topic`, now if connected; retained ones again after reconnects.
+    ///
+    /// # Errors
+    /// The MQTT task has stopped.
+    pub async fn publish(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    ) -> Result<(), mpsc::error::SendError<Outgoing>> {
+        self.outgoing.send(Outgoing { topic, payload, retain }).await
+    }
+
+    /// Messages on the `listen` topics of the service devices, as (topic, payload).
+    pub fn messages(&self) -> broadcast::Receiver<(String, Vec<u8>)> {
+        self.messages.subscribe()
+    }
 }
 
 /// Starts the MQTT tasks in `tasks`; they end after `cancel` with offline and DISCONNECT.
@@ -68,20 +114,24 @@ pub fn spawn(
     config: &Config,
     mqtt: &MqttConfig,
     bus: broadcast::Receiver<Update>,
+    devices: Vec<ServiceDevice>,
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
-) -> std::io::Result<SwitchHandle> {
+) -> std::io::Result<MqttHandle> {
     let topics = Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
     let (client, eventloop) = connection::connect(mqtt, &topics)?;
     let (events_tx, events) = mpsc::channel(256);
     let (commands_tx, commands) = mpsc::channel(64);
+    let (outgoing_tx, outgoing) = mpsc::channel(64);
+    let (messages, _) = broadcast::channel(64);
     let (states_tx, states) = watch::channel(BTreeMap::new());
     let stop = CancellationToken::new();
     let broker = format!("{}:{}", mqtt.host, mqtt.port);
     tasks.spawn(connection::drive(eventloop, events_tx, stop.clone(), broker));
     let connected = Arc::new(AtomicBool::new(false));
-    let publisher = publisher::Publisher::new(config, mqtt, client, topics, states_tx, connected.clone());
-    let inputs = publisher::Inputs { bus, events, commands, cancel, stop };
+    let publisher = publisher::Publisher::new(config, mqtt, client, topics, states_tx, connected.clone())
+        .with_devices(devices, messages.clone());
+    let inputs = publisher::Inputs { bus, events, commands, outgoing, cancel, stop };
     tasks.spawn(publisher.run(inputs));
-    Ok(SwitchHandle { commands: commands_tx, states, connected })
+    Ok(MqttHandle { commands: commands_tx, outgoing: outgoing_tx, messages, states, connected })
 }

@@ -14,11 +14,12 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnEvent;
-use super::discovery::{self, Context, DeviceInfo};
+use super::discovery::{self, Component, Context, DeviceInfo};
 use super::ledger::{Entry, Ledger};
 use super::state::{Diagnostics, StateCache};
 use super::switches::Switch;
 use super::topics::Topics;
+use super::{Outgoing, ServiceDevice};
 use crate::config::{Config, DiscoveryMode, MqttConfig};
 use crate::poller::{Change, Update};
 use crate::profile::Profile;
@@ -46,6 +47,8 @@ pub struct Inputs {
     pub events: mpsc::Receiver<ConnEvent>,
     /// Switch commands from other tasks.
     pub commands: mpsc::Receiver<(String, bool)>,
+    /// Messages other tasks publish.
+    pub outgoing: mpsc::Receiver<Outgoing>,
     /// Shutdown.
     pub cancel: CancellationToken,
     /// Tells the connection task to stop once we are done.
@@ -67,6 +70,10 @@ pub struct Publisher {
     orphans_cleared: bool,
     rediscover_at: Option<Instant>,
     dropped: u64,
+    devices: Vec<ServiceDevice>,
+    messages: Option<broadcast::Sender<(String, Vec<u8>)>>,
+    /// Retained messages of other tasks, republished after every connect.
+    retained: BTreeMap<String, Vec<u8>>,
 }
 
 impl Publisher {
@@ -100,14 +107,28 @@ impl Publisher {
             mode: mqtt.discovery,
             ledger: Ledger::load(&config.data_dir),
             inverters,
-            switches: config.switches.iter().cloned().map(Switch::new).collect(),
+            switches: config.all_switches().into_iter().map(Switch::new).collect(),
             states,
             connected: false,
             connected_flag,
             orphans_cleared: false,
             rediscover_at: None,
             dropped: 0,
+            devices: Vec::new(),
+            messages: None,
+            retained: BTreeMap::new(),
         }
+    }
+
+    /// Adds the service's own devices, whose command messages go to `messages`.
+    pub fn with_devices(
+        mut self,
+        devices: Vec<ServiceDevice>,
+        messages: broadcast::Sender<(String, Vec<u8>)>,
+    ) -> Self {
+        self.devices = devices;
+        self.messages = Some(messages);
+        self
     }
 
     /// Runs until `inputs.cancel`, then says offline and disconnects.
@@ -124,6 +145,7 @@ impl Publisher {
                 },
                 Some(event) = inputs.events.recv() => self.on_event(event),
                 Some((name, on)) = inputs.commands.recv() => self.command(&name, on),
+                Some(out) = inputs.outgoing.recv() => self.on_outgoing(out),
                 () = sleep_until(rediscover.unwrap_or_else(Instant::now)), if rediscover.is_some() => {
                     self.rediscover_at = None;
                     self.republish_all();
@@ -195,13 +217,30 @@ impl Publisher {
                     self.rediscover_at = Some(Instant::now() + Duration::from_millis(delay));
                 }
             }
+            ConnEvent::Message { topic, payload }
+                if self.devices.iter().any(|d| d.listen.contains(&topic)) =>
+            {
+                if let Some(messages) = &self.messages {
+                    // Nobody listening (yet) is fine: retained commands come again on reconnect.
+                    let _ = messages.send((topic, payload.to_vec()));
+                }
+            }
             ConnEvent::Message { topic, payload } => self.switch_state(&topic, &payload),
         }
+    }
+
+    fn on_outgoing(&mut self, out: Outgoing) {
+        if out.retain {
+            self.retained.insert(out.topic.clone(), out.payload.clone());
+        }
+        let qos = if out.retain { QoS::AtLeastOnce } else { QoS::AtMostOnce };
+        self.publish(&out.topic, out.payload, out.retain, qos);
     }
 
     fn subscribe(&mut self) {
         let mut topics = vec![self.topics.ha_status()];
         topics.extend(self.switches.iter().map(|s| s.config().state_topic.clone()));
+        topics.extend(self.devices.iter().flat_map(|d| d.listen.iter().cloned()));
         topics.sort();
         topics.dedup();
         for topic in topics {
@@ -242,6 +281,12 @@ impl Publisher {
     }
 
     fn republish_all(&mut self) {
+        for device in self.devices.clone() {
+            self.publish_components(&device.key, &device.device, &device.components);
+        }
+        for (topic, payload) in self.retained.clone() {
+            self.publish(&topic, payload, true, QoS::AtLeastOnce);
+        }
         let names: Vec<String> = self.inverters.keys().cloned().collect();
         for name in names {
             let Some(inverter) = self.inverters.get(&name) else { continue };
@@ -280,13 +325,20 @@ impl Publisher {
 
     /// Publishes the discovery of inverter `name` and clears what it no longer has.
     fn publish_discovery(&mut self, name: &str) {
+        let Some(inverter) = self.inverters.get(name) else { return };
+        let (Some(device), Some(profile)) = (inverter.device.clone(), inverter.profile.clone()) else {
+            return;
+        };
+        let components = discovery::components(&profile, &Context { device: &device, topics: &self.topics });
+        self.publish_components(name, &device, &components);
+    }
+
+    /// Publishes the discovery of `device` (ledger key `name`) and clears what it no longer has.
+    fn publish_components(&mut self, name: &str, device: &DeviceInfo, components: &[Component]) {
         if !self.connected {
             return;
         }
-        let Some(inverter) = self.inverters.get(name) else { return };
-        let (Some(device), Some(profile)) = (&inverter.device, &inverter.profile) else { return };
         let ctx = Context { device, topics: &self.topics };
-        let components = discovery::components(profile, &ctx);
         let previous = self.ledger.get(name).cloned().unwrap_or_default();
         let current: BTreeMap<String, String> =
             components.iter().map(|c| (c.id.clone(), c.platform.to_string())).collect();
@@ -302,9 +354,9 @@ impl Publisher {
                         .collect(),
                     false => Vec::new(),
                 };
-                vec![(topic, discovery::device_payload(&ctx, &components, &removed))]
+                vec![(topic, discovery::device_payload(&ctx, components, &removed))]
             }
-            DiscoveryMode::Entity => discovery::entity_payloads(&ctx, &components),
+            DiscoveryMode::Entity => discovery::entity_payloads(&ctx, components),
         };
         let topics: Vec<String> = messages.iter().map(|(t, _)| t.clone()).collect();
         for stale in previous.topics.iter().filter(|t| !topics.contains(t)) {
@@ -322,7 +374,8 @@ impl Publisher {
             return;
         }
         self.orphans_cleared = true;
-        let configured: Vec<String> = self.inverters.keys().cloned().collect();
+        let configured: Vec<String> =
+            self.inverters.keys().cloned().chain(self.devices.iter().map(|d| d.key.clone())).collect();
         for name in self.ledger.orphans(&configured) {
             tracing::info!(inverter = %name, "removing the entities of an inverter no longer configured");
             let entry = self.ledger.get(&name).cloned().unwrap_or_default();

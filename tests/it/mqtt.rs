@@ -5,11 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use inverter_monitor::config::{
-    Config, DiscoveryMode, InverterConfig, MqttConfig, PayloadShape, SwitchConfig,
+    Config, ConsumerConfig, DiscoveryMode, InverterConfig, MqttConfig, PayloadShape, SwitchConfig,
 };
-use inverter_monitor::mqtt::SwitchHandle;
+use inverter_monitor::mqtt::MqttHandle;
 use inverter_monitor::service::{self, Console};
-use inverter_monitor::sim::SimConfig;
+use inverter_monitor::sim::{SimClock, SimConfig};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -17,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::*;
 use crate::helpers::*;
 
+mod control;
+
 const DEVICE: &str = "inverter_monitor_2306178901";
 
 struct App {
     sim: SimHandle,
     cancel: CancellationToken,
-    switches: Option<SwitchHandle>,
+    switches: Option<MqttHandle>,
     prefix: String,
     base: String,
     task: JoinHandle<()>,
@@ -44,6 +46,8 @@ struct Setup {
     tls: Option<[std::path::PathBuf; 3]>,
     mode: DiscoveryMode,
     switches: Vec<SwitchConfig>,
+    consumers: Vec<ConsumerConfig>,
+    clock: SimClock,
     prefix: String,
     base: String,
 }
@@ -55,13 +59,15 @@ impl Setup {
             tls: None,
             mode: DiscoveryMode::Device,
             switches: Vec::new(),
+            consumers: Vec::new(),
+            clock: SimClock::Real,
             prefix: unique("ha"),
             base: unique("im"),
         }
     }
 
     async fn start(&self, data_dir: &Path, profiles_dir: Option<&Path>, name: &str) -> App {
-        let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+        let sim = spawn_sim(SimConfig { clock: self.clock, ..SimConfig::new(SERIAL) }, profile()).await;
         let mut inverter = InverterConfig::new(name, "127.0.0.1", sim.addr.port(), SERIAL);
         inverter.interval = Duration::from_millis(100);
         inverter.request_pause = Duration::from_millis(1);
@@ -81,11 +87,12 @@ impl Setup {
         let mut config = Config::new(vec![inverter]);
         config.mqtt = Some(mqtt);
         config.switches = self.switches.clone();
+        config.consumers = self.consumers.clone();
         config.data_dir = data_dir.to_path_buf();
         config.profiles_dir = profiles_dir.map(Path::to_path_buf);
         let cancel = CancellationToken::new();
         let running = service::start(&config, Console::Quiet, &cancel).unwrap();
-        let switches = running.switches.clone();
+        let switches = running.mqtt.clone();
         let task = tokio::spawn(running.wait(cancel.clone()));
         App { sim, cancel, switches, prefix: self.prefix.clone(), base: self.base.clone(), task }
     }

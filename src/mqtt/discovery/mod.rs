@@ -38,7 +38,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// The fields every entity has: name, unique_id, default_entity_id.
-    fn identity(&self, platform: &str, key: &str, name: &str) -> Map<String, Json> {
+    pub fn identity(&self, platform: &str, key: &str, name: &str) -> Map<String, Json> {
         let mut config = Map::new();
         config.insert("name".into(), json!(name));
         config.insert("unique_id".into(), json!(format!("{}_{key}", self.device.serial)));
