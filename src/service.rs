@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use std::sync::Arc;
 
-use crate::mqtt::SwitchHandle;
+use crate::mqtt::MqttHandle;
 use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
@@ -58,8 +58,8 @@ pub enum ServiceError {
 #[derive(Debug)]
 pub struct Running {
     tasks: JoinSet<()>,
-    /// Follow and command switches (present when `[mqtt]` is configured).
-    pub switches: Option<SwitchHandle>,
+    /// Follow and command switches, publish and listen (present when `[mqtt]` is configured).
+    pub mqtt: Option<MqttHandle>,
     /// Where the HTTP server listens (present when `[http]` is configured).
     pub http: Option<std::net::SocketAddr>,
     /// The InfluxDB sink's counters (present when `[influxdb]` is configured).
@@ -77,15 +77,30 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
     if console == Console::Table {
         tasks.spawn(print_tables(bus.subscribe(), cancel.child_token()));
     }
-    let switches = match &config.mqtt {
+    let mqtt = match &config.mqtt {
         Some(mqtt) => {
             tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), discovery = ?mqtt.discovery, "publishing to MQTT");
-            let handle = crate::mqtt::spawn(config, mqtt, bus.subscribe(), &mut tasks, cancel.child_token())
-                .map_err(|e| ServiceError::Mqtt(e.to_string()))?;
+            let topics = crate::mqtt::topics::Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
+            let mut devices = Vec::new();
+            if !config.consumers.is_empty() {
+                devices.push(crate::control::entities::device(&topics, &mqtt.base_topic, &config.consumers));
+            }
+            let handle =
+                crate::mqtt::spawn(config, mqtt, bus.subscribe(), devices, &mut tasks, cancel.child_token())
+                    .map_err(|e| ServiceError::Mqtt(e.to_string()))?;
             Some(handle)
         }
         None => None,
     };
+    let outlook = crate::control::adapter::no_outlook();
+    crate::control::adapter::spawn(
+        config,
+        mqtt.as_ref(),
+        outlook,
+        bus.subscribe(),
+        &mut tasks,
+        cancel.child_token(),
+    );
     let influx = match &config.influxdb {
         Some(influx) => Some(
             crate::sinks::influx::spawn(config, influx, bus.subscribe(), &mut tasks, cancel.child_token())
@@ -94,7 +109,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         None => None,
     };
     let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
-    let sources = Sources { mqtt_connected: switches.as_ref().map(SwitchHandle::connected), spool };
+    let sources = Sources { mqtt_connected: mqtt.as_ref().map(MqttHandle::connected), spool };
     let http = match &config.http {
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
         None => None,
@@ -115,7 +130,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }
-    Ok(Running { tasks, switches, http, influx })
+    Ok(Running { tasks, mqtt, http, influx })
 }
 
 /// Binds the HTTP server and starts it with the task that keeps its view of the inverters.
