@@ -53,6 +53,10 @@ pub struct ConsumerConfig {
     pub payload: PayloadShape,
     /// The position in a bank (`payload = "bank"` only).
     pub index: Option<usize>,
+    /// The command word for on, as for `[[switch]]` (Shelly: `on`).
+    pub payload_on: Option<String>,
+    /// The command word for off (Shelly: `off`).
+    pub payload_off: Option<String>,
     /// W the load draws when on.
     pub power: f64,
     /// Lower sheds last and starts first.
@@ -133,6 +137,8 @@ impl ConsumerConfig {
             command_topic: format!("plugs/{name}/set"),
             payload: PayloadShape::Plain,
             index: None,
+            payload_on: None,
+            payload_off: None,
             power,
             priority: default_priority(),
             min_on: default_min_time(),
@@ -160,6 +166,8 @@ impl ConsumerConfig {
             command_topic: self.command_topic.clone(),
             payload: self.payload,
             index: self.index,
+            payload_on: self.payload_on.clone(),
+            payload_off: self.payload_off.clone(),
         }
     }
 

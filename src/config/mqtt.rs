@@ -191,9 +191,27 @@ pub struct SwitchConfig {
     pub payload: PayloadShape,
     /// The position in a bank (`payload = "bank"` only).
     pub index: Option<usize>,
+    /// The command that turns it on, when the plug wants another word than the shape's
+    /// (Shelly: `on`); states are read without regard to case.
+    pub payload_on: Option<String>,
+    /// The command that turns it off (Shelly: `off`).
+    pub payload_off: Option<String>,
 }
 
 impl SwitchConfig {
+    /// A plain ON/OFF switch on `state_topic` and `command_topic`.
+    pub fn plain(name: &str, state_topic: &str, command_topic: &str) -> Self {
+        Self {
+            name: name.into(),
+            state_topic: state_topic.into(),
+            command_topic: command_topic.into(),
+            payload: PayloadShape::Plain,
+            index: None,
+            payload_on: None,
+            payload_off: None,
+        }
+    }
+
     /// The first problem, as (key, reason).
     pub(super) fn problem(&self) -> Option<(&'static str, String)> {
         if self.name.is_empty() {
@@ -209,6 +227,9 @@ impl SwitchConfig {
             (PayloadShape::Bank, None) => Some(("index", "a bank switch needs its index in the bank".into())),
             (PayloadShape::Plain | PayloadShape::Json, Some(_)) => {
                 Some(("index", "index applies to payload = \"bank\" only".into()))
+            }
+            (PayloadShape::Bank, _) if self.payload_on.is_some() || self.payload_off.is_some() => {
+                Some(("payload_on", "a bank is commanded with its whole state, not a word".into()))
             }
             _ => None,
         }

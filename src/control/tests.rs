@@ -198,6 +198,7 @@ fn priorities_decide_who_starts_first_and_who_sheds_first() {
     let mut world =
         world(HouseParams { initial_soc: 70.0, ..Default::default() }, midnight() + TimeDelta::hours(10));
     let run = simulate(&mut world, &consumers, midnight() + TimeDelta::hours(10), 20);
+    assert_no_flapping(&run, &consumers);
     let switches = &run.switches;
     assert_eq!((switches[0].consumer.as_str(), switches[0].on), ("pump", true), "{switches:#?}");
     assert_eq!((switches[1].consumer.as_str(), switches[1].on), ("geyser", true));
@@ -245,6 +246,7 @@ fn a_cloudy_forecast_keeps_a_surplus_driven_load_off_through_sun_breaks() {
     let start = midnight() + TimeDelta::hours(6);
     // The model's own weather has clear spells; the forecast says heavy cloud all day.
     let clear = simulate(&mut world(HouseParams::default(), start), &consumers, start, 12);
+    assert_no_flapping(&clear, &consumers);
     assert!(!clear.of("pool").is_empty(), "without a forecast the sunny spells start it");
     let mut cloudy = world(HouseParams::default(), start);
     let forecast = overcast(100.0);

@@ -1,7 +1,7 @@
 //! Switches we follow and command: the door later control logic uses.
 //!
 //! Payload shapes: plain `ON`/`OFF` (HA MQTT switches, Tasmota, Shelly), JSON `{"state":"ON"}`
-//! (zigbee2mqtt), and the original tool's banks: `{"switches": [1,0,…]}` on the state topic,
+//! (zigbee2mqtt; Shelly Gen2's `{"output": true}` is read too), and the original tool's banks: `{"switches": [1,0,…]}` on the state topic,
 //! `{"state": […]}` to the command topic. A malformed payload is an error to log, never fatal.
 
 use serde_json::{Value as Json, json};
@@ -62,8 +62,13 @@ impl Switch {
             PayloadShape::Plain => plain(&text).ok_or_else(|| malformed("ON or OFF"))?,
             PayloadShape::Json => serde_json::from_str::<Json>(&text)
                 .ok()
-                .and_then(|j| j.get("state").and_then(Json::as_str).and_then(plain))
-                .ok_or_else(|| malformed(r#"{"state": "ON"|"OFF"}"#))?,
+                .and_then(|j| {
+                    j.get("state")
+                        .and_then(Json::as_str)
+                        .and_then(plain)
+                        .or_else(|| j.get("output")?.as_bool())
+                })
+                .ok_or_else(|| malformed(r#"{"state": "ON"|"OFF"} or {"output": true|false}"#))?,
             PayloadShape::Bank => {
                 let bank = bank_state(&text).ok_or_else(|| malformed(r#"{"switches": [0|1, …]}"#))?;
                 let on = bank
@@ -84,6 +89,10 @@ impl Switch {
     /// [`SwitchError::BankUnknown`] for a bank whose state was never seen.
     pub fn command(&self, on: bool) -> Result<Vec<u8>, SwitchError> {
         let word = if on { "ON" } else { "OFF" };
+        let custom = if on { &self.config.payload_on } else { &self.config.payload_off };
+        if let Some(custom) = custom {
+            return Ok(custom.as_bytes().to_vec());
+        }
         Ok(match self.config.payload {
             PayloadShape::Plain => word.as_bytes().to_vec(),
             PayloadShape::Json => json!({ "state": word }).to_string().into_bytes(),
@@ -121,13 +130,7 @@ mod tests {
     use super::*;
 
     fn switch(payload: PayloadShape, index: Option<usize>) -> Switch {
-        Switch::new(SwitchConfig {
-            name: "geyser".into(),
-            state_topic: "s".into(),
-            command_topic: "c".into(),
-            payload,
-            index,
-        })
+        Switch::new(SwitchConfig { payload, index, ..SwitchConfig::plain("geyser", "s", "c") })
     }
 
     #[test]
@@ -156,8 +159,14 @@ mod tests {
     }
 
     #[test]
-    fn commands_follow_the_shape() {
+    fn commands_follow_the_shape_unless_the_plug_wants_its_own_words() {
         assert_eq!(switch(PayloadShape::Plain, None).command(true).unwrap(), b"ON");
         assert_eq!(switch(PayloadShape::Json, None).command(false).unwrap(), br#"{"state":"OFF"}"#);
+        // A Shelly Gen2: JSON status, plain lower-case commands.
+        let mut shelly = switch(PayloadShape::Json, None);
+        shelly.config.payload_on = Some("on".into());
+        shelly.config.payload_off = Some("off".into());
+        assert_eq!(shelly.on_state(br#"{"id":0,"output":true,"apower":2990.5}"#), Ok(true));
+        assert_eq!(shelly.command(false).unwrap(), b"off");
     }
 }

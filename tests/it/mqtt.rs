@@ -275,25 +275,19 @@ async fn switch_states_are_followed_commands_sent_and_garbage_ignored() {
     let topic = |s: &str| format!("{}/{s}", setup.base);
     setup.switches = vec![
         SwitchConfig {
-            name: "geyser".into(),
-            state_topic: topic("geyser/state"),
-            command_topic: topic("geyser/set"),
             payload: PayloadShape::Plain,
             index: None,
+            ..SwitchConfig::plain("geyser", &topic("geyser/state"), &topic("geyser/set"))
         },
         SwitchConfig {
-            name: "pump".into(),
-            state_topic: topic("pump/state"),
-            command_topic: topic("pump/set"),
             payload: PayloadShape::Json,
             index: None,
+            ..SwitchConfig::plain("pump", &topic("pump/state"), &topic("pump/set"))
         },
         SwitchConfig {
-            name: "bank2".into(),
-            state_topic: topic("state/bank"),
-            command_topic: topic("control/bank"),
             payload: PayloadShape::Bank,
             index: Some(2),
+            ..SwitchConfig::plain("bank2", &topic("state/bank"), &topic("control/bank"))
         },
     ];
     let data = tempfile::tempdir().unwrap();

@@ -80,7 +80,10 @@ async fn plug_states_in_commands_out_and_home_assistant_switches_honoured() {
         (json!("ON"), json!("ON"), json!("ON"))
     );
     assert!(geyser["decision"].as_str().unwrap().starts_with("keep on: battery 60 % ≥ 40 %"), "{geyser}");
-    assert!(state["consumers"]["pool"]["reason"].as_str().unwrap().contains("(floor 95 % + 1 % hysteresis)"), "{state}");
+    assert!(
+        state["consumers"]["pool"]["reason"].as_str().unwrap().contains("(floor 95 % + 1 % hysteresis)"),
+        "{state}"
+    );
 
     // Garbage on a command topic is ignored; automatic off hands the geyser to the user.
     ha.publish(&format!("{control}/geyser/automatic/set"), b"maybe", false).await;
