@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -20,11 +20,18 @@ use crate::poller::Update;
 /// Where the weather's outlook comes from: asked at each decision, `None` when unknown or stale.
 pub type OutlookSource = Box<dyn Fn(DateTime<Utc>) -> Option<Outlook> + Send + Sync>;
 
-/// What Home Assistant's switches set, kept in `<data_dir>/control.json`.
+/// How often the runtimes are written while loads run: often enough that a restart loses
+/// little, seldom enough to spare an SD card.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What Home Assistant's switches set, and today's runtimes, kept in `<data_dir>/control.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Settings {
     dry_run: bool,
     automatic: BTreeMap<String, bool>,
+    /// Seconds on per consumer, and the inverter's day they were counted on.
+    #[serde(default)]
+    runtime: BTreeMap<String, (NaiveDate, u64)>,
 }
 
 /// The running adapter.
@@ -38,6 +45,7 @@ pub struct Adapter {
     file: PathBuf,
     outlook: OutlookSource,
     last: Vec<Decision>,
+    saved_at: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -58,10 +66,12 @@ impl Adapter {
         let mut settings = Settings {
             dry_run: config.control.dry_run,
             automatic: config.consumers.iter().map(|c| (c.name.clone(), c.automatic)).collect(),
+            runtime: BTreeMap::new(),
         };
         match std::fs::read(&file).map(|bytes| serde_json::from_slice::<Settings>(&bytes)) {
             Ok(Ok(saved)) => {
                 settings.dry_run = saved.dry_run;
+                settings.runtime = saved.runtime;
                 for (name, on) in saved.automatic {
                     // A consumer no longer configured keeps no setting.
                     if let Some(slot) = settings.automatic.get_mut(&name) {
@@ -75,6 +85,9 @@ impl Adapter {
         for (name, on) in &settings.automatic {
             engine.set_automatic(name, *on);
         }
+        for (name, (day, secs)) in &settings.runtime {
+            engine.restore_runtime(name, *day, std::time::Duration::from_secs(*secs));
+        }
         let base = config.mqtt.as_ref().map(|m| m.base_topic.clone()).unwrap_or_default();
         Some(Self {
             engine,
@@ -86,6 +99,7 @@ impl Adapter {
             file,
             outlook,
             last: Vec::new(),
+            saved_at: None,
         })
     }
 
@@ -98,7 +112,10 @@ impl Adapter {
         self.publish().await;
         loop {
             tokio::select! {
-                () = cancel.cancelled() => return,
+                () = cancel.cancelled() => {
+                    self.save();
+                    return;
+                }
                 update = bus.recv() => match update {
                     Ok(update) => self.on_update(&update).await,
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("load control skipped {n} poll updates"),
@@ -140,7 +157,11 @@ impl Adapter {
         for d in &decisions {
             self.act(d, at).await;
         }
+        let running = decisions.iter().any(|d| d.state == Some(true));
         self.last = decisions;
+        if running && self.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
+            self.save();
+        }
         self.publish().await;
     }
 
@@ -188,7 +209,13 @@ impl Adapter {
         self.publish().await;
     }
 
-    fn save(&self) {
+    fn save(&mut self) {
+        self.saved_at = Some(tokio::time::Instant::now());
+        let names: Vec<String> = self.engine.consumers().map(|c| c.name.clone()).collect();
+        self.settings.runtime = names
+            .into_iter()
+            .filter_map(|n| self.engine.runtime(&n).map(|(day, d)| (n, (day, d.as_secs()))))
+            .collect();
         let write =
             serde_json::to_vec_pretty(&self.settings).map_err(std::io::Error::other).and_then(|bytes| {
                 std::fs::create_dir_all(self.file.parent().unwrap_or(&self.file))

@@ -170,6 +170,20 @@ impl Engine {
         self.slots.iter_mut().find(|s| s.config.name == name).map(|s| s.automatic = on).is_some()
     }
 
+    /// Time on during the inverter's day `day`, for keeping across restarts.
+    pub fn runtime(&self, name: &str) -> Option<(NaiveDate, Duration)> {
+        let slot = self.slots.iter().find(|s| s.config.name == name)?;
+        Some((slot.day?, slot.runtime))
+    }
+
+    /// Restores the runtime a previous run counted on `day`; a step on another day resets it.
+    pub fn restore_runtime(&mut self, name: &str, day: NaiveDate, runtime: Duration) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.config.name == name) {
+            slot.day = Some(day);
+            slot.runtime = runtime;
+        }
+    }
+
     /// Whether automatic control of `name` is on.
     pub fn automatic(&self, name: &str) -> Option<bool> {
         self.slots.iter().find(|s| s.config.name == name).map(|s| s.automatic)

@@ -328,3 +328,24 @@ fn a_plug_switched_by_hand_restarts_its_minimum_time() {
     let d = &engine.step(later.at, Ok(&later), None)[0];
     assert_eq!(d.action, Action::Stop, "{d:?}");
 }
+
+#[test]
+fn a_restored_runtime_counts_on_its_day_and_not_the_next() {
+    let consumers = [ConsumerConfig { max_daily_runtime: Some(Duration::from_secs(3600)), ..geyser() }];
+    let world =
+        world(HouseParams { initial_soc: 90.0, ..Default::default() }, midnight() + TimeDelta::hours(10));
+    let obs = observe(&world.house, None);
+    let mut engine = Engine::new(&ControlConfig::default(), &consumers);
+    engine.observe("geyser", false, obs.at);
+    engine.restore_runtime("geyser", obs.local.date(), Duration::from_secs(3600));
+    let d = &engine.step(obs.at, Ok(&obs), None)[0];
+    assert_eq!((d.action, d.reason.as_str()), (Action::Stay, "ran 1h00 today, its maximum is 1h00"));
+    let mut engine = Engine::new(&ControlConfig::default(), &consumers);
+    engine.observe("geyser", false, obs.at);
+    engine.restore_runtime("geyser", obs.local.date().pred_opt().unwrap(), Duration::from_secs(3600));
+    assert_eq!(
+        engine.step(obs.at, Ok(&obs), None)[0].action,
+        Action::Start,
+        "yesterday's hour does not count"
+    );
+}
