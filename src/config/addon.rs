@@ -113,6 +113,7 @@ impl Addon {
     async fn mqtt_service(&self) -> Result<MqttService, ConfigError> {
         let url = format!("{}/services/mqtt", self.supervisor.trim_end_matches('/'));
         let failed = |reason: String| ConfigError::Supervisor { url: url.clone(), reason };
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
