@@ -29,5 +29,7 @@ python3 -c 'import yaml' 2>/dev/null || python+=(PyYAML)
 if [ ${#python[@]} -gt 0 ]; then
   echo "installing from PyPI: ${python[*]}"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${python[@]}"
+  # Under pyenv a new program is on PATH only once its shim exists.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 echo "test tools: mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}' || true), $(promtool --version 2>&1 | head -1), $(chromium --version 2>/dev/null || true)"
