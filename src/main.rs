@@ -1,4 +1,5 @@
-//! The command line: `run`, `read`, `simulate`, `check-config`, and a demo when called bare.
+//! The command line: `run`, `read`, `simulate`, `check-config`, `healthcheck`, and a demo when
+//! called bare.
 //! Logic lives in the library; this file parses arguments, sets up logging and reports errors.
 
 use std::collections::HashMap;
@@ -12,7 +13,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use inverter_monitor::config::{Config, InverterConfig, LogConfig, LogFormat, Protocol};
+use inverter_monitor::config::{
+    Addon, AddonLayers, Config, InverterConfig, LogConfig, LogFormat, Protocol, Sources,
+};
 use inverter_monitor::poller::Poller;
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::report;
@@ -31,9 +34,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the service with a config file.
+    /// Run the service with a config file; as a Home Assistant add-on, with its options.
     Run {
-        /// The TOML config file.
+        /// The TOML config file; optional in an add-on, where it refines the options.
         #[arg(long, short, env = "INVERTER_MONITOR_CONFIG", default_value = "inverter-monitor.toml")]
         config: PathBuf,
     },
@@ -51,6 +54,19 @@ enum Command {
     CheckConfig {
         /// The TOML config file.
         file: PathBuf,
+    },
+    /// Exit 0 when the running service's /healthz says healthy, else 1 (Docker's HEALTHCHECK).
+    Healthcheck {
+        /// The health URL of the running service.
+        #[arg(
+            long,
+            env = "INVERTER_MONITOR_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:8000/healthz"
+        )]
+        url: String,
+        /// Longest wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
     },
 }
 
@@ -172,9 +188,12 @@ enum Prepared {
     Other(Command),
 }
 
-/// Loads the config of `run`, sets up logging and, with a DSN, Sentry.
+/// Loads the config of `run` (with the add-on's layers when it runs as one), sets up logging
+/// and, with a DSN, Sentry.
 fn prepare_run(file: &std::path::Path) -> Result<(Box<Config>, Option<sentry::ClientInitGuard>)> {
-    let config = Config::load(file, &env())?;
+    let env = env();
+    let addon = Addon::detect(&env).map(|addon| addon_layers(&addon)).transpose()?;
+    let config = Config::load_from(Sources { file, addon: addon.as_ref(), env: &env })?;
     let guard = config.sentry.dsn.as_ref().map(|dsn| {
         let mut options = sentry::ClientOptions::new().maybe_release(sentry::release_name!());
         if let Some(environment) = &config.sentry.environment {
@@ -186,7 +205,18 @@ fn prepare_run(file: &std::path::Path) -> Result<(Box<Config>, Option<sentry::Cl
     if guard.is_some() {
         tracing::info!("errors are reported to Sentry");
     }
+    if let Some(addon) = &addon {
+        let broker = addon.supervisor_broker.as_deref().unwrap_or("from the options");
+        tracing::info!(options = %addon.options_file.display(), broker, "running as a Home Assistant add-on");
+    }
     Ok((Box::new(config), guard))
+}
+
+/// The add-on's layers. Asking the Supervisor takes a runtime of its own: the service's runtime
+/// starts only after Sentry, which needs the config.
+fn addon_layers(addon: &Addon) -> Result<AddonLayers> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(addon.layers())?)
 }
 
 /// Prints the error with its causes, once, and fails.
@@ -203,6 +233,10 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Read(args) => read(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::CheckConfig { file } => check_config(file),
+        Command::Healthcheck { url, timeout } => {
+            println!("{}", inverter_monitor::web::probe(&url, timeout).await?);
+            Ok(())
+        }
     }
 }
 

@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 
-/// A secret string; `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+/// A secret string; `Debug` prints `[redacted]`. The default is empty, for a secret that
+/// arrives later from its `*_file`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
 

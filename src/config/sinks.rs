@@ -217,6 +217,8 @@ impl Default for HttpConfig {
 pub struct SentryConfig {
     /// The project DSN.
     pub dsn: Option<Secret>,
+    /// A file holding the DSN (Docker secrets); read at load time, wins over `dsn`.
+    pub dsn_file: Option<PathBuf>,
     /// The environment name shown in Sentry.
     pub environment: Option<String>,
 }
@@ -227,7 +229,11 @@ pub struct SentryConfig {
 #[serde(deny_unknown_fields)]
 pub struct HealthcheckConfig {
     /// The URL to GET; `/fail` is appended when a poll fails. Its path is a credential.
+    /// Empty only until `ping_url_file` is read; validation refuses it empty.
+    #[serde(default)]
     pub ping_url: Secret,
+    /// A file holding the URL (Docker secrets); read at load time, wins over `ping_url`.
+    pub ping_url_file: Option<PathBuf>,
     /// Shortest time between pings.
     #[serde(default = "default_ping_interval", with = "humantime_serde")]
     pub min_interval: Duration,
@@ -235,6 +241,32 @@ pub struct HealthcheckConfig {
 
 fn default_ping_interval() -> Duration {
     Duration::from_secs(60)
+}
+
+impl SentryConfig {
+    /// Reads `dsn_file` into `dsn`, so the rest of the service sees one value.
+    pub(super) fn read_secret_file(&mut self) -> Option<(&'static str, String)> {
+        match read_secret(self.dsn_file.as_deref(), &self.dsn) {
+            Ok(dsn) => self.dsn = dsn,
+            Err(e) => return Some(("dsn_file", format!("cannot be read: {e}"))),
+        }
+        None
+    }
+}
+
+impl HealthcheckConfig {
+    /// Reads `ping_url_file` into `ping_url` and insists on one of them.
+    pub(super) fn read_secret_file(&mut self) -> Option<(&'static str, String)> {
+        match read_secret(self.ping_url_file.as_deref(), &Some(self.ping_url.clone())) {
+            Ok(Some(url)) => self.ping_url = url,
+            Ok(None) => {}
+            Err(e) => return Some(("ping_url_file", format!("cannot be read: {e}"))),
+        }
+        if self.ping_url.expose().is_empty() {
+            return Some(("ping_url", "missing: set ping_url or ping_url_file".into()));
+        }
+        None
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,6 @@
+use std::collections::HashMap;
+use std::path::Path;
+
 use super::*;
 
 const GOOD: &str = r#"
@@ -135,4 +138,27 @@ fn the_example_config_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/inverter-monitor.toml");
     let config = Config::load(&path, &HashMap::new()).unwrap();
     assert!(!config.inverters.is_empty());
+}
+
+#[test]
+fn sentry_and_ping_secrets_can_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = dir.path().join("dsn");
+    let ping = dir.path().join("ping");
+    std::fs::write(&dsn, "https://key@sentry.example/1\n").unwrap();
+    std::fs::write(&ping, "https://hc.example/uuid\n").unwrap();
+    let text = format!(
+        "{GOOD}[sentry]\ndsn_file = \"{}\"\n[healthcheck]\nping_url_file = \"{}\"\n",
+        dsn.display(),
+        ping.display()
+    );
+    let config = load(&text, &[]).unwrap();
+    assert_eq!(config.sentry.dsn.unwrap().expose(), "https://key@sentry.example/1");
+    assert_eq!(config.healthcheck.unwrap().ping_url.expose(), "https://hc.example/uuid");
+    assert_eq!(
+        message(&format!("{GOOD}[healthcheck]\nmin_interval = \"5m\"\n"), &[]),
+        "FILE: healthcheck.ping_url: missing: set ping_url or ping_url_file"
+    );
+    let text = message(&format!("{GOOD}[sentry]\ndsn_file = \"/nope/dsn\"\n"), &[]);
+    assert!(text.starts_with("FILE: sentry.dsn_file: cannot be read"), "{text}");
 }

@@ -80,7 +80,11 @@ mod tests {
 
     fn pinger() -> Pinger {
         let url = Secret::new("http://hc/abc/".into());
-        Pinger::new(&HealthcheckConfig { ping_url: url, min_interval: Duration::from_secs(60) })
+        Pinger::new(&HealthcheckConfig {
+            ping_url: url,
+            ping_url_file: None,
+            min_interval: Duration::from_secs(60),
+        })
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! The HTTP side: `/metrics`, `/healthz`, `/api/snapshot` and a status page at `/`.
+//! The HTTP side: `/metrics`, `/healthz`, `/api/snapshot` and a status page at `/`; and the
+//! probe of `/healthz` behind `inverter-monitor healthcheck`.
 //!
 //! It holds no business logic: every answer is rendered from [`Latest`] and [`Metrics`]. All
 //! links are relative, so the page works behind Home Assistant's ingress proxy.
 
 mod health;
 mod page;
+mod probe;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use health::{Health, health};
+pub use probe::{ProbeError, probe};
 
 use crate::sinks::latest::Latest;
 use crate::sinks::metrics::Metrics;

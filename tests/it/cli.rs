@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use inverter_monitor::sim::SimConfig;
 
 use crate::helpers::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_inverter-monitor");
+use crate::process::{BIN, free_port, terminate, wait_for_port};
 
 /// Runs the binary off the async runtime and returns (exit ok, stdout, stderr).
 async fn run(args: Vec<String>) -> (bool, String, String) {
@@ -57,8 +56,7 @@ async fn read_prints_a_table() {
 
 #[tokio::test]
 async fn read_fails_clearly_when_nothing_listens() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let logger = format!("127.0.0.1:{port}");
+    let logger = format!("127.0.0.1:{}", free_port());
     let (ok, _, stderr) = run(args(&["read", "--logger", &logger, "--serial", "1"])).await;
     assert!(!ok);
     assert!(
@@ -108,24 +106,9 @@ async fn check_config_accepts_the_example_and_names_the_bad_key() {
     assert!(stderr.contains("bad.toml: inverter[0].serial: missing"), "{stderr}");
 }
 
-/// Polls `addr` until it accepts, for a process we started; bounded, no blind sleep.
-fn wait_for_port(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "{addr} never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn terminate(child: &std::process::Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn simulate_serves_read_with_fault_flags() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", free_port());
     let mut sim = Command::new(BIN)
         .args([
             "simulate",

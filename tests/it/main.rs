@@ -1,6 +1,8 @@
 //! Integration tests: the client against the simulator over real TCP, the service loop, and
 //! the command line. One binary (STYLE 13); `TEST_LOG=1` shows the logs.
 
+mod addon;
+mod addon_mode;
 mod broker;
 mod cli;
 mod faults;
@@ -8,5 +10,7 @@ mod helpers;
 mod influx;
 mod mqtt;
 mod observability;
+mod process;
+mod secrets;
 mod service;
 mod web;

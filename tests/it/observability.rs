@@ -1,7 +1,6 @@
 //! Sentry and health-check pings from the real binary, against a real HTTP server in the test
 //! standing in for sentry.io and healthchecks.io; and no secret in the logs.
 
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use axum::http::{Method, Uri};
 use inverter_monitor::sim::SimConfig;
 
 use crate::helpers::*;
+use crate::process::{spawn_logged, stop};
 
 type Seen = Arc<Mutex<Vec<(Method, String, String)>>>;
 
@@ -72,33 +72,17 @@ min_interval = "1h"
     )
 }
 
-/// Starts `run` with `text` as its config; the log goes to a file (a pipe nobody reads while
-/// the test waits would fill up and stall the service).
+/// Starts `run` with `text` as its config.
 fn spawn_run(dir: &tempfile::TempDir, text: &str) -> std::process::Child {
     let path = dir.path().join("config.toml");
     std::fs::write(&path, format!("data_dir = \"{}\"\n{text}", dir.path().display())).unwrap();
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_inverter-monitor"))
-        .args(["run", "--config", path.to_str().unwrap()])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-/// Stops the service with SIGTERM and returns its log.
-async fn stop(mut child: std::process::Child, dir: &tempfile::TempDir) -> String {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
-    assert!(status.success(), "the service stops cleanly on SIGTERM");
-    std::fs::read_to_string(dir.path().join("log")).unwrap()
+    spawn_logged(dir, &["run", "--config", path.to_str().unwrap()], &[])
 }
 
 #[tokio::test]
 async fn an_unavailable_inverter_reaches_sentry_and_pings_fail_and_no_secret_is_logged() {
     let (hooks, seen) = recorder().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = crate::process::free_port();
     let dir = tempfile::tempdir().unwrap();
     let child = spawn_run(&dir, &config(closed, hooks));
     wait_until("a Sentry envelope", &seen, |(m, uri, body)| {

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Checks the Docker side without a Docker engine: docker/compose.yaml, the Grafana
+provisioning and dashboard, and what the Dockerfiles promise. `docker compose config` and
+`docker build` cannot run here; hadolint lints the Dockerfiles beside this (see .ci/run).
+Prints one line per problem and exits 1 if there is any."""
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+problems = []
+
+
+def check(ok, message):
+    if not ok:
+        problems.append(message)
+
+
+def compose():
+    text = (DOCKER / "compose.yaml").read_text()
+    doc = yaml.safe_load(text)
+    services = doc.get("services", {})
+    check({"inverter-monitor", "mosquitto"} <= set(services), "compose: needs inverter-monitor and mosquitto")
+    for name, profile in [("influxdb", "influxdb"), ("grafana", "grafana")]:
+        check(services.get(name, {}).get("profiles") == [profile], f"compose: {name} must be in profile {profile}")
+    app = services.get("inverter-monitor", {})
+    build = app.get("build", {})
+    check((DOCKER / build.get("context", "") / build.get("dockerfile", "")).is_file(), "compose: build file missing")
+    deps = app.get("depends_on", {})
+    check(deps.get("mosquitto", {}).get("condition") == "service_healthy", "compose: wait for a healthy broker")
+    for name, service in services.items():
+        check("image" in service, f"compose: {name} has no image")
+        check(":" in service.get("image", ":") and not service.get("image", "").endswith(":latest"),
+              f"compose: {name} image is not pinned")
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                check((DOCKER / source).exists(), f"compose: {name} mounts {source}, which does not exist")
+            else:
+                check(source in doc.get("volumes", {}), f"compose: {name} uses undeclared volume {source}")
+        for secret in service.get("secrets", []):
+            check(secret in doc.get("secrets", {}), f"compose: {name} uses undeclared secret {secret}")
+        for port in service.get("ports", []):
+            check(re.fullmatch(r"\d+:\d+", str(port)) is not None, f"compose: {name} port {port} is not HOST:CONTAINER")
+    for name in ["mosquitto", "influxdb"]:
+        test = services.get(name, {}).get("healthcheck", {}).get("test", [])
+        check(test[:1] == ["CMD"], f"compose: {name} needs an exec-form healthcheck")
+    for key in app.get("environment", {}):
+        check(key == "TZ" or key.startswith("INVERTER_MONITOR__"), f"compose: {key} is not a setting")
+    example = (DOCKER / ".env.example").read_text()
+    for var in set(re.findall(r"\$\{([A-Z_]+)", text)):
+        check(re.search(rf"^{var}=", example, re.M) is not None, f"compose: ${{{var}}} is not in .env.example")
+
+
+def grafana():
+    datasources = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/influxdb.yaml").read_text())
+    uids = {d["uid"] for d in datasources["datasources"]}
+    dashboard = json.loads((DOCKER / "grafana/dashboards/inverter-monitor.json").read_text())
+    keys = set()
+    for profile in (ROOT / "config/profiles").glob("*.toml"):
+        keys |= {r["key"] for r in tomllib.loads(profile.read_text()).get("reading", [])}
+    titles = []
+    for panel in dashboard["panels"]:
+        titles.append(panel["title"].lower())
+        check(panel["datasource"]["uid"] in uids, f"grafana: panel {panel['title']} uses an unknown datasource")
+        for target in panel["targets"]:
+            for field in re.findall(r'r\._field == "([a-z0-9_]+)"', target["query"]):
+                check(field in keys, f"grafana: panel {panel['title']} reads {field}, which no profile has")
+    for want in ["power flow", "battery soc", "daily energy"]:
+        check(any(want in t for t in titles), f"grafana: no panel for {want}")
+
+
+def dockerfiles():
+    for path, user in [(DOCKER / "Dockerfile", "65532"), (ROOT / "ha/inverter_monitor/Dockerfile", None)]:
+        text = path.read_text()
+        name = path.relative_to(ROOT)
+        check(re.search(r'^HEALTHCHECK .*\n?.*CMD \["/usr/local/bin/inverter-monitor", "healthcheck"\]', text, re.M)
+              is not None, f"{name}: HEALTHCHECK must run the binary's healthcheck in exec form")
+        check("BUILD_FROM" not in text, f"{name}: BUILD_FROM is no longer passed by the Supervisor")
+        check(len(re.findall(r"^FROM ", text, re.M)) >= 2, f"{name}: must be multi-stage")
+        last_user = re.findall(r"^USER (\S+)", text, re.M)
+        if user:
+            check(last_user[-1:] == [f"{user}:{user}"], f"{name}: must run as {user}")
+        else:
+            check(not last_user, f"{name}: the add-on runs as root (the Supervisor's options.json)")
+
+
+compose()
+grafana()
+dockerfiles()
+for problem in problems:
+    print(problem)
+print(f"docker/: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+sys.exit(1 if problems else 0)
