@@ -6,6 +6,7 @@
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
 //! - [`profile`]: register definitions as data, request planning, decoding.
+//! - [`http_client`]: the one way HTTP clients are built (rustls with ring).
 //! - [`mqtt`]: Home Assistant discovery, state, availability and switch commands over MQTT.
 //! - [`poller`]: the per-inverter schedule: read plan → decode → plausibility → snapshot.
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod http_client;
 pub mod mqtt;
 pub mod poller;
 pub mod profile;
