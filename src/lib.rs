@@ -13,6 +13,7 @@
 //! - [`report`]: snapshots as text for people.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
 //! - [`sinks`]: InfluxDB with a durable spool, and Prometheus metrics.
+//! - [`weather`]: cloud cover from a provider, the sun's position, and a clear-sky PV estimate.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/snapshot` and the status page.
 //! - [`sim`]: a logger simulator with a house model and fault injection.
 #![warn(missing_docs)]
@@ -29,4 +30,5 @@ pub mod service;
 pub mod sim;
 pub mod sinks;
 pub mod transport;
+pub mod weather;
 pub mod web;
