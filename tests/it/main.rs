@@ -9,4 +9,5 @@ mod influx;
 mod mqtt;
 mod observability;
 mod service;
+mod weather;
 mod web;
