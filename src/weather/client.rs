@@ -63,11 +63,8 @@ impl WeatherClient {
         let request = build(key.as_ref().map(Secret::expose))?;
         let shown = build(key.as_ref().map(|_| REDACTED))?.to_string();
         let key = key.map(|k| {
-            let encoded = Url::parse_with_params("x:", [("k", k.expose())]).map_or_else(
-                |_| k.expose().to_string(),
-                |u| u.query().unwrap_or_default().trim_start_matches("k=").to_string(),
-            );
-            (k, Secret::new(encoded))
+            let encoded = Secret::new(percent_encoded(k.expose()));
+            (k, encoded)
         });
         let http = crate::http_client::client(config.timeout)
             .map_err(|e| WeatherError::Setup(format!("HTTP client: {}", error_chain(&e))))?;
@@ -117,6 +114,13 @@ impl WeatherClient {
             None => text.to_string(),
         }
     }
+}
+
+/// `text` as it appears in a query string (`+` → `%2B`, space → `+`).
+fn percent_encoded(text: &str) -> String {
+    let Ok(mut url) = Url::parse("http://x/") else { return text.to_string() };
+    url.query_pairs_mut().append_pair("k", text);
+    url.query().unwrap_or_default().trim_start_matches("k=").to_string()
 }
 
 #[cfg(test)]
