@@ -16,6 +16,7 @@ pub mod layers;
 mod mqtt;
 mod secret;
 mod sinks;
+mod weather;
 
 pub use addon::{Addon, AddonLayers};
 pub use control::{ConsumerConfig, ControlConfig, Hours};
@@ -23,6 +24,7 @@ pub use layers::Sources;
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
 pub use sinks::{HealthcheckConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
+pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 
 use crate::profile::{Profiles, plan};
 use crate::transport::{LinkSettings, Target, Wire};
@@ -93,6 +95,8 @@ pub struct Config {
     pub sentry: SentryConfig,
     /// Health-check pings.
     pub healthcheck: Option<HealthcheckConfig>,
+    /// Weather, sun position and the PV estimate; no `[weather]`, no weather.
+    pub weather: Option<WeatherConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -274,6 +278,7 @@ impl Config {
             http: None,
             sentry: SentryConfig::default(),
             healthcheck: None,
+            weather: None,
             log: LogConfig::default(),
         }
     }
@@ -313,6 +318,9 @@ impl Config {
         }
         if let Some((field, reason)) = self.influxdb.as_ref().and_then(InfluxConfig::problem) {
             return Err(invalid(format!("influxdb.{field}"), reason));
+        }
+        if let Some((field, reason)) = self.weather.as_ref().and_then(WeatherConfig::problem) {
+            return Err(invalid(format!("weather.{field}"), reason));
         }
         if let Some(Err(e)) = self.sentry.dsn.as_ref().map(|dsn| dsn.expose().parse::<sentry::types::Dsn>()) {
             return Err(invalid("sentry.dsn".into(), format!("not a Sentry DSN: {e}")));

@@ -6,18 +6,21 @@
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
 //! - [`profile`]: register definitions as data, request planning, decoding.
+//! - [`http_client`]: the one way HTTP clients are built (rustls with ring).
 //! - [`mqtt`]: Home Assistant discovery, state, availability and switch commands over MQTT.
 //! - [`poller`]: the per-inverter schedule: read plan → decode → plausibility → snapshot.
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
 //! - [`report`]: snapshots as text for people.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
 //! - [`sinks`]: InfluxDB with a durable spool, and Prometheus metrics.
+//! - [`weather`]: cloud cover from a provider, the sun's position, and a clear-sky PV estimate.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/snapshot` and the status page.
 //! - [`sim`]: a logger simulator with a house model and fault injection.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod control;
+pub mod http_client;
 pub mod mqtt;
 pub mod poller;
 pub mod profile;
@@ -28,4 +31,5 @@ pub mod service;
 pub mod sim;
 pub mod sinks;
 pub mod transport;
+pub mod weather;
 pub mod web;

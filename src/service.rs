@@ -18,6 +18,7 @@ use crate::sinks::influx::InfluxHandle;
 use crate::sinks::latest::Latest;
 use crate::sinks::metrics::{MetricSource, Metrics, Sources};
 use crate::transport::Link;
+use crate::weather::WeatherHandle;
 use crate::web::WebState;
 
 /// How long tasks get to finish after shutdown is asked for.
@@ -44,6 +45,9 @@ pub enum ServiceError {
     /// The InfluxDB settings or its spool cannot be used.
     #[error("InfluxDB: {0}")]
     Influx(String),
+    /// The weather settings cannot be used (the key file, say).
+    #[error(transparent)]
+    Weather(#[from] crate::weather::WeatherError),
     /// The HTTP server cannot listen.
     #[error("HTTP: cannot listen on {addr}: {cause}")]
     Http {
@@ -64,12 +68,15 @@ pub struct Running {
     pub http: Option<std::net::SocketAddr>,
     /// The InfluxDB sink's counters (present when `[influxdb]` is configured).
     pub influx: Option<InfluxHandle>,
+    /// Weather, sun and PV estimate, for control and MQTT (present when `[weather]` is
+    /// configured).
+    pub weather: Option<WeatherHandle>,
 }
 
 /// Starts the pollers and sinks of `config`; they run until `cancel`.
 ///
 /// # Errors
-/// A profile that does not load, or MQTT settings that cannot be used.
+/// A profile that does not load, or MQTT, InfluxDB, weather or HTTP settings that cannot be used.
 pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
     let profiles = config.profiles()?;
     let (bus, _) = broadcast::channel::<Update>(64);
@@ -82,6 +89,9 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
             tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), discovery = ?mqtt.discovery, "publishing to MQTT");
             let topics = crate::mqtt::topics::Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
             let mut devices = Vec::new();
+            if let Some(weather) = &config.weather {
+                devices.push(crate::weather::publish::device(&topics, &mqtt.base_topic, weather));
+            }
             if !config.consumers.is_empty() {
                 devices.push(crate::control::entities::device(&topics, &mqtt.base_topic, &config.consumers));
             }
@@ -92,7 +102,23 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         }
         None => None,
     };
-    let outlook = crate::control::adapter::no_outlook();
+    let weather = match &config.weather {
+        Some(weather) => Some(crate::weather::spawn(weather, &mut tasks, cancel.child_token())?),
+        None => None,
+    };
+    if let (Some(weather), Some(handle), Some(settings)) = (&weather, &mqtt, &config.mqtt) {
+        let publish = crate::weather::publish::run(
+            weather.clone(),
+            handle.clone(),
+            settings.base_topic.clone(),
+            cancel.child_token(),
+        );
+        tasks.spawn(publish);
+    }
+    let outlook = match &weather {
+        Some(weather) => crate::control::adapter::weather_outlook(weather.clone()),
+        None => crate::control::adapter::no_outlook(),
+    };
     crate::control::adapter::spawn(
         config,
         mqtt.as_ref(),
@@ -102,14 +128,24 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         cancel.child_token(),
     );
     let influx = match &config.influxdb {
-        Some(influx) => Some(
-            crate::sinks::influx::spawn(config, influx, bus.subscribe(), &mut tasks, cancel.child_token())
-                .map_err(|e| ServiceError::Influx(e.to_string()))?,
-        ),
+        Some(influx) => {
+            let fetches = weather.as_ref().map(WeatherHandle::subscribe);
+            let handle = crate::sinks::influx::spawn(
+                config,
+                influx,
+                bus.subscribe(),
+                fetches,
+                &mut tasks,
+                cancel.child_token(),
+            )
+            .map_err(|e| ServiceError::Influx(e.to_string()))?;
+            Some(handle)
+        }
         None => None,
     };
     let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
-    let sources = Sources { mqtt_connected: mqtt.as_ref().map(MqttHandle::connected), spool };
+    let sources =
+        Sources { mqtt_connected: mqtt.as_ref().map(MqttHandle::connected), spool, weather: weather.clone() };
     let http = match &config.http {
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
         None => None,
@@ -130,7 +166,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }
-    Ok(Running { tasks, mqtt, http, influx })
+    Ok(Running { tasks, mqtt, http, influx, weather })
 }
 
 /// Binds the HTTP server and starts it with the task that keeps its view of the inverters.

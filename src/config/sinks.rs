@@ -170,7 +170,10 @@ impl InfluxConfig {
 }
 
 /// A secret from `file` (trailing whitespace trimmed: files end in a newline) or `inline`.
-fn read_secret(file: Option<&std::path::Path>, inline: &Option<Secret>) -> std::io::Result<Option<Secret>> {
+pub(super) fn read_secret(
+    file: Option<&std::path::Path>,
+    inline: &Option<Secret>,
+) -> std::io::Result<Option<Secret>> {
     match file {
         Some(path) => Ok(Some(Secret::new(std::fs::read_to_string(path)?.trim_end().to_string()))),
         None => Ok(inline.clone()),

@@ -162,3 +162,72 @@ fn sentry_and_ping_secrets_can_come_from_files() {
     let text = message(&format!("{GOOD}[sentry]\ndsn_file = \"/nope/dsn\"\n"), &[]);
     assert!(text.starts_with("FILE: sentry.dsn_file: cannot be read"), "{text}");
 }
+
+#[test]
+fn weather_defaults_to_open_meteo_every_ten_minutes_facing_the_equator() {
+    let config = load(&format!("{GOOD}[weather]\nlatitude = -34.05\nlongitude = 18.85\n"), &[]).unwrap();
+    let weather = config.weather.unwrap();
+    assert_eq!(weather.provider, WeatherProvider::OpenMeteo);
+    assert_eq!(weather.interval, Duration::from_secs(600));
+    assert_eq!(weather.timeout, Duration::from_secs(10));
+    assert_eq!(weather.base_url(), "https://api.open-meteo.com");
+    assert_eq!((weather.pv_peak_power, weather.pv_tilt, weather.pv_efficiency), (None, 30.0, 0.85));
+    assert_eq!(weather.pv_azimuth(), 0.0, "north in the southern hemisphere");
+    let north: WeatherConfig = toml::from_str("latitude = 52.5\nlongitude = 13.4").unwrap();
+    assert_eq!(north.pv_azimuth(), 180.0, "south in the northern hemisphere");
+}
+
+#[test]
+fn weather_errors_name_the_key() {
+    let weather = |keys: &str| message(&format!("{GOOD}[weather]\n{keys}\n"), &[]);
+    assert_eq!(weather("latitude = -95\nlongitude = 18"), "FILE: weather.latitude: -95 is outside -90..=90");
+    assert_eq!(
+        weather("latitude = 0\nlongitude = 181"),
+        "FILE: weather.longitude: 181 is outside -180..=180"
+    );
+    assert_eq!(
+        weather("latitude = 0\nlongitude = 0\ninterval = \"30s\""),
+        "FILE: weather.interval: 30s is too short; at least 1m"
+    );
+    assert_eq!(
+        weather("provider = \"openweather\"\nlatitude = 0\nlongitude = 0"),
+        "FILE: weather.api_key: is required for provider = \"openweather\" (or api_key_file)"
+    );
+    assert_eq!(
+        weather("latitude = 0\nlongitude = 0\napi_key_file = \"/nonexistent/key\""),
+        "FILE: weather.api_key_file: cannot be read"
+    );
+    assert_eq!(
+        weather("latitude = 0\nlongitude = 0\npv_peak_power = 0"),
+        "FILE: weather.pv_peak_power: must be more than 0 W (kWp × 1000)"
+    );
+    assert_eq!(
+        weather("latitude = 0\nlongitude = 0\npv_tilt = 95"),
+        "FILE: weather.pv_tilt: 95 is outside 0..=90 degrees"
+    );
+    assert_eq!(
+        weather("latitude = 0\nlongitude = 0\nurl = \"ftp://x\""),
+        "FILE: weather.url: `ftp://x` must start with http:// or https://"
+    );
+    let text = weather("latitude = 0\nlongitude = 0\nprovider = \"accuweather\"");
+    assert!(text.contains("weather.provider") || text.contains("accuweather"), "{text}");
+    let text = weather("latitude = 0\nlongitude = 0\nlat = 1");
+    assert!(text.contains("lat"), "unknown keys are refused: {text}");
+}
+
+#[test]
+fn the_weather_key_file_wins_and_the_key_never_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = format!(
+        "{GOOD}[weather]\nprovider = \"openweather\"\nlatitude = 0\nlongitude = 0\napi_key = \"inline-key\"\napi_key_file = {:?}\n",
+        file.display().to_string()
+    );
+    let weather = load(&text, &[]).unwrap().weather.unwrap();
+    assert_eq!(weather.api_key().unwrap().unwrap().expose(), "from-file");
+    assert!(!format!("{weather:?}").contains("inline-key"));
+    let env = [("INVERTER_MONITOR__WEATHER__LATITUDE", "-33.9")];
+    let overridden = load(&format!("{GOOD}[weather]\nlatitude = 0\nlongitude = 0\n"), &env).unwrap();
+    assert_eq!(overridden.weather.unwrap().latitude, -33.9);
+}

@@ -296,6 +296,11 @@ pub fn spawn(
     }
 }
 
+/// The outlook from the weather task: `None` while its data is missing or stale.
+pub fn weather_outlook(weather: crate::weather::WeatherHandle) -> OutlookSource {
+    Box::new(move |now| Outlook::from_weather(weather.latest(now)?.as_ref(), now))
+}
+
 /// The outlook source when there is no weather.
 pub fn no_outlook() -> OutlookSource {
     Box::new(|_| None)

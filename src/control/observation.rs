@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::poller::{PowerFlows, Snapshot};
 use crate::profile::Value;
+use crate::weather::WeatherSnapshot;
 
 /// Nominal voltage of a 16-cell LiFePO4 bank: turns the inverter's Ah setting into Wh.
 const NOMINAL_BATTERY_V: f64 = 51.2;
@@ -105,6 +106,24 @@ pub struct Outlook {
     pub daylight_left_h: f64,
     /// Cloud cover, %.
     pub cloud_cover: f64,
+}
+
+impl Outlook {
+    /// The outlook of a weather snapshot taken for `at`; `None` without a PV array to estimate.
+    pub fn from_weather(weather: &WeatherSnapshot, at: DateTime<Utc>) -> Option<Self> {
+        let daylight_left_h = match weather.sun.sunset {
+            Some(sunset) => ((sunset - at).as_seconds_f64() / 3600.0).max(0.0),
+            // The sun does not set today: up all day (polar day) or not at all (polar night).
+            None if weather.sun.elevation_deg > 0.0 => 24.0,
+            None => 0.0,
+        };
+        Some(Self {
+            pv_now_w: weather.expected_pv_w?,
+            pv_remaining_wh: weather.expected_pv_remaining_wh?,
+            daylight_left_h,
+            cloud_cover: weather.cloud_cover_pct,
+        })
+    }
 }
 
 #[cfg(test)]

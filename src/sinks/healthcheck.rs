@@ -47,8 +47,7 @@ impl Pinger {
 
 /// Pings as polls happen until `cancel`.
 pub async fn run(config: HealthcheckConfig, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match crate::http_client::client(Duration::from_secs(10)) {
         Ok(client) => client,
         Err(e) => return tracing::error!("health-check pings disabled: {e}"),
     };

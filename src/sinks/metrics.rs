@@ -29,6 +29,9 @@ use super::latest::{InverterView, Latest};
 use crate::mqtt::discovery::DeviceInfo;
 use crate::poller::Update;
 use crate::profile::{Counter as CounterKind, Value};
+use crate::weather::WeatherHandle;
+
+mod weather;
 
 type Labels = Vec<(String, String)>;
 
@@ -43,6 +46,8 @@ pub struct Sources {
     pub mqtt_connected: Option<Arc<AtomicBool>>,
     /// Spool statistics (when InfluxDB is configured).
     pub spool: Option<Arc<dyn MetricSource>>,
+    /// Weather, sun and PV estimate (when `[weather]` is configured).
+    pub weather: Option<WeatherHandle>,
 }
 
 /// Something that reports metrics at scrape time, each as (name, help, value).
@@ -299,6 +304,9 @@ impl Collector for Readings {
                 let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
                 metric.encode_counter::<NoLabelSet, f64, f64>(&value, None::<&Exemplar<NoLabelSet, f64>>)?;
             }
+        }
+        if let Some(handle) = &self.sources.weather {
+            weather::encode(handle, chrono::Utc::now(), &mut encoder)?;
         }
         Ok(())
     }

@@ -169,10 +169,11 @@ fn sample(key: &str, kind: &str) -> Value {
         ("inverter", "str") => json!("house"),
         ("allowed_hours" | "off_peak", _) => json!("06:00-22:00"),
         ("surplus_stop", _) => json!(0),
+        ("pv_efficiency", _) => json!(0.85),
         (_, "bool") => json!(true),
         (_, "port") => json!(1884),
         (_, "url") => json!("http://influx.example:8086"),
-        (_, k) if k.starts_with("match(") => json!("10s"),
+        (_, k) if k.starts_with("match(") => json!("10m"),
         (_, k) if k.starts_with("list(") => json!(k[5..].split('|').next().unwrap()),
         (_, k) if k.starts_with("int(") || k.starts_with("float(") => {
             let low: f64 = k[k.find('(').unwrap() + 1..k.find(',').unwrap()].parse().unwrap();
@@ -203,15 +204,16 @@ fn fill(schema: &Value, skip: &[&str]) -> Value {
 
 #[test]
 fn every_schema_entry_is_a_config_key_of_the_right_type() {
-    // weather comes with its config section on another branch; its test arrives with it.
     // `index` belongs to payload = "bank" only.
-    let options = fill(&manifest()["schema"], &["weather", "index"]);
+    let options = fill(&manifest()["schema"], &["index"]);
     let config = load(options).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.mqtt.unwrap().host, "x", "a broker in the options wins over the Supervisor's");
     assert_eq!(config.inverters[0].slave_id, 1);
     assert!(config.influxdb.is_some() && config.sentry.dsn.is_some() && config.healthcheck.is_some());
     assert_eq!((config.consumers.len(), config.control.dry_run), (1, true));
     assert_eq!(config.consumers[0].payload_on.as_deref(), Some("x"));
+    let weather = config.weather.unwrap();
+    assert_eq!((weather.latitude, weather.pv_peak_power), (1.0, Some(1.0)));
 }
 
 #[test]

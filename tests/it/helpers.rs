@@ -118,3 +118,38 @@ pub fn assert_matches_model(snapshot: &Snapshot, sim: &Simulator) {
     }
     assert!(checked >= 70, "only {checked} readings compared with the model");
 }
+
+/// Waits until `done` (checked every 50 ms, for at most 30 s).
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Runs `promtool check metrics` on `text` and returns its report, failing on any finding but
+/// one: the issue names energy in kilowatt-hours, as the inverter and Home Assistant do, and
+/// promtool's lint prefers base units (joules, seconds) and says so for names with "hours".
+/// Anything else (a parse error included) fails.
+pub fn promtool(text: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed for this test: apt-get install prometheus");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let other: Vec<&str> =
+        report.lines().filter(|l| !l.ends_with("use base unit \"seconds\" instead of \"hours\"")).collect();
+    assert!(other.is_empty(), "promtool: {other:?}");
+    report
+}

@@ -3,7 +3,7 @@
 //! through an outage, through a `kill -9` of the service, and past a batch the database refuses.
 
 mod databases;
-mod fake;
+pub mod fake;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -85,17 +85,6 @@ impl App {
             .unwrap();
         (points, self.sim)
     }
-}
-
-/// Waits until `done` (checked every 50 ms, for at most 30 s).
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// The simulator's value of numeric reading `key`, and the tolerance of its register.

@@ -13,4 +13,5 @@ mod observability;
 mod process;
 mod secrets;
 mod service;
+mod weather;
 mod web;

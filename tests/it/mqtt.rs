@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use inverter_monitor::config::{
     Config, ConsumerConfig, DiscoveryMode, InverterConfig, MqttConfig, PayloadShape, SwitchConfig,
+    WeatherConfig,
 };
 use inverter_monitor::mqtt::MqttHandle;
 use inverter_monitor::service::{self, Console};
@@ -18,6 +19,7 @@ use crate::broker::*;
 use crate::helpers::*;
 
 mod control;
+mod weather;
 
 const DEVICE: &str = "inverter_monitor_2306178901";
 
@@ -47,6 +49,7 @@ struct Setup {
     mode: DiscoveryMode,
     switches: Vec<SwitchConfig>,
     consumers: Vec<ConsumerConfig>,
+    weather: Option<WeatherConfig>,
     clock: SimClock,
     prefix: String,
     base: String,
@@ -60,6 +63,7 @@ impl Setup {
             mode: DiscoveryMode::Device,
             switches: Vec::new(),
             consumers: Vec::new(),
+            weather: None,
             clock: SimClock::Real,
             prefix: unique("ha"),
             base: unique("im"),
@@ -88,6 +92,7 @@ impl Setup {
         config.mqtt = Some(mqtt);
         config.switches = self.switches.clone();
         config.consumers = self.consumers.clone();
+        config.weather = self.weather.clone();
         config.data_dir = data_dir.to_path_buf();
         config.profiles_dir = profiles_dir.map(Path::to_path_buf);
         let cancel = CancellationToken::new();

@@ -65,7 +65,7 @@ fn field(value: &Value) -> FieldValue {
 }
 
 /// `time` cut down to a multiple of `precision` (whole seconds by default).
-fn truncate(time: DateTime<Utc>, precision: TimeDelta) -> DateTime<Utc> {
+pub(super) fn truncate(time: DateTime<Utc>, precision: TimeDelta) -> DateTime<Utc> {
     time.duration_trunc(precision).unwrap_or(time)
 }
 

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! - [`line`](mod@line): the generic [`line::Point`] and its line-protocol text, escaped per the reference;
-//!   [`inverter`] makes one point per poll of an inverter.
+//!   [`inverter`] makes one point per poll of an inverter, [`weather`] one per weather fetch.
 //! - [`spool`]: append-only segment files of checksummed records and a committed position,
 //!   with a size cap that drops the oldest points, counted. A crash at any moment costs at most
 //!   the point being appended.
@@ -25,6 +25,7 @@ pub mod inverter;
 pub mod line;
 pub mod pacing;
 pub mod spool;
+pub mod weather;
 pub mod writer;
 
 mod drain;
@@ -34,7 +35,7 @@ mod shared;
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +43,7 @@ pub use handle::InfluxHandle;
 
 use crate::config::{Config, InfluxConfig};
 use crate::poller::Update;
+use crate::weather::Latest;
 use endpoint::{Endpoint, EndpointError};
 use handle::Stats;
 use shared::SharedSpool;
@@ -65,9 +67,10 @@ pub enum InfluxError {
     Spool(#[from] SpoolError),
 }
 
-/// Starts the intake and drain tasks in `tasks`. Points left in the spool by an earlier run are
-/// sent first, oldest first. On `cancel` the intake stops taking updates and flushes the spool,
-/// and the drain finishes the write in flight.
+/// Starts the intake and drain tasks in `tasks`: a point per poll from `bus`, and a point per
+/// good fetch from `weather` when it is configured. Points left in the spool by an earlier run
+/// are sent first, oldest first. On `cancel` the intake stops taking updates and flushes the
+/// spool, and the drain finishes the write in flight.
 ///
 /// # Errors
 /// [`InfluxError`] when the URL, a secret file, the HTTP client or the spool cannot be used.
@@ -75,6 +78,7 @@ pub fn spawn(
     config: &Config,
     influx: &InfluxConfig,
     bus: broadcast::Receiver<Update>,
+    weather: Option<watch::Receiver<Latest>>,
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
 ) -> Result<InfluxHandle, InfluxError> {
@@ -87,13 +91,14 @@ pub fn spawn(
     let wake = Arc::new(Notify::new());
     let intake = intake::Intake {
         points: inverter::InverterPoints::new(config, influx),
+        weather_points: weather::WeatherPoints::new(influx),
         spool: spool.clone(),
         stats: stats.clone(),
         wake: wake.clone(),
     };
     let drain =
         drain::Drain { spool, writer, stats: stats.clone(), wake, pacing: pacing::Pacing::new(influx.batch) };
-    tasks.spawn(intake.run(bus, cancel.clone()));
+    tasks.spawn(intake.run(bus, weather, cancel.clone()));
     tasks.spawn(drain.run(cancel));
     Ok(InfluxHandle { stats })
 }

@@ -16,12 +16,10 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
 use super::endpoint::{Auth, Endpoint};
+use crate::http_client::{error_chain, excerpt};
 
 /// The longest `Retry-After` honoured: a broken header must not stall the sink for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
-
-/// How much of an error body goes into a log line.
-const MAX_REASON: usize = 300;
 
 /// What a write came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,14 +52,7 @@ impl Writer {
     /// # Errors
     /// The TLS stack cannot be set up.
     pub fn new(endpoint: Endpoint, timeout: Duration) -> Result<Self, reqwest::Error> {
-        // reqwest is built without a default crypto provider (no OpenSSL, one rustls): pick ring.
-        // Another part of the service may have installed it first, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()?;
-        Ok(Self { client, endpoint })
+        Ok(Self { client: crate::http_client::client(timeout)?, endpoint })
     }
 
     /// Where writes go (for logs; it holds no credentials).
@@ -89,7 +80,7 @@ impl Writer {
                 let body = response.text().await.unwrap_or_default();
                 classify(status, retry_after.as_deref(), &body, Utc::now())
             }
-            Err(e) => Verdict::Failed(chain(&e)),
+            Err(e) => Verdict::Failed(error_chain(&e)),
         }
     }
 }
@@ -118,27 +109,6 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         }
     };
     Some(wait.min(MAX_RETRY_AFTER))
-}
-
-/// The start of an error body, on one line.
-fn excerpt(body: &str) -> String {
-    let one_line = body.trim().replace(['\n', '\r'], " ");
-    match one_line.char_indices().nth(MAX_REASON) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
-}
-
-/// An error with its causes, `: `-separated (reqwest's own message leaves them out).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -182,6 +152,6 @@ mod tests {
         let long = format!("line one\nline two {}", "x".repeat(1000));
         let Verdict::Failed(reason) = classify(500, None, &long, now()) else { panic!() };
         assert!(reason.starts_with("HTTP 500: line one line two x"));
-        assert!(reason.chars().count() < MAX_REASON + 20);
+        assert!(reason.chars().count() < 320);
     }
 }
