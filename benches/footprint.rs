@@ -1,6 +1,7 @@
 //! Memory and CPU of the real service with every sink on: the release binary polls the
-//! simulator every second, publishes to Mosquitto, writes to VictoriaMetrics (InfluxDB line
-//! protocol) and serves HTTP, while this bench samples its resident memory and CPU time from
+//! simulator every second, publishes to Mosquitto, decides for two consumers, fetches the
+//! weather from a local stand-in, writes to VictoriaMetrics (InfluxDB line protocol) and serves
+//! HTTP, while this bench samples its resident memory and CPU time from
 //! /proc. Run with `cargo bench --bench footprint`; it prints the figures and takes ~75 s.
 //! A sink whose server is not installed (Debian packages mosquitto, victoria-metrics) is left
 //! off, and the output says so.
@@ -52,6 +53,35 @@ fn wait_for(port: u16) {
     }
 }
 
+/// A stand-in Open-Meteo on a free port: a thread answering every request with today's shape.
+fn open_meteo() -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let now = chrono::Utc::now();
+            let day = now.format("%Y-%m-%d");
+            let times: Vec<String> = (0..48).map(|h| format!("\"{day}T{:02}:00\"", h % 24)).collect();
+            let body = format!(
+                r#"{{"current":{{"time":"{}","interval":900,"cloud_cover":30}},"hourly":{{"time":[{}],"cloud_cover":[{}],"shortwave_radiation":[{}]}}}}"#,
+                now.format("%Y-%m-%dT%H:00"),
+                times.join(","),
+                vec!["30"; 48].join(","),
+                vec!["400"; 48].join(",")
+            );
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+        }
+    });
+    port
+}
+
 /// (resident KiB, CPU ticks) of `pid`.
 fn sample(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -85,8 +115,9 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let (mqtt_port, vm_port, http_port) = (free_port(), free_port(), free_port());
-    // FOOTPRINT_SINKS=mqtt,influx (the default: both) picks sinks, to see what each one costs.
-    let wanted = std::env::var("FOOTPRINT_SINKS").unwrap_or_else(|_| "mqtt,influx".into());
+    // FOOTPRINT_SINKS=mqtt,influx,weather (the default: all) picks sinks, to see what each one
+    // costs; load control comes with mqtt.
+    let wanted = std::env::var("FOOTPRINT_SINKS").unwrap_or_else(|_| "mqtt,influx,weather".into());
     let mosquitto =
         wanted.contains("mqtt").then(|| start("mosquitto", &["-p".into(), mqtt_port.to_string()])).flatten();
     let vm_args = [
@@ -104,6 +135,12 @@ fn main() {
         wait_for(mqtt_port);
         config.push_str(&format!("[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\n"));
         sinks.push("mqtt (Mosquitto)");
+        for (name, surplus) in [("geyser", ""), ("pool", "surplus_start = 1200\n")] {
+            config.push_str(&format!(
+                "[[consumer]]\nname = \"{name}\"\nstate_topic = \"plugs/{name}\"\ncommand_topic = \"plugs/{name}/set\"\npower = 1000\n{surplus}"
+            ));
+        }
+        sinks.push("load control (2 consumers)");
     }
     if victoria.is_some() {
         wait_for(vm_port);
@@ -111,6 +148,13 @@ fn main() {
             "[influxdb]\nurl = \"http://127.0.0.1:{vm_port}\"\napi = \"v1\"\ndatabase = \"inverter\"\n"
         ));
         sinks.push("influxdb (VictoriaMetrics)");
+    }
+    if wanted.contains("weather") {
+        config.push_str(&format!(
+            "[weather]\nlatitude = -34.05\nlongitude = 18.85\npv_peak_power = 6500\nurl = \"http://127.0.0.1:{}\"\n",
+            open_meteo()
+        ));
+        sinks.push("weather (a local Open-Meteo stand-in)");
     }
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
