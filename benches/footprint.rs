@@ -63,8 +63,10 @@ fn open_meteo() -> u16 {
             let mut request = [0u8; 4096];
             let _ = stream.read(&mut request);
             let now = chrono::Utc::now();
-            let day = now.format("%Y-%m-%d");
-            let times: Vec<String> = (0..48).map(|h| format!("\"{day}T{:02}:00\"", h % 24)).collect();
+            let midnight = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default();
+            let times: Vec<String> = (0..48)
+                .map(|h| format!("\"{}\"", (midnight + chrono::TimeDelta::hours(h)).format("%Y-%m-%dT%H:%M")))
+                .collect();
             let body = format!(
                 r#"{{"current":{{"time":"{}","interval":900,"cloud_cover":30}},"hourly":{{"time":[{}],"cloud_cover":[{}],"shortwave_radiation":[{}]}}}}"#,
                 now.format("%Y-%m-%dT%H:00"),

@@ -36,7 +36,13 @@ struct Shared {
     last_ok_ns: AtomicI64,
     failed: [AtomicU64; FailureKind::ALL.len()],
     last_error: Mutex<Option<String>>,
+    /// The last snapshot moved by [`WeatherHandle::latest`]: moving one integrates the rest of
+    /// the day's sun, milliseconds of CPU that a poll every few seconds must not pay each time.
+    moved: Mutex<Option<Arc<WeatherSnapshot>>>,
 }
+
+/// How long a moved snapshot serves: the sun moves a quarter of a degree a minute.
+const MOVED_FOR: TimeDelta = TimeDelta::seconds(60);
 
 /// A cheap, clonable view of the weather task.
 #[derive(Debug, Clone)]
@@ -56,6 +62,7 @@ impl WeatherHandle {
             last_ok_ns: AtomicI64::new(NEVER),
             failed: Default::default(),
             last_error: Mutex::new(None),
+            moved: Mutex::new(None),
         };
         Self { shared: Arc::new(shared) }
     }
@@ -68,7 +75,15 @@ impl WeatherHandle {
         if now - snapshot.fetched_at > stale_after {
             return None;
         }
-        snapshot.at_time(now).map(Arc::new)
+        let mut moved = self.shared.moved.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = moved.as_ref().filter(|m| {
+            m.fetched_at == snapshot.fetched_at && now >= m.at && now - m.at < MOVED_FOR
+        }) {
+            return Some(cached.clone());
+        }
+        let fresh = Arc::new(snapshot.at_time(now)?);
+        *moved = Some(fresh.clone());
+        Some(fresh)
     }
 
     /// A receiver that sees each good fetch, and `None` when the weather goes stale; its
@@ -183,6 +198,19 @@ mod tests {
         assert!(handle.latest(fetched() + TimeDelta::minutes(30) + TimeDelta::milliseconds(1)).is_none());
         assert!(handle.sun(fetched() + TimeDelta::hours(5)).is_some(), "the sun never goes stale");
         assert_eq!(handle.last_success(), Some(fetched()));
+    }
+
+    #[test]
+    fn a_moved_snapshot_serves_a_minute_then_moves_again() {
+        let handle = handle();
+        publish(&handle);
+        let first = handle.latest(fetched()).unwrap();
+        let soon = handle.latest(fetched() + TimeDelta::seconds(59)).unwrap();
+        assert!(Arc::ptr_eq(&first, &soon), "polls within a minute share one computation");
+        let later = handle.latest(fetched() + TimeDelta::seconds(60)).unwrap();
+        assert_eq!(later.at, fetched() + TimeDelta::seconds(60));
+        let before = handle.latest(fetched() - TimeDelta::seconds(1)).unwrap();
+        assert_eq!(before.at, fetched() - TimeDelta::seconds(1), "never a snapshot from the future");
     }
 
     #[test]
