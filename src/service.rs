@@ -119,7 +119,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         Some(weather) => crate::control::adapter::weather_outlook(weather.clone()),
         None => crate::control::adapter::no_outlook(),
     };
-    crate::control::adapter::spawn(
+    let control = crate::control::adapter::spawn(
         config,
         mqtt.as_ref(),
         outlook,
@@ -144,8 +144,12 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         None => None,
     };
     let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
-    let sources =
-        Sources { mqtt_connected: mqtt.as_ref().map(MqttHandle::connected), spool, weather: weather.clone() };
+    let sources = Sources {
+        mqtt_connected: mqtt.as_ref().map(MqttHandle::connected),
+        spool,
+        weather: weather.clone(),
+        control,
+    };
     let http = match &config.http {
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
         None => None,

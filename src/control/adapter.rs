@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::engine::{Action, Decision, Engine};
 use super::entities::ControlTopics;
 use super::observation::{Observation, Outlook};
+use super::view::ControlView;
 use crate::config::Config;
 use crate::mqtt::MqttHandle;
 use crate::poller::Update;
@@ -46,6 +47,7 @@ pub struct Adapter {
     outlook: OutlookSource,
     last: Vec<Decision>,
     saved_at: Option<tokio::time::Instant>,
+    view: ControlView,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -100,6 +102,7 @@ impl Adapter {
             outlook,
             last: Vec::new(),
             saved_at: None,
+            view: ControlView::default(),
         })
     }
 
@@ -157,6 +160,7 @@ impl Adapter {
         for d in &decisions {
             self.act(d, at).await;
         }
+        self.view.record(&decisions, self.settings.dry_run);
         let running = decisions.iter().any(|d| d.state == Some(true));
         self.last = decisions;
         if running && self.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
@@ -184,6 +188,7 @@ impl Adapter {
         tracing::info!(consumer = %d.consumer, "switching {word}: {}", d.reason);
         if self.mqtt.command(&d.consumer, on).await.is_ok() {
             self.engine.sent(&d.consumer, on, at);
+            self.view.sent(&d.consumer, on);
         }
     }
 
@@ -282,7 +287,7 @@ fn on_off(payload: &[u8]) -> Option<bool> {
     }
 }
 
-/// Starts load control when `config` has consumers and MQTT.
+/// Starts load control when `config` has consumers and MQTT; returns its view for metrics.
 pub fn spawn(
     config: &Config,
     mqtt: Option<&MqttHandle>,
@@ -290,10 +295,11 @@ pub fn spawn(
     bus: broadcast::Receiver<Update>,
     tasks: &mut tokio::task::JoinSet<()>,
     cancel: CancellationToken,
-) {
-    if let Some(adapter) = mqtt.cloned().and_then(|mqtt| Adapter::new(config, mqtt, outlook)) {
-        tasks.spawn(adapter.run(bus, cancel));
-    }
+) -> Option<ControlView> {
+    let adapter = Adapter::new(config, mqtt?.clone(), outlook)?;
+    let view = adapter.view.clone();
+    tasks.spawn(adapter.run(bus, cancel));
+    Some(view)
 }
 
 /// The outlook from the weather task: `None` while its data is missing or stale.

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod observation;
 pub mod rules;
 pub mod smooth;
+pub mod view;
 
 pub use engine::{Action, Decision, Engine};
 pub use observation::{Observation, Outlook};

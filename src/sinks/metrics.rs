@@ -31,6 +31,7 @@ use crate::poller::Update;
 use crate::profile::{Counter as CounterKind, Value};
 use crate::weather::WeatherHandle;
 
+mod control;
 mod weather;
 
 type Labels = Vec<(String, String)>;
@@ -48,6 +49,8 @@ pub struct Sources {
     pub spool: Option<Arc<dyn MetricSource>>,
     /// Weather, sun and PV estimate (when `[weather]` is configured).
     pub weather: Option<WeatherHandle>,
+    /// Load control's decisions (when consumers are configured).
+    pub control: Option<crate::control::view::ControlView>,
 }
 
 /// Something that reports metrics at scrape time, each as (name, help, value).
@@ -307,6 +310,9 @@ impl Collector for Readings {
         }
         if let Some(handle) = &self.sources.weather {
             weather::encode(handle, chrono::Utc::now(), &mut encoder)?;
+        }
+        if let Some(view) = &self.sources.control {
+            control::encode(view, &mut encoder)?;
         }
         Ok(())
     }

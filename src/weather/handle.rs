@@ -76,9 +76,10 @@ impl WeatherHandle {
             return None;
         }
         let mut moved = self.shared.moved.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = moved.as_ref().filter(|m| {
-            m.fetched_at == snapshot.fetched_at && now >= m.at && now - m.at < MOVED_FOR
-        }) {
+        if let Some(cached) = moved
+            .as_ref()
+            .filter(|m| m.fetched_at == snapshot.fetched_at && now >= m.at && now - m.at < MOVED_FOR)
+        {
             return Some(cached.clone());
         }
         let fresh = Arc::new(snapshot.at_time(now)?);
