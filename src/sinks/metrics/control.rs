@@ -5,7 +5,14 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::exemplar::Exemplar;
 
-use crate::control::view::ControlView;
+use crate::control::view::{ConsumerView, ControlView};
+
+/// How a gauge reads its value from a consumer; `None` leaves the series out.
+type Value = dyn Fn(&ConsumerView) -> Option<f64>;
+
+fn flag(on: bool) -> f64 {
+    f64::from(u8::from(on))
+}
 
 /// Encodes the load control series.
 pub(super) fn encode(view: &ControlView, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
@@ -18,8 +25,7 @@ pub(super) fn encode(view: &ControlView, encoder: &mut DescriptorEncoder) -> std
             MetricType::Gauge,
         )?
         .encode_gauge(&f64::from(u8::from(dry_run)))?;
-    let flag = |b: bool| f64::from(u8::from(b));
-    let gauges: [(&str, &str, &dyn Fn(&crate::control::view::ConsumerView) -> Option<f64>); 4] = [
+    let gauges: [(&str, &str, &Value); 4] = [
         ("inverter_monitor_consumer_on", "1 while the consumer's plug is on", &|v| v.on.map(flag)),
         ("inverter_monitor_consumer_wanted", "1 while the rules want the consumer on", &|v| {
             Some(flag(v.wanted))
