@@ -30,6 +30,7 @@ pub mod report;
 pub mod service;
 pub mod sim;
 pub mod sinks;
+pub mod state_file;
 pub mod transport;
 pub mod weather;
 pub mod web;

@@ -48,6 +48,8 @@ pub struct Adapter {
     last: Vec<Decision>,
     saved_at: Option<tokio::time::Instant>,
     view: ControlView,
+    /// Subscribed at construction, so retained commands that arrive before `run` are not lost.
+    messages: Option<broadcast::Receiver<(String, Vec<u8>)>>,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -93,6 +95,7 @@ impl Adapter {
         let base = config.mqtt.as_ref().map(|m| m.base_topic.clone()).unwrap_or_default();
         Some(Self {
             engine,
+            messages: Some(mqtt.messages()),
             mqtt,
             topics: ControlTopics::new(&base),
             inverter,
@@ -108,7 +111,7 @@ impl Adapter {
 
     /// Runs until `cancel`.
     pub async fn run(mut self, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
-        let mut messages = self.mqtt.messages();
+        let Some(mut messages) = self.messages.take() else { return };
         let mut states = self.mqtt.states();
         let mut seen: BTreeMap<String, bool> = BTreeMap::new();
         tracing::info!(inverter = %self.inverter, consumers = self.engine.consumers().count(), dry_run = self.settings.dry_run, "load control");
@@ -221,12 +224,7 @@ impl Adapter {
             .into_iter()
             .filter_map(|n| self.engine.runtime(&n).map(|(day, d)| (n, (day, d.as_secs()))))
             .collect();
-        let write =
-            serde_json::to_vec_pretty(&self.settings).map_err(std::io::Error::other).and_then(|bytes| {
-                std::fs::create_dir_all(self.file.parent().unwrap_or(&self.file))
-                    .and_then(|()| std::fs::write(&self.file, bytes))
-            });
-        if let Err(e) = write {
+        if let Err(e) = crate::state_file::write(&self.file, &self.settings) {
             tracing::warn!(file = %self.file.display(), "cannot keep the control settings: {e}");
         }
     }

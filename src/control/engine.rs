@@ -18,6 +18,8 @@ use crate::config::{ConsumerConfig, ControlConfig};
 const CONFIRM: TimeDelta = TimeDelta::seconds(60);
 /// Longest gap between steps counted as runtime: a service that was down did not see the load.
 const MAX_GAP: Duration = Duration::from_secs(600);
+/// How far back the house's own peak load is remembered: a kettle or a stove comes back.
+const PEAK_WINDOW: TimeDelta = TimeDelta::minutes(30);
 
 /// What a decision does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,19 +82,38 @@ struct Slot {
     config: ConsumerConfig,
     automatic: bool,
     observed: Option<bool>,
-    commanded: Option<(bool, DateTime<Utc>)>,
+    /// A command sent and not yet confirmed: its value, when, and `since` before it.
+    commanded: Option<Command>,
     since: Option<DateTime<Utc>>,
     runtime: Duration,
     day: Option<NaiveDate>,
     last_step: Option<DateTime<Utc>>,
 }
 
+/// A command waiting for the plug to confirm it.
+#[derive(Debug, Clone, Copy)]
+struct Command {
+    on: bool,
+    sent: DateTime<Utc>,
+    since_before: Option<DateTime<Utc>>,
+}
+
 impl Slot {
-    /// A recent command stands for the state until the plug reports; then the plug is right.
+    /// A command stands for the state for [`CONFIRM`]; then the plug's report is right again.
     fn state(&self, at: DateTime<Utc>) -> Option<bool> {
-        match (self.commanded, self.observed) {
-            (Some((on, sent)), observed) if observed.is_none() || at - sent < CONFIRM => Some(on),
-            (_, observed) => observed,
+        match self.commanded {
+            Some(c) if at - c.sent < CONFIRM => Some(c.on),
+            _ => self.observed,
+        }
+    }
+
+    /// Forgets a command the plug did not confirm in time (the broker was down, the plug
+    /// offline): its minimum time never started, and the next step decides and sends again.
+    fn expire(&mut self, at: DateTime<Utc>) {
+        if let Some(c) = self.commanded.filter(|c| at - c.sent >= CONFIRM) {
+            tracing::warn!(consumer = %self.config.name, on = c.on, "the plug did not confirm the command within {}s; deciding again", CONFIRM.num_seconds());
+            self.commanded = None;
+            self.since = c.since_before;
         }
     }
 
@@ -108,6 +129,8 @@ pub struct Engine {
     surplus: Smoothed,
     grid: Smoothed,
     load: Smoothed,
+    /// The house's own load (controlled loads left out) over the last [`PEAK_WINDOW`].
+    base_loads: std::collections::VecDeque<(DateTime<Utc>, f64)>,
 }
 
 /// A change a consumer is cleared for by its rules and minimum times, before priorities.
@@ -133,7 +156,13 @@ impl Engine {
             })
             .collect();
         let tau = control.smoothing;
-        Self { slots, surplus: Smoothed::new(tau), grid: Smoothed::new(tau), load: Smoothed::new(tau) }
+        Self {
+            slots,
+            surplus: Smoothed::new(tau),
+            grid: Smoothed::new(tau),
+            load: Smoothed::new(tau),
+            base_loads: std::collections::VecDeque::new(),
+        }
     }
 
     /// The consumers, in configuration order.
@@ -145,23 +174,25 @@ impl Engine {
     pub fn observe(&mut self, name: &str, on: bool, at: DateTime<Utc>) {
         let Some(slot) = self.slots.iter_mut().find(|s| s.config.name == name) else { return };
         let before = slot.state(at);
-        if slot.commanded.is_some_and(|(wanted, _)| wanted == on) {
+        if slot.commanded.is_some_and(|c| c.on == on) {
+            // Confirmed: the minimum time that started with the command stands.
             slot.commanded = None;
-        }
-        slot.observed = Some(on);
-        if before.is_some_and(|b| b != on) && slot.state(at) == Some(on) {
-            // Switched by hand or by something else: its minimum times count from now.
+        } else if before != Some(on) {
+            // Switched by hand or by something else, or first heard of after a start: its
+            // minimum times count from now, since nobody knows since when it has been so.
             slot.since = Some(at);
         }
+        slot.observed = Some(on);
     }
 
     /// A command was sent to `name` at `at`.
     pub fn sent(&mut self, name: &str, on: bool, at: DateTime<Utc>) {
         if let Some(slot) = self.slots.iter_mut().find(|s| s.config.name == name) {
+            let since_before = slot.since;
             if slot.state(at) != Some(on) {
                 slot.since = Some(at);
             }
-            slot.commanded = Some((on, at));
+            slot.commanded = Some(Command { on, sent: at, since_before });
         }
     }
 
@@ -197,6 +228,9 @@ impl Engine {
         observation: Result<&Observation, &str>,
         outlook: Option<&Outlook>,
     ) -> Vec<Decision> {
+        for slot in &mut self.slots {
+            slot.expire(at);
+        }
         self.account(at, observation.ok().map(|o| o.local.date()));
         let inputs = observation.map(|obs| (obs, self.smooth(obs)));
         let mut decisions = Vec::with_capacity(self.slots.len());
@@ -265,10 +299,16 @@ impl Engine {
         let controlled: f64 =
             self.slots.iter().filter(|s| s.state(obs.at) == Some(true)).map(|s| s.config.power).sum();
         let load = self.load.add(obs.load, obs.at);
+        self.base_loads.push_back((obs.at, (obs.load - controlled).max(0.0)));
+        while self.base_loads.front().is_some_and(|(t, _)| obs.at - *t > PEAK_WINDOW) {
+            self.base_loads.pop_front();
+        }
         Smooth {
+            base_peak: self.base_loads.iter().map(|(_, w)| *w).fold(0.0, f64::max),
             surplus: self.surplus.add(obs.surplus(), obs.at),
             grid: self.grid.add(obs.grid, obs.at),
             base_load: (load - controlled).max(0.0),
+            load,
         }
     }
 

@@ -187,5 +187,10 @@ mod tests {
             ["inverter-monitor/control/dry_run/set", "inverter-monitor/control/pool_pump/automatic/set"]
         );
         assert_eq!(device.device.object_id(), "inverter_monitor_inverter-monitor_control");
+        let dashed = super::device(&topics, "inverter-monitor", &[ConsumerConfig::new("ev-charger", 2300.0)]);
+        assert_eq!(
+            dashed.components[1].config["default_entity_id"], "switch.load_control_ev_charger_automatic",
+            "entity ids allow no `-`"
+        );
     }
 }

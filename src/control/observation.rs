@@ -34,6 +34,8 @@ pub struct Observation {
     pub alarm: Option<String>,
     /// Usable battery energy in Wh, when known.
     pub battery_capacity_wh: Option<f64>,
+    /// The inverter's rated AC power, W, when known: beyond it the grid supplies the house.
+    pub rated_power: Option<f64>,
 }
 
 impl Observation {
@@ -86,6 +88,7 @@ impl Observation {
             grid_up,
             alarm,
             battery_capacity_wh: capacity_wh.or(from_profile),
+            rated_power: number("rated_power").filter(|w| *w > 0.0),
         })
     }
 

@@ -9,6 +9,9 @@ use chrono::Timelike;
 use super::observation::{Observation, Outlook};
 use crate::config::ConsumerConfig;
 
+/// W below the rating plus the import limit that a start must leave free.
+const RATING_HEADROOM: f64 = 200.0;
+
 /// Whether a verdict is about the house as a whole (the battery, the grid, the sun), so that
 /// consumers take turns by priority, or about this consumer alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,10 @@ pub struct Smooth {
     pub grid: f64,
     /// House load without the controlled loads that are on, W.
     pub base_load: f64,
+    /// House load, W.
+    pub load: f64,
+    /// The highest base load of the last half hour, W.
+    pub base_peak: f64,
 }
 
 /// The rules for consumer `c`, which is `on` now (unknown counts as off) and ran `runtime` today.
@@ -67,6 +74,9 @@ pub fn verdict(
             format!("ran {} today, its maximum is {}", span(runtime), span(max)),
         );
     }
+    if let Some(verdict) = battery(c, on, obs, smooth) {
+        return verdict;
+    }
     if let (Some(min), Some(window)) = (c.min_daily_runtime, c.off_peak)
         && window.contains(time)
         && runtime < min
@@ -74,9 +84,6 @@ pub fn verdict(
     {
         let reason = format!("off-peak top-up ({window}): ran {} of its {} today", span(runtime), span(min));
         return Verdict::new(true, Cause::Own, reason);
-    }
-    if let Some(verdict) = battery(c, on, obs, smooth) {
-        return verdict;
     }
     if let Some(verdict) = grid(c, on, obs, smooth) {
         return verdict;
@@ -165,17 +172,27 @@ fn grid(c: &ConsumerConfig, on: bool, obs: &Observation, smooth: &Smooth) -> Opt
         }
         return None;
     }
-    (smooth.grid > c.grid_import_limit).then(|| {
-        Verdict::new(
-            false,
-            Cause::House,
-            format!(
-                "the house draws {} from the grid (limit {})",
-                watts(smooth.grid),
-                watts(c.grid_import_limit)
-            ),
-        )
-    })
+    if smooth.grid > c.grid_import_limit {
+        return off(format!(
+            "the house draws {} from the grid (limit {})",
+            watts(smooth.grid),
+            watts(c.grid_import_limit)
+        ));
+    }
+    // Past the inverter's rating the grid supplies the rest, and the load is shed once that is
+    // more than the import limit. Judged by the house's peak of the last half hour: by its
+    // average, a load starts between two kettles, imports at the next, is shed for it and
+    // starts again after min_off, in a cycle. RATING_HEADROOM keeps start and shed apart.
+    let peak = smooth.base_peak.max(smooth.base_load);
+    let rated = obs
+        .rated_power
+        .filter(|rated| !on && peak + c.power > rated + c.grid_import_limit - RATING_HEADROOM)?;
+    off(format!(
+        "with the house's peak of {} it would need {} of the inverter's {}",
+        watts(peak),
+        watts(peak + c.power),
+        watts(rated)
+    ))
 }
 
 /// The weather's say: no morning start the PV of the rest of the day cannot pay back, no

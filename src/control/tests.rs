@@ -65,6 +65,7 @@ fn observe(house: &House, alarm: Option<String>) -> Observation {
         grid_up: house.grid_up(),
         alarm,
         battery_capacity_wh: Some(house.params().battery_capacity_wh),
+        rated_power: Some(5000.0),
     }
 }
 
@@ -258,7 +259,8 @@ fn a_cloudy_forecast_keeps_a_surplus_driven_load_off_through_sun_breaks() {
 
 #[test]
 fn a_poor_morning_outlook_keeps_the_geyser_off_and_a_good_one_does_not() {
-    let consumers = [geyser()];
+    // 2 kW: with the morning peak, a 3 kW geyser would not fit the 5 kW inverter.
+    let consumers = [ConsumerConfig::new("geyser", 2000.0)];
     let start = midnight() + TimeDelta::hours(7);
     let params = HouseParams { initial_soc: 52.0, ..Default::default() };
     let mut dull = world(params.clone(), start);
@@ -336,16 +338,79 @@ fn a_restored_runtime_counts_on_its_day_and_not_the_next() {
         world(HouseParams { initial_soc: 90.0, ..Default::default() }, midnight() + TimeDelta::hours(10));
     let obs = observe(&world.house, None);
     let mut engine = Engine::new(&ControlConfig::default(), &consumers);
-    engine.observe("geyser", false, obs.at);
+    engine.observe("geyser", false, obs.at - TimeDelta::hours(1));
     engine.restore_runtime("geyser", obs.local.date(), Duration::from_secs(3600));
     let d = &engine.step(obs.at, Ok(&obs), None)[0];
     assert_eq!((d.action, d.reason.as_str()), (Action::Stay, "ran 1h00 today, its maximum is 1h00"));
     let mut engine = Engine::new(&ControlConfig::default(), &consumers);
-    engine.observe("geyser", false, obs.at);
+    engine.observe("geyser", false, obs.at - TimeDelta::hours(1));
     engine.restore_runtime("geyser", obs.local.date().pred_opt().unwrap(), Duration::from_secs(3600));
     assert_eq!(
         engine.step(obs.at, Ok(&obs), None)[0].action,
         Action::Start,
         "yesterday's hour does not count"
     );
+}
+
+#[test]
+fn a_command_the_plug_never_confirms_is_sent_again_after_a_minute_without_a_minimum_time() {
+    // The broker was down or the plug offline: the command went nowhere.
+    let consumers = [geyser()];
+    let mut engine = Engine::new(&ControlConfig::default(), &consumers);
+    let t = midnight() + TimeDelta::hours(20);
+    let world = world(HouseParams { initial_soc: 30.0, ..Default::default() }, t);
+    let obs = |at| Observation { at, ..observe(&world.house, None) };
+    engine.observe("geyser", true, t - TimeDelta::hours(3));
+    // The house has drawn more than the PV for a while: the smoothed surplus is negative.
+    let d = &engine.step(t, Ok(&obs(t)), None)[0];
+    assert_eq!(d.action, Action::Stop, "{d:?}");
+    engine.sent("geyser", false, t);
+    let d = &engine.step(t + TimeDelta::seconds(30), Ok(&obs(t + TimeDelta::seconds(30))), None)[0];
+    assert_eq!((d.state, d.action), (Some(false), Action::Stay), "the command stands for a minute");
+    let d = &engine.step(t + TimeDelta::seconds(60), Ok(&obs(t + TimeDelta::seconds(60))), None)[0];
+    assert_eq!(
+        (d.state, d.action),
+        (Some(true), Action::Stop),
+        "not confirmed: decided and sent again: {d:?}"
+    );
+}
+
+#[test]
+fn an_unknown_plug_is_not_believed_off_for_ever() {
+    let consumers = [geyser()];
+    let mut engine = Engine::new(&ControlConfig::default(), &consumers);
+    let t = midnight() + TimeDelta::hours(20);
+    let world = world(HouseParams { initial_soc: 30.0, ..Default::default() }, t);
+    let obs = |at| Observation { at, ..observe(&world.house, None) };
+    let d = &engine.step(t, Ok(&obs(t)), None)[0];
+    assert_eq!((d.state, d.action), (None, Action::Stop));
+    engine.sent("geyser", false, t);
+    let later = t + TimeDelta::hours(2);
+    let d = &engine.step(later, Ok(&obs(later)), None)[0];
+    assert_eq!((d.state, d.action), (None, Action::Stop), "unconfirmed, so unknown again and sent again");
+}
+
+#[test]
+fn a_load_the_inverter_cannot_carry_is_not_started_into_a_grid_import_cycle() {
+    // 4 kW on top of the morning peak is past the 5 kW rating: started by the average load, it
+    // would import, be shed for it, and start again after each min_off (it did, before).
+    let consumers = [ConsumerConfig::new("geyser", 4000.0)];
+    let start = midnight() + TimeDelta::hours(6);
+    let run = simulate(
+        &mut world(HouseParams { initial_soc: 90.0, ..Default::default() }, start),
+        &consumers,
+        start,
+        3,
+    );
+    assert_no_flapping(&run, &consumers);
+    // One shed when the house's own morning peak grows under it; then no start until the peak
+    // of the last half hour leaves room.
+    let sheds: Vec<&Switched> =
+        run.switches.iter().filter(|s| !s.on && s.reason.contains("from the grid (limit")).collect();
+    assert!(sheds.len() <= 1, "{:#?}", run.switches);
+    for shed in sheds {
+        let restart = run.switches.iter().find(|s| s.on && s.at > shed.at);
+        assert!(restart.is_none_or(|r| r.at - shed.at >= TimeDelta::minutes(30)), "{:#?}", run.switches);
+    }
+    assert!(run.decisions.iter().any(|(_, d)| d.reason.contains("of the inverter's 5.0 kW")));
 }

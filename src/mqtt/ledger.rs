@@ -66,12 +66,7 @@ impl Ledger {
 
     fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)?;
-        std::fs::rename(tmp, path)
+        crate::state_file::write(path, &self.entries)
     }
 }
 

@@ -131,7 +131,9 @@ pub async fn run(weather: WeatherHandle, mqtt: MqttHandle, base: String, cancel:
             let word = if available { "online" } else { "offline" };
             let _ = mqtt.publish(availability_topic(&base), word.as_bytes().to_vec(), true).await;
         }
-        let _ = mqtt.publish(state_topic(&base), state.to_string().into_bytes(), true).await;
+        if attempted {
+            let _ = mqtt.publish(state_topic(&base), state.to_string().into_bytes(), true).await;
+        }
         let wait = if attempted { EVERY } else { FIRST_ANSWER_POLL };
         tokio::select! {
             () = cancel.cancelled() => return,

@@ -42,7 +42,8 @@ impl Context<'_> {
         let mut config = Map::new();
         config.insert("name".into(), json!(name));
         config.insert("unique_id".into(), json!(format!("{}_{key}", self.device.serial)));
-        let entity = sanitize(&format!("{}_{key}", self.device.inverter)).to_lowercase();
+        // Entity ids allow `[a-z0-9_]` only: a `-` in a name becomes `_`.
+        let entity = sanitize(&format!("{}_{key}", self.device.inverter)).to_lowercase().replace('-', "_");
         config.insert("default_entity_id".into(), json!(format!("{platform}.{entity}")));
         config
     }
