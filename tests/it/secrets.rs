@@ -17,14 +17,16 @@ const MQTT_PASSWORD: &str = "mqtt-pw-from-env-71c2";
 const INFLUX_TOKEN: &str = "influx-token-from-file-5d0e";
 const SENTRY_KEY: &str = "abcdef0123456789sentrykey";
 const PING_UUID: &str = "ping-uuid-from-file-9b3f";
+const WEATHER_KEY: &str = "openweather-key-from-file-3a7c";
 
-/// A server that refuses every request with 401 and remembers (path, Authorization) of each.
+/// A server that refuses every request with 401 and remembers (path and query, Authorization)
+/// of each.
 async fn refusing() -> (std::net::SocketAddr, Arc<Mutex<Vec<(String, String)>>>) {
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let log = seen.clone();
     let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        log.lock().unwrap().push((uri.path().to_string(), auth));
+        log.lock().unwrap().push((uri.to_string(), auth));
         async { StatusCode::UNAUTHORIZED }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,6 +48,7 @@ async fn secrets_from_the_environment_and_files_never_reach_the_log() {
     let token_file = file("influx_token", INFLUX_TOKEN.into());
     let dsn_file = file("sentry_dsn", format!("http://{SENTRY_KEY}@{server}/7"));
     let ping_file = file("ping_url", format!("http://{server}/{PING_UUID}"));
+    let key_file = file("weather_key", WEATHER_KEY.into());
     let http = format!("127.0.0.1:{}", free_port());
     let config = format!(
         r#"data_dir = "{data}"
@@ -77,6 +80,12 @@ token_file = "{token_file}"
 dsn_file = "{dsn_file}"
 [healthcheck]
 ping_url_file = "{ping_file}"
+[weather]
+provider = "openweather"
+latitude = -34.05
+longitude = 18.85
+url = "http://{server}"
+api_key_file = "{key_file}"
 [http]
 listen = "{http}"
 "#,
@@ -95,7 +104,10 @@ listen = "{http}"
     let used =
         |path: &str, auth: &str| seen.lock().unwrap().iter().any(|(p, a)| p.contains(path) && a == auth);
     tokio::time::timeout(Duration::from_secs(15), async {
-        while !(used("/api/v2/write", &format!("Token {INFLUX_TOKEN}")) && used(PING_UUID, "")) {
+        while !(used("/api/v2/write", &format!("Token {INFLUX_TOKEN}"))
+            && used(PING_UUID, "")
+            && used(&format!("appid={WEATHER_KEY}"), ""))
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -107,7 +119,8 @@ listen = "{http}"
     );
     let log = stop(child, &dir).await;
     assert!(log.contains("poll failed") && log.contains("MQTT broker unreachable"), "{log}");
-    for secret in [MQTT_PASSWORD, INFLUX_TOKEN, SENTRY_KEY, PING_UUID] {
+    assert!(log.contains("weather") && log.contains("401"), "the refused weather fetch is logged: {log}");
+    for secret in [MQTT_PASSWORD, INFLUX_TOKEN, SENTRY_KEY, PING_UUID, WEATHER_KEY] {
         assert!(!log.contains(secret), "the log shows a secret: {secret}\n{log}");
     }
 }
