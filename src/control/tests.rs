@@ -414,3 +414,41 @@ fn a_load_the_inverter_cannot_carry_is_not_started_into_a_grid_import_cycle() {
     }
     assert!(run.decisions.iter().any(|(_, d)| d.reason.contains("of the inverter's 5.0 kW")));
 }
+
+/// A plain observation at `at`: SOC, PV, load, grid and battery as given.
+fn house(at: DateTime<Utc>, soc: f64, pv: f64, load: f64, grid: f64, battery: f64) -> Observation {
+    Observation {
+        at,
+        local: at.naive_utc(),
+        soc,
+        pv,
+        load,
+        grid,
+        battery,
+        grid_up: true,
+        alarm: None,
+        battery_capacity_wh: Some(10_240.0),
+        rated_power: Some(5000.0),
+    }
+}
+
+#[test]
+fn the_defaults_are_the_original_tools_three_rules() {
+    let t = midnight() + TimeDelta::hours(12);
+    let decide = |obs: Observation| {
+        let mut engine = Engine::new(&ControlConfig::default(), &[geyser()]);
+        engine.observe("geyser", true, t - TimeDelta::hours(1));
+        engine.step(obs.at, Ok(&obs), None).remove(0)
+    };
+    // SOC < 40 % with a negative surplus: off; with the PV covering the house: stays on.
+    assert_eq!(decide(house(t, 39.0, 500.0, 3500.0, 0.0, 3000.0)).action, Action::Stop);
+    assert_eq!(decide(house(t, 39.0, 4000.0, 3500.0, 0.0, -500.0)).action, Action::Stay);
+    // SOC < 45 %, the grid down and the battery giving >= 500 W: off; giving less: stays on.
+    let outage =
+        |battery| Observation { grid_up: false, ..house(t, 44.0, 3000.0, 3000.0 + battery, 0.0, battery) };
+    assert_eq!(decide(outage(500.0)).action, Action::Stop);
+    assert_eq!(decide(outage(400.0)).action, Action::Stay);
+    // The inverter draws from the grid: off (over the 100 W a Deye draws anyway).
+    assert_eq!(decide(house(t, 80.0, 0.0, 3400.0, 300.0, 3100.0)).action, Action::Stop);
+    assert_eq!(decide(house(t, 80.0, 0.0, 3400.0, 60.0, 3340.0)).action, Action::Stay);
+}
