@@ -188,6 +188,7 @@ fn start_http(
     let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
     let bound = listener.local_addr().map_err(listen)?;
     let latest = Arc::new(Latest::new(config, chrono::Utc::now()));
+    let (weather, control) = (sources.weather.clone(), sources.control.clone());
     let metrics = Arc::new(Metrics::new(latest.clone(), sources));
     tasks.spawn(crate::sinks::latest::follow(
         latest.clone(),
@@ -195,7 +196,7 @@ fn start_http(
         bus.subscribe(),
         cancel.child_token(),
     ));
-    let state = WebState { latest, metrics };
+    let state = WebState { latest, metrics, weather, control };
     let token = cancel.child_token();
     tasks.spawn(async move {
         if let Err(e) = crate::web::serve(listener, state, token).await {

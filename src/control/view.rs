@@ -18,6 +18,10 @@ pub struct ConsumerView {
     pub automatic: bool,
     /// Time on today.
     pub runtime_today: Duration,
+    /// The last decision's action (`start`, `stop`, `stay`, `wait`).
+    pub action: &'static str,
+    /// Why.
+    pub reason: String,
     /// Commands sent to turn it on.
     pub commands_on: u64,
     /// Commands sent to turn it off.
@@ -41,6 +45,8 @@ impl ControlView {
             view.wanted = d.want;
             view.automatic = d.automatic;
             view.runtime_today = d.runtime_today;
+            view.action = d.action.as_str();
+            view.reason.clone_from(&d.reason);
         }
     }
 

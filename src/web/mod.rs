@@ -7,6 +7,7 @@
 mod health;
 mod page;
 mod probe;
+mod sections;
 
 use std::sync::Arc;
 
@@ -33,6 +34,10 @@ pub struct WebState {
     pub latest: Arc<Latest>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The weather, when `[weather]` is configured.
+    pub weather: Option<crate::weather::WeatherHandle>,
+    /// Load control's last decisions, when consumers are configured.
+    pub control: Option<crate::control::view::ControlView>,
 }
 
 /// The routes.
@@ -80,5 +85,16 @@ async fn snapshot(State(state): State<WebState>) -> Json<serde_json::Value> {
 async fn status_page(State(state): State<WebState>) -> Html<String> {
     let now = Utc::now();
     let health = health(&state.latest, now);
-    Html(state.latest.read(|inverters| page::render(inverters, &health, now)))
+    let mut html = state.latest.read(|inverters| page::render(inverters, &health, now));
+    // The sections go before the closing links paragraph the page ends with.
+    let at = html.rfind("<p><small><a ").unwrap_or(html.len());
+    let mut extra = String::new();
+    if let Some(weather) = &state.weather {
+        sections::weather(&mut extra, weather, now);
+    }
+    if let Some(control) = &state.control {
+        sections::control(&mut extra, control);
+    }
+    html.insert_str(at, &extra);
+    Html(html)
 }

@@ -14,7 +14,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#
 h1{font-size:1.3rem}section{background:#fff;border-radius:8px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002}\
 .flows{display:flex;gap:1rem;flex-wrap:wrap}.flow{min-width:9rem}.flow b{display:block;font-size:1.4rem}\
 .ok{color:#197a2b}.bad{color:#b3261e}small{color:#666}svg{width:100%;max-width:760px;height:auto}\
-.legend span{margin-right:1rem}";
+.legend span{margin-right:1rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left;vertical-align:top}";
 
 /// One line of the chart: label, colour, and how to read its value from a sample.
 type Series = (&'static str, &'static str, fn(&Sample) -> f32);
@@ -144,6 +144,6 @@ fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
 }
 
 /// Minimal HTML escaping for text nodes and attribute values.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
