@@ -160,6 +160,25 @@ impl AddonLayers {
     }
 }
 
+impl AddonLayers {
+    /// Drops the Supervisor's broker login when a higher layer (the TOML in the add-on's
+    /// config folder, the environment) named another broker: it is for the Supervisor's broker
+    /// only, and must never be sent to another host.
+    pub fn keep_supervisor_login_home(&self, config: &mut super::Config) {
+        let (Some(home), Some(mqtt)) = (&self.supervisor_broker, config.mqtt.as_mut()) else { return };
+        if format!("{}:{}", mqtt.host, mqtt.port) == *home {
+            return;
+        }
+        let given = |key: &str| self.facts.pointer(&format!("/mqtt/{key}")).and_then(Value::as_str);
+        if given("username").is_some() && mqtt.username.as_deref() == given("username") {
+            mqtt.username = None;
+        }
+        if given("password").is_some() && mqtt.password.as_ref().map(|p| p.expose()) == given("password") {
+            mqtt.password = None;
+        }
+    }
+}
+
 /// The MQTT service out of a Supervisor answer, or why there is none.
 fn parse_service(status: u16, body: &str) -> Result<MqttService, String> {
     let answer: Value =

@@ -57,6 +57,11 @@ impl Config {
                 .add_source(config::File::from(sources.file).format(config::FileFormat::Toml).required(true));
         }
         if let Some(addon) = sources.addon {
+            // Ingress and the image's health check go to the ingress port: the file may not
+            // move it (the environment, the operator's last word, still may).
+            if let Some(listen) = addon.facts.pointer("/http/listen") {
+                builder = builder.add_source(json(&serde_json::json!({"http": {"listen": listen}})));
+            }
             builder = builder.add_source(json(&addon.options));
         }
         let (indexed, plain) = split_env(sources.env);
@@ -70,6 +75,9 @@ impl Config {
             .source(Some(plain));
         let mut config: Self =
             builder.add_source(environment).build().and_then(|c| c.try_deserialize()).map_err(load)?;
+        if let Some(addon) = sources.addon {
+            addon.keep_supervisor_login_home(&mut config);
+        }
         config.read_secret_files(&name)?;
         config.validate(&name)?;
         Ok(config)

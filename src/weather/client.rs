@@ -85,7 +85,8 @@ impl WeatherClient {
         let status = response.status();
         let body = response.bytes().await.map_err(|e| self.failed(e))?;
         if !status.is_success() {
-            let body = self.redact(&excerpt(&String::from_utf8_lossy(&body)));
+            // Redacted before it is cut: a cut inside the key would leave its first part.
+            let body = excerpt(&self.redact(&String::from_utf8_lossy(&body)));
             return Err(WeatherError::Status { url: self.shown.clone(), status: status.as_u16(), body });
         }
         let observation = match self.provider {

@@ -90,8 +90,11 @@ pub fn plane_of_array(
         return 0.0;
     }
     let outside = extraterrestrial(day_of_year);
-    let diffuse = ghi * diffuse_fraction(ghi / (outside * cos_z));
-    // Near the horizon beam / cos z grows without bound; the beam can never beat the sun itself.
+    // pvlib's guards: the clearness index is taken with cos z of at least 0.065 and at most 1,
+    // and below 3° of elevation all light counts as diffuse; otherwise beam / cos z grows
+    // without bound near the horizon.
+    let kt = (ghi / (outside * cos_z.max(0.065))).min(1.0);
+    let diffuse = if elevation_deg < 3.0 { ghi } else { ghi * diffuse_fraction(kt) };
     let beam_normal = ((ghi - diffuse) / cos_z).min(outside);
     let (tilt, zenith) = (array.tilt_deg.to_radians(), (90.0 - elevation_deg).to_radians());
     let cos_incidence = zenith.cos() * tilt.cos()

@@ -123,8 +123,24 @@ impl WeatherSnapshot {
             estimate::pv_power(&array, sun.elevation_deg, sun.azimuth_deg, ghi, now)
         });
         let expected_pv_remaining_wh = site.array.map(|array| {
+            let means = std::cell::RefCell::new(Vec::<(DateTime<Utc>, f64)>::new());
             let sky = |t: DateTime<Utc>, elevation: f64| {
-                shortwave_at(&forecast, t).unwrap_or_else(|| {
+                let hourly = shortwave_at(&forecast, t).map(|(end, mean)| {
+                    // The hour's mean, shaped like the clear sky within it: paired with the sun
+                    // of one instant, a mean near sunrise reads as a beam from the horizon.
+                    let cached = means.borrow().iter().find(|(e, _)| *e == end).map(|(_, m)| *m);
+                    let clear_mean = match cached {
+                        Some(m) => m,
+                        None => {
+                            let m = clear_sky_mean(site.latitude, site.longitude, end);
+                            means.borrow_mut().push((end, m));
+                            m
+                        }
+                    };
+                    let clear = estimate::clear_sky_ghi(elevation);
+                    if clear_mean < 1.0 { 0.0 } else { clear * (mean / clear_mean).min(CLEAR_SKY_INDEX_MAX) }
+                });
+                hourly.unwrap_or_else(|| {
                     let cloud = cloud_at(&forecast, t).unwrap_or(self.cloud_cover_pct);
                     estimate::clear_sky_ghi(elevation) * estimate::cloud_factor(cloud)
                 })
@@ -141,10 +157,26 @@ fn cloud_at(forecast: &[HourForecast], t: DateTime<Utc>) -> Option<f64> {
     forecast.iter().find(|h| h.at <= t && t < h.at + TimeDelta::hours(1)).map(|h| h.cloud_cover_pct)
 }
 
-/// The forecast irradiance for instant `t`: the hour stamped at or after it (Open-Meteo's
-/// shortwave radiation is the mean of the hour before its stamp).
-fn shortwave_at(forecast: &[HourForecast], t: DateTime<Utc>) -> Option<f64> {
-    forecast.iter().find(|h| h.at - TimeDelta::hours(1) < t && t <= h.at).and_then(|h| h.shortwave_w_m2)
+/// The forecast irradiance for instant `t` as (end of its hour, the hour's mean): the hour
+/// stamped at or after it (Open-Meteo's shortwave radiation is the mean of the hour before its
+/// stamp).
+fn shortwave_at(forecast: &[HourForecast], t: DateTime<Utc>) -> Option<(DateTime<Utc>, f64)> {
+    let hour = forecast.iter().find(|h| h.at - TimeDelta::hours(1) < t && t <= h.at)?;
+    Some((hour.at, hour.shortwave_w_m2?))
+}
+
+/// The highest clear-sky index (forecast mean over clear-sky mean) believed: above it, the
+/// clear-sky model misjudged the hour, and the sky is not brighter than clear.
+pub const CLEAR_SKY_INDEX_MAX: f64 = 1.3;
+
+/// The clear-sky GHI averaged over the hour ending at `end`, from six ten-minute midpoints.
+pub fn clear_sky_mean(latitude: f64, longitude: f64, end: DateTime<Utc>) -> f64 {
+    let samples = (0..6).map(|i| end - TimeDelta::minutes(55 - 10 * i));
+    let sum: f64 = samples
+        .filter_map(|t| super::sun::angles(latitude, longitude, t))
+        .map(|(elevation, _)| estimate::clear_sky_ghi(elevation))
+        .sum();
+    sum / 6.0
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod fake;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DurationRound, Utc};
 use inverter_monitor::config::{Config, HttpConfig, InverterConfig, WeatherConfig};
 use inverter_monitor::service::{self, Console};
 use inverter_monitor::sim::SimConfig;
@@ -83,9 +83,17 @@ async fn an_open_meteo_answer_becomes_a_snapshot_with_forecast_and_estimate() {
     );
     let sun = SunPosition::at(-34.05, 18.85, s.at).unwrap();
     assert_eq!(s.sun, sun);
-    // The rest of the day is integrated on the forecast's 500 W/m², not on the cloud cover.
+    // The rest of the day is integrated on the forecast's 500 W/m² hourly means, shaped by the
+    // clear sky within each hour, not on the cloud cover.
     let array = s.site.array.unwrap();
-    let on_forecast = weather::estimate::remaining_energy_wh(&array, (-34.05, 18.85), s.at, |_, _| SHORTWAVE);
+    let shaped = |t: chrono::DateTime<Utc>, elevation: f64| {
+        let trunc = t.duration_trunc(chrono::TimeDelta::hours(1)).unwrap();
+        let end = if trunc == t { t } else { trunc + chrono::TimeDelta::hours(1) };
+        let mean = weather::snapshot::clear_sky_mean(-34.05, 18.85, end);
+        let clear = weather::estimate::clear_sky_ghi(elevation);
+        if mean < 1.0 { 0.0 } else { clear * (SHORTWAVE / mean).min(weather::snapshot::CLEAR_SKY_INDEX_MAX) }
+    };
+    let on_forecast = weather::estimate::remaining_energy_wh(&array, (-34.05, 18.85), s.at, shaped);
     let remaining = s.expected_pv_remaining_wh.unwrap();
     assert!((remaining - on_forecast).abs() < 1e-6, "{remaining} {on_forecast}");
     // "Now" is on the current cloud cover.

@@ -126,3 +126,28 @@ fn detection_needs_both_the_options_file_and_the_token() {
             .unwrap();
     assert_eq!((addon.supervisor.as_str(), addon.options_file.as_path()), ("http://x:1", file.path()));
 }
+
+#[test]
+fn the_supervisors_login_never_goes_to_a_broker_the_toml_names() {
+    let options = r#"{"inverter": [{"name": "h", "host": "h", "serial": 1}]}"#;
+    let file = "[mqtt]\nhost = \"broker.example.net\"\n";
+    let config = load(&layers(options, Some(&service())), Some(file)).unwrap();
+    let mqtt = config.mqtt.unwrap();
+    assert_eq!(mqtt.host, "broker.example.net");
+    assert_eq!(
+        (mqtt.username.as_deref(), mqtt.password().unwrap()),
+        (None, None),
+        "the Mosquitto add-on's login stays home"
+    );
+    let own = "[mqtt]\nhost = \"broker.example.net\"\nusername = \"me\"\npassword = \"mine\"\n";
+    let mqtt = load(&layers(options, Some(&service())), Some(own)).unwrap().mqtt.unwrap();
+    assert_eq!((mqtt.username.as_deref(), mqtt.password().unwrap().unwrap().expose()), (Some("me"), "mine"));
+}
+
+#[test]
+fn the_ingress_port_cannot_be_moved_by_the_toml() {
+    let options = r#"{"inverter": [{"name": "h", "host": "h", "serial": 1}]}"#;
+    let file = "[http]\nlisten = \"0.0.0.0:9000\"\n";
+    let config = load(&layers(options, Some(&service())), Some(file)).unwrap();
+    assert_eq!(config.http.unwrap().listen.port(), INGRESS_PORT, "ingress and the health check use it");
+}

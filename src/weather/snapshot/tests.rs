@@ -102,8 +102,53 @@ fn clouds_are_read_at_the_hour_before_and_irradiance_at_the_hour_after() {
     assert_eq!(cloud_at(&forecast, at(59)), Some(10.0));
     assert_eq!(cloud_at(&forecast, at(60)), Some(20.0));
     assert_eq!(cloud_at(&forecast, at(120)), None);
-    assert_eq!(shortwave_at(&forecast, at(0)), Some(600.0), "the mean of 09:00–10:00");
-    assert_eq!(shortwave_at(&forecast, at(1)), Some(700.0));
-    assert_eq!(shortwave_at(&forecast, at(60)), Some(700.0));
+    assert_eq!(shortwave_at(&forecast, at(0)).map(|(_, w)| w), Some(600.0), "the mean of 09:00–10:00");
+    assert_eq!(shortwave_at(&forecast, at(1)).map(|(_, w)| w), Some(700.0));
+    assert_eq!(shortwave_at(&forecast, at(60)).map(|(_, w)| w), Some(700.0));
     assert_eq!(shortwave_at(&forecast, at(61)), None);
+}
+
+#[test]
+fn hourly_means_near_sunset_are_shaped_by_the_sun_not_read_as_a_beam_from_the_horizon() {
+    // A west-facing array and a forecast whose hourly means are the clear sky's own: the
+    // estimate from the forecast must match the clear-sky estimate, also in the last hour,
+    // where a mean paired with the sun of one instant used to give ~0.8 kWh instead of ~0.05.
+    let west = PvArray { azimuth_deg: 270.0, ..ARRAY };
+    let site = Site { array: Some(west), ..SITE };
+    let start = Utc.with_ymd_and_hms(2026, 12, 21, 0, 0, 0).unwrap();
+    let forecast: Vec<HourForecast> = (1..=24)
+        .map(|h| {
+            let end = start + TimeDelta::hours(h);
+            HourForecast {
+                at: end,
+                cloud_cover_pct: 0.0,
+                shortwave_w_m2: Some(clear_sky_mean(SITE.latitude, SITE.longitude, end)),
+            }
+        })
+        .collect();
+    let sunset = SunPosition::at(SITE.latitude, SITE.longitude, noon()).unwrap().sunset.unwrap();
+    for before in [300, 120, 50, 20] {
+        let at = sunset - TimeDelta::minutes(before);
+        let with = |forecast: Vec<HourForecast>| {
+            let observation = Observation { observed_at: at, cloud_cover_pct: 0.0, forecast };
+            let s = WeatherSnapshot::new(site, WeatherProvider::OpenMeteo, observation, at).unwrap();
+            (s.expected_pv_remaining_wh.unwrap(), s.expected_pv_w.unwrap())
+        };
+        let (from_forecast, _) = with(forecast.clone());
+        let (clear, _) = with(Vec::new());
+        let tolerance = 0.10 * clear + 20.0;
+        assert!(
+            (from_forecast - clear).abs() <= tolerance,
+            "{before} min before sunset: {from_forecast:.0} Wh from the forecast, {clear:.0} Wh clear"
+        );
+    }
+}
+
+#[test]
+fn no_beam_from_the_horizon() {
+    // 2° up, a GHI a mean could bring: all of it is diffuse, so a panel facing the sun gets no
+    // more than the sky gives.
+    let west = PvArray { azimuth_deg: 270.0, tilt_deg: 30.0, ..ARRAY };
+    let poa = estimate::plane_of_array(150.0, 2.0, 245.0, &west, 355);
+    assert!(poa <= 150.0, "{poa}");
 }
