@@ -30,7 +30,8 @@ struct Answer {
 #[derive(Deserialize)]
 struct Current {
     time: String,
-    cloud_cover: f64,
+    /// `null` in a model gap: the forecast hour stands in.
+    cloud_cover: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -79,11 +80,18 @@ pub(super) fn parse(body: &[u8]) -> Result<Observation, String> {
         let cloud_cover_pct = percent(cloud, &format!("hourly.cloud_cover[{i}]"))?;
         forecast.push(HourForecast { at: utc(time)?, cloud_cover_pct, shortwave_w_m2: shortwave });
     }
-    Ok(Observation {
-        observed_at: utc(&answer.current.time)?,
-        cloud_cover_pct: percent(answer.current.cloud_cover, "current.cloud_cover")?,
-        forecast,
-    })
+    let observed_at = utc(&answer.current.time)?;
+    let cloud_cover_pct = match answer.current.cloud_cover {
+        Some(cloud) => percent(cloud, "current.cloud_cover")?,
+        None => forecast
+            .iter()
+            .rev()
+            .find(|h| h.at <= observed_at)
+            .filter(|h| observed_at - h.at < chrono::TimeDelta::hours(1))
+            .map(|h| h.cloud_cover_pct)
+            .ok_or("current.cloud_cover is null and no forecast hour covers it")?,
+    };
+    Ok(Observation { observed_at, cloud_cover_pct, forecast })
 }
 
 /// `2026-11-27T10:00` in UTC.
@@ -163,5 +171,15 @@ mod tests {
             reason(&ANSWER.replace("[0.0,0.0,null]", "[-5,0.0,null]")).contains("shortwave_radiation[0]")
         );
         assert!(reason(&ANSWER.replace("\"current\":", "\"now\":")).contains("missing field `current`"));
+        assert!(reason(&ANSWER.replace("\"cloud_cover\":42", "\"cloud_cover\":null")).contains("is null"));
+    }
+
+    #[test]
+    fn a_null_current_cloud_cover_takes_the_forecast_hour() {
+        let answer = ANSWER
+            .replace("\"time\":\"2026-11-27T10:00\"", "\"time\":\"2026-11-27T02:15\"")
+            .replace("\"cloud_cover\":42", "\"cloud_cover\":null");
+        let o = parse(answer.as_bytes()).unwrap();
+        assert_eq!(o.cloud_cover_pct, 100.0, "the hour from 02:00");
     }
 }
