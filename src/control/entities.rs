@@ -112,7 +112,7 @@ pub fn device(topics: &Topics, base: &str, consumers: &[ConsumerConfig]) -> Serv
             },
         ));
     }
-    ServiceDevice { key: DEVICE_KEY.into(), device, components, listen }
+    ServiceDevice { key: DEVICE_KEY.into(), device, components, listen, retained: vec![control.state()] }
 }
 
 /// `pool_pump` → `Pool pump`.

@@ -17,6 +17,9 @@ pub struct Entry {
     pub topics: Vec<String>,
     /// Component id → platform, as last published.
     pub components: BTreeMap<String, String>,
+    /// Retained state topics of a service device, emptied with it when it goes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retained: Vec<String>,
 }
 
 /// The on-disk record of published discovery.
@@ -78,7 +81,11 @@ mod tests {
     fn survives_a_restart_and_finds_orphans() {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = Ledger::load(dir.path());
-        let entry = Entry { topics: vec!["t".into()], components: [("a".into(), "sensor".into())].into() };
+        let entry = Entry {
+            topics: vec!["t".into()],
+            components: [("a".into(), "sensor".into())].into(),
+            ..Entry::default()
+        };
         ledger.set("house", Some(entry.clone()));
         ledger.set("garage", Some(Entry::default()));
         let reloaded = Ledger::load(dir.path());

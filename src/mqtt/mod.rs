@@ -40,6 +40,8 @@ pub struct ServiceDevice {
     pub components: Vec<Component>,
     /// Topics whose messages [`MqttHandle::messages`] hands over (its entities' commands).
     pub listen: Vec<String>,
+    /// The retained topics its task publishes, emptied when the device is removed.
+    pub retained: Vec<String>,
 }
 
 /// A message the MQTT task should publish for another task.

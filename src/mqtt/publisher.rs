@@ -283,6 +283,12 @@ impl Publisher {
     fn republish_all(&mut self) {
         for device in self.devices.clone() {
             self.publish_components(&device.key, &device.device, &device.components);
+            if let Some(mut entry) =
+                self.ledger.get(&device.key).cloned().filter(|e| e.retained != device.retained)
+            {
+                entry.retained = device.retained.clone();
+                self.ledger.set(&device.key, Some(entry));
+            }
         }
         for (topic, payload) in self.retained.clone() {
             self.publish(&topic, payload, true, QoS::AtLeastOnce);
@@ -365,7 +371,8 @@ impl Publisher {
         for (topic, payload) in messages {
             self.publish(&topic, payload_bytes(&payload), true, QoS::AtLeastOnce);
         }
-        self.ledger.set(name, Some(Entry { topics, components: current }));
+        let retained = previous.retained;
+        self.ledger.set(name, Some(Entry { topics, components: current, retained }));
     }
 
     /// Removes from Home Assistant the inverters that are no longer configured.
@@ -377,11 +384,23 @@ impl Publisher {
         let configured: Vec<String> =
             self.inverters.keys().cloned().chain(self.devices.iter().map(|d| d.key.clone())).collect();
         for name in self.ledger.orphans(&configured) {
-            tracing::info!(inverter = %name, "removing the entities of an inverter no longer configured");
             let entry = self.ledger.get(&name).cloned().unwrap_or_default();
-            let retained =
-                [self.topics.state(&name), self.topics.diagnostics(&name), self.topics.availability(&name)];
-            for topic in entry.topics.iter().chain(&retained) {
+            // Service devices (`@control`, `@weather`) name their retained topics in the ledger.
+            let inverter_topics = match name.starts_with('@') {
+                true => {
+                    tracing::info!(device = %name, "removing a device no longer configured");
+                    Vec::new()
+                }
+                false => {
+                    tracing::info!(inverter = %name, "removing the entities of an inverter no longer configured");
+                    vec![
+                        self.topics.state(&name),
+                        self.topics.diagnostics(&name),
+                        self.topics.availability(&name),
+                    ]
+                }
+            };
+            for topic in entry.topics.iter().chain(&inverter_topics).chain(&entry.retained) {
                 self.publish(topic, Vec::new(), true, QoS::AtLeastOnce);
             }
             self.ledger.set(&name, None);

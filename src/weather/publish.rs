@@ -87,7 +87,8 @@ pub fn device(topics: &Topics, base: &str, config: &WeatherConfig) -> ServiceDev
             },
         ));
     }
-    ServiceDevice { key: DEVICE_KEY.into(), device, components, listen: Vec::new() }
+    let retained = vec![state_topic(base), availability_topic(base)];
+    ServiceDevice { key: DEVICE_KEY.into(), device, components, listen: Vec::new(), retained }
 }
 
 /// The state JSON at `now`; the provider's values are absent once stale.

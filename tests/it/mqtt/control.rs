@@ -117,3 +117,22 @@ async fn plug_states_in_commands_out_and_home_assistant_switches_honoured() {
         ha.publish(&format!("{base}/{topic}"), b"", true).await;
     }
 }
+
+#[tokio::test]
+async fn removing_every_consumer_removes_the_device_and_its_retained_state() {
+    let mut setup = Setup::new(broker());
+    setup.consumers = vec![consumer(&setup, "geyser", 40.0)];
+    let state = format!("{}/control/state", setup.base);
+    let mut ha = Observer::new(&[format!("{}/device/+/config", setup.prefix), state.clone()]).await;
+    let data = tempfile::tempdir().unwrap();
+    let app = setup.start(data.path(), None, "house").await;
+    let device = ha.wait_for("the load control device", |m| m.topic.ends_with("_control/config")).await.topic;
+    ha.wait_for("its state", |m| m.topic == state && !m.payload.is_empty()).await;
+    app.stop().await;
+
+    setup.consumers.clear();
+    let app = setup.start(data.path(), None, "house").await;
+    ha.wait_for("the device removed", |m| m.topic == device && m.payload.is_empty()).await;
+    ha.wait_for("its state removed", |m| m.topic == state && m.payload.is_empty()).await;
+    app.stop().await;
+}
