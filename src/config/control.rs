@@ -39,6 +39,10 @@ fn default_smoothing() -> Duration {
 }
 
 /// One load under automatic control.
+///
+/// The plug's keys repeat `[[switch]]`'s instead of flattening a `SwitchConfig` in: serde
+/// cannot combine `flatten` with `deny_unknown_fields`, and a typo in a consumer must be an
+/// error that names it. [`ConsumerConfig::switch`] turns them back into one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
