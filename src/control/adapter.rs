@@ -196,7 +196,7 @@ impl Adapter {
     }
 
     async fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let Some(on) = on_off(payload) else {
+        let Some(on) = std::str::from_utf8(payload).ok().and_then(crate::mqtt::switches::plain) else {
             tracing::warn!(%topic, payload = %String::from_utf8_lossy(payload), "ignored: expected ON or OFF");
             return;
         };
@@ -274,14 +274,6 @@ fn decision_text(d: &Decision, dry_run: bool) -> String {
     match text.char_indices().nth(254) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
-    }
-}
-
-fn on_off(payload: &[u8]) -> Option<bool> {
-    match std::str::from_utf8(payload).ok()?.trim() {
-        "ON" | "on" | "true" | "1" => Some(true),
-        "OFF" | "off" | "false" | "0" => Some(false),
-        _ => None,
     }
 }
 

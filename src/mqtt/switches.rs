@@ -108,7 +108,8 @@ impl Switch {
     }
 }
 
-fn plain(text: &str) -> Option<bool> {
+/// `ON`/`OFF` in any case, `1`/`0`, `true`/`false`: what plugs and Home Assistant send.
+pub fn plain(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "on" | "1" | "true" => Some(true),
         "off" | "0" | "false" => Some(false),
