@@ -87,7 +87,6 @@ struct Slot {
     since: Option<DateTime<Utc>>,
     runtime: Duration,
     day: Option<NaiveDate>,
-    last_step: Option<DateTime<Utc>>,
 }
 
 /// A command waiting for the plug to confirm it.
@@ -131,6 +130,8 @@ pub struct Engine {
     load: Smoothed,
     /// The house's own load (controlled loads left out) over the last [`PEAK_WINDOW`].
     base_loads: std::collections::VecDeque<(DateTime<Utc>, f64)>,
+    /// When the last step ran: the runtime of the loads that are on grows by the time since.
+    last_step: Option<DateTime<Utc>>,
 }
 
 /// A change a consumer is cleared for by its rules and minimum times, before priorities.
@@ -152,7 +153,6 @@ impl Engine {
                 since: None,
                 runtime: Duration::ZERO,
                 day: None,
-                last_step: None,
             })
             .collect();
         let tau = control.smoothing;
@@ -162,6 +162,7 @@ impl Engine {
             grid: Smoothed::new(tau),
             load: Smoothed::new(tau),
             base_loads: std::collections::VecDeque::new(),
+            last_step: None,
         }
     }
 
@@ -276,13 +277,14 @@ impl Engine {
 
     /// Adds runtime since the last step and starts a new count on a new day.
     fn account(&mut self, at: DateTime<Utc>, day: Option<NaiveDate>) {
+        let since =
+            self.last_step.replace(at).map(|last| (at - last).to_std().unwrap_or_default().min(MAX_GAP));
         for slot in &mut self.slots {
-            if let Some(last) = slot.last_step
+            if let Some(since) = since
                 && slot.state(at) == Some(true)
             {
-                slot.runtime += (at - last).to_std().unwrap_or_default().min(MAX_GAP);
+                slot.runtime += since;
             }
-            slot.last_step = Some(at);
             if let Some(day) = day
                 && slot.day != Some(day)
             {
