@@ -98,7 +98,7 @@ fn flow(html: &mut String, label: &str, value: &str, note: &str) {
     );
 }
 
-fn watts(w: Option<f64>) -> String {
+pub(super) fn watts(w: Option<f64>) -> String {
     w.map_or("–".into(), |w| format!("{:.2} kW", w / 1000.0))
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Local, Utc};
 
-use super::page::escape;
+use super::page::{escape, watts};
 use crate::control::view::ControlView;
 use crate::weather::WeatherHandle;
 
@@ -20,8 +20,8 @@ pub fn weather(html: &mut String, weather: &WeatherHandle, now: DateTime<Utc>) {
     match &latest {
         Some(w) => {
             cell(html, "Cloud cover", format!("{:.0} %", w.cloud_cover_pct));
-            if let Some(pv) = w.expected_pv_w {
-                cell(html, "Expected PV", format!("{:.2} kW", pv / 1000.0));
+            if w.expected_pv_w.is_some() {
+                cell(html, "Expected PV", watts(w.expected_pv_w));
             }
             if let Some(wh) = w.expected_pv_remaining_wh {
                 cell(html, "Expected today", format!("{:.1} kWh", wh / 1000.0));
