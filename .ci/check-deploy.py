@@ -123,10 +123,34 @@ def doc_links():
                 check(fragment in anchors(dest), f"{name}: link to {target}: no such heading")
 
 
+CITATION = re.compile(r"docs/(style|protocol)\.md((?:[ ,]+(?:and )?(?:§[0-9.]+(?:–[0-9.]+)?|Q[0-9]+(?:–Q[0-9]+)?))+)")
+
+
+def sections(page):
+    """The section numbers a page's headings carry: `§9` in style.md, `2.6` or `Q11` in protocol.md."""
+    text = re.sub(r"^```.*?^```", "", (ROOT / "docs" / page).read_text(), flags=re.M | re.S)
+    return set(re.findall(r"^#+ §?((?:Q?[0-9]+)(?:\.[0-9]+)?) ", text, re.M))
+
+
+def citations():
+    """Every `docs/style.md §n` and `docs/protocol.md §x.y` or `Qn` in code, config and docs names
+    a section that exists."""
+    known = {"style": sections("style.md"), "protocol": sections("protocol.md")}
+    files = [f for d in ["src", "tests", "benches", "fuzz", "config", "docs"] for f in (ROOT / d).rglob("*")
+             if f.suffix in {".rs", ".toml", ".md"} and "target" not in f.parts]
+    for file in files + [ROOT / "README.md", ROOT / "CONTRIBUTING.md"]:
+        for page, refs in CITATION.findall(file.read_text()):
+            for ref in re.findall(r"§([0-9.]+)(?:–([0-9.]+))?|(Q[0-9]+)(?:–(Q[0-9]+))?", refs):
+                for part in filter(None, ref):
+                    check(part.rstrip(".") in known[page],
+                          f"{file.relative_to(ROOT)}: cites docs/{page}.md {part}, which has no such section")
+
+
 compose()
 grafana()
 dockerfiles()
 doc_links()
+citations()
 for problem in problems:
     print(problem)
 print(f"docker/ and doc links: {'ok' if not problems else f'{len(problems)} problem(s)'}")
