@@ -139,7 +139,11 @@ def citations():
     files = [f for d in ["src", "tests", "benches", "fuzz", "config", "docs"] for f in (ROOT / d).rglob("*")
              if f.suffix in {".rs", ".toml", ".md"} and "target" not in f.parts]
     for file in files + [ROOT / "README.md", ROOT / "CONTRIBUTING.md"]:
-        for page, refs in CITATION.findall(file.read_text()):
+        text = file.read_text()
+        if file.suffix == ".rs":
+            for old in re.findall(r"STYLE [0-9]+|(?<![/`])protocol\.md (?:§|Q)[0-9.]+", text):
+                check(False, f"{file.relative_to(ROOT)}: cites `{old}`; write docs/style.md §n or docs/protocol.md §x")
+        for page, refs in CITATION.findall(text):
             for ref in re.findall(r"§([0-9.]+)(?:–([0-9.]+))?|(Q[0-9]+)(?:–(Q[0-9]+))?", refs):
                 for part in filter(None, ref):
                     check(part.rstrip(".") in known[page],
