@@ -2,7 +2,8 @@
 """Checks the Docker side without a Docker engine: docker/compose.yaml, the Grafana
 provisioning and dashboard, and what the Dockerfiles promise. `docker compose config` and
 `docker build` cannot run here; hadolint lints the Dockerfiles beside this (see .ci/run).
-Prints one line per problem and exits 1 if there is any."""
+Also checks that every relative link in the documentation resolves, so the repository stands
+on its own. Prints one line per problem and exits 1 if there is any."""
 import json
 import re
 import sys
@@ -90,10 +91,71 @@ def dockerfiles():
             check(not last_user, f"{name}: the add-on runs as root (the Supervisor's options.json)")
 
 
+DOC_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def anchor(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path):
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+    return {anchor(m) for m in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+def doc_links():
+    """Every relative link in README.md, CONTRIBUTING.md, docs/ and the add-on's DOCS.md names a
+    file or folder of this repository, and a `#fragment` names one of its headings."""
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "ha/inverter_monitor/DOCS.md"]
+    pages += sorted((ROOT / "docs").glob("*.md"))
+    for page in pages:
+        text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.M | re.S)
+        for target in DOC_LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, fragment = target.partition("#")
+            dest = (page.parent / file).resolve() if file else page
+            name = page.relative_to(ROOT)
+            check(dest.exists() and ROOT in dest.parents, f"{name}: link to {target}: no such file here")
+            if fragment and dest.is_file() and dest.suffix == ".md":
+                check(fragment in anchors(dest), f"{name}: link to {target}: no such heading")
+
+
+CITATION = re.compile(r"docs/(style|protocol)\.md((?:[ ,]+(?:and )?(?:§[0-9.]+(?:–[0-9.]+)?|Q[0-9]+(?:–Q[0-9]+)?))+)")
+
+
+def sections(page):
+    """The section numbers a page's headings carry: `§9` in style.md, `2.6` or `Q11` in protocol.md."""
+    text = re.sub(r"^```.*?^```", "", (ROOT / "docs" / page).read_text(), flags=re.M | re.S)
+    return set(re.findall(r"^#+ §?((?:Q?[0-9]+)(?:\.[0-9]+)?) ", text, re.M))
+
+
+def citations():
+    """Every `docs/style.md §n` and `docs/protocol.md §x.y` or `Qn` in code, config and docs names
+    a section that exists."""
+    known = {"style": sections("style.md"), "protocol": sections("protocol.md")}
+    files = [f for d in ["src", "tests", "benches", "fuzz", "config", "docs"] for f in (ROOT / d).rglob("*")
+             if f.suffix in {".rs", ".toml", ".md"} and "target" not in f.parts]
+    for file in files + [ROOT / "README.md", ROOT / "CONTRIBUTING.md"]:
+        text = file.read_text()
+        if file.suffix == ".rs":
+            for old in re.findall(r"STYLE [0-9]+|(?<![/`])protocol\.md (?:§|Q)[0-9.]+", text):
+                check(False, f"{file.relative_to(ROOT)}: cites `{old}`; write docs/style.md §n or docs/protocol.md §x")
+        for page, refs in CITATION.findall(text):
+            for ref in re.findall(r"§([0-9.]+)(?:–([0-9.]+))?|(Q[0-9]+)(?:–(Q[0-9]+))?", refs):
+                for part in filter(None, ref):
+                    check(part.rstrip(".") in known[page],
+                          f"{file.relative_to(ROOT)}: cites docs/{page}.md {part}, which has no such section")
+
+
 compose()
 grafana()
 dockerfiles()
+doc_links()
+citations()
 for problem in problems:
     print(problem)
-print(f"docker/: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+print(f"docker/ and doc links: {'ok' if not problems else f'{len(problems)} problem(s)'}")
 sys.exit(1 if problems else 0)

@@ -3,7 +3,7 @@
 //!
 //! `INVERTER_MONITOR__SECTION__KEY=value` overrides `[section] key`; inverters are a list, so
 //! they take an index: `INVERTER_MONITOR__INVERTER__0__HOST=192.168.1.60`. Raw numbers become
-//! `Duration`s here and nowhere else. Every error names the file and the key (STYLE 14).
+//! `Duration`s here and nowhere else. Every error names the file and the key (docs/style.md §14).
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -12,8 +12,13 @@
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
 //! - [`report`]: snapshots as text for people.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
-//! - [`sinks`]: InfluxDB with a durable spool, and Prometheus metrics.
+//! - [`state_file`]: small JSON files in the data dir that must survive restarts, written
+//!   atomically.
+//! - [`sinks`]: InfluxDB with a durable spool, Prometheus metrics, health-check pings, and the
+//!   latest state the web pages show.
 //! - [`weather`]: cloud cover from a provider, the sun's position, and a clear-sky PV estimate.
+//! - [`control`]: load control: which consumer loads run, decided from the battery, the sun and
+//!   the weather, each decision with its reason.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/snapshot` and the status page.
 //! - [`sim`]: a logger simulator with a house model and fault injection.
 #![warn(missing_docs)]

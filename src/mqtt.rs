@@ -1,7 +1,7 @@
 //! Home Assistant over MQTT: discovery for every reading, state, availability, and the switches
 //! we command.
 //!
-//! Two tasks (STYLE 9): [`connection`] owns the broker connection and only polls it; the
+//! Two tasks (docs/style.md §9): [`connection`] owns the broker connection and only polls it; the
 //! [`publisher`] turns poll updates into messages, never waits on the broker (a full queue
 //! drops a message, counted), keeps the latest state while the broker is away, and republishes
 //! discovery, availability and state on every connect and on Home Assistant's birth message.

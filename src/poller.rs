@@ -2,7 +2,7 @@
 //!
 //! [`Poller::poll_once`] is the step: it reads every planned block over a [`Transport`] and
 //! returns a snapshot or a reason. [`run`] is the loop around it: it sleeps, tells the bus, and
-//! watches for shutdown (STYLE 8). The poller knows nothing about MQTT or databases; sinks
+//! watches for shutdown (docs/style.md §8). The poller knows nothing about MQTT or databases; sinks
 //! subscribe to the [`Update`]s it broadcasts.
 
 mod availability;
@@ -135,7 +135,7 @@ impl Poller {
     }
 
     /// Reads every planned block. A bridged block that is refused is split into the runs it
-    /// bridged, for good: the inverter lacks something in the gap (protocol.md §2.3).
+    /// bridged, for good: the inverter lacks something in the gap (docs/protocol.md §2.3).
     async fn read_all<T: Transport>(
         &mut self,
         transport: &mut T,

@@ -20,5 +20,5 @@ pub use pdu::{Request, Response};
 /// What a logger answered to one request: a response, or an exception that is itself an answer.
 ///
 /// The outer `Result` of every call carries only failures (I/O, timeouts, framing); this inner
-/// one carries answers that say "no" (STYLE 6).
+/// one carries answers that say "no" (docs/style.md §6).
 pub type Answer = Result<Response, Exception>;

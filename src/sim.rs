@@ -2,7 +2,7 @@
 //! from a time-driven house model ([`house`]), with fault injection ([`faults`]).
 //!
 //! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
-//! against fixed vectors (protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
+//! against fixed vectors (docs/protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
 
 pub mod faults;
 pub mod fixture;

@@ -20,7 +20,7 @@ pub use link::{Link, LinkSettings, Target, Wire};
 use crate::protocol::{self, Answer, Request};
 
 /// A request that did not get an answer. Answers that say "no" (exceptions) are not errors:
-/// they are the inner `Result` of [`Answer`] (STYLE 6).
+/// they are the inner `Result` of [`Answer`] (docs/style.md §6).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The TCP connect failed.

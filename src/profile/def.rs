@@ -123,7 +123,7 @@ impl Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WordOrder {
-    /// `registers[0]` is the low word: what every Deye source uses (protocol.md §4.0).
+    /// `registers[0]` is the low word: what every Deye source uses (docs/protocol.md §4.0).
     LowFirst,
     /// `registers[0]` is the high word.
     HighFirst,

@@ -1,10 +1,10 @@
 //! The request planner: every mapped register in the fewest Modbus reads.
 //!
-//! A read costs a round trip (the request pause plus 0.1–0.5 s of logger latency, protocol.md
+//! A read costs a round trip (the request pause plus 0.1–0.5 s of logger latency, docs/protocol.md
 //! Q15), while one more register in a read costs two bytes on the inverter's RS485 line, about
 //! 2 ms at 9600 baud. So bridging an unmapped gap is cheaper than another read for gaps up to
 //! a few dozen registers: the profile's `max_gap`. Reads stay within `max_read` (Modbus allows
-//! 125; some loggers want fewer, protocol.md Q6).
+//! 125; some loggers want fewer, docs/protocol.md Q6).
 //!
 //! Greedy is optimal here: any sub-run of a feasible read is feasible, so extending each read as
 //! far as the limits allow never needs more reads than any other partition.

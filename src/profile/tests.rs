@@ -1,4 +1,4 @@
-//! Decoding tests: fixed cases from protocol.md §4, and properties for every numeric kind.
+//! Decoding tests: fixed cases from docs/protocol.md §4, and properties for every numeric kind.
 
 use proptest::prelude::*;
 
@@ -39,7 +39,7 @@ fn signed_power_is_twos_complement() {
 
 #[test]
 fn total_import_reads_non_adjacent_words_low_first() {
-    // protocol.md §4.2: total import is 78 (low) + 80 (high); 79 is the grid frequency.
+    // docs/protocol.md §4.2: total import is 78 (low) + 80 (high); 79 is the grid frequency.
     let s = spec("registers = [78, 80]\nkind = \"u32\"\nword_order = \"low_first\"\nscale = 0.1\n");
     assert_eq!(number(s.decode(&regs(78, &[0x86a0, 5000, 0x0001])).unwrap()), 10000.0);
     let h = spec("registers = [78, 80]\nkind = \"u32\"\nword_order = \"high_first\"\n");

@@ -1,9 +1,9 @@
 //! Stream codecs: find frames in a byte stream that splits, glues and corrupts them.
 //!
 //! A logger may deliver a response in two TCP segments, glue a heartbeat to it, or precede it
-//! with junk (protocol.md Q1–Q4, Q12). The V5 decoder returns `None` until a frame is complete,
+//! with junk (docs/protocol.md Q1–Q4, Q12). The V5 decoder returns `None` until a frame is complete,
 //! skips junk up to the next 0xA5, and on a damaged frame drops one byte and resynchronises
-//! (STYLE 3). What it skips comes out as [`Inbound::Skipped`], so the client can count it;
+//! (docs/style.md §3). What it skips comes out as [`Inbound::Skipped`], so the client can count it;
 //! it never ends the stream, because one bad frame must not cost the connection.
 
 use bytes::BytesMut;

@@ -194,7 +194,7 @@ impl fmt::Display for ExceptionCode {
     }
 }
 
-/// The two-byte error a Solarman logger sends in place of a Modbus frame (protocol.md §2.3).
+/// The two-byte error a Solarman logger sends in place of a Modbus frame (docs/protocol.md §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoggerError {
     /// `05 00`: the inverter did not answer the logger (wrong slave id, or a range it lacks).

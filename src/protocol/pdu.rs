@@ -9,7 +9,7 @@
 //! write response (FC 0x10):      fc | addr hi lo | count hi lo
 //! exception:                     fc | 0x80, code
 //! ```
-//! Source: Modbus Application Protocol v1.1b3 §6.3, §6.4, §6.12; protocol.md §2.7.
+//! Source: Modbus Application Protocol v1.1b3 §6.3, §6.4, §6.12; docs/protocol.md §2.7.
 
 use bytes::{BufMut, BytesMut};
 
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn write_request_carries_byte_count_and_values() {
-        // protocol.md §2.6: write 4200 (0x1068) to register 245 (0xf5).
+        // docs/protocol.md §2.6: write 4200 (0x1068) to register 245 (0xf5).
         let request = Request::WriteMultiple { addr: 245, values: vec![4200] };
         assert_eq!(encoded(&request), [0x10, 0x00, 0xf5, 0x00, 0x01, 0x02, 0x10, 0x68]);
         assert_eq!(Request::decode(&encoded(&request)), Ok(request));

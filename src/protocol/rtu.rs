@@ -6,7 +6,7 @@
 //! 1       n     PDU (see `pdu`)
 //! 1+n     2     CRC-16/MODBUS over bytes 0..1+n, low byte first
 //! ```
-//! Source: Modbus over Serial Line v1.02 §2.5.1.2; protocol.md §2.6 (CRC rules) and Q11: some
+//! Source: Modbus over Serial Line v1.02 §2.5.1.2; docs/protocol.md §2.6 (CRC rules) and Q11: some
 //! Deye firmware appends `00 00` after the CRC, the CRC of a frame that already ends in its CRC.
 
 use bytes::{BufMut, BytesMut};
@@ -27,7 +27,7 @@ pub fn crc16(bytes: &[u8]) -> u16 {
 pub struct RtuAnswer {
     /// The response or exception.
     pub answer: Answer,
-    /// True when two `00 00` bytes followed the CRC (protocol.md Q11).
+    /// True when two `00 00` bytes followed the CRC (docs/protocol.md Q11).
     pub double_crc: bool,
 }
 
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn read_request_matches_protocol_md() {
-        // protocol.md §2.6: read holding register 0x00B8 (SOC).
+        // docs/protocol.md §2.6: read holding register 0x00B8 (SOC).
         let frame = bytes(|b| encode_request(1, &SOC, b));
         assert_eq!(frame, [0x01, 0x03, 0x00, 0xb8, 0x00, 0x01, 0x04, 0x2f]);
         assert_eq!(decode_request(&frame), Ok((1, SOC)));

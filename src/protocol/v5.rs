@@ -14,7 +14,7 @@
 //! ```
 //! Request payload: frame type 0x02, sensor type u16, three u32 time fields (all 0), RTU frame.
 //! Response payload: frame type, status, total working time, power-on time, offset time (u32
-//! each), then the RTU frame, or two bytes of logger error. Source: protocol.md §2.1–2.6.
+//! each), then the RTU frame, or two bytes of logger error. Source: docs/protocol.md §2.1–2.6.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -36,7 +36,7 @@ pub const REQUEST_PREFIX: usize = 15;
 /// Bytes of a response payload before the RTU frame.
 pub const RESPONSE_PREFIX: usize = 14;
 
-/// V5 control codes (protocol.md §2.5). A response code is its request's code − 0x3000.
+/// V5 control codes (docs/protocol.md §2.5). A response code is its request's code − 0x3000.
 pub mod control {
     /// Handshake (logger → server mode).
     pub const HANDSHAKE: u16 = 0x4110;
@@ -124,7 +124,7 @@ impl Frame {
 
     /// Reads one frame from the start of `buf`.
     ///
-    /// Returns `Ok(None)` while the frame is incomplete (STYLE 2), and the frame with the number
+    /// Returns `Ok(None)` while the frame is incomplete (docs/style.md §2), and the frame with the number
     /// of bytes it took otherwise. Checks run in wire order, so junk that starts with 0xA5 is
     /// usually refused by its control code before we wait for a length it made up.
     ///
@@ -244,7 +244,7 @@ impl Frame {
 pub(crate) mod tests {
     use super::*;
 
-    /// protocol.md §2.6: read register 0x00B8 of logger 2712345678 with sequence byte 0x41.
+    /// docs/protocol.md §2.6: read register 0x00B8 of logger 2712345678 with sequence byte 0x41.
     pub const SOC_REQUEST: [u8; 36] = [
         0xa5, // start
         0x17, 0x00, // payload length 23 = 15 + 8
@@ -261,7 +261,7 @@ pub(crate) mod tests {
         0x15, // end
     ];
 
-    /// protocol.md §2.6: the answer, SOC = 65.
+    /// docs/protocol.md §2.6: the answer, SOC = 65.
     pub const SOC_RESPONSE: [u8; 34] = [
         0xa5, // start
         0x15, 0x00, // payload length 21 = 14 + 7
@@ -278,11 +278,11 @@ pub(crate) mod tests {
         0x15, // end
     ];
 
-    /// protocol.md §2.6: a heartbeat from the same logger.
+    /// docs/protocol.md §2.6: a heartbeat from the same logger.
     pub const HEARTBEAT: [u8; 14] =
         [0xa5, 0x01, 0x00, 0x10, 0x47, 0x40, 0x08, 0x4e, 0x1c, 0xab, 0xa1, 0x00, 0x56, 0x15];
 
-    /// protocol.md §2.3 (pysolarmanv5#6): a logger error frame, `05 00` in place of Modbus.
+    /// docs/protocol.md §2.3 (pysolarmanv5#6): a logger error frame, `05 00` in place of Modbus.
     pub const LOGGER_ERROR: [u8; 29] = [
         0xa5, 0x10, 0x00, 0x10, 0x15, 0x00, 0x0d, 0x55, 0xb1, 0xeb, 0x8a, 0x02, 0x01, 0x75, 0xb8, 0x06, 0x00,
         0xc2, 0x02, 0x00, 0x00, 0x21, 0xeb, 0x84, 0x62, 0x05, 0x00, 0xae, 0x15,

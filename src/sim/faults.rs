@@ -1,6 +1,6 @@
 //! Fault injection: what the simulator does wrong, and on which request.
 //!
-//! Every fault imitates something real loggers do (protocol.md §3): answers split over TCP
+//! Every fault imitates something real loggers do (docs/protocol.md §3): answers split over TCP
 //! writes (Q4), heartbeats glued to or in place of answers (Q1, Q3), junk before frames (Q12),
 //! dropped connections (Q5), damaged frames, the double-CRC firmware bug (Q11) and latency (Q15).
 
@@ -43,7 +43,7 @@ pub struct Plan {
 }
 
 /// Junk seen on real V5 sockets: a micro-inverter logger's AT banner, then stray Modbus bytes
-/// (protocol.md Q12).
+/// (docs/protocol.md Q12).
 pub const JUNK: &[u8] = b"AT+YZCMPVER=MW3_16U_5406_2.27\r\n\r\n\xaa\x03\x0a\x00\xbe\x9c";
 
 fn every(n: u64, every: Option<u32>) -> bool {

@@ -91,7 +91,7 @@ async fn answer_v5(
     let seq = [frame.seq_client, logger_seq];
     let serial = sim.config.serial;
     let modbus = match (frame.serial == serial, frame.request_rtu().map(rtu::decode_request)) {
-        // A real logger answers a foreign serial with `06 00` and its own serial (protocol.md Q9).
+        // A real logger answers a foreign serial with `06 00` and its own serial (docs/protocol.md Q9).
         (false, _) => LoggerError::SerialNotMatched.to_bytes().to_vec(),
         (true, Ok(Ok((slave, request)))) if slave == sim.config.slave => {
             modbus_answer(sim, slave, &request, plan)

@@ -1,6 +1,6 @@
 //! InfluxDB: every reading, through a durable on-disk spool, written when the database is up.
 //!
-//! Two tasks (STYLE 9), joined by the [`spool`]:
+//! Two tasks (docs/style.md §9), joined by the [`spool`]:
 //!
 //! ```text
 //! poll bus ──▶ intake ──append + fsync──▶ spool (disk) ──peek──▶ drain ──POST──▶ InfluxDB

@@ -2,7 +2,7 @@
 //! failure, poll counts, and 24 hours of power history in one-minute buckets.
 //!
 //! One task feeds it from the bus; readers take a short read lock and never hold it across an
-//! `.await` (STYLE 9).
+//! `.await` (docs/style.md §9).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock};

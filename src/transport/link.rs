@@ -50,9 +50,9 @@ impl Target {
 pub struct LinkSettings {
     /// Longest wait for a TCP connect.
     pub connect_timeout: Duration,
-    /// Longest wait for an answer. A logger error takes ~2.1 s (protocol.md Q15).
+    /// Longest wait for an answer. A logger error takes ~2.1 s (docs/protocol.md Q15).
     pub read_timeout: Duration,
-    /// Quiet time between requests; fast bursts upset some loggers (protocol.md Q7).
+    /// Quiet time between requests; fast bursts upset some loggers (docs/protocol.md Q7).
     pub pause: Duration,
     /// How often a request whose answer was lost or damaged is sent again.
     pub retries: u32,

@@ -33,7 +33,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
     /// another logger. Timeouts are the caller's: this waits for as long as it is polled.
     pub async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
         request.validate()?;
-        // Bytes left from an earlier request can only be stale: drop them (STYLE 5).
+        // Bytes left from an earlier request can only be stale: drop them (docs/style.md §5).
         self.framed.read_buffer_mut().clear();
         self.seq = self.seq.wrapping_add(1);
         let mut rtu = BytesMut::with_capacity(8 + 2 * 123);

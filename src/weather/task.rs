@@ -1,6 +1,6 @@
 //! The weather task: fetch at once, then every interval; after a failure retry sooner, backing
 //! off up to the interval; tell subscribers when the last good answer goes stale. [`Schedule`]
-//! decides when; the loop only sleeps, fetches and watches for shutdown (STYLE 8).
+//! decides when; the loop only sleeps, fetches and watches for shutdown (docs/style.md §8).
 
 use std::time::Duration;
 

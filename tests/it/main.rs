@@ -1,5 +1,5 @@
 //! Integration tests: the client against the simulator over real TCP, the service loop, and
-//! the command line. One binary (STYLE 13); `TEST_LOG=1` shows the logs.
+//! the command line. One binary (docs/style.md §13); `TEST_LOG=1` shows the logs.
 
 mod addon;
 mod addon_mode;

@@ -1,6 +1,6 @@
 //! The drain task: the oldest spooled points to the database in batches, committed only once
 //! acknowledged. [`Pacing`] decides what each answer means; this loop only sends, commits,
-//! sleeps and watches for shutdown (STYLE 8).
+//! sleeps and watches for shutdown (docs/style.md §8).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! How the drain reacts to each write's verdict: a state machine told the verdict and the
-//! jitter, returning what to do (STYLE 7). It owns the batch size and the backoff.
+//! jitter, returning what to do (docs/style.md §7). It owns the batch size and the backoff.
 
 use std::time::Duration;
 
