@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::writer::Verdict;
-use crate::transport::backoff::Backoff;
+use crate::backoff::Backoff;
 
 /// First wait after a failed write.
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
