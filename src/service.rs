@@ -15,11 +15,11 @@ use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
 use crate::sinks::influx::InfluxHandle;
-use crate::sinks::latest::Latest;
 use crate::sinks::metrics::{MetricSource, Metrics, Sources};
 use crate::transport::Link;
 use crate::weather::WeatherHandle;
 use crate::web::WebState;
+use crate::web::board::StatusBoard;
 
 /// How long tasks get to finish after shutdown is asked for.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -187,16 +187,16 @@ fn start_http(
     std_listener.set_nonblocking(true).map_err(listen)?;
     let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
     let bound = listener.local_addr().map_err(listen)?;
-    let latest = Arc::new(Latest::new(config, chrono::Utc::now()));
+    let board = Arc::new(StatusBoard::new(config, chrono::Utc::now()));
     let (weather, control) = (sources.weather.clone(), sources.control.clone());
-    let metrics = Arc::new(Metrics::new(latest.clone(), sources));
-    tasks.spawn(crate::sinks::latest::follow(
-        latest.clone(),
+    let metrics = Arc::new(Metrics::new(config, sources));
+    tasks.spawn(crate::web::board::follow(
+        board.clone(),
         metrics.clone(),
         bus.subscribe(),
         cancel.child_token(),
     ));
-    let state = WebState { latest, metrics, weather, control };
+    let state = WebState { board, metrics, weather, control };
     let token = cancel.child_token();
     tasks.spawn(async move {
         if let Err(e) = crate::web::serve(listener, state, token).await {

@@ -3,5 +3,4 @@
 
 pub mod healthcheck;
 pub mod influx;
-pub mod latest;
 pub mod metrics;
