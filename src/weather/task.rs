@@ -91,7 +91,7 @@ pub(super) async fn run(
 /// Publishes or counts `result`, logging once per change of state; true when it was good.
 fn store(
     handle: &WeatherHandle,
-    result: Result<super::Observation, super::WeatherError>,
+    result: Result<super::ProviderAnswer, super::WeatherError>,
     failures_before: u32,
 ) -> bool {
     let observation = match result {
