@@ -15,7 +15,7 @@ use inverter_monitor::poller::{Change, Snapshot, Update};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::sim::fixture;
 use inverter_monitor::sinks::influx::inverter::InverterPoints;
-use inverter_monitor::sinks::metrics::{Metrics, Sources};
+use inverter_monitor::sinks::metrics::{Metrics, ScrapeSources};
 
 /// The simulated house at local noon (plus 750 ms), decoded as a poll would.
 fn snapshot() -> Snapshot {
@@ -56,7 +56,7 @@ fn snapshot_to_line(c: &mut Criterion) {
 /// The metrics of one inverter after one poll.
 fn metrics_after_one_poll() -> Metrics {
     let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
-    let metrics = Metrics::new(&config, Sources::default());
+    let metrics = Metrics::new(&config, ScrapeSources::default());
     metrics.record(&Update::Polled { snapshot: Arc::new(snapshot()), change: Some(Change::Online) });
     metrics
 }

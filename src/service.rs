@@ -15,7 +15,7 @@ use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
 use crate::sinks::influx::InfluxHandle;
-use crate::sinks::metrics::{MetricSource, Metrics, Sources};
+use crate::sinks::metrics::{MetricSource, Metrics, ScrapeSources};
 use crate::transport::Link;
 use crate::weather::WeatherHandle;
 use crate::web::WebState;
@@ -144,7 +144,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         None => None,
     };
     let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
-    let sources = Sources {
+    let sources = ScrapeSources {
         mqtt_connected: mqtt.as_ref().map(MqttHandle::connected),
         spool,
         weather: weather.clone(),
@@ -177,7 +177,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
 fn start_http(
     config: &Config,
     addr: std::net::SocketAddr,
-    sources: Sources,
+    sources: ScrapeSources,
     bus: &broadcast::Sender<Update>,
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,

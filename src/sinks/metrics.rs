@@ -48,7 +48,7 @@ fn duration_histogram() -> Histogram {
 
 /// Gauges the collector reads from other parts of the service at scrape time.
 #[derive(Debug, Clone, Default)]
-pub struct Sources {
+pub struct ScrapeSources {
     /// True while the MQTT connection is up (when MQTT is configured).
     pub mqtt_connected: Option<Arc<AtomicBool>>,
     /// Spool statistics (when InfluxDB is configured).
@@ -81,7 +81,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Metrics for the inverters of `config`, with gauges from `sources`.
-    pub fn new(config: &Config, sources: Sources) -> Self {
+    pub fn new(config: &Config, sources: ScrapeSources) -> Self {
         let statuses: Statuses = Arc::new(RwLock::new(InverterStatus::all(config)));
         let mut registry = Registry::default();
         let polls = Family::<Labels, Counter>::default();
@@ -166,7 +166,7 @@ struct FamilyOut {
 #[derive(Debug)]
 struct Readings {
     statuses: Statuses,
-    sources: Sources,
+    sources: ScrapeSources,
 }
 
 impl Readings {
