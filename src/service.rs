@@ -154,12 +154,8 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
         None => None,
     };
-    if let Some(healthcheck) = &config.healthcheck {
-        tasks.spawn(crate::sinks::healthcheck::run(
-            healthcheck.clone(),
-            bus.subscribe(),
-            cancel.child_token(),
-        ));
+    if let Some(pings) = &config.health_pings {
+        tasks.spawn(crate::sinks::pings::run(pings.clone(), bus.subscribe(), cancel.child_token()));
     }
     for inverter in &config.inverters {
         let profile = profiles.get(&inverter.profile)?;
