@@ -15,8 +15,7 @@ use inverter_monitor::poller::{Change, Snapshot, Update};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::sim::fixture;
 use inverter_monitor::sinks::influx::inverter::InverterPoints;
-use inverter_monitor::sinks::latest::Latest;
-use inverter_monitor::sinks::metrics::{Metrics, Sources};
+use inverter_monitor::sinks::metrics::{Metrics, ScrapeSources};
 
 /// The simulated house at local noon (plus 750 ms), decoded as a poll would.
 fn snapshot() -> Snapshot {
@@ -54,17 +53,16 @@ fn snapshot_to_line(c: &mut Criterion) {
     group.finish();
 }
 
-/// The latest state of one inverter after one poll, as `/metrics` sees it.
-fn latest_after_one_poll() -> Arc<Latest> {
+/// The metrics of one inverter after one poll.
+fn metrics_after_one_poll() -> Metrics {
     let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
-    let latest = Arc::new(Latest::new(&config, Utc::now()));
-    latest.record(&Update::Polled { snapshot: Arc::new(snapshot()), change: Some(Change::Online) });
-    latest
+    let metrics = Metrics::new(&config, ScrapeSources::default());
+    metrics.record(&Update::Polled { snapshot: Arc::new(snapshot()), change: Some(Change::Online) });
+    metrics
 }
 
 fn snapshot_to_prometheus_text(c: &mut Criterion) {
-    let latest = latest_after_one_poll();
-    let metrics = Metrics::new(latest, Sources::default());
+    let metrics = metrics_after_one_poll();
     let text = metrics.render();
     let mut group = c.benchmark_group("prometheus");
     group.throughput(Throughput::Bytes(text.len() as u64));

@@ -23,7 +23,7 @@ pub use control::{ConsumerConfig, ControlConfig, Hours};
 pub use layers::Sources;
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
-pub use sinks::{HealthcheckConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
+pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
 pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 
 use crate::profile::{Profiles, plan};
@@ -93,8 +93,9 @@ pub struct Config {
     /// Sentry error reporting.
     #[serde(default)]
     pub sentry: SentryConfig,
-    /// Health-check pings.
-    pub healthcheck: Option<HealthcheckConfig>,
+    /// Health-check pings, under the key users know: `[healthcheck]`.
+    #[serde(rename = "healthcheck")]
+    pub health_pings: Option<HealthPingsConfig>,
     /// Weather, sun position and the PV estimate; no `[weather]`, no weather.
     pub weather: Option<WeatherConfig>,
     /// Logging.
@@ -277,7 +278,7 @@ impl Config {
             influxdb: None,
             http: None,
             sentry: SentryConfig::default(),
-            healthcheck: None,
+            health_pings: None,
             weather: None,
             log: LogConfig::default(),
         }

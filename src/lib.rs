@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: logger → frames → registers → readings → snapshot → sinks.
 //!
+//! - [`backoff`]: exponential backoff with jitter, shared by every retry loop.
 //! - [`config`]: the typed configuration, layered file → environment.
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
@@ -23,6 +24,7 @@
 //! - [`sim`]: a logger simulator with a house model and fault injection.
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod config;
 pub mod control;
 pub mod http_client;

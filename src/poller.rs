@@ -7,6 +7,7 @@
 
 mod availability;
 mod snapshot;
+mod status;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use availability::{Availability, Change};
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction};
+pub use status::InverterStatus;
 
 use crate::profile::{Profile, ReadBlock, RegisterBlock, RegisterSet, plan};
 use crate::protocol::{Exception, Request, Response};

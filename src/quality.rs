@@ -76,7 +76,7 @@ pub struct Rejection {
 
 /// What [`Quality::filter`] let through.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Verdict {
+pub struct Filtered {
     /// Readings that passed, in profile order.
     pub accepted: Vec<Reading>,
     /// Readings that did not.
@@ -171,8 +171,8 @@ impl Quality {
         readings: Vec<Reading>,
         now: DateTime<Utc>,
         local: NaiveDateTime,
-    ) -> Verdict {
-        let mut verdict = Verdict { accepted: Vec::with_capacity(readings.len()), ..Verdict::default() };
+    ) -> Filtered {
+        let mut verdict = Filtered { accepted: Vec::with_capacity(readings.len()), ..Filtered::default() };
         for reading in readings {
             let Some(value) = reading.value.as_f64() else {
                 verdict.accepted.push(reading);

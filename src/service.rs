@@ -15,11 +15,11 @@ use crate::poller::{self, Poller, Update};
 use crate::profile::ProfileError;
 use crate::report;
 use crate::sinks::influx::InfluxHandle;
-use crate::sinks::latest::Latest;
-use crate::sinks::metrics::{MetricSource, Metrics, Sources};
+use crate::sinks::metrics::{MetricSource, Metrics, ScrapeSources};
 use crate::transport::Link;
 use crate::weather::WeatherHandle;
 use crate::web::WebState;
+use crate::web::board::StatusBoard;
 
 /// How long tasks get to finish after shutdown is asked for.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -144,7 +144,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         None => None,
     };
     let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
-    let sources = Sources {
+    let sources = ScrapeSources {
         mqtt_connected: mqtt.as_ref().map(MqttHandle::connected),
         spool,
         weather: weather.clone(),
@@ -154,12 +154,8 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
         None => None,
     };
-    if let Some(healthcheck) = &config.healthcheck {
-        tasks.spawn(crate::sinks::healthcheck::run(
-            healthcheck.clone(),
-            bus.subscribe(),
-            cancel.child_token(),
-        ));
+    if let Some(pings) = &config.health_pings {
+        tasks.spawn(crate::sinks::pings::run(pings.clone(), bus.subscribe(), cancel.child_token()));
     }
     for inverter in &config.inverters {
         let profile = profiles.get(&inverter.profile)?;
@@ -177,7 +173,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
 fn start_http(
     config: &Config,
     addr: std::net::SocketAddr,
-    sources: Sources,
+    sources: ScrapeSources,
     bus: &broadcast::Sender<Update>,
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,
@@ -187,16 +183,16 @@ fn start_http(
     std_listener.set_nonblocking(true).map_err(listen)?;
     let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
     let bound = listener.local_addr().map_err(listen)?;
-    let latest = Arc::new(Latest::new(config, chrono::Utc::now()));
+    let board = Arc::new(StatusBoard::new(config, chrono::Utc::now()));
     let (weather, control) = (sources.weather.clone(), sources.control.clone());
-    let metrics = Arc::new(Metrics::new(latest.clone(), sources));
-    tasks.spawn(crate::sinks::latest::follow(
-        latest.clone(),
+    let metrics = Arc::new(Metrics::new(config, sources));
+    tasks.spawn(crate::web::board::follow(
+        board.clone(),
         metrics.clone(),
         bus.subscribe(),
         cancel.child_token(),
     ));
-    let state = WebState { latest, metrics, weather, control };
+    let state = WebState { board, metrics, weather, control };
     let token = cancel.child_token();
     tasks.spawn(async move {
         if let Err(e) = crate::web::serve(listener, state, token).await {

@@ -1,7 +1,7 @@
-//! Sinks that take poll updates off the bus: InfluxDB with a durable spool, Prometheus metrics.
+//! Sinks that take poll updates off the bus: InfluxDB with a durable spool, Prometheus metrics,
+//! and health pings to an outside watcher.
 //! A sink must never block the bus: it keeps up or skips, and it buffers what must not be lost.
 
-pub mod healthcheck;
 pub mod influx;
-pub mod latest;
 pub mod metrics;
+pub mod pings;

@@ -5,7 +5,6 @@
 //! backoff and jitter, retries of requests whose answer was lost or damaged, and a count of
 //! every kind of trouble ([`Counters`]). It must not know what a register means.
 
-pub mod backoff;
 pub mod counters;
 pub mod link;
 pub mod modbus_tcp;

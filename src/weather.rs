@@ -3,7 +3,7 @@
 //! (the control engine does, and must work without it).
 //!
 //! ```text
-//! provider ──HTTP──▶ client ──Observation──▶ task ──WeatherSnapshot──▶ WeatherHandle
+//! provider ──HTTP──▶ client ──ProviderAnswer──▶ task ──WeatherSnapshot──▶ WeatherHandle
 //! (open_meteo,        (redacts the key)      (every interval,          latest(now), subscribe(),
 //!  openweather)                               retry with backoff)       counters
 //!                         sun + estimate: pure functions of the site, the sky and the time
@@ -41,7 +41,7 @@ pub use client::WeatherClient;
 pub use error::{FailureKind, WeatherError};
 pub use estimate::PvArray;
 pub use handle::{Latest, STALE_AFTER_INTERVALS, WeatherHandle};
-pub use snapshot::{HourForecast, Observation, Site, WeatherSnapshot};
+pub use snapshot::{HourForecast, ProviderAnswer, Site, WeatherSnapshot};
 pub use sun::SunPosition;
 pub use task::Schedule;
 

@@ -1,9 +1,13 @@
 //! The HTTP side: `/metrics`, `/healthz`, `/api/snapshot` and a status page at `/`; and the
 //! probe of `/healthz` behind `inverter-monitor healthcheck`.
 //!
-//! It holds no business logic: every answer is rendered from [`Latest`] and [`Metrics`]. All
-//! links are relative, so the page works behind Home Assistant's ingress proxy.
+//! It holds no business logic: every answer is rendered from the [`StatusBoard`] and
+//! [`Metrics`]. All links are relative, so the page works behind Home Assistant's ingress proxy.
+//!
+//! Who imports whom: `web` reads the poller's updates and the sinks' metrics; nothing outside
+//! `web` (but the wiring in `service`) reads web state, so no sink depends on the web.
 
+pub mod board;
 mod health;
 mod page;
 mod probe;
@@ -24,14 +28,14 @@ use tokio_util::sync::CancellationToken;
 pub use health::{Health, health};
 pub use probe::{ProbeError, probe};
 
-use crate::sinks::latest::Latest;
 use crate::sinks::metrics::Metrics;
+use board::StatusBoard;
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
 pub struct WebState {
-    /// The latest state of every inverter.
-    pub latest: Arc<Latest>,
+    /// The status of every inverter, with its power history.
+    pub board: Arc<StatusBoard>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
     /// The weather, when `[weather]` is configured.
@@ -64,18 +68,19 @@ async fn metrics(State(state): State<WebState>) -> Response {
 }
 
 async fn healthz(State(state): State<WebState>) -> Response {
-    let Health { healthy, body } = health(&state.latest, Utc::now());
+    let Health { healthy, body } = health(&state.board, Utc::now());
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
 async fn snapshot(State(state): State<WebState>) -> Json<serde_json::Value> {
-    let inverters = state.latest.read(|inverters| {
+    let inverters = state.board.read(|inverters| {
         inverters
             .values()
-            .map(|view| match &view.snapshot {
-                Some(s) => json!({"name": view.name, "time": s.time, "available": view.online, "readings": s.views()}),
-                None => json!({"name": view.name, "time": null, "available": view.online, "readings": []}),
+            .map(|view| &view.status)
+            .map(|status| match &status.snapshot {
+                Some(s) => json!({"name": status.name, "time": s.time, "available": status.online, "readings": s.views()}),
+                None => json!({"name": status.name, "time": null, "available": status.online, "readings": []}),
             })
             .collect::<Vec<_>>()
     });
@@ -84,17 +89,15 @@ async fn snapshot(State(state): State<WebState>) -> Json<serde_json::Value> {
 
 async fn status_page(State(state): State<WebState>) -> Html<String> {
     let now = Utc::now();
-    let health = health(&state.latest, now);
-    let mut html = state.latest.read(|inverters| page::render(inverters, &health, now));
-    // The sections go before the closing links paragraph the page ends with.
-    let at = html.rfind("<p><small><a ").unwrap_or(html.len());
-    let mut extra = String::new();
-    if let Some(weather) = &state.weather {
-        sections::weather(&mut extra, weather, now);
-    }
-    if let Some(control) = &state.control {
-        sections::control(&mut extra, control);
-    }
-    html.insert_str(at, &extra);
-    Html(html)
+    let health = health(&state.board, now);
+    Html(page::compose(&health, &page_sections(&state, now)))
+}
+
+/// The page's sections, in order: one per inverter, then the weather, then load control.
+fn page_sections(state: &WebState, now: chrono::DateTime<Utc>) -> Vec<String> {
+    let mut sections: Vec<String> =
+        state.board.read(|inverters| inverters.values().map(|view| page::inverter(view, now)).collect());
+    sections.extend(state.weather.as_ref().map(|weather| sections::weather(weather, now)));
+    sections.extend(state.control.as_ref().map(sections::control));
+    sections
 }

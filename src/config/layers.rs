@@ -93,7 +93,7 @@ impl Config {
         if let Some(problem) = self.sentry.read_secret_file() {
             return Err(invalid("sentry", problem));
         }
-        if let Some(problem) = self.healthcheck.as_mut().and_then(|h| h.read_secret_file()) {
+        if let Some(problem) = self.health_pings.as_mut().and_then(|h| h.read_secret_file()) {
             return Err(invalid("healthcheck", problem));
         }
         Ok(())

@@ -230,7 +230,7 @@ pub struct SentryConfig {
 /// failed ones (at once when the state changes).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HealthcheckConfig {
+pub struct HealthPingsConfig {
     /// The URL to GET; `/fail` is appended when a poll fails. Its path is a credential.
     /// Empty only until `ping_url_file` is read; validation refuses it empty.
     #[serde(default)]
@@ -257,7 +257,7 @@ impl SentryConfig {
     }
 }
 
-impl HealthcheckConfig {
+impl HealthPingsConfig {
     /// Reads `ping_url_file` into `ping_url` and insists on one of them.
     pub(super) fn read_secret_file(&mut self) -> Option<(&'static str, String)> {
         match read_secret(self.ping_url_file.as_deref(), &Some(self.ping_url.clone())) {

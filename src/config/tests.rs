@@ -154,7 +154,7 @@ fn sentry_and_ping_secrets_can_come_from_files() {
     );
     let config = load(&text, &[]).unwrap();
     assert_eq!(config.sentry.dsn.unwrap().expose(), "https://key@sentry.example/1");
-    assert_eq!(config.healthcheck.unwrap().ping_url.expose(), "https://hc.example/uuid");
+    assert_eq!(config.health_pings.unwrap().ping_url.expose(), "https://hc.example/uuid");
     assert_eq!(
         message(&format!("{GOOD}[healthcheck]\nmin_interval = \"5m\"\n"), &[]),
         "FILE: healthcheck.ping_url: missing: set ping_url or ping_url_file"

@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::topics::Topics;
+use crate::backoff::Backoff;
 use crate::config::MqttConfig;
-use crate::transport::backoff::Backoff;
 
 /// Largest MQTT packet in either direction: a device discovery payload of ~150 entities is
 /// ~100 KiB, far over rumqttc's 10 KiB default (rumqtt#884).

@@ -83,7 +83,7 @@ fn run(
     p: &Profile,
     (now, local): (DateTime<Utc>, NaiveDateTime),
     readings: &[(usize, f64)],
-) -> Verdict {
+) -> Filtered {
     q.filter(p, readings.iter().map(|(i, v)| reading(*i, *v)).collect(), now, local)
 }
 

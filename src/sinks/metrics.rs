@@ -7,14 +7,17 @@
 //! from the latest snapshots at scrape time, so values are always current and a counter can
 //! carry the inverter's own lifetime total.
 //!
+//! The metrics keep their own [`InverterStatus`] per inverter, folded from the updates
+//! [`Metrics::record`] is given: they depend on the poller only, never on the web's state.
+//!
 //! Names: `inverter_<key>_<base unit>` (watts, volts, amperes, celsius, percent, hertz, …);
 //! lifetime energy counters are `inverter_<key>_kilowatt_hours_total` counters. Labels:
 //! `inverter` and `serial`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -25,9 +28,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::latest::{InverterView, Latest};
+use crate::config::Config;
 use crate::mqtt::discovery::DeviceInfo;
-use crate::poller::Update;
+use crate::poller::{InverterStatus, Update};
 use crate::profile::{Counter as CounterKind, Value};
 use crate::weather::WeatherHandle;
 
@@ -36,13 +39,16 @@ mod weather;
 
 type Labels = Vec<(String, String)>;
 
+/// Every configured inverter's status, written by [`Metrics::record`], read at scrape time.
+type Statuses = Arc<RwLock<BTreeMap<String, InverterStatus>>>;
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 10))
 }
 
 /// Gauges the collector reads from other parts of the service at scrape time.
 #[derive(Debug, Clone, Default)]
-pub struct Sources {
+pub struct ScrapeSources {
     /// True while the MQTT connection is up (when MQTT is configured).
     pub mqtt_connected: Option<Arc<AtomicBool>>,
     /// Spool statistics (when InfluxDB is configured).
@@ -68,13 +74,15 @@ pub trait MetricSource: std::fmt::Debug + Send + Sync {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    statuses: Statuses,
     polls: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
-    /// Metrics over `latest`, with gauges from `sources`.
-    pub fn new(latest: Arc<Latest>, sources: Sources) -> Self {
+    /// Metrics for the inverters of `config`, with gauges from `sources`.
+    pub fn new(config: &Config, sources: ScrapeSources) -> Self {
+        let statuses: Statuses = Arc::new(RwLock::new(InverterStatus::all(config)));
         let mut registry = Registry::default();
         let polls = Family::<Labels, Counter>::default();
         let duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -86,12 +94,17 @@ impl Metrics {
             "Time a successful poll took",
             duration.clone(),
         );
-        registry.register_collector(Box::new(Readings { latest, sources }));
-        Self { registry, polls, duration }
+        registry.register_collector(Box::new(Readings { statuses: statuses.clone(), sources }));
+        Self { registry, statuses, polls, duration }
     }
 
-    /// Counts one poll.
+    /// Counts one poll and keeps its inverter's status for the next scrape.
     pub fn record(&self, update: &Update) {
+        let mut statuses = self.statuses.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(status) = statuses.get_mut(InverterStatus::subject(update)) {
+            status.record(update);
+        }
+        drop(statuses);
         let (inverter, outcome) = match update {
             Update::Polled { snapshot, .. } => {
                 let labels = vec![("inverter".to_string(), snapshot.inverter.to_string())];
@@ -149,27 +162,26 @@ struct FamilyOut {
     samples: Vec<(Vec<(&'static str, String)>, f64)>,
 }
 
-/// Encodes readings and service gauges from the latest state at scrape time.
+/// Encodes readings and service gauges from the latest statuses at scrape time.
 #[derive(Debug)]
 struct Readings {
-    latest: Arc<Latest>,
-    sources: Sources,
+    statuses: Statuses,
+    sources: ScrapeSources,
 }
 
 impl Readings {
     fn families(&self) -> BTreeMap<String, FamilyOut> {
         let mut families = BTreeMap::new();
-        self.latest.read(|inverters| {
-            for view in inverters.values() {
-                readings(view, &mut families);
-                service(view, &mut families);
-            }
-        });
+        let statuses = self.statuses.read().unwrap_or_else(PoisonError::into_inner);
+        for view in statuses.values() {
+            readings(view, &mut families);
+            service(view, &mut families);
+        }
         families
     }
 }
 
-fn labels(view: &InverterView, serial: &str) -> Vec<(&'static str, String)> {
+fn labels(view: &InverterStatus, serial: &str) -> Vec<(&'static str, String)> {
     vec![("inverter", view.name.clone()), ("serial", serial.to_string())]
 }
 
@@ -191,7 +203,7 @@ fn push(
 /// One series per numeric or flag reading of the last good poll.
 /// An unavailable inverter has no reading series: they go stale in Prometheus instead of
 /// repeating the last value ("unavailable, never zero" – and never a frozen value either).
-fn readings(view: &InverterView, families: &mut BTreeMap<String, FamilyOut>) {
+fn readings(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
     let Some(snapshot) = view.snapshot.as_ref().filter(|_| view.online != Some(false)) else { return };
     let serial = DeviceInfo::from_snapshot(snapshot, view.logger_serial).serial;
     for (spec, value) in snapshot.iter() {
@@ -211,7 +223,7 @@ fn readings(view: &InverterView, families: &mut BTreeMap<String, FamilyOut>) {
 }
 
 /// The service's own per-inverter series.
-fn service(view: &InverterView, families: &mut BTreeMap<String, FamilyOut>) {
+fn service(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
     let serial = match &view.snapshot {
         Some(snapshot) => DeviceInfo::from_snapshot(snapshot, view.logger_serial).serial,
         None => view.logger_serial.to_string(),

@@ -7,10 +7,10 @@ use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use super::backoff::Backoff;
 use super::modbus_tcp::MbapClient;
 use super::solarman::V5Client;
 use super::{Counters, Error, Event, Transport};
+use crate::backoff::Backoff;
 use crate::protocol::{Answer, Exception, Request};
 
 /// Which envelope the logger speaks.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::error::WeatherError;
-use super::snapshot::{Observation, Site};
+use super::snapshot::{ProviderAnswer, Site};
 use super::{open_meteo, openweather};
 use crate::config::{Secret, WeatherConfig, WeatherProvider};
 use crate::http_client::{error_chain, excerpt};
@@ -80,7 +80,7 @@ impl WeatherClient {
     ///
     /// # Errors
     /// [`WeatherError`] of the kind the failure was; its text holds no key.
-    pub async fn fetch(&self) -> Result<Observation, WeatherError> {
+    pub async fn fetch(&self) -> Result<ProviderAnswer, WeatherError> {
         let response = self.http.get(self.request.clone()).send().await.map_err(|e| self.failed(e))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| self.failed(e))?;

@@ -167,7 +167,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::weather::Observation;
+    use crate::weather::ProviderAnswer;
 
     fn handle() -> WeatherHandle {
         let site = Site { latitude: -34.05, longitude: 18.85, array: None };
@@ -179,7 +179,8 @@ mod tests {
     }
 
     fn publish(handle: &WeatherHandle) {
-        let observation = Observation { observed_at: fetched(), cloud_cover_pct: 42.0, forecast: Vec::new() };
+        let observation =
+            ProviderAnswer { observed_at: fetched(), cloud_cover_pct: 42.0, forecast: Vec::new() };
         let snapshot =
             WeatherSnapshot::new(handle.site(), handle.provider(), observation, fetched()).unwrap();
         handle.publish(snapshot);

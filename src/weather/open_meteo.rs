@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::snapshot::{HourForecast, Observation, Site};
+use super::snapshot::{HourForecast, ProviderAnswer, Site};
 
 #[derive(Deserialize)]
 struct Answer {
@@ -62,7 +62,7 @@ pub(super) fn url(base: &str, site: &Site, key: Option<&str>) -> Result<Url, Str
 ///
 /// # Errors
 /// What is missing or wrong, for [`super::WeatherError::Malformed`].
-pub(super) fn parse(body: &[u8]) -> Result<Observation, String> {
+pub(super) fn parse(body: &[u8]) -> Result<ProviderAnswer, String> {
     let answer: Answer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let hourly = &answer.hourly;
     let count = hourly.time.len();
@@ -91,7 +91,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Observation, String> {
             .map(|h| h.cloud_cover_pct)
             .ok_or("current.cloud_cover is null and no forecast hour covers it")?,
     };
-    Ok(Observation { observed_at, cloud_cover_pct, forecast })
+    Ok(ProviderAnswer { observed_at, cloud_cover_pct, forecast })
 }
 
 /// `2026-11-27T10:00` in UTC.

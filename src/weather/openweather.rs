@@ -12,7 +12,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::open_meteo::percent;
-use super::snapshot::{Observation, Site};
+use super::snapshot::{ProviderAnswer, Site};
 
 #[derive(Deserialize)]
 struct Answer {
@@ -40,11 +40,11 @@ pub(super) fn url(base: &str, site: &Site, key: &str) -> Result<Url, String> {
 ///
 /// # Errors
 /// What is missing or wrong, for [`super::WeatherError::Malformed`].
-pub(super) fn parse(body: &[u8]) -> Result<Observation, String> {
+pub(super) fn parse(body: &[u8]) -> Result<ProviderAnswer, String> {
     let answer: Answer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let observed_at =
         DateTime::from_timestamp(answer.dt, 0).ok_or(format!("dt = {} is not a time", answer.dt))?;
-    Ok(Observation {
+    Ok(ProviderAnswer {
         observed_at,
         cloud_cover_pct: percent(answer.clouds.all, "clouds.all")?,
         forecast: Vec::new(),

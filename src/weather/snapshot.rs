@@ -49,7 +49,7 @@ pub struct HourForecast {
 
 /// What one good answer from a provider says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
+pub struct ProviderAnswer {
     /// When the provider's current values are for.
     pub observed_at: DateTime<Utc>,
     /// Cloud cover now, 0–100 %.
@@ -89,10 +89,10 @@ impl WeatherSnapshot {
     pub fn new(
         site: Site,
         provider: WeatherProvider,
-        observation: Observation,
+        observation: ProviderAnswer,
         fetched_at: DateTime<Utc>,
     ) -> Option<Self> {
-        let Observation { observed_at, cloud_cover_pct, forecast } = observation;
+        let ProviderAnswer { observed_at, cloud_cover_pct, forecast } = observation;
         let sun = SunPosition::at(site.latitude, site.longitude, fetched_at)?;
         let snapshot = Self {
             at: fetched_at,

@@ -11,38 +11,39 @@ use tokio_util::sync::CancellationToken;
 use super::client::WeatherClient;
 use super::handle::WeatherHandle;
 use super::snapshot::WeatherSnapshot;
+use crate::backoff::Backoff;
 
 /// The first retry after a failure: soon enough that one lost answer costs a minute, not an
-/// interval; the wait then doubles up to the interval.
+/// interval; the wait then doubles (1, 2, 4 … min, each ±20 % jitter) up to the interval.
 pub const FIRST_RETRY: Duration = Duration::from_secs(60);
 
-/// When to fetch next.
+/// When to fetch next: every interval while the provider answers, sooner after a failure.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     interval: Duration,
-    failures: u32,
+    backoff: Backoff,
 }
 
 impl Schedule {
     /// Fetches every `interval`.
     pub fn new(interval: Duration) -> Self {
-        Self { interval, failures: 0 }
+        Self { interval, backoff: Backoff::new(FIRST_RETRY, interval) }
     }
 
-    /// The wait after a fetch that succeeded (`ok`) or failed.
-    pub fn after(&mut self, ok: bool) -> Duration {
+    /// The wait after a fetch that succeeded (`ok`) or failed. `jitter` in [0, 1) spreads the
+    /// retries of several services that lost the same provider; the wait never exceeds the
+    /// interval, so a failure never delays the next fetch beyond a success's.
+    pub fn after(&mut self, ok: bool, jitter: f64) -> Duration {
         if ok {
-            self.failures = 0;
+            self.backoff.reset();
             return self.interval;
         }
-        let wait = FIRST_RETRY.saturating_mul(1 << self.failures.min(16));
-        self.failures = self.failures.saturating_add(1);
-        wait.min(self.interval)
+        self.backoff.fail(jitter).min(self.interval)
     }
 
     /// Failed fetches in a row.
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.backoff.failures()
     }
 }
 
@@ -83,14 +84,14 @@ pub(super) async fn run(
         if ok {
             stale_at = Some(Instant::now() + handle.stale_after());
         }
-        next = started + schedule.after(ok);
+        next = started + schedule.after(ok, rand::random());
     }
 }
 
 /// Publishes or counts `result`, logging once per change of state; true when it was good.
 fn store(
     handle: &WeatherHandle,
-    result: Result<super::Observation, super::WeatherError>,
+    result: Result<super::ProviderAnswer, super::WeatherError>,
     failures_before: u32,
 ) -> bool {
     let observation = match result {
@@ -126,21 +127,31 @@ mod tests {
     #[test]
     fn failures_retry_after_a_minute_doubling_up_to_the_interval() {
         let mut s = Schedule::new(Duration::from_secs(600));
-        let waits: Vec<u64> = (0..6).map(|_| s.after(false).as_secs()).collect();
+        let waits: Vec<u64> = (0..6).map(|_| s.after(false, 0.5).as_secs()).collect();
         assert_eq!(waits, [60, 120, 240, 480, 600, 600]);
         assert_eq!(s.failures(), 6);
-        assert_eq!(s.after(true), Duration::from_secs(600));
-        assert_eq!(s.after(false), Duration::from_secs(60), "a success starts over");
+        assert_eq!(s.after(true, 0.5), Duration::from_secs(600));
+        assert_eq!(s.after(false, 0.5), Duration::from_secs(60), "a success starts over");
         for _ in 0..100 {
-            s.after(false);
+            s.after(false, 0.5);
         }
-        assert_eq!(s.after(false), Duration::from_secs(600), "no overflow after many failures");
+        assert_eq!(s.after(false, 0.5), Duration::from_secs(600), "no overflow after many failures");
+    }
+
+    #[test]
+    fn retries_are_jittered_but_never_beyond_the_interval() {
+        let mut s = Schedule::new(Duration::from_secs(600));
+        assert_eq!(s.after(false, 0.0), Duration::from_secs(48), "first retry, 20 % early");
+        assert_eq!(s.after(false, 1.0), Duration::from_secs(144), "second retry, 20 % late");
+        let capped: Vec<u64> = (0..4).map(|_| s.after(false, 1.0).as_secs()).collect();
+        assert_eq!(capped, [288, 576, 600, 600], "jitter does not push a retry past the interval");
+        assert_eq!(s.after(true, 1.0), Duration::from_secs(600), "a success waits the interval, unjittered");
     }
 
     #[test]
     fn short_intervals_retry_at_the_interval() {
         let mut s = Schedule::new(Duration::from_millis(200));
-        assert_eq!(s.after(false), Duration::from_millis(200));
-        assert_eq!(s.after(true), Duration::from_millis(200));
+        assert_eq!(s.after(false, 0.5), Duration::from_millis(200));
+        assert_eq!(s.after(true, 0.5), Duration::from_millis(200));
     }
 }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
-use crate::sinks::latest::{InverterView, Latest};
+use super::board::StatusBoard;
+use crate::poller::InverterStatus;
 
 /// Polls that may be missed before the service counts as unhealthy.
 pub const GRACE_INTERVALS: u32 = 3;
@@ -18,17 +19,17 @@ pub struct Health {
 }
 
 /// Judges every inverter at `now`.
-pub fn health(latest: &Latest, now: DateTime<Utc>) -> Health {
-    let started = latest.started();
+pub fn health(board: &StatusBoard, now: DateTime<Utc>) -> Health {
+    let started = board.started();
     let verdicts: Vec<(bool, Json)> =
-        latest.read(|inverters| inverters.values().map(|v| judge(v, started, now)).collect());
+        board.read(|inverters| inverters.values().map(|v| judge(&v.status, started, now)).collect());
     let healthy = verdicts.iter().all(|(ok, _)| *ok);
     let inverters: Vec<Json> = verdicts.into_iter().map(|(_, j)| j).collect();
     let status = if healthy { "ok" } else { "unhealthy" };
     Health { healthy, body: json!({ "status": status, "inverters": inverters }) }
 }
 
-fn judge(view: &InverterView, started: DateTime<Utc>, now: DateTime<Utc>) -> (bool, Json) {
+fn judge(view: &InverterStatus, started: DateTime<Utc>, now: DateTime<Utc>) -> (bool, Json) {
     let grace = chrono::Duration::from_std(view.interval * GRACE_INTERVALS).unwrap_or(chrono::Duration::MAX);
     let (healthy, reason) = match view.last_success() {
         Some(last) if now - last <= grace => (true, "polled recently".to_string()),
@@ -42,6 +43,6 @@ fn judge(view: &InverterView, started: DateTime<Utc>, now: DateTime<Utc>) -> (bo
     (healthy, json!({"name": view.name, "healthy": healthy, "last_success": last_success, "reason": reason}))
 }
 
-fn last_error(view: &InverterView) -> String {
+fn last_error(view: &InverterStatus) -> String {
     view.failure.as_ref().map_or_else(|| "no poll finished yet".to_string(), |f| f.error.clone())
 }

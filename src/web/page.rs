@@ -1,14 +1,17 @@
 //! The status page: server-rendered HTML, no script, no external assets, relative links only
 //! (it runs behind Home Assistant's ingress). It refreshes itself every 30 s.
+//!
+//! A page is composed, never patched: [`compose`] joins the [`header`], the sections in the
+//! order given, and the [`footer`]. Each part is a function that returns its own HTML, so a new
+//! section is one more function and one more entry in the list, not a search through the text.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Local, Utc};
 
 use super::Health;
-use crate::poller::{PowerFlows, direction};
-use crate::sinks::latest::{InverterView, Sample};
+use super::board::{InverterView, Sample};
+use crate::poller::{PowerFlows, Snapshot, direction};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;background:#f6f7f9}\
 h1{font-size:1.3rem}section{background:#fff;border-radius:8px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002}\
@@ -27,11 +30,21 @@ const SERIES: [Series; 4] = [
     ("Grid", "#c0392b", |s| s.grid),
 ];
 
-/// The whole page.
-pub fn render(inverters: &BTreeMap<String, InverterView>, health: &Health, now: DateTime<Utc>) -> String {
-    let mut html = String::with_capacity(16 * 1024);
-    let _ = write!(
-        html,
+/// The whole page: the header, each of `sections` in order, the footer.
+pub fn compose(health: &Health, sections: &[String]) -> String {
+    let footer = footer();
+    let mut html = header(health);
+    html.reserve(sections.iter().map(String::len).sum::<usize>() + footer.len());
+    for section in sections {
+        html.push_str(section);
+    }
+    html.push_str(footer);
+    html
+}
+
+/// The document head, the style sheet, and the title with the health verdict.
+pub fn header(health: &Health) -> String {
+    format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <meta http-equiv=\"refresh\" content=\"30\"><link rel=\"icon\" href=\"data:,\"><title>inverter-monitor</title>\
          <style>{STYLE}</style></head><body><h1>inverter-monitor <small>{}</small></h1>",
@@ -40,53 +53,55 @@ pub fn render(inverters: &BTreeMap<String, InverterView>, health: &Health, now: 
         } else {
             "<span class=\"bad\">unhealthy</span>"
         }
-    );
-    for view in inverters.values() {
-        inverter(&mut html, view, now);
-    }
-    html.push_str("<p><small><a href=\"./api/snapshot\">snapshot JSON</a> · <a href=\"./metrics\">metrics</a> · <a href=\"./healthz\">health</a></small></p></body></html>");
-    html
+    )
 }
 
-fn inverter(html: &mut String, view: &InverterView, now: DateTime<Utc>) {
-    let _ = write!(html, "<section><h2>{}</h2>", escape(&view.name));
-    match &view.snapshot {
-        Some(snapshot) => {
-            let flows = PowerFlows::of(snapshot);
-            html.push_str("<div class=\"flows\">");
-            flow(html, "PV", &watts(flows.pv), "");
-            let soc = flows.battery_soc.map_or("–".into(), |s| format!("{s:.0} %"));
-            flow(html, "Battery", &soc, &moving(flows.battery, "discharging", "charging"));
-            flow(
-                html,
-                "Grid",
-                &watts(flows.grid.map(f64::abs)),
-                &moving(flows.grid, "importing", "exporting"),
-            );
-            flow(html, "Load", &watts(flows.load), "");
-            html.push_str("</div>");
-            let age = (now - snapshot.time).num_seconds();
-            let local = snapshot.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
-            let _ = write!(
-                html,
-                "<p><small>last poll {local} ({age} s ago), {} readings, {:.0?}</small></p>",
-                snapshot.readings.len(),
-                snapshot.duration
-            );
-        }
+/// Links to the machine-readable endpoints, and the end of the document.
+pub fn footer() -> &'static str {
+    "<p><small><a href=\"./api/snapshot\">snapshot JSON</a> · <a href=\"./metrics\">metrics</a> · <a href=\"./healthz\">health</a></small></p></body></html>"
+}
+
+/// One inverter's section: its power flows, the last poll, failures, and the 24-hour chart.
+pub fn inverter(view: &InverterView, now: DateTime<Utc>) -> String {
+    let status = &view.status;
+    let mut html = String::with_capacity(8 * 1024);
+    let _ = write!(html, "<section><h2>{}</h2>", escape(&status.name));
+    match &status.snapshot {
+        Some(snapshot) => last_poll(&mut html, snapshot, now),
         None => html.push_str("<p>No successful poll yet.</p>"),
     }
-    if view.consecutive_failures > 0 {
-        let error = view.failure.as_ref().map_or("", |f| f.error.as_str());
+    if status.consecutive_failures > 0 {
+        let error = status.failure.as_ref().map_or("", |f| f.error.as_str());
         let _ = write!(
             html,
             "<p class=\"bad\">{} failed poll(s) in a row: {}</p>",
-            view.consecutive_failures,
+            status.consecutive_failures,
             escape(error)
         );
     }
-    chart(html, view.history.samples().copied().collect(), now);
+    chart(&mut html, view.history.samples().copied().collect(), now);
     html.push_str("</section>");
+    html
+}
+
+/// The power flows of the last good poll, and when it was.
+fn last_poll(html: &mut String, snapshot: &Snapshot, now: DateTime<Utc>) {
+    let flows = PowerFlows::of(snapshot);
+    html.push_str("<div class=\"flows\">");
+    flow(html, "PV", &watts(flows.pv), "");
+    let soc = flows.battery_soc.map_or("–".into(), |s| format!("{s:.0} %"));
+    flow(html, "Battery", &soc, &moving(flows.battery, "discharging", "charging"));
+    flow(html, "Grid", &watts(flows.grid.map(f64::abs)), &moving(flows.grid, "importing", "exporting"));
+    flow(html, "Load", &watts(flows.load), "");
+    html.push_str("</div>");
+    let age = (now - snapshot.time).num_seconds();
+    let local = snapshot.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
+    let _ = write!(
+        html,
+        "<p><small>last poll {local} ({age} s ago), {} readings, {:.0?}</small></p>",
+        snapshot.readings.len(),
+        snapshot.duration
+    );
 }
 
 fn flow(html: &mut String, label: &str, value: &str, note: &str) {
@@ -146,4 +161,27 @@ fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
 /// Minimal HTML escaping for text nodes and attribute values.
 pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_page_is_the_header_then_the_sections_in_order_then_the_footer() {
+        let health = Health { healthy: false, body: json!({}) };
+        let sections = ["<section>one</section>".to_string(), "<section>two</section>".to_string()];
+        let page = compose(&health, &sections);
+        assert_eq!(
+            page,
+            format!("{}<section>one</section><section>two</section>{}", header(&health), footer())
+        );
+        assert!(
+            header(&health)
+                .ends_with("<h1>inverter-monitor <small><span class=\"bad\">unhealthy</span></small></h1>")
+        );
+        assert!(footer().ends_with("</small></p></body></html>"));
+    }
 }

@@ -1,5 +1,7 @@
 //! The client side of `/healthz`, for `inverter-monitor healthcheck`: Docker's HEALTHCHECK runs
 //! it inside images that have no shell and no curl.
+//!
+//! Not the `[healthcheck]` pings to an outside watcher: those are `sinks::pings`.
 
 use std::time::Duration;
 

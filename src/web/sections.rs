@@ -1,5 +1,5 @@
 //! The status page's weather and load control sections, read from the same handles the
-//! metrics use, at the time of the request.
+//! metrics use, at the time of the request. Each returns its whole `<section>`.
 
 use std::fmt::Write;
 
@@ -10,8 +10,8 @@ use crate::control::view::ControlView;
 use crate::weather::WeatherHandle;
 
 /// The sky, the sun and the expected PV; the provider's part says so when it is stale.
-pub fn weather(html: &mut String, weather: &WeatherHandle, now: DateTime<Utc>) {
-    html.push_str("<section><h2>Weather</h2><div class=\"flows\">");
+pub fn weather(weather: &WeatherHandle, now: DateTime<Utc>) -> String {
+    let mut html = String::from("<section><h2>Weather</h2><div class=\"flows\">");
     let latest = weather.latest(now);
     let sun = latest.as_ref().map(|w| w.sun).or_else(|| weather.sun(now));
     let cell = |html: &mut String, label: &str, value: String| {
@@ -19,22 +19,22 @@ pub fn weather(html: &mut String, weather: &WeatherHandle, now: DateTime<Utc>) {
     };
     match &latest {
         Some(w) => {
-            cell(html, "Cloud cover", format!("{:.0} %", w.cloud_cover_pct));
+            cell(&mut html, "Cloud cover", format!("{:.0} %", w.cloud_cover_pct));
             if w.expected_pv_w.is_some() {
-                cell(html, "Expected PV", watts(w.expected_pv_w));
+                cell(&mut html, "Expected PV", watts(w.expected_pv_w));
             }
             if let Some(wh) = w.expected_pv_remaining_wh {
-                cell(html, "Expected today", format!("{:.1} kWh", wh / 1000.0));
+                cell(&mut html, "Expected today", format!("{:.1} kWh", wh / 1000.0));
             }
         }
-        None => cell(html, "Cloud cover", "–".into()),
+        None => cell(&mut html, "Cloud cover", "–".into()),
     }
     if let Some(sun) = sun {
-        cell(html, "Sun", format!("{:.0}° up, {:.0}°", sun.elevation_deg, sun.azimuth_deg));
+        cell(&mut html, "Sun", format!("{:.0}° up, {:.0}°", sun.elevation_deg, sun.azimuth_deg));
         let time = |t: Option<DateTime<Utc>>| {
             t.map_or("–".into(), |t| t.with_timezone(&Local).format("%H:%M").to_string())
         };
-        cell(html, "Sunrise – sunset", format!("{} – {}", time(sun.sunrise), time(sun.sunset)));
+        cell(&mut html, "Sunrise – sunset", format!("{} – {}", time(sun.sunrise), time(sun.sunset)));
     }
     html.push_str("</div>");
     if latest.is_none() {
@@ -42,11 +42,13 @@ pub fn weather(html: &mut String, weather: &WeatherHandle, now: DateTime<Utc>) {
         let _ = write!(html, "<p class=\"bad\">No current weather: {}</p>", escape(&why));
     }
     html.push_str("</section>");
+    html
 }
 
 /// One row per consumer: plug, wish, automatic control, runtime and the last decision.
-pub fn control(html: &mut String, control: &ControlView) {
+pub fn control(control: &ControlView) -> String {
     let (dry_run, consumers) = control.get();
+    let mut html = String::with_capacity(1024);
     let _ = write!(
         html,
         "<section><h2>Load control{}</h2><table><tr><th>Consumer</th><th>Plug</th><th>Wanted</th>\
@@ -71,6 +73,7 @@ pub fn control(html: &mut String, control: &ControlView) {
         html.push_str("<tr><td colspan=\"6\">No decision yet: waiting for the first poll.</td></tr>");
     }
     html.push_str("</table></section>");
+    html
 }
 
 #[cfg(test)]
@@ -93,8 +96,7 @@ mod tests {
             automatic: true,
         };
         view.record(&[decision], true);
-        let mut html = String::new();
-        control(&mut html, &view);
+        let html = control(&view);
         assert!(html.contains("(dry run: nothing is switched)"), "{html}");
         assert!(
             html.contains("<td>geyser</td><td>on</td><td>off</td><td>on</td><td>10 min</td><td>wait: wants off (battery 39 % &lt; 40 %)"),

@@ -209,7 +209,7 @@ fn every_schema_entry_is_a_config_key_of_the_right_type() {
     let config = load(options).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.mqtt.unwrap().host, "x", "a broker in the options wins over the Supervisor's");
     assert_eq!(config.inverters[0].slave_id, 1);
-    assert!(config.influxdb.is_some() && config.sentry.dsn.is_some() && config.healthcheck.is_some());
+    assert!(config.influxdb.is_some() && config.sentry.dsn.is_some() && config.health_pings.is_some());
     assert_eq!((config.consumers.len(), config.control.dry_run), (1, true));
     assert_eq!(config.consumers[0].payload_on.as_deref(), Some("x"));
     let weather = config.weather.unwrap();

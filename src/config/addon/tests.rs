@@ -43,7 +43,7 @@ fn options_and_the_supervisor_broker_become_the_config() {
     assert_eq!(config.data_dir, PathBuf::from("/data"));
     assert_eq!(config.http.unwrap().listen.port(), INGRESS_PORT);
     assert_eq!(config.log.level, "debug");
-    assert!(config.sentry.dsn.is_none() && config.healthcheck.is_none(), "empty sections stay off");
+    assert!(config.sentry.dsn.is_none() && config.health_pings.is_none(), "empty sections stay off");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::handle::Stats;
 use super::pacing::{Pacing, Step};
 use super::shared::SharedSpool;
 use super::spool::{Batch, Record};
-use super::writer::{Verdict, Writer};
+use super::writer::{WriteOutcome, Writer};
 
 /// The most line-protocol bytes in one request: well under InfluxDB 1.x's default
 /// `max-body-size` of 25 MB, whatever the configured batch.
@@ -47,7 +47,7 @@ impl Drain {
                 Ok(batch) => self.deliver(batch, &cancel).await,
                 Err(e) => {
                     tracing::error!("InfluxDB spool unreadable: {e}");
-                    self.retry_after(&Verdict::Failed(e.to_string()), 0)
+                    self.retry_after(&WriteOutcome::Failed(e.to_string()), 0)
                 }
             };
             if let Some(wait) = wait {
@@ -92,7 +92,7 @@ impl Drain {
     }
 
     /// The database will never take `batch`: it goes, counted.
-    async fn refused(&self, batch: Batch, verdict: &Verdict) {
+    async fn refused(&self, batch: Batch, verdict: &WriteOutcome) {
         let count = batch.records.len() as u64;
         self.commit(batch).await;
         Stats::add(&self.stats.batches_rejected, 1);
@@ -101,14 +101,14 @@ impl Drain {
     }
 
     /// Sends `records`; on shutdown the write in flight gets [`FINISH_GRACE`] to complete.
-    async fn send(&self, records: &[Record], cancel: &CancellationToken) -> Verdict {
+    async fn send(&self, records: &[Record], cancel: &CancellationToken) -> WriteOutcome {
         let write = self.writer.write(body(records));
         tokio::pin!(write);
         tokio::select! {
             verdict = &mut write => verdict,
             () = cancel.cancelled() => tokio::time::timeout(FINISH_GRACE, write)
                 .await
-                .unwrap_or_else(|_| Verdict::Failed("shutting down".into())),
+                .unwrap_or_else(|_| WriteOutcome::Failed("shutting down".into())),
         }
     }
 
@@ -120,7 +120,7 @@ impl Drain {
     }
 
     /// The wait after a failed attempt, from the pacing.
-    fn retry_after(&mut self, verdict: &Verdict, count: usize) -> Option<Duration> {
+    fn retry_after(&mut self, verdict: &WriteOutcome, count: usize) -> Option<Duration> {
         match self.pacing.on(verdict, count, rand::random()) {
             Step::Retry(wait) => Some(wait),
             _ => None,
@@ -128,11 +128,11 @@ impl Drain {
     }
 
     /// Records and logs a failed write; returns `wait`.
-    fn log_retry(&self, verdict: &Verdict, wait: Duration) -> Duration {
+    fn log_retry(&self, verdict: &WriteOutcome, wait: Duration) -> Duration {
         let why = reason(verdict);
         let waiting = self.stats.waiting();
         match verdict {
-            Verdict::Unauthorized(_) => {
+            WriteOutcome::Unauthorized(_) => {
                 tracing::error!(waiting, retry_in = ?wait, "InfluxDB refused our credentials; points are kept: {why}");
             }
             _ => tracing::warn!(waiting, retry_in = ?wait, "InfluxDB write failed; points are kept: {why}"),
@@ -153,11 +153,13 @@ fn body(records: &[Record]) -> Vec<u8> {
 }
 
 /// A verdict in words, for logs and the handle.
-fn reason(verdict: &Verdict) -> String {
+fn reason(verdict: &WriteOutcome) -> String {
     match verdict {
-        Verdict::Written => "written".into(),
-        Verdict::BadData(why) | Verdict::Unauthorized(why) | Verdict::Failed(why) => why.clone(),
-        Verdict::TooLarge => "HTTP 413: request too large".into(),
-        Verdict::Busy(_) => "HTTP 429/503: the database is busy".into(),
+        WriteOutcome::Written => "written".into(),
+        WriteOutcome::BadData(why) | WriteOutcome::Unauthorized(why) | WriteOutcome::Failed(why) => {
+            why.clone()
+        }
+        WriteOutcome::TooLarge => "HTTP 413: request too large".into(),
+        WriteOutcome::Busy(_) => "HTTP 429/503: the database is busy".into(),
     }
 }

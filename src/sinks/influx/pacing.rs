@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::writer::Verdict;
-use crate::transport::backoff::Backoff;
+use super::writer::WriteOutcome;
+use crate::backoff::Backoff;
 
 /// First wait after a failed write.
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
@@ -50,29 +50,29 @@ impl Pacing {
     }
 
     /// The step after `verdict` on a batch of `sent` points; `jitter` in [0, 1).
-    pub fn on(&mut self, verdict: &Verdict, sent: usize, jitter: f64) -> Step {
+    pub fn on(&mut self, verdict: &WriteOutcome, sent: usize, jitter: f64) -> Step {
         match verdict {
-            Verdict::Written => {
+            WriteOutcome::Written => {
                 self.backoff.reset();
                 // Grow back after a 413, a step at a time, in case the limit was a passing one.
                 self.limit = self.limit.saturating_mul(2).min(self.max);
                 Step::Commit
             }
-            Verdict::BadData(_) => {
+            WriteOutcome::BadData(_) => {
                 self.backoff.reset();
                 Step::Drop
             }
-            Verdict::TooLarge if sent > 1 => {
+            WriteOutcome::TooLarge if sent > 1 => {
                 self.limit = (sent / 2).max(1);
                 Step::Shrink
             }
             // One point alone is too large: no batch size will ever get it in.
-            Verdict::TooLarge => Step::Drop,
-            Verdict::Busy(Some(wait)) => {
+            WriteOutcome::TooLarge => Step::Drop,
+            WriteOutcome::Busy(Some(wait)) => {
                 let ours = self.backoff.fail(jitter);
                 Step::Retry((*wait).max(ours.min(BACKOFF_INITIAL)))
             }
-            Verdict::Busy(None) | Verdict::Unauthorized(_) | Verdict::Failed(_) => {
+            WriteOutcome::Busy(None) | WriteOutcome::Unauthorized(_) | WriteOutcome::Failed(_) => {
                 Step::Retry(self.backoff.fail(jitter))
             }
         }
@@ -90,48 +90,48 @@ mod tests {
     #[test]
     fn failures_back_off_from_one_second_to_a_minute_and_success_resets() {
         let mut p = Pacing::new(100);
-        let failed = Verdict::Failed("connection refused".into());
+        let failed = WriteOutcome::Failed("connection refused".into());
         let waits: Vec<Step> = (0..8).map(|_| p.on(&failed, 10, 0.5)).collect();
         assert_eq!(waits, [secs(1), secs(2), secs(4), secs(8), secs(16), secs(32), secs(60), secs(60)]);
-        assert_eq!(p.on(&Verdict::Written, 10, 0.5), Step::Commit);
+        assert_eq!(p.on(&WriteOutcome::Written, 10, 0.5), Step::Commit);
         assert_eq!(p.on(&failed, 10, 0.5), secs(1));
     }
 
     #[test]
     fn refused_credentials_keep_the_points_and_back_off() {
         let mut p = Pacing::new(100);
-        assert_eq!(p.on(&Verdict::Unauthorized("HTTP 401".into()), 10, 0.5), secs(1));
-        assert_eq!(p.on(&Verdict::Unauthorized("HTTP 401".into()), 10, 0.5), secs(2));
+        assert_eq!(p.on(&WriteOutcome::Unauthorized("HTTP 401".into()), 10, 0.5), secs(1));
+        assert_eq!(p.on(&WriteOutcome::Unauthorized("HTTP 401".into()), 10, 0.5), secs(2));
     }
 
     #[test]
     fn bad_data_is_dropped_without_waiting() {
         let mut p = Pacing::new(100);
-        assert_eq!(p.on(&Verdict::BadData("HTTP 400".into()), 10, 0.5), Step::Drop);
+        assert_eq!(p.on(&WriteOutcome::BadData("HTTP 400".into()), 10, 0.5), Step::Drop);
     }
 
     #[test]
     fn too_large_halves_the_batch_then_grows_back() {
         let mut p = Pacing::new(100);
-        assert_eq!(p.on(&Verdict::TooLarge, 100, 0.5), Step::Shrink);
+        assert_eq!(p.on(&WriteOutcome::TooLarge, 100, 0.5), Step::Shrink);
         assert_eq!(p.limit(), 50);
-        assert_eq!(p.on(&Verdict::TooLarge, 50, 0.5), Step::Shrink);
+        assert_eq!(p.on(&WriteOutcome::TooLarge, 50, 0.5), Step::Shrink);
         assert_eq!(p.limit(), 25);
-        assert_eq!(p.on(&Verdict::Written, 25, 0.5), Step::Commit);
+        assert_eq!(p.on(&WriteOutcome::Written, 25, 0.5), Step::Commit);
         assert_eq!(p.limit(), 50);
-        assert_eq!(p.on(&Verdict::Written, 50, 0.5), Step::Commit);
-        assert_eq!(p.on(&Verdict::Written, 100, 0.5), Step::Commit);
+        assert_eq!(p.on(&WriteOutcome::Written, 50, 0.5), Step::Commit);
+        assert_eq!(p.on(&WriteOutcome::Written, 100, 0.5), Step::Commit);
         assert_eq!(p.limit(), 100, "never above the configured batch");
-        assert_eq!(p.on(&Verdict::TooLarge, 1, 0.5), Step::Drop, "a single point too large is dropped");
+        assert_eq!(p.on(&WriteOutcome::TooLarge, 1, 0.5), Step::Drop, "a single point too large is dropped");
     }
 
     #[test]
     fn busy_honours_retry_after_or_backs_off() {
         let mut p = Pacing::new(100);
-        assert_eq!(p.on(&Verdict::Busy(Some(Duration::from_secs(7))), 10, 0.5), secs(7));
-        assert_eq!(p.on(&Verdict::Busy(None), 10, 0.5), secs(2));
+        assert_eq!(p.on(&WriteOutcome::Busy(Some(Duration::from_secs(7))), 10, 0.5), secs(7));
+        assert_eq!(p.on(&WriteOutcome::Busy(None), 10, 0.5), secs(2));
         assert_eq!(
-            p.on(&Verdict::Busy(Some(Duration::ZERO)), 10, 0.5),
+            p.on(&WriteOutcome::Busy(Some(Duration::ZERO)), 10, 0.5),
             secs(1),
             "`Retry-After: 0` still waits a little, never spins"
         );

@@ -55,12 +55,12 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::weather::{Observation, PvArray, Site, WeatherProvider};
+    use crate::weather::{ProviderAnswer, PvArray, Site, WeatherProvider};
 
     fn snapshot(array: Option<PvArray>) -> WeatherSnapshot {
         let at = Utc.with_ymd_and_hms(2026, 12, 21, 10, 42, 42).unwrap() + TimeDelta::milliseconds(300);
         let site = Site { latitude: -34.05, longitude: 18.85, array };
-        let observation = Observation { observed_at: at, cloud_cover_pct: 42.0, forecast: Vec::new() };
+        let observation = ProviderAnswer { observed_at: at, cloud_cover_pct: 42.0, forecast: Vec::new() };
         WeatherSnapshot::new(site, WeatherProvider::OpenMeteo, observation, at).unwrap()
     }
 

@@ -3,12 +3,12 @@
 //!
 //! | answer | verdict | the drain then |
 //! |---|---|---|
-//! | 2xx | [`Verdict::Written`] | commits the batch |
-//! | 400, 422 | [`Verdict::BadData`] | drops the batch, counted: sending it again cannot help |
-//! | 401, 403 | [`Verdict::Unauthorized`] | keeps it, backs off, says so loudly |
-//! | 413 | [`Verdict::TooLarge`] | halves the batch |
-//! | 429, 503 | [`Verdict::Busy`] | waits as long as `Retry-After` says |
-//! | other, no answer | [`Verdict::Failed`] | keeps it, backs off 1 s → 60 s |
+//! | 2xx | [`WriteOutcome::Written`] | commits the batch |
+//! | 400, 422 | [`WriteOutcome::BadData`] | drops the batch, counted: sending it again cannot help |
+//! | 401, 403 | [`WriteOutcome::Unauthorized`] | keeps it, backs off, says so loudly |
+//! | 413 | [`WriteOutcome::TooLarge`] | halves the batch |
+//! | 429, 503 | [`WriteOutcome::Busy`] | waits as long as `Retry-After` says |
+//! | other, no answer | [`WriteOutcome::Failed`] | keeps it, backs off 1 s → 60 s |
 
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// What a write came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum WriteOutcome {
     /// The database has the points.
     Written,
     /// The database refused the points for good (bad line protocol, field type conflict,
@@ -61,7 +61,7 @@ impl Writer {
     }
 
     /// Sends `body` (lines separated by newlines) and judges the answer.
-    pub async fn write(&self, body: Vec<u8>) -> Verdict {
+    pub async fn write(&self, body: Vec<u8>) -> WriteOutcome {
         let request = self
             .client
             .post(self.endpoint.url.clone())
@@ -80,21 +80,21 @@ impl Writer {
                 let body = response.text().await.unwrap_or_default();
                 classify(status, retry_after.as_deref(), &body, Utc::now())
             }
-            Err(e) => Verdict::Failed(error_chain(&e)),
+            Err(e) => WriteOutcome::Failed(error_chain(&e)),
         }
     }
 }
 
 /// The verdict on an answer with `status`, its `Retry-After` header and `body`, received `now`.
-pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: DateTime<Utc>) -> Verdict {
+pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: DateTime<Utc>) -> WriteOutcome {
     let reason = || format!("HTTP {status}: {}", excerpt(body));
     match status {
-        200..=299 => Verdict::Written,
-        400 | 422 => Verdict::BadData(reason()),
-        401 | 403 => Verdict::Unauthorized(reason()),
-        413 => Verdict::TooLarge,
-        429 | 503 => Verdict::Busy(retry_after.and_then(|v| parse_retry_after(v, now))),
-        _ => Verdict::Failed(reason()),
+        200..=299 => WriteOutcome::Written,
+        400 | 422 => WriteOutcome::BadData(reason()),
+        401 | 403 => WriteOutcome::Unauthorized(reason()),
+        413 => WriteOutcome::TooLarge,
+        429 | 503 => WriteOutcome::Busy(retry_after.and_then(|v| parse_retry_after(v, now))),
+        _ => WriteOutcome::Failed(reason()),
     }
 }
 
@@ -124,24 +124,24 @@ mod tests {
     #[test]
     fn every_answer_has_its_verdict() {
         let judge = |status| classify(status, None, "{\"error\":\"x\"}", now());
-        assert_eq!(judge(204), Verdict::Written);
-        assert_eq!(judge(200), Verdict::Written);
-        assert_eq!(judge(400), Verdict::BadData("HTTP 400: {\"error\":\"x\"}".into()));
-        assert!(matches!(judge(422), Verdict::BadData(_)));
-        assert!(matches!(judge(401), Verdict::Unauthorized(_)));
-        assert!(matches!(judge(403), Verdict::Unauthorized(_)));
-        assert_eq!(judge(413), Verdict::TooLarge);
-        assert_eq!(judge(429), Verdict::Busy(None));
-        assert_eq!(judge(503), Verdict::Busy(None));
-        assert!(matches!(judge(500), Verdict::Failed(_)));
-        assert!(matches!(judge(404), Verdict::Failed(_)), "database not created yet: keep the points");
+        assert_eq!(judge(204), WriteOutcome::Written);
+        assert_eq!(judge(200), WriteOutcome::Written);
+        assert_eq!(judge(400), WriteOutcome::BadData("HTTP 400: {\"error\":\"x\"}".into()));
+        assert!(matches!(judge(422), WriteOutcome::BadData(_)));
+        assert!(matches!(judge(401), WriteOutcome::Unauthorized(_)));
+        assert!(matches!(judge(403), WriteOutcome::Unauthorized(_)));
+        assert_eq!(judge(413), WriteOutcome::TooLarge);
+        assert_eq!(judge(429), WriteOutcome::Busy(None));
+        assert_eq!(judge(503), WriteOutcome::Busy(None));
+        assert!(matches!(judge(500), WriteOutcome::Failed(_)));
+        assert!(matches!(judge(404), WriteOutcome::Failed(_)), "database not created yet: keep the points");
     }
 
     #[test]
     fn retry_after_is_seconds_or_a_date_and_is_capped() {
-        assert_eq!(classify(429, Some("7"), "", now()), Verdict::Busy(Some(Duration::from_secs(7))));
+        assert_eq!(classify(429, Some("7"), "", now()), WriteOutcome::Busy(Some(Duration::from_secs(7))));
         let date = "Fri, 27 Nov 2026 10:00:30 GMT";
-        assert_eq!(classify(503, Some(date), "", now()), Verdict::Busy(Some(Duration::from_secs(30))));
+        assert_eq!(classify(503, Some(date), "", now()), WriteOutcome::Busy(Some(Duration::from_secs(30))));
         assert_eq!(parse_retry_after("Fri, 27 Nov 2026 09:00:00 GMT", now()), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("86400", now()), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now()), None);
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn error_bodies_are_shortened_to_one_line() {
         let long = format!("line one\nline two {}", "x".repeat(1000));
-        let Verdict::Failed(reason) = classify(500, None, &long, now()) else { panic!() };
+        let WriteOutcome::Failed(reason) = classify(500, None, &long, now()) else { panic!() };
         assert!(reason.starts_with("HTTP 500: line one line two x"));
         assert!(reason.chars().count() < 320);
     }

@@ -66,14 +66,12 @@ pub(super) fn encode(view: &ControlView, encoder: &mut DescriptorEncoder) -> std
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use crate::config::{Config, InverterConfig};
     use crate::control::view::ControlView;
     use crate::control::{Action, Decision};
-    use crate::sinks::latest::Latest;
-    use crate::sinks::metrics::{Metrics, Sources};
+    use crate::sinks::metrics::{Metrics, ScrapeSources};
 
     #[test]
     fn consumers_show_state_wish_runtime_and_commands_and_unknown_states_are_absent() {
@@ -90,9 +88,8 @@ mod tests {
         view.record(&[decision("geyser", Some(true)), decision("pool", None)], true);
         view.sent("geyser", true);
         let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 1)]);
-        let latest = Arc::new(Latest::new(&config, chrono::Utc::now()));
-        let sources = Sources { mqtt_connected: None, spool: None, weather: None, control: Some(view) };
-        let text = Metrics::new(latest, sources).render();
+        let sources = ScrapeSources { mqtt_connected: None, spool: None, weather: None, control: Some(view) };
+        let text = Metrics::new(&config, sources).render();
         for line in [
             "inverter_monitor_control_dry_run 1",
             "inverter_monitor_consumer_on{consumer=\"geyser\"} 1",

@@ -21,7 +21,7 @@ fn hours(from: DateTime<Utc>, count: i64, cloud: f64, shortwave: Option<f64>) ->
 }
 
 fn snapshot(cloud: f64, forecast: Vec<HourForecast>) -> WeatherSnapshot {
-    let observation = Observation { observed_at: noon(), cloud_cover_pct: cloud, forecast };
+    let observation = ProviderAnswer { observed_at: noon(), cloud_cover_pct: cloud, forecast };
     WeatherSnapshot::new(SITE, WeatherProvider::OpenMeteo, observation, noon()).unwrap()
 }
 
@@ -44,7 +44,7 @@ fn without_an_array_there_is_no_estimate_but_there_is_a_sun() {
     let config: WeatherConfig = toml::from_str("latitude = -34.05\nlongitude = 18.85").unwrap();
     let site = Site::from_config(&config);
     assert_eq!(site.array, None);
-    let observation = Observation { observed_at: noon(), cloud_cover_pct: 10.0, forecast: Vec::new() };
+    let observation = ProviderAnswer { observed_at: noon(), cloud_cover_pct: 10.0, forecast: Vec::new() };
     let s = WeatherSnapshot::new(site, WeatherProvider::OpenMeteo, observation, noon()).unwrap();
     assert_eq!((s.expected_pv_w, s.expected_pv_remaining_wh), (None, None));
     assert!(s.sun.elevation_deg > 79.0);
@@ -130,7 +130,7 @@ fn hourly_means_near_sunset_are_shaped_by_the_sun_not_read_as_a_beam_from_the_ho
     for before in [300, 120, 50, 20] {
         let at = sunset - TimeDelta::minutes(before);
         let with = |forecast: Vec<HourForecast>| {
-            let observation = Observation { observed_at: at, cloud_cover_pct: 0.0, forecast };
+            let observation = ProviderAnswer { observed_at: at, cloud_cover_pct: 0.0, forecast };
             let s = WeatherSnapshot::new(site, WeatherProvider::OpenMeteo, observation, at).unwrap();
             (s.expected_pv_remaining_wh.unwrap(), s.expected_pv_w.unwrap())
         };

@@ -2,6 +2,10 @@
 //! at most every `min_interval`, and of `ping_url/fail` while any inverter's latest poll failed.
 //! A change between the two is pinged at once, so the dashboard turns red or green with the first
 //! poll that says so. The URL's path is a credential: it is never logged.
+//!
+//! Configured as `[healthcheck]` (the key users know). These pings go out to a watcher; the
+//! other health check, `/healthz` and the `inverter-monitor healthcheck` command that probes it
+//! (`web::probe`), answers whoever asks in. The two share nothing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +14,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::HealthcheckConfig;
+use crate::config::HealthPingsConfig;
 use crate::poller::Update;
 
 /// Whether to ping now, and which URL: a state machine told each outcome and the time.
@@ -24,7 +28,7 @@ pub struct Pinger {
 
 impl Pinger {
     /// Pings `ping_url`, at most every `min_interval` while nothing changes.
-    pub fn new(config: &HealthcheckConfig) -> Self {
+    pub fn new(config: &HealthPingsConfig) -> Self {
         let url = config.ping_url.expose().trim_end_matches('/').to_string();
         Self { url, min_interval: config.min_interval, latest: BTreeMap::new(), last: None }
     }
@@ -46,7 +50,7 @@ impl Pinger {
 }
 
 /// Pings as polls happen until `cancel`.
-pub async fn run(config: HealthcheckConfig, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
+pub async fn run(config: HealthPingsConfig, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
     let client = match crate::http_client::client(Duration::from_secs(10)) {
         Ok(client) => client,
         Err(e) => return tracing::error!("health-check pings disabled: {e}"),
@@ -79,7 +83,7 @@ mod tests {
 
     fn pinger() -> Pinger {
         let url = Secret::new("http://hc/abc/".into());
-        Pinger::new(&HealthcheckConfig {
+        Pinger::new(&HealthPingsConfig {
             ping_url: url,
             ping_url_file: None,
             min_interval: Duration::from_secs(60),

@@ -1,9 +1,15 @@
-//! Exponential backoff with jitter for reconnects: a state machine that is told the time.
+//! Exponential backoff with jitter: how long to wait after each failure in a row.
+//!
+//! One implementation for every retry loop in the service: logger reconnects (transport), the
+//! MQTT broker, InfluxDB writes and weather fetches. It is a plain state machine: it owns the
+//! count of failures and nothing else. It never sleeps, reads a clock or draws a random number;
+//! the caller passes the jitter in and does the waiting, so tests pin both.
 
 use std::time::Duration;
 
-/// Reconnect pacing: the delay doubles after each failure up to a cap, with ±20 % jitter so
-/// several services do not hammer a logger that just came back in step.
+/// Retry pacing: the delay doubles after each failure up to a cap, with ±20 % jitter so
+/// several clients do not hammer a server (a logger, a broker, a database) that just came back
+/// in step.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,

@@ -1,20 +1,20 @@
-//! The latest state of every inverter, kept for the HTTP side: the last snapshot, the last
-//! failure, poll counts, and 24 hours of power history in one-minute buckets.
+//! The status board: what the status page and `/healthz` know about every inverter. Each
+//! inverter's [`InverterStatus`] (last snapshot, last failure, failures in a row, availability)
+//! and 24 hours of power history in one-minute buckets.
 //!
-//! One task feeds it from the bus; readers take a short read lock and never hold it across an
-//! `.await` (docs/style.md §9).
+//! It is web state: nothing outside `web` reads it. [`follow`] feeds it, and the metrics, from
+//! the bus; readers take a short read lock and never hold it across an `.await` (docs/style.md §9).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
 use crate::config::Config;
-use crate::poller::{Change, PollFailure, PowerFlows, Snapshot, Update};
+use crate::poller::{InverterStatus, PowerFlows, Snapshot, Update};
+use crate::sinks::metrics::Metrics;
 
 /// One-minute buckets kept: 24 hours.
 pub const HISTORY_MINUTES: usize = 24 * 60;
@@ -98,57 +98,25 @@ impl Sample {
 /// What the HTTP side knows about one inverter.
 #[derive(Debug, Clone)]
 pub struct InverterView {
-    /// The configured name.
-    pub name: String,
-    /// The logger serial, the serial label when the profile has no inverter serial.
-    pub logger_serial: u32,
-    /// The poll interval.
-    pub interval: Duration,
-    /// The last successful poll.
-    pub snapshot: Option<Arc<Snapshot>>,
-    /// The last failed poll.
-    pub failure: Option<Arc<PollFailure>>,
-    /// Failed polls in a row.
-    pub consecutive_failures: u32,
-    /// Whether the inverter counts as available.
-    pub online: Option<bool>,
+    /// The inverter as the updates so far describe it.
+    pub status: InverterStatus,
     /// Power history.
     pub history: History,
 }
 
-impl InverterView {
-    /// When the last successful poll started.
-    pub fn last_success(&self) -> Option<DateTime<Utc>> {
-        self.snapshot.as_ref().map(|s| s.time)
-    }
-}
-
-/// The latest state of every configured inverter.
+/// The status of every configured inverter, with its power history.
 #[derive(Debug)]
-pub struct Latest {
+pub struct StatusBoard {
     started: DateTime<Utc>,
     inverters: RwLock<BTreeMap<String, InverterView>>,
 }
 
-impl Latest {
-    /// An empty store for the inverters of `config`, started at `now`.
+impl StatusBoard {
+    /// An empty board for the inverters of `config`, started at `now`.
     pub fn new(config: &Config, now: DateTime<Utc>) -> Self {
-        let inverters = config
-            .inverters
-            .iter()
-            .map(|i| {
-                let view = InverterView {
-                    name: i.name.clone(),
-                    logger_serial: i.serial.unwrap_or_default(),
-                    interval: i.interval,
-                    snapshot: None,
-                    failure: None,
-                    consecutive_failures: 0,
-                    online: None,
-                    history: History::default(),
-                };
-                (i.name.clone(), view)
-            })
+        let inverters = InverterStatus::all(config)
+            .into_iter()
+            .map(|(name, status)| (name, InverterView { status, history: History::default() }))
             .collect();
         Self { started: now, inverters: RwLock::new(inverters) }
     }
@@ -158,27 +126,13 @@ impl Latest {
         self.started
     }
 
-    /// Takes in one update.
+    /// Takes in one update; one about an inverter that is not configured is ignored.
     pub fn record(&self, update: &Update) {
         let mut inverters = self.inverters.write().unwrap_or_else(PoisonError::into_inner);
-        let (name, change) = match update {
-            Update::Polled { snapshot, change } => (&*snapshot.inverter, change),
-            Update::Failed { failure, change } => (&*failure.inverter, change),
-        };
-        let Some(view) = inverters.get_mut(name) else { return };
-        if let Some(change) = change {
-            view.online = Some(*change == Change::Online);
-        }
-        match update {
-            Update::Polled { snapshot, .. } => {
-                view.history.record(snapshot);
-                view.snapshot = Some(snapshot.clone());
-                view.consecutive_failures = 0;
-            }
-            Update::Failed { failure, .. } => {
-                view.consecutive_failures = failure.consecutive_failures;
-                view.failure = Some(failure.clone());
-            }
+        let Some(view) = inverters.get_mut(InverterStatus::subject(update)) else { return };
+        view.status.record(update);
+        if let Update::Polled { snapshot, .. } = update {
+            view.history.record(snapshot);
         }
     }
 
@@ -188,9 +142,9 @@ impl Latest {
     }
 }
 
-/// Feeds `latest` and `metrics` from the bus until `cancel`.
+/// Feeds `board` and `metrics` from the bus until `cancel`.
 pub async fn follow(
-    latest: Arc<Latest>,
+    board: Arc<StatusBoard>,
     metrics: Arc<Metrics>,
     mut bus: broadcast::Receiver<Update>,
     cancel: CancellationToken,
@@ -203,7 +157,7 @@ pub async fn follow(
         match update {
             Ok(update) => {
                 metrics.record(&update);
-                latest.record(&update);
+                board.record(&update);
             }
             Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("status page skipped {n} updates"),
             Err(broadcast::error::RecvError::Closed) => return,
