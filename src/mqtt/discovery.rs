@@ -99,3 +99,6 @@ pub fn entity_payloads(ctx: &Context<'_>, components: &[Component]) -> Vec<(Stri
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod golden;
