@@ -166,7 +166,8 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let plan = inverter.plan(&profile);
         tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
         let poller =
-            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after);
+            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after)
+                .with_logger_serial(inverter.serial.unwrap_or_default());
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }

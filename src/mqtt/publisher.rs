@@ -30,7 +30,6 @@ const REDISCOVERY_DELAY: (u64, u64) = (500, 2500);
 /// What one inverter looks like to Home Assistant, kept while the broker is away.
 #[derive(Debug, Default)]
 struct Inverter {
-    logger_serial: u32,
     device: Option<DeviceInfo>,
     profile: Option<std::sync::Arc<Profile>>,
     state: StateCache,
@@ -93,7 +92,6 @@ impl Publisher {
                 (
                     i.name.clone(),
                     Inverter {
-                        logger_serial: i.serial.unwrap_or_default(),
                         // A reading no longer accepted leaves the state after three intervals.
                         state: StateCache::new(i.interval * 3),
                         ..Inverter::default()
@@ -162,7 +160,7 @@ impl Publisher {
                 let Some(inverter) = self.inverters.get_mut(&*snapshot.inverter) else { return };
                 inverter.state.update(&snapshot);
                 inverter.diagnostics.polled(&snapshot);
-                let device = DeviceInfo::from_snapshot(&snapshot, inverter.logger_serial);
+                let device = DeviceInfo::from_snapshot(&snapshot);
                 let new_device = inverter.device.as_ref() != Some(&device);
                 inverter.device = Some(device);
                 inverter.profile = Some(snapshot.profile.clone());

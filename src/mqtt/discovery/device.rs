@@ -2,7 +2,6 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::mqtt::topics::sanitize;
 use crate::poller::Snapshot;
 use crate::profile::Value;
 
@@ -20,7 +19,7 @@ pub fn origin() -> Json {
 pub struct DeviceInfo {
     /// The configured name: the device name in HA and part of every topic.
     pub inverter: String,
-    /// The inverter's serial (or the logger's when the profile has none): the identifier.
+    /// The identity that prefixes every unique_id: [`Snapshot::identity`] for an inverter.
     pub serial: String,
     /// Manufacturer, from the profile.
     pub manufacturer: String,
@@ -31,16 +30,10 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
-    /// Reads the device facts out of a snapshot, falling back to the logger serial, and to the
-    /// inverter's name for a Modbus TCP logger without one (never a shared `0`).
-    pub fn from_snapshot(snapshot: &Snapshot, logger_serial: u32) -> Self {
+    /// Reads the device facts out of a snapshot; its identity the poller resolved.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Self {
         let header = &snapshot.profile.header;
         let text = |key: &String| snapshot.get(key).map(Value::to_string).filter(|t| !t.is_empty());
-        let fallback = || match logger_serial {
-            0 => snapshot.inverter.to_string(),
-            serial => serial.to_string(),
-        };
-        let serial = snapshot.serial.as_ref().map(|s| s.to_string()).unwrap_or_else(fallback);
         let model = match header.device.model.as_ref().and_then(text) {
             Some(kind) => format!("{} ({kind})", header.model),
             None => header.model.clone(),
@@ -48,7 +41,7 @@ impl DeviceInfo {
         let firmware: Vec<String> = header.device.firmware.iter().filter_map(text).collect();
         Self {
             inverter: snapshot.inverter.to_string(),
-            serial: sanitize(&serial),
+            serial: snapshot.identity.to_string(),
             manufacturer: header.manufacturer.clone(),
             model,
             sw_version: (!firmware.is_empty()).then(|| firmware.join(" / ")),

@@ -73,7 +73,7 @@ fn the_simulated_inverter_is_announced_as_before() {
     let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
     let snapshot = fixture::snapshot(profile.clone(), "house", at);
-    let device = DeviceInfo::from_snapshot(&snapshot, 2_712_345_678);
+    let device = DeviceInfo::from_snapshot(&snapshot);
     let ctx = Context { device: &device, topics: &topics() };
     compare("inverter", payloads(&device, &components(&profile, &ctx), &topics()));
 }
