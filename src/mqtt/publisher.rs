@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use rand::Rng;
 use rumqttc::{AsyncClient, QoS};
-use serde_json::Value as Json;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -345,7 +344,7 @@ impl Publisher {
         let ctx = Context { device, topics: &self.topics };
         let previous = self.ledger.get(name).cloned().unwrap_or_default();
         let current: BTreeMap<String, String> =
-            components.iter().map(|c| (c.id.clone(), c.platform.to_string())).collect();
+            components.iter().map(|c| (c.id.clone(), c.platform.as_str().to_string())).collect();
         let messages = match self.mode {
             DiscoveryMode::Device => {
                 let topic = self.topics.device_config(&device.object_id());
@@ -358,16 +357,19 @@ impl Publisher {
                         .collect(),
                     false => Vec::new(),
                 };
-                vec![(topic, discovery::device_payload(&ctx, components, &removed))]
+                vec![(topic, payload_bytes(&discovery::device_payload(&ctx, components, &removed)))]
             }
-            DiscoveryMode::Entity => discovery::entity_payloads(&ctx, components),
+            DiscoveryMode::Entity => discovery::entity_payloads(&ctx, components)
+                .into_iter()
+                .map(|(t, p)| (t, payload_bytes(&p)))
+                .collect(),
         };
         let topics: Vec<String> = messages.iter().map(|(t, _)| t.clone()).collect();
         for stale in previous.topics.iter().filter(|t| !topics.contains(t)) {
             self.publish(stale, Vec::new(), true, QoS::AtLeastOnce);
         }
         for (topic, payload) in messages {
-            self.publish(&topic, payload_bytes(&payload), true, QoS::AtLeastOnce);
+            self.publish(&topic, payload, true, QoS::AtLeastOnce);
         }
         let retained = previous.retained;
         self.ledger.set(name, Some(Entry { topics, components: current, retained }));
@@ -423,6 +425,6 @@ impl Publisher {
     }
 }
 
-fn payload_bytes(json: &Json) -> Vec<u8> {
-    json.to_string().into_bytes()
+fn payload_bytes(payload: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(payload).unwrap_or_default()
 }

@@ -1,17 +1,37 @@
-//! The Home Assistant device of an inverter, and the origin block naming this service.
+//! The Home Assistant device of an inverter or of the service itself, and the origin block
+//! naming this service.
 
-use serde_json::{Value as Json, json};
+use serde::Serialize;
 
+use crate::mqtt::topics::{Topics, sanitize};
 use crate::poller::Snapshot;
 use crate::profile::Value;
 
 /// Who published the discovery: this service.
-pub fn origin() -> Json {
-    json!({
-        "name": "inverter-monitor",
-        "sw": env!("CARGO_PKG_VERSION"),
-        "url": env!("CARGO_PKG_REPOSITORY"),
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    name: &'static str,
+    sw: &'static str,
+    url: &'static str,
+}
+
+impl Origin {
+    /// This service, at this version.
+    pub fn ours() -> Self {
+        Self { name: "inverter-monitor", sw: env!("CARGO_PKG_VERSION"), url: env!("CARGO_PKG_REPOSITORY") }
+    }
+}
+
+/// The `dev` (or `device`) block of a discovery payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceBlock {
+    identifiers: [String; 1],
+    name: String,
+    manufacturer: String,
+    model: String,
+    serial_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sw_version: Option<String>,
 }
 
 /// What Home Assistant shows about an inverter.
@@ -48,23 +68,32 @@ impl DeviceInfo {
         }
     }
 
+    /// A device of the service itself, `kind` being its [`crate::mqtt::topics::SERVICE_DEVICES`]
+    /// segment: its identity is `<base>_<kind>`, so two services on one broker differ.
+    pub fn service(topics: &Topics, kind: &str, name: &str, model: String) -> Self {
+        Self {
+            inverter: name.into(),
+            serial: format!("{}_{kind}", sanitize(topics.base())),
+            manufacturer: "inverter-monitor".into(),
+            model,
+            sw_version: Some(env!("CARGO_PKG_VERSION").into()),
+        }
+    }
+
     /// The discovery object id of the device.
     pub fn object_id(&self) -> String {
         format!("inverter_monitor_{}", self.serial)
     }
 
     /// The `dev` block.
-    pub fn block(&self) -> Json {
-        let mut block = json!({
-            "identifiers": [self.object_id()],
-            "name": self.inverter,
-            "manufacturer": self.manufacturer,
-            "model": self.model,
-            "serial_number": self.serial,
-        });
-        if let Some(sw) = &self.sw_version {
-            block["sw_version"] = json!(sw);
+    pub fn block(&self) -> DeviceBlock {
+        DeviceBlock {
+            identifiers: [self.object_id()],
+            name: self.inverter.clone(),
+            manufacturer: self.manufacturer.clone(),
+            model: self.model.clone(),
+            serial_number: self.serial.clone(),
+            sw_version: self.sw_version.clone(),
         }
-        block
     }
 }

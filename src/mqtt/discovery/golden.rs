@@ -47,11 +47,14 @@ fn compare(name: &str, actual: Json) {
 fn payloads(device: &DeviceInfo, components: &[Component], topics: &Topics) -> Json {
     let ctx = Context { device, topics };
     let removed = [("gone".to_string(), "sensor".to_string())];
-    let entities: serde_json::Map<String, Json> = entity_payloads(&ctx, components).into_iter().collect();
+    let entities: serde_json::Map<String, Json> = entity_payloads(&ctx, components)
+        .into_iter()
+        .map(|(topic, payload)| (topic, serde_json::to_value(payload).unwrap()))
+        .collect();
     json!({
         "device": {
             "topic": topics.device_config(&device.object_id()),
-            "payload": device_payload(&ctx, components, &removed),
+            "payload": serde_json::to_value(device_payload(&ctx, components, &removed)).unwrap(),
         },
         "entities": entities,
     })
@@ -82,11 +85,11 @@ fn the_simulated_inverter_is_announced_as_before() {
 fn the_weather_device_is_announced_as_before() {
     let text = "latitude = -34.05\nlongitude = 18.85\npv_peak_power = 5000\n";
     let config: WeatherConfig = toml::from_str(text).unwrap();
-    compare("weather", service(&crate::weather::publish::device(&topics(), "inverter-monitor", &config)));
+    compare("weather", service(&crate::weather::publish::device(&topics(), &config)));
 }
 
 #[test]
 fn the_load_control_device_is_announced_as_before() {
     let consumers = [ConsumerConfig::new("pool_pump", 800.0), ConsumerConfig::new("ev-charger", 2300.0)];
-    compare("control", service(&crate::control::entities::device(&topics(), "inverter-monitor", &consumers)));
+    compare("control", service(&crate::control::entities::device(&topics(), &consumers)));
 }
