@@ -127,7 +127,7 @@ pub fn spawn(
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
 ) -> std::io::Result<MqttHandle> {
-    let topics = Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
+    let topics = Topics::of(mqtt);
     let (client, eventloop) = connection::connect(mqtt, &topics)?;
     let (events_tx, events) = mpsc::channel(256);
     let (commands_tx, commands) = mpsc::channel(64);

@@ -31,11 +31,12 @@ pub fn device(topics: &Topics, consumers: &[ConsumerConfig]) -> ServiceDevice {
     }
 }
 
-/// The four entities of consumer `n`.
+/// The four entities of consumer `n`, all reading its part of the state JSON.
 fn consumer(ctx: &Context<'_>, n: &str) -> [Component; 4] {
     let path = format!("value_json.consumers['{n}']");
     let title = title(n);
     let template = |field: &str| format!("{{{{ {path}.{field} }}}}");
+    let named = |e: Entity, field: &str| Entity { value_template: Some(template(field)), ..e };
     let command = ctx.topics.control_automatic(n);
     let auto = switch(
         ctx,
@@ -46,24 +47,20 @@ fn consumer(ctx: &Context<'_>, n: &str) -> [Component; 4] {
     );
     let decision =
         entity(ctx, Platform::Sensor, &format!("{n}_decision"), &format!("{title} decision"), |e| Entity {
-            value_template: Some(template("decision")),
             json_attributes_topic: Some(ctx.topics.control_state()),
             json_attributes_template: Some(format!("{{{{ {path} | tojson }}}}")),
-            ..e.icon("mdi:head-cog")
+            ..named(e, "decision").icon("mdi:head-cog")
         });
     let wanted =
         entity(ctx, Platform::BinarySensor, &format!("{n}_wanted"), &format!("{title} wanted on"), |e| {
-            Entity { value_template: Some(template("wanted")), ..e.on_off().class("power") }
+            named(e, "wanted").on_off().class("power")
         });
     let runtime = entity(
         ctx,
         Platform::Sensor,
         &format!("{n}_runtime_today"),
         &format!("{title} runtime today"),
-        |e| Entity {
-            value_template: Some(template("runtime_today_min")),
-            ..e.unit("min").class("duration").state_class("total_increasing")
-        },
+        |e| named(e, "runtime_today_min").unit("min").class("duration").state_class("total_increasing"),
     );
     [Component { config: auto.config.icon("mdi:robot"), ..auto }, decision, wanted, runtime]
 }

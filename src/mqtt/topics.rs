@@ -16,8 +16,9 @@
 //! ```
 //!
 //! An inverter's topics sit beside the service devices' under `<base>`, so an inverter may not
-//! be named like a service device ([`SERVICE_DEVICES`]; the configuration refuses it).
-//! Nothing outside this file formats a topic.
+//! be named like a service device ([`SERVICE_DEVICES`]; the configuration refuses it). Every
+//! topic the service owns is formatted here and nowhere else; a switch's or a plug's topics
+//! are the user's, from the configuration.
 
 use crate::config::MqttConfig;
 

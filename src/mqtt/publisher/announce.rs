@@ -25,19 +25,20 @@ impl Publisher {
         for (topic, payload) in self.retained.clone() {
             self.publish(&topic, payload, true, QoS::AtLeastOnce);
         }
-        let seen: Vec<(String, Option<bool>)> = self
-            .inverters
-            .iter()
-            .filter(|(_, i)| i.device.is_some())
-            .map(|(name, i)| (name.clone(), i.online))
-            .collect();
-        for (name, online) in seen {
-            self.publish_discovery(&name);
-            if let Some(online) = online {
-                self.publish_availability(&name, if online { Change::Online } else { Change::Offline });
-            }
-            self.publish_state(&name);
+        let seen: Vec<String> =
+            self.inverters.iter().filter(|(_, i)| i.device.is_some()).map(|(name, _)| name.clone()).collect();
+        for name in seen {
+            self.republish_inverter(&name);
         }
+    }
+
+    /// An inverter's discovery, availability (when known) and state.
+    fn republish_inverter(&mut self, name: &str) {
+        self.publish_discovery(name);
+        if let Some(online) = self.inverters.get(name).and_then(|i| i.online) {
+            self.publish_availability(name, if online { Change::Online } else { Change::Offline });
+        }
+        self.publish_state(name);
     }
 
     /// Records the retained topics of service device `key`, emptied should it be removed.
@@ -92,16 +93,7 @@ impl Publisher {
         match self.mode {
             DiscoveryMode::Device => {
                 let topic = self.topics.device_config(&device.object_id());
-                // Stubs only where this device's message announced them: it is the one HA reads.
-                let removed: Vec<(String, String)> = match previous.topics.contains(&topic) {
-                    true => previous
-                        .components
-                        .iter()
-                        .filter(|(id, _)| !current.contains_key(*id))
-                        .map(|(i, p)| (i.clone(), p.clone()))
-                        .collect(),
-                    false => Vec::new(),
-                };
+                let removed = removed_components(&topic, previous, current);
                 let payload = discovery::device_payload(&ctx, components, &removed);
                 json(&topic, &payload).map(|bytes| (topic, bytes)).into_iter().collect()
             }
@@ -141,6 +133,20 @@ impl Publisher {
         tracing::info!(inverter = %name, "removing the entities of an inverter no longer configured");
         vec![self.topics.state(name), self.topics.diagnostics(name), self.topics.availability(name)]
     }
+}
+
+/// The components `previous` announced on `topic` that `current` no longer has, as (id,
+/// platform): stubs only where this device's message announced them, the one HA reads.
+fn removed_components(
+    topic: &String,
+    previous: &Entry,
+    current: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    if !previous.topics.contains(topic) {
+        return Vec::new();
+    }
+    let gone = previous.components.iter().filter(|(id, _)| !current.contains_key(*id));
+    gone.map(|(id, platform)| (id.clone(), platform.clone())).collect()
 }
 
 /// A discovery payload as bytes. Our payloads are plain structs of strings, which always

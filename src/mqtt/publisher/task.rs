@@ -55,12 +55,8 @@ pub async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: Outputs)
             () = inputs.cancel.cancelled() => break,
             update = inputs.bus.recv(), if bus_open => match update {
                 Ok(update) => publisher.on_update(update),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("MQTT publisher skipped {n} poll updates");
-                    Vec::new()
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    bus_open = false;
+                Err(e) => {
+                    bus_open = bus_still_open(e);
                     Vec::new()
                 }
             },
@@ -78,6 +74,18 @@ pub async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: Outputs)
     let effects = publisher.shutdown();
     carry_out(&mut publisher, &outputs, effects);
     inputs.stop.cancel();
+}
+
+/// Whether the poll bus is still open after `e`: a lag loses updates (the next one carries the
+/// whole state again), a close ends them.
+fn bus_still_open(e: broadcast::error::RecvError) -> bool {
+    match e {
+        broadcast::error::RecvError::Lagged(n) => {
+            tracing::warn!("MQTT publisher skipped {n} poll updates");
+            true
+        }
+        broadcast::error::RecvError::Closed => false,
+    }
 }
 
 /// Carries out `effects` in order.
