@@ -12,7 +12,8 @@ pub const DEVICE_KEY: &str = "@control";
 
 /// The device, its entities, and the command topics to listen to.
 pub fn device(topics: &Topics, consumers: &[ConsumerConfig]) -> ServiceDevice {
-    let device = DeviceInfo::service(topics, "control", "Load control", "Load control".into());
+    let device =
+        DeviceInfo::service(topics, crate::mqtt::topics::CONTROL, "Load control", "Load control".into());
     let ctx = Context { device: &device, topics };
     let dry_run = switch(&ctx, "dry_run", "Dry run", topics.control_dry_run(), "{{ value_json.dry_run }}");
     let mut components =

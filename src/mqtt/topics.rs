@@ -24,8 +24,10 @@ use crate::config::MqttConfig;
 
 /// The `<base>/<segment>` of each service device: names no inverter may take.
 pub const SERVICE_DEVICES: [&str; 2] = [WEATHER, CONTROL];
-const WEATHER: &str = "weather";
-const CONTROL: &str = "control";
+/// The weather device's segment, also part of its identity.
+pub const WEATHER: &str = "weather";
+/// The load-control device's segment, also part of its identity.
+pub const CONTROL: &str = "control";
 
 /// Topic names for one broker configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

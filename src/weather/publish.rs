@@ -25,7 +25,7 @@ const FIRST_ANSWER_POLL: Duration = Duration::from_millis(250);
 /// The device and its sensors; the PV estimates only with a configured array.
 pub fn device(topics: &Topics, config: &WeatherConfig) -> ServiceDevice {
     let model = format!("{} and sun position", config.provider.as_str());
-    let device = DeviceInfo::service(topics, "weather", "Weather", model);
+    let device = DeviceInfo::service(topics, crate::mqtt::topics::WEATHER, "Weather", model);
     let ctx = Context { device: &device, topics };
     let measurement = |unit: &str, icon: &str| {
         let (unit, icon) = (unit.to_string(), icon.to_string());
