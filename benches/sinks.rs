@@ -25,9 +25,8 @@ fn snapshot() -> Snapshot {
 }
 
 fn points() -> InverterPoints {
-    let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
     let influx: InfluxConfig = toml::from_str("database = \"db\"\ntags = { site = \"home\" }").unwrap();
-    InverterPoints::new(&config, &influx)
+    InverterPoints::new(&influx)
 }
 
 fn snapshot_to_line(c: &mut Criterion) {

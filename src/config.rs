@@ -418,6 +418,13 @@ impl InverterConfig {
                 ),
             ));
         }
+        if crate::mqtt::topics::SERVICE_DEVICES.contains(&self.name.as_str()) {
+            let reason = format!(
+                "`{0}` is reserved: the service's own {0} device publishes on `<base_topic>/{0}/…`",
+                self.name
+            );
+            return Some(("name", reason));
+        }
         if self.host.trim().is_empty() {
             return Some(("host", "must name the logger's IP or host name".into()));
         }

@@ -5,7 +5,14 @@
 //! [`publisher`] turns poll updates into messages, never waits on the broker (a full queue
 //! drops a message, counted), keeps the latest state while the broker is away, and republishes
 //! discovery, availability and state on every connect and on Home Assistant's birth message.
-//! It must not decide what to switch: it only carries commands.
+//! The publisher is sans-I/O: its state machine returns the messages to send and a thin task
+//! ([`publisher::task`]) sends them. It must not decide what to switch: it only carries
+//! commands.
+//!
+//! Home Assistant identity lives here: every topic in [`topics`], every entity in
+//! [`discovery`] (one typed builder for inverters and the service's own devices), what was
+//! announced in [`ledger`]. An inverter's identity itself is resolved once, by its poller
+//! (`Snapshot::identity`).
 
 pub mod connection;
 pub mod discovery;
@@ -120,7 +127,7 @@ pub fn spawn(
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
 ) -> std::io::Result<MqttHandle> {
-    let topics = Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
+    let topics = Topics::of(mqtt);
     let (client, eventloop) = connection::connect(mqtt, &topics)?;
     let (events_tx, events) = mpsc::channel(256);
     let (commands_tx, commands) = mpsc::channel(64);
@@ -131,9 +138,15 @@ pub fn spawn(
     let broker = format!("{}:{}", mqtt.host, mqtt.port);
     tasks.spawn(connection::drive(eventloop, events_tx, stop.clone(), broker));
     let connected = Arc::new(AtomicBool::new(false));
-    let publisher = publisher::Publisher::new(config, mqtt, client, topics, states_tx, connected.clone())
-        .with_devices(devices, messages.clone());
-    let inputs = publisher::Inputs { bus, events, commands, outgoing, cancel, stop };
-    tasks.spawn(publisher.run(inputs));
+    let publisher = publisher::Publisher::new(config, mqtt, topics, ledger::Ledger::load(&config.data_dir))
+        .with_devices(devices);
+    let inputs = publisher::task::Inputs { bus, events, commands, outgoing, cancel, stop };
+    let outputs = publisher::task::Outputs {
+        client,
+        states: states_tx,
+        messages: messages.clone(),
+        connected: connected.clone(),
+    };
+    tasks.spawn(publisher::task::run(publisher, inputs, outputs));
     Ok(MqttHandle { commands: commands_tx, outgoing: outgoing_tx, messages, states, connected })
 }

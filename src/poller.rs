@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 pub use availability::{Availability, Change};
-pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction};
+pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity};
 pub use status::InverterStatus;
 
 use crate::profile::{Profile, ReadBlock, RegisterBlock, RegisterSet, plan};
@@ -51,6 +51,7 @@ pub struct Poller {
     availability: Availability,
     rejected: BTreeMap<&'static str, u64>,
     serial: Option<Arc<str>>,
+    logger_serial: u32,
 }
 
 impl Poller {
@@ -77,7 +78,15 @@ impl Poller {
             availability: Availability::new(unavailable_after),
             rejected: BTreeMap::new(),
             serial: None,
+            logger_serial: 0,
         }
+    }
+
+    /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
+    /// no serial of its own; see [`identity`].
+    pub fn with_logger_serial(mut self, serial: u32) -> Self {
+        self.logger_serial = serial;
+        self
     }
 
     /// The reads each poll makes.
@@ -133,6 +142,7 @@ impl Poller {
             link: transport.counters().clone(),
             rejected_total: self.rejected.clone(),
             serial: self.serial.clone(),
+            identity: identity(self.serial.as_deref(), self.logger_serial, &self.name),
         })
     }
 

@@ -90,10 +90,10 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
             let topics = crate::mqtt::topics::Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
             let mut devices = Vec::new();
             if let Some(weather) = &config.weather {
-                devices.push(crate::weather::publish::device(&topics, &mqtt.base_topic, weather));
+                devices.push(crate::weather::publish::device(&topics, weather));
             }
             if !config.consumers.is_empty() {
-                devices.push(crate::control::entities::device(&topics, &mqtt.base_topic, &config.consumers));
+                devices.push(crate::control::entities::device(&topics, &config.consumers));
             }
             let handle =
                 crate::mqtt::spawn(config, mqtt, bus.subscribe(), devices, &mut tasks, cancel.child_token())
@@ -110,7 +110,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let publish = crate::weather::publish::run(
             weather.clone(),
             handle.clone(),
-            settings.base_topic.clone(),
+            crate::mqtt::topics::Topics::of(settings),
             cancel.child_token(),
         );
         tasks.spawn(publish);
@@ -162,7 +162,8 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         let plan = inverter.plan(&profile);
         tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
         let poller =
-            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after);
+            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after)
+                .with_logger_serial(inverter.serial.unwrap_or_default());
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }

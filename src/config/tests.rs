@@ -88,6 +88,19 @@ fn errors_name_the_file_and_the_key() {
 }
 
 #[test]
+fn an_inverter_may_not_take_the_name_of_a_service_device() {
+    for name in ["weather", "control"] {
+        assert_eq!(
+            message(&GOOD.replace("\"house\"", &format!("\"{name}\"")), &[]),
+            format!(
+                "FILE: inverter[0].name: `{name}` is reserved: the service's own {name} device publishes on `<base_topic>/{name}/…`"
+            )
+        );
+    }
+    assert!(load(&GOOD.replace("\"house\"", "\"Weather\""), &[]).is_ok(), "topics are case-sensitive");
+}
+
+#[test]
 fn type_errors_name_the_key() {
     let text = message(&GOOD.replace("2712345678", "\"abc\""), &[]);
     assert!(text.starts_with("FILE: ") && text.contains("serial"), "{text}");

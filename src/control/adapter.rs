@@ -11,11 +11,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{Action, Decision, Engine};
-use super::entities::ControlTopics;
 use super::observation::{Observation, Outlook};
 use super::view::ControlView;
 use crate::config::Config;
 use crate::mqtt::MqttHandle;
+use crate::mqtt::topics::Topics;
 use crate::poller::Update;
 
 /// Where the weather's outlook comes from: asked at each decision, `None` when unknown or stale.
@@ -39,7 +39,7 @@ struct Settings {
 pub struct Adapter {
     engine: Engine,
     mqtt: MqttHandle,
-    topics: ControlTopics,
+    topics: Topics,
     inverter: String,
     capacity_wh: Option<f64>,
     settings: Settings,
@@ -92,12 +92,13 @@ impl Adapter {
         for (name, (day, secs)) in &settings.runtime {
             engine.restore_runtime(name, *day, std::time::Duration::from_secs(*secs));
         }
-        let base = config.mqtt.as_ref().map(|m| m.base_topic.clone()).unwrap_or_default();
+        // A handle comes with an [mqtt] section; without one the topics stay empty, as they were.
+        let topics = config.mqtt.as_ref().map(Topics::of).unwrap_or_else(|| Topics::new("", ""));
         Some(Self {
             engine,
             messages: Some(mqtt.messages()),
             mqtt,
-            topics: ControlTopics::new(&base),
+            topics,
             inverter,
             capacity_wh: config.control.battery_capacity,
             settings,
@@ -200,12 +201,12 @@ impl Adapter {
             tracing::warn!(%topic, payload = %String::from_utf8_lossy(payload), "ignored: expected ON or OFF");
             return;
         };
-        if topic == self.topics.dry_run() {
+        if topic == self.topics.control_dry_run() {
             self.settings.dry_run = on;
             tracing::info!(dry_run = on, "load control dry run set from MQTT");
         } else if let Some(name) = {
             let names: Vec<String> = self.engine.consumers().map(|c| c.name.clone()).collect();
-            names.into_iter().find(|n| self.topics.automatic(n) == topic)
+            names.into_iter().find(|n| self.topics.control_automatic(n) == topic)
         } {
             self.engine.set_automatic(&name, on);
             self.settings.automatic.insert(name.clone(), on);
@@ -253,7 +254,8 @@ impl Adapter {
             })
             .collect();
         let state = json!({"dry_run": word(self.settings.dry_run), "consumers": consumers});
-        if self.mqtt.publish(self.topics.state(), state.to_string().into_bytes(), true).await.is_err() {
+        if self.mqtt.publish(self.topics.control_state(), state.to_string().into_bytes(), true).await.is_err()
+        {
             tracing::debug!("MQTT task gone; control state not published");
         }
     }

@@ -2,117 +2,68 @@
 //! control" switch, the last decision with its reason, whether it is wanted on, and its runtime
 //! today; and one "Dry run" switch. All read one retained JSON on `<base>/control/state`.
 
-use serde_json::{Map, Value as Json, json};
-
 use crate::config::ConsumerConfig;
 use crate::mqtt::ServiceDevice;
-use crate::mqtt::discovery::{Component, Context, DeviceInfo};
-use crate::mqtt::topics::{Topics, sanitize};
+use crate::mqtt::discovery::{Component, Context, DeviceInfo, Entity, Platform};
+use crate::mqtt::topics::Topics;
 
 /// The ledger key of the load control device.
 pub const DEVICE_KEY: &str = "@control";
 
-/// The topics of load control under `base`.
-#[derive(Debug, Clone)]
-pub struct ControlTopics {
-    base: String,
-}
-
-impl ControlTopics {
-    /// Topics under the service's base topic.
-    pub fn new(base: &str) -> Self {
-        Self { base: format!("{base}/control") }
-    }
-
-    /// The retained JSON every entity reads.
-    pub fn state(&self) -> String {
-        format!("{}/state", self.base)
-    }
-
-    /// Where Home Assistant turns automatic control of `consumer` on or off.
-    pub fn automatic(&self, consumer: &str) -> String {
-        format!("{}/{consumer}/automatic/set", self.base)
-    }
-
-    /// Where Home Assistant turns dry run on or off.
-    pub fn dry_run(&self) -> String {
-        format!("{}/dry_run/set", self.base)
-    }
-}
-
 /// The device, its entities, and the command topics to listen to.
-pub fn device(topics: &Topics, base: &str, consumers: &[ConsumerConfig]) -> ServiceDevice {
-    let control = ControlTopics::new(base);
-    let device = DeviceInfo {
-        inverter: "Load control".into(),
-        serial: format!("{}_control", sanitize(base)),
-        manufacturer: "inverter-monitor".into(),
-        model: "Load control".into(),
-        sw_version: Some(env!("CARGO_PKG_VERSION").into()),
-    };
+pub fn device(topics: &Topics, consumers: &[ConsumerConfig]) -> ServiceDevice {
+    let device =
+        DeviceInfo::service(topics, crate::mqtt::topics::CONTROL, "Load control", "Load control".into());
     let ctx = Context { device: &device, topics };
+    let dry_run = switch(&ctx, "dry_run", "Dry run", topics.control_dry_run(), "{{ value_json.dry_run }}");
     let mut components =
-        vec![switch(&ctx, &control, "dry_run", "Dry run", &control.dry_run(), "{{ value_json.dry_run }}")];
-    components[0].config.insert("entity_category".into(), json!("config"));
-    components[0].config.insert("icon".into(), json!("mdi:test-tube"));
-    let mut listen = vec![control.dry_run()];
+        vec![Component { config: dry_run.config.category("config").icon("mdi:test-tube"), ..dry_run }];
+    let mut listen = vec![topics.control_dry_run()];
     for c in consumers {
-        let n = &c.name;
-        let path = format!("value_json.consumers['{n}']");
-        let title = title(n);
-        listen.push(control.automatic(n));
-        let template = format!("{{{{ {path}.automatic }}}}");
-        let mut auto = switch(
-            &ctx,
-            &control,
-            &format!("{n}_automatic"),
-            &format!("{title} automatic control"),
-            &control.automatic(n),
-            &template,
-        );
-        auto.config.insert("icon".into(), json!("mdi:robot"));
-        components.push(auto);
-        components.push(entity(
-            &ctx,
-            &control,
-            "sensor",
-            &format!("{n}_decision"),
-            &format!("{title} decision"),
-            |c| {
-                c.insert("value_template".into(), json!(format!("{{{{ {path}.decision }}}}")));
-                c.insert("json_attributes_topic".into(), json!(control.state()));
-                c.insert("json_attributes_template".into(), json!(format!("{{{{ {path} | tojson }}}}")));
-                c.insert("icon".into(), json!("mdi:head-cog"));
-            },
-        ));
-        components.push(entity(
-            &ctx,
-            &control,
-            "binary_sensor",
-            &format!("{n}_wanted"),
-            &format!("{title} wanted on"),
-            |c| {
-                c.insert("value_template".into(), json!(format!("{{{{ {path}.wanted }}}}")));
-                c.insert("payload_on".into(), json!("ON"));
-                c.insert("payload_off".into(), json!("OFF"));
-                c.insert("device_class".into(), json!("power"));
-            },
-        ));
-        components.push(entity(
-            &ctx,
-            &control,
-            "sensor",
-            &format!("{n}_runtime_today"),
-            &format!("{title} runtime today"),
-            |c| {
-                c.insert("value_template".into(), json!(format!("{{{{ {path}.runtime_today_min }}}}")));
-                c.insert("unit_of_measurement".into(), json!("min"));
-                c.insert("device_class".into(), json!("duration"));
-                c.insert("state_class".into(), json!("total_increasing"));
-            },
-        ));
+        listen.push(topics.control_automatic(&c.name));
+        components.extend(consumer(&ctx, &c.name));
     }
-    ServiceDevice { key: DEVICE_KEY.into(), device, components, listen, retained: vec![control.state()] }
+    ServiceDevice {
+        key: DEVICE_KEY.into(),
+        device,
+        components,
+        listen,
+        retained: vec![topics.control_state()],
+    }
+}
+
+/// The four entities of consumer `n`, all reading its part of the state JSON.
+fn consumer(ctx: &Context<'_>, n: &str) -> [Component; 4] {
+    let path = format!("value_json.consumers['{n}']");
+    let title = title(n);
+    let template = |field: &str| format!("{{{{ {path}.{field} }}}}");
+    let named = |e: Entity, field: &str| Entity { value_template: Some(template(field)), ..e };
+    let command = ctx.topics.control_automatic(n);
+    let auto = switch(
+        ctx,
+        &format!("{n}_automatic"),
+        &format!("{title} automatic control"),
+        command,
+        &template("automatic"),
+    );
+    let decision =
+        entity(ctx, Platform::Sensor, &format!("{n}_decision"), &format!("{title} decision"), |e| Entity {
+            json_attributes_topic: Some(ctx.topics.control_state()),
+            json_attributes_template: Some(format!("{{{{ {path} | tojson }}}}")),
+            ..named(e, "decision").icon("mdi:head-cog")
+        });
+    let wanted =
+        entity(ctx, Platform::BinarySensor, &format!("{n}_wanted"), &format!("{title} wanted on"), |e| {
+            named(e, "wanted").on_off().class("power")
+        });
+    let runtime = entity(
+        ctx,
+        Platform::Sensor,
+        &format!("{n}_runtime_today"),
+        &format!("{title} runtime today"),
+        |e| named(e, "runtime_today_min").unit("min").class("duration").state_class("total_increasing"),
+    );
+    [Component { config: auto.config.icon("mdi:robot"), ..auto }, decision, wanted, runtime]
 }
 
 /// `pool_pump` → `Pool pump`.
@@ -122,39 +73,25 @@ fn title(name: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-fn switch(
-    ctx: &Context<'_>,
-    control: &ControlTopics,
-    id: &str,
-    name: &str,
-    command: &str,
-    template: &str,
-) -> Component {
-    entity(ctx, control, "switch", id, name, |c| {
-        c.insert("command_topic".into(), json!(command));
-        c.insert("value_template".into(), json!(template));
-        c.insert("payload_on".into(), json!("ON"));
-        c.insert("payload_off".into(), json!("OFF"));
-        c.insert("state_on".into(), json!("ON"));
-        c.insert("state_off".into(), json!("OFF"));
-        // Retained commands survive a restart of this service even without its data dir.
-        c.insert("retain".into(), json!(true));
+fn switch(ctx: &Context<'_>, id: &str, name: &str, command: String, template: &str) -> Component {
+    entity(ctx, Platform::Switch, id, name, |e| Entity {
+        value_template: Some(template.into()),
+        ..e.switch(command)
     })
 }
 
+/// An entity reading the load-control state JSON, available with the service.
 fn entity(
     ctx: &Context<'_>,
-    control: &ControlTopics,
-    platform: &'static str,
+    platform: Platform,
     id: &str,
     name: &str,
-    extra: impl FnOnce(&mut Map<String, Json>),
+    extra: impl FnOnce(Entity) -> Entity,
 ) -> Component {
-    let mut config = ctx.identity(platform, id, name);
-    config.insert("state_topic".into(), json!(control.state()));
-    config.insert("availability".into(), json!([{"topic": ctx.topics.status()}]));
-    extra(&mut config);
-    Component { id: id.to_string(), platform, config }
+    ctx.component(platform, id, name, |e| {
+        let e = Entity { state_topic: Some(ctx.topics.control_state()), ..e };
+        extra(e.available_with(vec![ctx.topics.status()]))
+    })
 }
 
 #[cfg(test)]
@@ -164,8 +101,9 @@ mod tests {
     #[test]
     fn every_consumer_gets_four_entities_and_the_device_one_dry_run_switch() {
         let topics = Topics::new("homeassistant", "inverter-monitor");
-        let device = device(&topics, "inverter-monitor", &[ConsumerConfig::new("pool_pump", 800.0)]);
-        let ids: Vec<(&str, &str)> = device.components.iter().map(|c| (c.platform, c.id.as_str())).collect();
+        let device = device(&topics, &[ConsumerConfig::new("pool_pump", 800.0)]);
+        let ids: Vec<(&str, &str)> =
+            device.components.iter().map(|c| (c.platform.as_str(), c.id.as_str())).collect();
         assert_eq!(
             ids,
             [
@@ -177,19 +115,19 @@ mod tests {
             ]
         );
         let auto = &device.components[1].config;
-        assert_eq!(auto["name"], "Pool pump automatic control");
-        assert_eq!(auto["unique_id"], "inverter-monitor_control_pool_pump_automatic");
-        assert_eq!(auto["default_entity_id"], "switch.load_control_pool_pump_automatic");
-        assert_eq!(auto["command_topic"], "inverter-monitor/control/pool_pump/automatic/set");
-        assert_eq!(auto["value_template"], "{{ value_json.consumers['pool_pump'].automatic }}");
+        assert_eq!(auto.name, "Pool pump automatic control");
+        assert_eq!(auto.unique_id, "inverter-monitor_control_pool_pump_automatic");
+        assert_eq!(auto.default_entity_id, "switch.load_control_pool_pump_automatic");
+        assert_eq!(auto.command_topic.as_deref(), Some("inverter-monitor/control/pool_pump/automatic/set"));
+        assert_eq!(auto.value_template.as_deref(), Some("{{ value_json.consumers['pool_pump'].automatic }}"));
         assert_eq!(
             device.listen,
             ["inverter-monitor/control/dry_run/set", "inverter-monitor/control/pool_pump/automatic/set"]
         );
         assert_eq!(device.device.object_id(), "inverter_monitor_inverter-monitor_control");
-        let dashed = super::device(&topics, "inverter-monitor", &[ConsumerConfig::new("ev-charger", 2300.0)]);
+        let dashed = super::device(&topics, &[ConsumerConfig::new("ev-charger", 2300.0)]);
         assert_eq!(
-            dashed.components[1].config["default_entity_id"], "switch.load_control_ev_charger_automatic",
+            dashed.components[1].config.default_entity_id, "switch.load_control_ev_charger_automatic",
             "entity ids allow no `-`"
         );
     }

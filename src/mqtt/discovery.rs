@@ -1,4 +1,11 @@
-//! Home Assistant MQTT discovery: what each reading becomes, under one device per inverter.
+//! Home Assistant MQTT discovery: what each reading becomes, under one device per inverter, and
+//! the payloads that carry the service's own devices (weather, load control) too.
+//!
+//! The shape: every entity is a typed [`Entity`] (see [`entity`]) made by [`Context::entity`],
+//! which fills the identity every entity shares; [`sensor`], [`binary_sensor`] and
+//! [`diagnostics`] make an inverter's, `weather::publish` and `control::entities` their own
+//! devices'. [`device_payload`] and [`entity_payloads`] wrap them with the device and origin
+//! blocks for the two discovery modes. This module only describes; the publisher sends.
 //!
 //! Current conventions (ecosystem.md §2): `default_entity_id` (never the retired `object_id`),
 //! an origin block, `has_entity_name` naming (the name is the entity part only), no
@@ -7,11 +14,15 @@
 mod binary_sensor;
 mod device;
 mod diagnostics;
+pub mod entity;
 mod sensor;
 
-use serde_json::{Map, Value as Json, json};
+use std::collections::BTreeMap;
 
-pub use device::{DeviceInfo, origin};
+use serde::Serialize;
+
+pub use device::{DeviceBlock, DeviceInfo, Origin};
+pub use entity::{Entity, Platform};
 
 use super::topics::{Topics, sanitize};
 use crate::profile::Profile;
@@ -21,13 +32,13 @@ use crate::profile::Profile;
 pub struct Component {
     /// The id within the device (the profile key, or `monitor_…`).
     pub id: String,
-    /// `sensor` or `binary_sensor`.
-    pub platform: &'static str,
+    /// The platform.
+    pub platform: Platform,
     /// The entity config, without `p` and without the device block.
-    pub config: Map<String, Json>,
+    pub config: Entity,
 }
 
-/// What every entity of an inverter shares.
+/// What every entity of a device shares.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
     /// The device.
@@ -37,25 +48,32 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The fields every entity has: name, unique_id, default_entity_id.
-    pub fn identity(&self, platform: &str, key: &str, name: &str) -> Map<String, Json> {
-        let mut config = Map::new();
-        config.insert("name".into(), json!(name));
-        config.insert("unique_id".into(), json!(format!("{}_{key}", self.device.serial)));
+    /// A new entity with the fields every entity has: name, unique_id, default_entity_id.
+    pub fn entity(&self, platform: Platform, key: &str, name: &str) -> Entity {
         // Entity ids allow `[a-z0-9_]` only: a `-` in a name becomes `_`.
         let entity = sanitize(&format!("{}_{key}", self.device.inverter)).to_lowercase().replace('-', "_");
-        config.insert("default_entity_id".into(), json!(format!("{platform}.{entity}")));
-        config
+        Entity {
+            name: name.to_string(),
+            unique_id: format!("{}_{key}", self.device.serial),
+            default_entity_id: format!("{}.{entity}", platform.as_str()),
+            ..Entity::default()
+        }
+    }
+
+    /// A component `key` of `platform`, with `build` filling its config past the identity.
+    pub fn component(
+        &self,
+        platform: Platform,
+        key: &str,
+        name: &str,
+        build: impl FnOnce(Entity) -> Entity,
+    ) -> Component {
+        Component { id: key.to_string(), platform, config: build(self.entity(platform, key, name)) }
     }
 
     /// Available only while both the service and the inverter are (availability_mode all).
-    fn inverter_availability(&self, config: &mut Map<String, Json>) {
-        let availability = json!([
-            {"topic": self.topics.status()},
-            {"topic": self.topics.availability(&self.device.inverter)},
-        ]);
-        config.insert("availability".into(), availability);
-        config.insert("availability_mode".into(), json!("all"));
+    fn inverter_availability(&self, entity: Entity) -> Entity {
+        entity.available_with_all(vec![self.topics.status(), self.topics.availability(&self.device.inverter)])
     }
 }
 
@@ -68,34 +86,81 @@ pub fn components(profile: &Profile, ctx: &Context<'_>) -> Vec<Component> {
     readings.chain(diagnostics::components(ctx)).collect()
 }
 
+/// A component in the device payload: its config with its platform, or only the platform of
+/// one that is gone (Home Assistant then removes it).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Cmp<'a> {
+    /// A current component.
+    Present {
+        /// Its platform.
+        p: Platform,
+        /// Its config.
+        #[serde(flatten)]
+        config: &'a Entity,
+    },
+    /// A component published before and gone now.
+    Removed {
+        /// Its platform, as the ledger remembers it.
+        p: &'a str,
+    },
+}
+
+/// The device-based discovery payload: `{"dev": …, "o": …, "cmps": {id: …}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DevicePayload<'a> {
+    /// The device block.
+    pub dev: DeviceBlock,
+    /// Who published it.
+    pub o: Origin,
+    /// Every component, by id.
+    pub cmps: BTreeMap<&'a str, Cmp<'a>>,
+}
+
+/// A per-entity discovery payload: the config with the device and origin blocks.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityPayload<'a> {
+    /// The config.
+    #[serde(flatten)]
+    pub config: &'a Entity,
+    /// The device block.
+    pub device: DeviceBlock,
+    /// Who published it.
+    pub origin: Origin,
+}
+
 /// The device-based discovery payload: device, origin and every component, plus `{"p": …}`
 /// stubs for components that were published before and are gone now (HA removes those).
-pub fn device_payload(ctx: &Context<'_>, components: &[Component], removed: &[(String, String)]) -> Json {
-    let mut cmps = Map::new();
-    for c in components {
-        let mut config = c.config.clone();
-        config.insert("p".into(), json!(c.platform));
-        cmps.insert(c.id.clone(), Json::Object(config));
-    }
-    for (id, platform) in removed {
-        cmps.insert(id.clone(), json!({"p": platform}));
-    }
-    json!({"dev": ctx.device.block(), "o": origin(), "cmps": cmps})
+pub fn device_payload<'a>(
+    ctx: &Context<'_>,
+    components: &'a [Component],
+    removed: &'a [(String, String)],
+) -> DevicePayload<'a> {
+    let present =
+        components.iter().map(|c| (c.id.as_str(), Cmp::Present { p: c.platform, config: &c.config }));
+    let gone = removed.iter().map(|(id, platform)| (id.as_str(), Cmp::Removed { p: platform }));
+    DevicePayload { dev: ctx.device.block(), o: Origin::ours(), cmps: present.chain(gone).collect() }
 }
 
 /// The per-entity discovery messages: (topic, payload) for each component.
-pub fn entity_payloads(ctx: &Context<'_>, components: &[Component]) -> Vec<(String, Json)> {
+pub fn entity_payloads<'a>(
+    ctx: &Context<'_>,
+    components: &'a [Component],
+) -> Vec<(String, EntityPayload<'a>)> {
     let node = ctx.device.object_id();
+    let payload = |c: &'a Component| EntityPayload {
+        config: &c.config,
+        device: ctx.device.block(),
+        origin: Origin::ours(),
+    };
     components
         .iter()
-        .map(|c| {
-            let mut config = c.config.clone();
-            config.insert("device".into(), ctx.device.block());
-            config.insert("origin".into(), origin());
-            (ctx.topics.entity_config(c.platform, &node, &c.id), Json::Object(config))
-        })
+        .map(|c| (ctx.topics.entity_config(c.platform.as_str(), &node, &c.id), payload(c)))
         .collect()
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod golden;

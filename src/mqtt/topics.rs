@@ -5,10 +5,29 @@
 //! <base>/<inverter>/availability         online/offline, retained; offline after N failed polls
 //! <base>/<inverter>/state                retained JSON of the latest accepted readings
 //! <base>/<inverter>/diagnostics          retained JSON of the service's own statistics
+//! <base>/weather/state                   retained JSON of the weather device's sensors
+//! <base>/weather/availability            online/offline, retained; offline once stale
+//! <base>/control/state                   retained JSON of the load-control device's entities
+//! <base>/control/dry_run/set             Home Assistant's dry-run switch commands
+//! <base>/control/<consumer>/automatic/set  Home Assistant's automatic-control switch commands
 //! <prefix>/status                        Home Assistant's birth message: online → rediscover
 //! <prefix>/device/<id>/config            device-based discovery (default)
 //! <prefix>/<component>/<node>/<key>/config  per-entity discovery
 //! ```
+//!
+//! An inverter's topics sit beside the service devices' under `<base>`, so an inverter may not
+//! be named like a service device ([`SERVICE_DEVICES`]; the configuration refuses it). Every
+//! topic the service owns is formatted here and nowhere else; a switch's or a plug's topics
+//! are the user's, from the configuration.
+
+use crate::config::MqttConfig;
+
+/// The `<base>/<segment>` of each service device: names no inverter may take.
+pub const SERVICE_DEVICES: [&str; 2] = [WEATHER, CONTROL];
+/// The weather device's segment, also part of its identity.
+pub const WEATHER: &str = "weather";
+/// The load-control device's segment, also part of its identity.
+pub const CONTROL: &str = "control";
 
 /// Topic names for one broker configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +40,16 @@ impl Topics {
     /// Topics under discovery prefix `prefix` and base topic `base`.
     pub fn new(prefix: &str, base: &str) -> Self {
         Self { prefix: prefix.to_string(), base: base.to_string() }
+    }
+
+    /// The topics of a broker configuration.
+    pub fn of(mqtt: &MqttConfig) -> Self {
+        Self::new(&mqtt.discovery_prefix, &mqtt.base_topic)
+    }
+
+    /// The base topic, which also names the service's own devices.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The service's availability, carried by its last will.
@@ -46,6 +75,31 @@ impl Topics {
     /// An inverter's diagnostics JSON.
     pub fn diagnostics(&self, inverter: &str) -> String {
         format!("{}/{inverter}/diagnostics", self.base)
+    }
+
+    /// The weather device's state JSON.
+    pub fn weather_state(&self) -> String {
+        format!("{}/{WEATHER}/state", self.base)
+    }
+
+    /// The weather provider's availability.
+    pub fn weather_availability(&self) -> String {
+        format!("{}/{WEATHER}/availability", self.base)
+    }
+
+    /// The load-control device's state JSON, which all its entities read.
+    pub fn control_state(&self) -> String {
+        format!("{}/{CONTROL}/state", self.base)
+    }
+
+    /// Where Home Assistant turns load control's dry run on or off.
+    pub fn control_dry_run(&self) -> String {
+        format!("{}/{CONTROL}/dry_run/set", self.base)
+    }
+
+    /// Where Home Assistant turns automatic control of `consumer` on or off.
+    pub fn control_automatic(&self, consumer: &str) -> String {
+        format!("{}/{CONTROL}/{consumer}/automatic/set", self.base)
     }
 
     /// The device-based discovery topic of device `object_id`.
@@ -79,5 +133,15 @@ mod tests {
         );
         assert_eq!(t.entity_config("sensor", "n", "k"), "homeassistant/sensor/n/k/config");
         assert_eq!(sanitize("SN 12/3"), "SN_12_3");
+        assert_eq!(t.weather_state(), "inverter-monitor/weather/state");
+        assert_eq!(t.control_automatic("pool_pump"), "inverter-monitor/control/pool_pump/automatic/set");
+    }
+
+    #[test]
+    fn an_inverter_named_like_a_service_device_would_share_its_topics() {
+        let t = Topics::new("homeassistant", "im");
+        for name in SERVICE_DEVICES {
+            assert!(t.state(name) == t.weather_state() || t.state(name) == t.control_state(), "{name}");
+        }
     }
 }

@@ -38,9 +38,27 @@ pub struct Snapshot {
     pub link: Counters,
     /// Rejections so far, by rule.
     pub rejected_total: BTreeMap<&'static str, u64>,
-    /// The inverter's serial as last read (kept when a poll misses its registers): the device
-    /// identity every sink uses, so it never flips between polls.
+    /// The inverter's serial as last read (kept when a poll misses its registers).
     pub serial: Option<Arc<str>>,
+    /// The label that names this inverter for ever: Home Assistant's unique_id prefix, the
+    /// InfluxDB `serial` tag and the Prometheus `serial` label. See [`identity`]; every sink
+    /// reads it here and none computes its own, so they can never disagree.
+    pub identity: Arc<str>,
+}
+
+/// The identity of an inverter, resolved once by its poller: the inverter's serial; without
+/// one (a profile that maps none) the logger's serial; without that (a Modbus TCP gateway has
+/// none, `0`) the configured name, never a `0` two inverters would share. Characters that are
+/// not `[a-zA-Z0-9_-]` become `_`, as discovery ids allow.
+///
+/// Unique ids are forever: changing these rules renames every user's entities and series.
+pub fn identity(serial: Option<&str>, logger_serial: u32, inverter: &str) -> Arc<str> {
+    let label = match (serial, logger_serial) {
+        (Some(serial), _) => serial.to_string(),
+        (None, 0) => inverter.to_string(),
+        (None, logger) => logger.to_string(),
+    };
+    crate::mqtt::topics::sanitize(&label).into()
 }
 
 /// One reading as the public JSON feed shows it.
@@ -182,6 +200,14 @@ mod tests {
         let grid = profile.index_of("grid_power").unwrap();
         snapshot.readings.retain(|r| r.index != grid);
         assert_eq!(PowerFlows::of(&snapshot).grid, None, "a rejected reading is unknown, not 0 W");
+    }
+
+    #[test]
+    fn identity_falls_back_from_inverter_serial_to_logger_serial_to_name() {
+        assert_eq!(&*identity(Some("2306178901"), 2_712_345_678, "house"), "2306178901");
+        assert_eq!(&*identity(Some("SN 12/3"), 0, "house"), "SN_12_3", "sanitised");
+        assert_eq!(&*identity(None, 2_712_345_678, "house"), "2712345678");
+        assert_eq!(&*identity(None, 0, "garage-2"), "garage-2", "never a shared 0");
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub fn spawn(
     tracing::info!(url = %writer.url(), spool = %dir.display(), waiting = stats.waiting(), "writing to InfluxDB");
     let wake = Arc::new(Notify::new());
     let intake = intake::Intake {
-        points: inverter::InverterPoints::new(config, influx),
+        points: inverter::InverterPoints::new(influx),
         weather_points: weather::WeatherPoints::new(influx),
         spool: spool.clone(),
         stats: stats.clone(),

@@ -29,7 +29,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
-use crate::mqtt::discovery::DeviceInfo;
 use crate::poller::{InverterStatus, Update};
 use crate::profile::{Counter as CounterKind, Value};
 use crate::weather::WeatherHandle;
@@ -205,7 +204,7 @@ fn push(
 /// repeating the last value ("unavailable, never zero" – and never a frozen value either).
 fn readings(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
     let Some(snapshot) = view.snapshot.as_ref().filter(|_| view.online != Some(false)) else { return };
-    let serial = DeviceInfo::from_snapshot(snapshot, view.logger_serial).serial;
+    let serial = &snapshot.identity;
     for (spec, value) in snapshot.iter() {
         let def = &spec.def;
         let number = match value {
@@ -218,14 +217,15 @@ fn readings(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
         // `pv_energy_total` as a counter reads `inverter_pv_energy_kilowatt_hours_total`.
         let key = if counter { def.key.trim_end_matches("_total") } else { def.key.as_str() };
         let help = format!("{} ({})", def.name, def.unit.as_deref().unwrap_or("flag or count"));
-        push(families, metric_name(key, &suffix, counter), &help, counter, (labels(view, &serial), number));
+        push(families, metric_name(key, &suffix, counter), &help, counter, (labels(view, serial), number));
     }
 }
 
 /// The service's own per-inverter series.
 fn service(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
     let serial = match &view.snapshot {
-        Some(snapshot) => DeviceInfo::from_snapshot(snapshot, view.logger_serial).serial,
+        Some(snapshot) => snapshot.identity.to_string(),
+        // Before the first good poll only the logger's serial is known (`0` for Modbus TCP).
         None => view.logger_serial.to_string(),
     };
     let l = || labels(view, &serial);

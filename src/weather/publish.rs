@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FailureKind, WeatherHandle};
 use crate::config::WeatherConfig;
-use crate::mqtt::discovery::{Component, Context, DeviceInfo};
-use crate::mqtt::topics::{Topics, sanitize};
+use crate::mqtt::discovery::{Component, Context, DeviceInfo, Entity, Platform};
+use crate::mqtt::topics::Topics;
 use crate::mqtt::{MqttHandle, ServiceDevice};
 
 /// The ledger key of the weather device.
@@ -22,73 +22,54 @@ const EVERY: Duration = Duration::from_secs(60);
 /// How often to look for the first answer of the provider.
 const FIRST_ANSWER_POLL: Duration = Duration::from_millis(250);
 
-fn state_topic(base: &str) -> String {
-    format!("{base}/weather/state")
-}
-
-fn availability_topic(base: &str) -> String {
-    format!("{base}/weather/availability")
-}
-
 /// The device and its sensors; the PV estimates only with a configured array.
-pub fn device(topics: &Topics, base: &str, config: &WeatherConfig) -> ServiceDevice {
-    let device = DeviceInfo {
-        inverter: "Weather".into(),
-        serial: format!("{}_weather", sanitize(base)),
-        manufacturer: "inverter-monitor".into(),
-        model: format!("{} and sun position", config.provider.as_str()),
-        sw_version: Some(env!("CARGO_PKG_VERSION").into()),
-    };
+pub fn device(topics: &Topics, config: &WeatherConfig) -> ServiceDevice {
+    let model = format!("{} and sun position", config.provider.as_str());
+    let device = DeviceInfo::service(topics, crate::mqtt::topics::WEATHER, "Weather", model);
     let ctx = Context { device: &device, topics };
-    let sensor = |key: &str, name: &str, provider: bool, extra: &dyn Fn(&mut Map<String, Json>)| {
-        let mut c = ctx.identity("sensor", key, name);
-        c.insert("state_topic".into(), json!(state_topic(base)));
-        c.insert("value_template".into(), json!(format!("{{{{ value_json.{key} }}}}")));
-        let mut availability = vec![json!({"topic": topics.status()})];
-        if provider {
-            availability.push(json!({"topic": availability_topic(base)}));
-        }
-        c.insert("availability".into(), json!(availability));
-        c.insert("availability_mode".into(), json!("all"));
-        extra(&mut c);
-        Component { id: key.into(), platform: "sensor", config: c }
+    let measurement = |unit: &str, icon: &str| {
+        let (unit, icon) = (unit.to_string(), icon.to_string());
+        move |e: Entity| e.unit(&unit).state_class("measurement").icon(&icon)
     };
-    let measurement = |unit: &'static str, icon: &'static str| {
-        move |c: &mut Map<String, Json>| {
-            c.insert("unit_of_measurement".into(), json!(unit));
-            c.insert("state_class".into(), json!("measurement"));
-            c.insert("icon".into(), json!(icon));
-        }
-    };
-    let timestamp = |c: &mut Map<String, Json>| {
-        c.insert("device_class".into(), json!("timestamp"));
-    };
+    let timestamp = |e: Entity| e.class("timestamp");
     let mut components = vec![
-        sensor("cloud_cover", "Cloud cover", true, &measurement("%", "mdi:weather-cloudy")),
-        sensor("sun_elevation", "Sun elevation", false, &measurement("°", "mdi:weather-sunny")),
-        sensor("sun_azimuth", "Sun azimuth", false, &measurement("°", "mdi:compass-outline")),
-        sensor("sunrise", "Sunrise", false, &timestamp),
-        sensor("sunset", "Sunset", false, &timestamp),
+        sensor(&ctx, "cloud_cover", "Cloud cover", true, measurement("%", "mdi:weather-cloudy")),
+        sensor(&ctx, "sun_elevation", "Sun elevation", false, measurement("°", "mdi:weather-sunny")),
+        sensor(&ctx, "sun_azimuth", "Sun azimuth", false, measurement("°", "mdi:compass-outline")),
+        sensor(&ctx, "sunrise", "Sunrise", false, timestamp),
+        sensor(&ctx, "sunset", "Sunset", false, timestamp),
     ];
     if config.pv_peak_power.is_some() {
-        components.push(sensor("expected_pv_power", "Expected PV power", true, &|c| {
-            c.insert("unit_of_measurement".into(), json!("W"));
-            c.insert("device_class".into(), json!("power"));
-            c.insert("state_class".into(), json!("measurement"));
+        components.push(sensor(&ctx, "expected_pv_power", "Expected PV power", true, |e| {
+            e.unit("W").class("power").state_class("measurement")
         }));
-        components.push(sensor(
-            "expected_pv_energy_remaining",
-            "Expected PV energy remaining today",
-            true,
-            &|c| {
-                c.insert("unit_of_measurement".into(), json!("kWh"));
-                c.insert("device_class".into(), json!("energy"));
-                c.insert("suggested_display_precision".into(), json!(1));
-            },
-        ));
+        let name = "Expected PV energy remaining today";
+        components.push(sensor(&ctx, "expected_pv_energy_remaining", name, true, |e| Entity {
+            suggested_display_precision: Some(1),
+            ..e.unit("kWh").class("energy")
+        }));
     }
-    let retained = vec![state_topic(base), availability_topic(base)];
+    let retained = vec![topics.weather_state(), topics.weather_availability()];
     ServiceDevice { key: DEVICE_KEY.into(), device, components, listen: Vec::new(), retained }
+}
+
+/// A sensor reading `key` of the state JSON; a `provider` value also needs the provider.
+fn sensor(
+    ctx: &Context<'_>,
+    key: &str,
+    name: &str,
+    provider: bool,
+    extra: impl FnOnce(Entity) -> Entity,
+) -> Component {
+    let topics = ctx.topics;
+    let mut availability = vec![topics.status()];
+    if provider {
+        availability.push(topics.weather_availability());
+    }
+    ctx.component(Platform::Sensor, key, name, |e| {
+        let e = e.reads(topics.weather_state(), format!("{{{{ value_json.{key} }}}}"));
+        extra(e.available_with_all(availability))
+    })
 }
 
 /// The state JSON at `now`; the provider's values are absent once stale.
@@ -119,7 +100,7 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// Publishes the weather every minute and at each fetch until `cancel`.
-pub async fn run(weather: WeatherHandle, mqtt: MqttHandle, base: String, cancel: CancellationToken) {
+pub async fn run(weather: WeatherHandle, mqtt: MqttHandle, topics: Topics, cancel: CancellationToken) {
     let mut fetches = weather.subscribe();
     let mut online = None;
     loop {
@@ -130,10 +111,10 @@ pub async fn run(weather: WeatherHandle, mqtt: MqttHandle, base: String, cancel:
         if attempted && online != Some(available) {
             online = Some(available);
             let word = if available { "online" } else { "offline" };
-            let _ = mqtt.publish(availability_topic(&base), word.as_bytes().to_vec(), true).await;
+            let _ = mqtt.publish(topics.weather_availability(), word.as_bytes().to_vec(), true).await;
         }
         if attempted {
-            let _ = mqtt.publish(state_topic(&base), state.to_string().into_bytes(), true).await;
+            let _ = mqtt.publish(topics.weather_state(), state.to_string().into_bytes(), true).await;
         }
         let wait = if attempted { EVERY } else { FIRST_ANSWER_POLL };
         tokio::select! {
@@ -159,15 +140,15 @@ mod tests {
     #[test]
     fn the_sun_needs_only_the_service_and_the_estimates_need_an_array() {
         let topics = Topics::new("homeassistant", "im");
-        let bare = device(&topics, "im", &config(None));
+        let bare = device(&topics, &config(None));
         let ids: Vec<&str> = bare.components.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["cloud_cover", "sun_elevation", "sun_azimuth", "sunrise", "sunset"]);
-        let full = device(&topics, "im", &config(Some(5000.0)));
+        let full = device(&topics, &config(Some(5000.0)));
         assert_eq!(full.components.len(), 7);
         let cloud = &full.components[0].config;
-        assert_eq!(cloud["availability"][1]["topic"], "im/weather/availability");
-        assert_eq!(cloud["unique_id"], "im_weather_cloud_cover");
-        assert_eq!(full.components[1].config["availability"].as_array().unwrap().len(), 1);
-        assert_eq!(full.components[6].config["unit_of_measurement"], "kWh");
+        assert_eq!(cloud.availability[1].topic, "im/weather/availability");
+        assert_eq!(cloud.unique_id, "im_weather_cloud_cover");
+        assert_eq!(full.components[1].config.availability.len(), 1);
+        assert_eq!(full.components[6].config.unit_of_measurement.as_deref(), Some("kWh"));
     }
 }

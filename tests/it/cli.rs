@@ -106,6 +106,22 @@ async fn check_config_accepts_the_example_and_names_the_bad_key() {
     assert!(stderr.contains("bad.toml: inverter[0].serial: missing"), "{stderr}");
 }
 
+#[tokio::test]
+async fn an_inverter_named_like_a_service_device_fails_check_config_and_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weather.toml");
+    std::fs::write(&file, "[[inverter]]\nname = \"weather\"\nhost = \"h\"\nserial = 1\n").unwrap();
+    let file = file.to_str().unwrap();
+    for command in [vec!["check-config", file], vec!["run", "--config", file]] {
+        let (ok, _, stderr) = run(args(&command)).await;
+        assert!(!ok, "{command:?} accepted it");
+        assert!(
+            stderr.contains("weather.toml: inverter[0].name: `weather` is reserved"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn simulate_serves_read_with_fault_flags() {
     let listen = format!("127.0.0.1:{}", free_port());

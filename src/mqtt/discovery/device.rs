@@ -1,18 +1,37 @@
-//! The Home Assistant device of an inverter, and the origin block naming this service.
+//! The Home Assistant device of an inverter or of the service itself, and the origin block
+//! naming this service.
 
-use serde_json::{Value as Json, json};
+use serde::Serialize;
 
-use crate::mqtt::topics::sanitize;
+use crate::mqtt::topics::{Topics, sanitize};
 use crate::poller::Snapshot;
 use crate::profile::Value;
 
 /// Who published the discovery: this service.
-pub fn origin() -> Json {
-    json!({
-        "name": "inverter-monitor",
-        "sw": env!("CARGO_PKG_VERSION"),
-        "url": env!("CARGO_PKG_REPOSITORY"),
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    name: &'static str,
+    sw: &'static str,
+    url: &'static str,
+}
+
+impl Origin {
+    /// This service, at this version.
+    pub fn ours() -> Self {
+        Self { name: "inverter-monitor", sw: env!("CARGO_PKG_VERSION"), url: env!("CARGO_PKG_REPOSITORY") }
+    }
+}
+
+/// The `dev` (or `device`) block of a discovery payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceBlock {
+    identifiers: [String; 1],
+    name: String,
+    manufacturer: String,
+    model: String,
+    serial_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sw_version: Option<String>,
 }
 
 /// What Home Assistant shows about an inverter.
@@ -20,7 +39,7 @@ pub fn origin() -> Json {
 pub struct DeviceInfo {
     /// The configured name: the device name in HA and part of every topic.
     pub inverter: String,
-    /// The inverter's serial (or the logger's when the profile has none): the identifier.
+    /// The identity that prefixes every unique_id: [`Snapshot::identity`] for an inverter.
     pub serial: String,
     /// Manufacturer, from the profile.
     pub manufacturer: String,
@@ -31,16 +50,10 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
-    /// Reads the device facts out of a snapshot, falling back to the logger serial, and to the
-    /// inverter's name for a Modbus TCP logger without one (never a shared `0`).
-    pub fn from_snapshot(snapshot: &Snapshot, logger_serial: u32) -> Self {
+    /// Reads the device facts out of a snapshot; its identity the poller resolved.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Self {
         let header = &snapshot.profile.header;
         let text = |key: &String| snapshot.get(key).map(Value::to_string).filter(|t| !t.is_empty());
-        let fallback = || match logger_serial {
-            0 => snapshot.inverter.to_string(),
-            serial => serial.to_string(),
-        };
-        let serial = snapshot.serial.as_ref().map(|s| s.to_string()).unwrap_or_else(fallback);
         let model = match header.device.model.as_ref().and_then(text) {
             Some(kind) => format!("{} ({kind})", header.model),
             None => header.model.clone(),
@@ -48,10 +61,22 @@ impl DeviceInfo {
         let firmware: Vec<String> = header.device.firmware.iter().filter_map(text).collect();
         Self {
             inverter: snapshot.inverter.to_string(),
-            serial: sanitize(&serial),
+            serial: snapshot.identity.to_string(),
             manufacturer: header.manufacturer.clone(),
             model,
             sw_version: (!firmware.is_empty()).then(|| firmware.join(" / ")),
+        }
+    }
+
+    /// A device of the service itself, `kind` being its [`crate::mqtt::topics::SERVICE_DEVICES`]
+    /// segment: its identity is `<base>_<kind>`, so two services on one broker differ.
+    pub fn service(topics: &Topics, kind: &str, name: &str, model: String) -> Self {
+        Self {
+            inverter: name.into(),
+            serial: format!("{}_{kind}", sanitize(topics.base())),
+            manufacturer: "inverter-monitor".into(),
+            model,
+            sw_version: Some(env!("CARGO_PKG_VERSION").into()),
         }
     }
 
@@ -61,17 +86,14 @@ impl DeviceInfo {
     }
 
     /// The `dev` block.
-    pub fn block(&self) -> Json {
-        let mut block = json!({
-            "identifiers": [self.object_id()],
-            "name": self.inverter,
-            "manufacturer": self.manufacturer,
-            "model": self.model,
-            "serial_number": self.serial,
-        });
-        if let Some(sw) = &self.sw_version {
-            block["sw_version"] = json!(sw);
+    pub fn block(&self) -> DeviceBlock {
+        DeviceBlock {
+            identifiers: [self.object_id()],
+            name: self.inverter.clone(),
+            manufacturer: self.manufacturer.clone(),
+            model: self.model.clone(),
+            serial_number: self.serial.clone(),
+            sw_version: self.sw_version.clone(),
         }
-        block
     }
 }

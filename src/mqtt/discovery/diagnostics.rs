@@ -1,9 +1,7 @@
 //! The service's own statistics per inverter, as diagnostic entities. They depend only on the
 //! service being up, so a dead logger still shows its failure count.
 
-use serde_json::{Map, Value as Json, json};
-
-use super::{Component, Context};
+use super::{Component, Context, Entity, Platform};
 use crate::quality::Rule;
 use crate::transport::Event;
 
@@ -13,43 +11,42 @@ const PROMINENT: [Event; 4] = [Event::Timeout, Event::Checksum, Event::Crc, Even
 /// Every diagnostic entity of an inverter.
 pub fn components(ctx: &Context<'_>) -> Vec<Component> {
     let mut list = vec![
-        entity(ctx, "poll_duration", "Poll duration", "{{ value_json.poll_duration_ms }}", |c| {
-            c.insert("unit_of_measurement".into(), json!("ms"));
-            c.insert("device_class".into(), json!("duration"));
-            c.insert("state_class".into(), json!("measurement"));
+        entity(ctx, "poll_duration", "Poll duration", "{{ value_json.poll_duration_ms }}", |e| {
+            e.unit("ms").class("duration").state_class("measurement")
         }),
-        entity(ctx, "last_poll", "Last successful poll", "{{ value_json.last_success }}", |c| {
-            c.insert("device_class".into(), json!("timestamp"));
+        entity(ctx, "last_poll", "Last successful poll", "{{ value_json.last_success }}", |e| {
+            e.class("timestamp")
         }),
         entity(
             ctx,
             "consecutive_failures",
             "Consecutive failed polls",
             "{{ value_json.consecutive_failures }}",
-            |c| {
-                c.insert("state_class".into(), json!("measurement"));
-                c.insert("icon".into(), json!("mdi:lan-disconnect"));
-            },
+            |e| e.state_class("measurement").icon("mdi:lan-disconnect"),
         ),
     ];
-    for event in crate::transport::Event::ALL {
-        let key = event.as_str();
-        let name = format!("Link {}", key.replace('_', " "));
-        let template = format!("{{{{ value_json.link.{key} }}}}");
-        list.push(entity(ctx, &format!("link_{key}"), &name, &template, |c| {
-            c.insert("state_class".into(), json!("total_increasing"));
-            c.insert("enabled_by_default".into(), json!(PROMINENT.contains(&event)));
-        }));
-    }
-    for rule in Rule::ALL {
-        let key = rule.as_str();
-        let name = format!("Rejected readings {}", key.replace('_', " "));
-        let template = format!("{{{{ value_json.rejected.{key} }}}}");
-        list.push(entity(ctx, &format!("rejected_{key}"), &name, &template, |c| {
-            c.insert("state_class".into(), json!("total_increasing"));
-        }));
-    }
+    list.extend(Event::ALL.into_iter().map(|event| link(ctx, event)));
+    list.extend(Rule::ALL.into_iter().map(|rule| rejected(ctx, rule)));
     list
+}
+
+/// The counter of one link event.
+fn link(ctx: &Context<'_>, event: Event) -> Component {
+    let key = event.as_str();
+    let name = format!("Link {}", key.replace('_', " "));
+    let template = format!("{{{{ value_json.link.{key} }}}}");
+    entity(ctx, &format!("link_{key}"), &name, &template, |e| Entity {
+        enabled_by_default: Some(PROMINENT.contains(&event)),
+        ..e.state_class("total_increasing")
+    })
+}
+
+/// The counter of readings one plausibility rule rejected.
+fn rejected(ctx: &Context<'_>, rule: Rule) -> Component {
+    let key = rule.as_str();
+    let name = format!("Rejected readings {}", key.replace('_', " "));
+    let template = format!("{{{{ value_json.rejected.{key} }}}}");
+    entity(ctx, &format!("rejected_{key}"), &name, &template, |e| e.state_class("total_increasing"))
 }
 
 fn entity(
@@ -57,14 +54,14 @@ fn entity(
     key: &str,
     name: &str,
     template: &str,
-    extra: impl FnOnce(&mut Map<String, Json>),
+    extra: impl FnOnce(Entity) -> Entity,
 ) -> Component {
     let id = format!("monitor_{key}");
-    let mut config = ctx.identity("sensor", &id, name);
-    config.insert("state_topic".into(), json!(ctx.topics.diagnostics(&ctx.device.inverter)));
-    config.insert("value_template".into(), json!(template));
-    config.insert("entity_category".into(), json!("diagnostic"));
-    config.insert("availability".into(), json!([{"topic": ctx.topics.status()}]));
-    extra(&mut config);
-    Component { id, platform: "sensor", config }
+    ctx.component(Platform::Sensor, &id, name, |e| {
+        let e = e
+            .reads(ctx.topics.diagnostics(&ctx.device.inverter), template.to_string())
+            .category("diagnostic")
+            .available_with(vec![ctx.topics.status()]);
+        extra(e)
+    })
 }

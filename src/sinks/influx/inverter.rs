@@ -6,11 +6,10 @@
 //! Flags are boolean fields; enum options, serials and firmware versions are string fields.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::line::{FieldValue, Point};
-use crate::config::{Config, InfluxConfig};
-use crate::mqtt::discovery::DeviceInfo;
+use crate::config::InfluxConfig;
 use crate::poller::Snapshot;
 use crate::profile::Value;
 
@@ -20,31 +19,23 @@ pub struct InverterPoints {
     measurement: String,
     tags: BTreeMap<String, String>,
     precision: TimeDelta,
-    logger_serials: HashMap<String, u32>,
 }
 
 impl InverterPoints {
-    /// Points of `influx.measurement` with `influx.tags`, for the inverters of `config`.
-    pub fn new(config: &Config, influx: &InfluxConfig) -> Self {
+    /// Points of `influx.measurement` with `influx.tags`.
+    pub fn new(influx: &InfluxConfig) -> Self {
         Self {
             measurement: influx.measurement.clone(),
             tags: influx.tags.clone(),
             precision: TimeDelta::from_std(influx.precision).unwrap_or(TimeDelta::seconds(1)),
-            logger_serials: config
-                .inverters
-                .iter()
-                .map(|i| (i.name.clone(), i.serial.unwrap_or_default()))
-                .collect(),
         }
     }
 
     /// The point of `snapshot`.
     pub fn point(&self, snapshot: &Snapshot) -> Point {
-        let logger = self.logger_serials.get(&*snapshot.inverter).copied().unwrap_or_default();
-        let serial = DeviceInfo::from_snapshot(snapshot, logger).serial;
         let mut tags = self.tags.clone();
         tags.insert("inverter".into(), snapshot.inverter.to_string());
-        tags.insert("serial".into(), serial);
+        tags.insert("serial".into(), snapshot.identity.to_string());
         let fields = snapshot.iter().map(|(spec, value)| (spec.def.key.clone(), field(value))).collect();
         Point {
             measurement: self.measurement.clone(),
@@ -76,7 +67,6 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::config::InverterConfig;
     use crate::profile::{Profile, Profiles};
 
     /// A snapshot of the simulated house at local noon plus 750 ms.
@@ -87,12 +77,11 @@ mod tests {
     }
 
     fn points(precision: &str) -> InverterPoints {
-        let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
         let influx: InfluxConfig = toml::from_str(&format!(
             "database = \"db\"\nprecision = \"{precision}\"\ntags = {{ site = \"home\" }}"
         ))
         .unwrap();
-        InverterPoints::new(&config, &influx)
+        InverterPoints::new(&influx)
     }
 
     #[test]

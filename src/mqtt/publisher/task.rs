@@ -1,0 +1,124 @@
+//! The thin task around the sans-I/O [`Publisher`]: it awaits the inputs and the timer, feeds
+//! them in, and carries out the effects with the rumqttc client, never waiting on the broker.
+//! It must not decide anything: every rule is in the publisher, where tests reach it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rumqttc::{AsyncClient, QoS};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::{Effect, Message, Publisher};
+use crate::mqtt::Outgoing;
+use crate::mqtt::connection::ConnEvent;
+use crate::poller::Update;
+
+/// The channels the publisher listens to.
+#[derive(Debug)]
+pub struct Inputs {
+    /// Poll updates.
+    pub bus: broadcast::Receiver<Update>,
+    /// What the connection reports.
+    pub events: mpsc::Receiver<ConnEvent>,
+    /// Switch commands from other tasks.
+    pub commands: mpsc::Receiver<(String, bool)>,
+    /// Messages other tasks publish.
+    pub outgoing: mpsc::Receiver<Outgoing>,
+    /// Shutdown.
+    pub cancel: CancellationToken,
+    /// Tells the connection task to stop once we are done.
+    pub stop: CancellationToken,
+}
+
+/// Where the effects go besides the broker.
+#[derive(Debug)]
+pub struct Outputs {
+    /// The client: publishes and subscriptions.
+    pub client: AsyncClient,
+    /// Every switch's last known state.
+    pub states: watch::Sender<BTreeMap<String, bool>>,
+    /// Messages on the service devices' topics, for the tasks listening.
+    pub messages: broadcast::Sender<(String, Vec<u8>)>,
+    /// True while connected, read by the metrics at scrape time.
+    pub connected: Arc<AtomicBool>,
+}
+
+/// Runs until `inputs.cancel`, then says offline and disconnects.
+pub async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: Outputs) {
+    let mut bus_open = true;
+    loop {
+        let timer = publisher.next_timer();
+        let effects = tokio::select! {
+            () = inputs.cancel.cancelled() => break,
+            update = inputs.bus.recv(), if bus_open => match update {
+                Ok(update) => publisher.on_update(update),
+                Err(e) => {
+                    bus_open = bus_still_open(e);
+                    Vec::new()
+                }
+            },
+            Some(event) = inputs.events.recv() => {
+                let effects = publisher.on_event(event, Instant::now());
+                outputs.connected.store(publisher.is_connected(), Ordering::Relaxed);
+                effects
+            }
+            Some((name, on)) = inputs.commands.recv() => publisher.on_command(&name, on),
+            Some(out) = inputs.outgoing.recv() => publisher.on_outgoing(out),
+            () = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => publisher.on_timer(Instant::now()),
+        };
+        carry_out(&mut publisher, &outputs, effects);
+    }
+    let effects = publisher.shutdown();
+    carry_out(&mut publisher, &outputs, effects);
+    inputs.stop.cancel();
+}
+
+/// Whether the poll bus is still open after `e`: a lag loses updates (the next one carries the
+/// whole state again), a close ends them.
+fn bus_still_open(e: broadcast::error::RecvError) -> bool {
+    match e {
+        broadcast::error::RecvError::Lagged(n) => {
+            tracing::warn!("MQTT publisher skipped {n} poll updates");
+            true
+        }
+        broadcast::error::RecvError::Closed => false,
+    }
+}
+
+/// Carries out `effects` in order.
+pub fn carry_out(publisher: &mut Publisher, outputs: &Outputs, effects: Vec<Effect>) {
+    for effect in effects {
+        match effect {
+            Effect::Publish(message) => publish(publisher, &outputs.client, message),
+            Effect::Subscribe(topic) => {
+                if let Err(e) = outputs.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                    tracing::warn!(%topic, "cannot subscribe: {e}");
+                }
+            }
+            // Nobody listening (yet) is fine: retained commands come again on reconnect.
+            Effect::Deliver { topic, payload } => {
+                let _ = outputs.messages.send((topic, payload));
+            }
+            Effect::SwitchState { name, on } => outputs.states.send_modify(|states| {
+                states.insert(name, on);
+            }),
+            Effect::Disconnect => {
+                if let Err(e) = outputs.client.try_disconnect() {
+                    tracing::debug!("no DISCONNECT sent: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Hands one message to the client; a full queue drops it, counted.
+fn publish(publisher: &mut Publisher, client: &AsyncClient, message: Message) {
+    let Message { topic, payload, retain, qos } = message;
+    if let Err(e) = client.try_publish(topic.as_str(), qos, retain, payload) {
+        let dropped = publisher.on_dropped();
+        tracing::warn!(%topic, dropped, "MQTT message dropped: {e}");
+    }
+}

@@ -1,0 +1,265 @@
+//! The publisher's rules without a broker: inputs in, effects out.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{Value as Json, json};
+
+use super::*;
+use crate::config::InverterConfig;
+use crate::mqtt::connection::ConnEvent;
+use crate::mqtt::ledger::Entry;
+use crate::poller::PollFailure;
+use crate::profile::Profiles;
+use crate::sim::fixture;
+
+const DEVICE_TOPIC: &str = "homeassistant/device/inverter_monitor_2306178901/config";
+
+fn config() -> Config {
+    Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)])
+}
+
+fn publisher(mode: &str, ledger: Ledger) -> Publisher {
+    with_config(&config(), mode, ledger)
+}
+
+fn with_config(config: &Config, mode: &str, ledger: Ledger) -> Publisher {
+    let mqtt: MqttConfig = toml::from_str(&format!("discovery = \"{mode}\"")).unwrap();
+    Publisher::new(config, &mqtt, Topics::of(&mqtt), ledger)
+}
+
+fn polled(change: Option<Change>) -> Update {
+    let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    Update::Polled { snapshot: Arc::new(fixture::snapshot(profile, "house", at)), change }
+}
+
+fn failed(change: Option<Change>) -> Update {
+    let failure = PollFailure {
+        inverter: "house".into(),
+        time: Utc.with_ymd_and_hms(2026, 11, 27, 10, 1, 0).unwrap(),
+        error: "timed out".into(),
+        consecutive_failures: 3,
+        link: Default::default(),
+    };
+    Update::Failed { failure: Arc::new(failure), change }
+}
+
+fn connected(p: &mut Publisher) -> Vec<Effect> {
+    p.on_event(ConnEvent::Connected, Instant::now())
+}
+
+/// The published messages as (topic, payload text).
+fn published(effects: &[Effect]) -> Vec<(String, String)> {
+    let text = |m: &Message| (m.topic.clone(), String::from_utf8_lossy(&m.payload).into_owned());
+    effects.iter().filter_map(|e| if let Effect::Publish(m) = e { Some(text(m)) } else { None }).collect()
+}
+
+fn payload_of(effects: &[Effect], topic: &str) -> Option<String> {
+    published(effects).into_iter().find(|(t, _)| t == topic).map(|(_, p)| p)
+}
+
+fn removed(effects: &[Effect]) -> Vec<String> {
+    published(effects).into_iter().filter(|(_, p)| p.is_empty()).map(|(t, _)| t).collect()
+}
+
+#[test]
+fn nothing_is_sent_while_the_broker_is_away_and_everything_once_it_is_back() {
+    let mut p = publisher("device", Ledger::default());
+    assert_eq!(p.on_update(polled(Some(Change::Online))), []);
+    assert_eq!(p.on_command("anything", true), []);
+    let effects = connected(&mut p);
+    assert!(effects.contains(&Effect::Subscribe("homeassistant/status".into())));
+    assert_eq!(payload_of(&effects, "inverter-monitor/status").as_deref(), Some("online"));
+    assert!(payload_of(&effects, DEVICE_TOPIC).is_some(), "discovery of the inverter seen while away");
+    assert_eq!(payload_of(&effects, "inverter-monitor/house/availability").as_deref(), Some("online"));
+    assert!(payload_of(&effects, "inverter-monitor/house/state").unwrap().contains("battery_soc"));
+}
+
+#[test]
+fn availability_goes_online_and_offline_and_is_restated_after_a_reconnect() {
+    let mut p = publisher("device", Ledger::default());
+    connected(&mut p);
+    let availability = "inverter-monitor/house/availability";
+    assert_eq!(
+        payload_of(&p.on_update(polled(Some(Change::Online))), availability).as_deref(),
+        Some("online")
+    );
+    assert_eq!(payload_of(&p.on_update(polled(None)), availability), None, "said once, not every poll");
+    let effects = p.on_update(failed(Some(Change::Offline)));
+    assert_eq!(payload_of(&effects, availability).as_deref(), Some("offline"));
+    assert!(
+        payload_of(&effects, "inverter-monitor/house/diagnostics")
+            .unwrap()
+            .contains("\"consecutive_failures\":3")
+    );
+    p.on_event(ConnEvent::Disconnected, Instant::now());
+    assert_eq!(payload_of(&connected(&mut p), availability).as_deref(), Some("offline"));
+}
+
+#[test]
+fn a_component_the_new_configuration_dropped_is_removed_from_the_device() {
+    let mut ledger = Ledger::default();
+    let old = Entry {
+        topics: vec![DEVICE_TOPIC.into()],
+        components: [("battery_soc".into(), "sensor".into()), ("retired".into(), "binary_sensor".into())]
+            .into(),
+        ..Entry::default()
+    };
+    ledger.set("house", Some(old));
+    let mut p = publisher("device", ledger);
+    connected(&mut p);
+    let effects = p.on_update(polled(Some(Change::Online)));
+    let payload: Json = serde_json::from_str(&payload_of(&effects, DEVICE_TOPIC).unwrap()).unwrap();
+    assert_eq!(
+        payload["cmps"]["retired"],
+        json!({"p": "binary_sensor"}),
+        "Home Assistant removes a bare stub"
+    );
+    assert_eq!(payload["cmps"]["battery_soc"]["p"], json!("sensor"));
+    let entry = p.ledger.get("house").unwrap();
+    assert!(!entry.components.contains_key("retired"), "announced once, then forgotten");
+    let again: Json =
+        serde_json::from_str(&payload_of(&p.on_timer_now_rediscover(), DEVICE_TOPIC).unwrap()).unwrap();
+    assert!(again["cmps"].get("retired").is_none());
+}
+
+#[test]
+fn per_entity_topics_the_new_configuration_dropped_are_emptied() {
+    let stale = "homeassistant/sensor/inverter_monitor_2306178901/retired/config";
+    let kept = "homeassistant/sensor/inverter_monitor_2306178901/battery_soc/config";
+    let mut ledger = Ledger::default();
+    ledger.set("house", Some(Entry { topics: vec![stale.into(), kept.into()], ..Entry::default() }));
+    let mut p = publisher("entity", ledger);
+    connected(&mut p);
+    let effects = p.on_update(polled(None));
+    assert_eq!(removed(&effects), [stale]);
+    assert!(payload_of(&effects, kept).unwrap().contains("\"device\""));
+    assert!(!p.ledger.get("house").unwrap().topics.contains(&stale.to_string()));
+}
+
+#[test]
+fn orphans_are_cleared_once_on_the_first_connect() {
+    let mut ledger = Ledger::default();
+    let garage = "homeassistant/device/inverter_monitor_99/config";
+    ledger.set("garage", Some(Entry { topics: vec![garage.into()], ..Entry::default() }));
+    let weather = Entry { retained: vec!["inverter-monitor/weather/state".into()], ..Entry::default() };
+    ledger.set("@weather", Some(weather));
+    let mut p = publisher("device", ledger);
+    let mut gone = removed(&connected(&mut p));
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            garage,
+            "inverter-monitor/garage/availability",
+            "inverter-monitor/garage/diagnostics",
+            "inverter-monitor/garage/state",
+            "inverter-monitor/weather/state",
+        ]
+    );
+    assert_eq!(p.ledger.orphans(&[]), Vec::<String>::new());
+    p.on_event(ConnEvent::Disconnected, Instant::now());
+    assert_eq!(removed(&connected(&mut p)), Vec::<String>::new());
+}
+
+#[test]
+fn home_assistants_birth_brings_rediscovery_after_the_delay() {
+    let delay = Duration::from_millis(700);
+    let mut p = publisher("device", Ledger::default()).with_rediscovery_delay(delay..=delay);
+    connected(&mut p);
+    p.on_update(polled(Some(Change::Online)));
+    let birth = |payload: &'static str| ConnEvent::Message {
+        topic: "homeassistant/status".into(),
+        payload: payload.into(),
+    };
+    let now = Instant::now();
+    assert_eq!(p.on_event(birth("offline"), now), []);
+    assert_eq!(p.next_timer(), None, "only online asks for rediscovery");
+    assert_eq!(p.on_event(birth("online"), now), []);
+    assert_eq!(p.next_timer(), Some(now + delay));
+    assert_eq!(p.on_timer(now + delay / 2), [], "not before the delay");
+    let effects = p.on_timer(now + delay);
+    assert!(payload_of(&effects, DEVICE_TOPIC).is_some());
+    assert_eq!(payload_of(&effects, "inverter-monitor/house/availability").as_deref(), Some("online"));
+    assert_eq!(p.next_timer(), None);
+}
+
+#[test]
+fn other_tasks_retained_messages_are_republished_after_a_reconnect() {
+    let mut p = publisher("device", Ledger::default());
+    connected(&mut p);
+    let out = |topic: &str, payload: &str, retain| Outgoing {
+        topic: topic.into(),
+        payload: payload.into(),
+        retain,
+    };
+    let effects = p.on_outgoing(out("im/weather/state", "{\"a\":1}", true));
+    assert!(matches!(&effects[..], [Effect::Publish(Message { retain: true, qos: QoS::AtLeastOnce, .. })]));
+    p.on_outgoing(out("im/ping", "x", false));
+    p.on_event(ConnEvent::Disconnected, Instant::now());
+    assert_eq!(p.on_outgoing(out("im/weather/state", "{\"a\":2}", true)), [], "away: kept, not sent");
+    let effects = connected(&mut p);
+    assert_eq!(payload_of(&effects, "im/weather/state").as_deref(), Some("{\"a\":2}"), "the latest one");
+    assert_eq!(payload_of(&effects, "im/ping"), None, "not retained, not repeated");
+}
+
+#[test]
+fn service_device_commands_are_delivered_and_switch_states_reported() {
+    let topics = Topics::new("homeassistant", "inverter-monitor");
+    let mut config = config();
+    config.consumers = vec![crate::config::ConsumerConfig::new("pool_pump", 800.0)];
+    let device = crate::control::entities::device(&topics, &config.consumers);
+    let mut p = with_config(&config, "device", Ledger::default()).with_devices(vec![device]);
+    let effects = connected(&mut p);
+    assert!(effects.contains(&Effect::Subscribe("inverter-monitor/control/dry_run/set".into())));
+    assert!(
+        payload_of(&effects, "homeassistant/device/inverter_monitor_inverter-monitor_control/config")
+            .is_some()
+    );
+    let message =
+        ConnEvent::Message { topic: "inverter-monitor/control/dry_run/set".into(), payload: "ON".into() };
+    let expected =
+        Effect::Deliver { topic: "inverter-monitor/control/dry_run/set".into(), payload: b"ON".to_vec() };
+    assert_eq!(p.on_event(message, Instant::now()), [expected]);
+    let plug = ConnEvent::Message { topic: "plugs/pool_pump/state".into(), payload: "ON".into() };
+    assert_eq!(
+        p.on_event(plug, Instant::now()),
+        [Effect::SwitchState { name: "pool_pump".into(), on: true }]
+    );
+}
+
+#[test]
+fn shutdown_says_offline_and_disconnects_only_when_connected() {
+    let mut p = publisher("device", Ledger::default());
+    assert_eq!(p.shutdown(), []);
+    connected(&mut p);
+    let effects = p.shutdown();
+    assert_eq!(payload_of(&effects, "inverter-monitor/status").as_deref(), Some("offline"));
+    assert_eq!(effects.last(), Some(&Effect::Disconnect));
+}
+
+#[tokio::test]
+async fn a_full_client_queue_drops_messages_and_counts_them() {
+    // A real client whose event loop is never polled: its queue of two fills and stays full.
+    let (client, _eventloop) = rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 2);
+    let (states, _) = tokio::sync::watch::channel(Default::default());
+    let (messages, _) = tokio::sync::broadcast::channel(1);
+    let outputs = task::Outputs { client, states, messages, connected: Default::default() };
+    let mut p = publisher("device", Ledger::default());
+    p.on_update(polled(Some(Change::Online)));
+    let effects = connected(&mut p);
+    let publishes = effects.iter().filter(|e| matches!(e, Effect::Publish(_))).count() as u64;
+    assert_eq!(effects[0], Effect::Subscribe("homeassistant/status".into()), "one subscription, first");
+    assert!(publishes > 3, "{publishes}");
+    task::carry_out(&mut p, &outputs, effects);
+    assert_eq!(p.dropped(), publishes - 1, "the subscription and one message fit");
+}
+
+impl Publisher {
+    /// Rediscovery, due now.
+    fn on_timer_now_rediscover(&mut self) -> Vec<Effect> {
+        self.rediscover_at = Some(Instant::now());
+        self.on_timer(Instant::now())
+    }
+}
