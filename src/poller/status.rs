@@ -20,7 +20,7 @@ use crate::config::{Config, InverterConfig};
 pub struct InverterStatus {
     /// The configured name.
     pub name: String,
-    /// The logger serial, the serial label when the profile has no inverter serial.
+    /// The logger serial: the `serial` label before the first good poll names the identity.
     pub logger_serial: u32,
     /// The poll interval.
     pub interval: Duration,
