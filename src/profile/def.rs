@@ -47,6 +47,10 @@ pub struct ProfileHeader {
     /// counters reset at the inverter's midnight, which this clock tells, not the host's.
     #[serde(default)]
     pub clock: Vec<String>,
+    /// The values of the device-type register (0) that mean this family, in both of Deye's
+    /// encodings (`5` and `0x0500`): auto-detection picks the profile that lists the code read.
+    #[serde(default)]
+    pub device_types: Vec<u16>,
 }
 
 /// A reading and the text it shows when a rule does not apply.
