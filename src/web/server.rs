@@ -41,6 +41,10 @@ const MIN_READ_BUFFER: usize = 8192;
 /// burst of connections arrives at once; the dropped handshakes then come back in waves a
 /// second later and delay a real client's as much.
 const ACCEPT_BACKLOG: u32 = 1024;
+/// How long an open connection may take to finish its request at shutdown: an answer in
+/// progress ends in time, a client still sending its head (up to `header_timeout`) must not
+/// hold the service's shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Pause after a failed accept (out of file descriptors): the loop must not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -58,7 +62,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `app` on `listener` under `http`'s peer list and limits until `cancel`, then lets
-/// the open connections finish their answers.
+/// the open connections finish their answers (for at most [`SHUTDOWN_GRACE`]).
 pub async fn run(listener: TcpListener, app: Router, http: HttpConfig, cancel: CancellationToken) {
     let mut builder = http1::Builder::new();
     builder
@@ -114,7 +118,10 @@ async fn connection(
         () = slot.conn.evict.cancelled() => tracing::debug!("HTTP: closed an idle connection for a new one"),
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
-            ended(connection.await);
+            match tokio::time::timeout(SHUTDOWN_GRACE, connection).await {
+                Ok(result) => ended(result),
+                Err(_) => tracing::debug!("HTTP: closed a connection still sending its request at shutdown"),
+            }
         }
     }
 }

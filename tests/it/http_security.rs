@@ -210,9 +210,11 @@ async fn idle_and_silent_connections_end_after_the_header_timeout() {
 }
 
 /// One attacking connection: idle, or sending a header line every 200 ms and never finishing
-/// its request. Counts itself in `alive` until the server closes it.
-async fn attacker(addr: SocketAddr, slow: bool, alive: Arc<AtomicUsize>, stop: CancellationToken) {
+/// its request. Counts itself in `counts`: opened, and alive until the server closes it.
+async fn attacker(addr: SocketAddr, slow: bool, counts: Arc<[AtomicUsize; 2]>, stop: CancellationToken) {
+    let [opened, alive] = &*counts;
     let Ok(mut stream) = TcpStream::connect(addr).await else { return };
+    opened.fetch_add(1, Ordering::SeqCst);
     alive.fetch_add(1, Ordering::SeqCst);
     if slow {
         let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
@@ -233,12 +235,14 @@ async fn attacker(addr: SocketAddr, slow: bool, alive: Arc<AtomicUsize>, stop: C
 #[tokio::test]
 async fn five_hundred_idle_or_slow_connections_do_not_starve_the_page() {
     let app = start(|_| {}).await;
-    let (alive, stop) = (Arc::new(AtomicUsize::new(0)), CancellationToken::new());
+    let counts: Arc<[AtomicUsize; 2]> = Arc::default();
+    let stop = CancellationToken::new();
     let mut attackers = tokio::task::JoinSet::new();
     for i in 0..500 {
-        attackers.spawn(attacker(app.http, i % 2 == 0, alive.clone(), stop.clone()));
+        attackers.spawn(attacker(app.http, i % 2 == 0, counts.clone(), stop.clone()));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let [opened, alive] = &*counts;
+    until("500 connections are open", || opened.load(Ordering::SeqCst) == 500).await;
     for _ in 0..5 {
         let started = Instant::now();
         let code = tokio::time::timeout(Duration::from_secs(1), status(&app, "/", &[])).await;
@@ -307,4 +311,21 @@ async fn the_token_never_reaches_the_log_and_an_open_port_is_warned_about_once()
     let listen = format!("0.0.0.0:{}", free_port());
     let log = binary_log(&listen, "", async |_| {}).await;
     assert_eq!(log.matches("open to anyone").count(), 1, "{log}");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_client_still_sending_its_request() {
+    let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL)]);
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
+    let cancel = CancellationToken::new();
+    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let mut slow = TcpStream::connect(running.http.unwrap()).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    cancel.cancel();
+    running.wait(cancel).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "the 10 s header timeout held the shutdown: {waited:?}");
 }
