@@ -5,7 +5,8 @@
 //! `[[inverter]]` tables, `mqtt` the `[mqtt]` table, …), so a section is passed through as it
 //! is, including sections this module has never heard of. Two layers come out:
 //! - *facts* (below the TOML file): `data_dir = "/data"`, the ingress port and the peers allowed
-//!   on it (the ingress proxy and the container's own health check), the profiles folder
+//!   on it (the ingress proxy, trusted without a token, and the container's own health check),
+//!   the profiles folder
 //!   of `addon_config` when it exists, and the broker the Supervisor hands over;
 //! - *options* (above it): what the user set, with empty values dropped, since the Supervisor
 //!   and the UI write `""` and `{}` for options left alone.
@@ -30,7 +31,8 @@ pub const TOKEN_ENV: &str = "SUPERVISOR_TOKEN";
 /// The port Home Assistant's ingress proxy talks to (the default `ingress_port`).
 pub const INGRESS_PORT: u16 = 8099;
 /// The Supervisor's ingress proxy: in the add-on, the only peer besides the container itself
-/// that may connect, as Home Assistant add-ons do (`[http] allow` widens it).
+/// that may connect, as Home Assistant add-ons do (`[http] allow` widens it), and one that
+/// needs no `[http] token`: Home Assistant has logged the user in.
 pub const INGRESS_PROXY: &str = "172.30.32.2";
 /// The container itself: the image's HEALTHCHECK asks `http://127.0.0.1:8099/healthz`.
 pub const CONTAINER_LOOPBACK: &str = "127.0.0.1";
@@ -149,6 +151,7 @@ impl AddonLayers {
             "http": {
                 "listen": format!("0.0.0.0:{INGRESS_PORT}"),
                 "allow": [INGRESS_PROXY, CONTAINER_LOOPBACK],
+                "trusted": [INGRESS_PROXY],
             },
         });
         if let Some(dir) = profiles_dir {

@@ -209,6 +209,10 @@ pub struct HttpConfig {
     /// Peers that may connect, as addresses or networks (`192.168.1.0/24`); empty: everyone.
     #[serde(default)]
     pub allow: Vec<PeerNet>,
+    /// Peers whose requests need no token: proxies that authenticate users themselves (the
+    /// add-on sets Home Assistant's ingress proxy, so the sidebar works with a token set).
+    #[serde(default)]
+    pub trusted: Vec<PeerNet>,
     /// The token every request to a path not in `open` must carry; none: no token asked.
     pub token: Option<Secret>,
     /// A file holding the token (Docker secrets); read at load time, wins over `token`.
@@ -253,6 +257,7 @@ impl Default for HttpConfig {
         Self {
             listen: default_listen(),
             allow: Vec::new(),
+            trusted: Vec::new(),
             token: None,
             token_file: None,
             open: default_open(),
@@ -272,6 +277,11 @@ impl HttpConfig {
     /// Whether `peer` may connect.
     pub fn allows(&self, peer: std::net::IpAddr) -> bool {
         self.allow.is_empty() || self.allow.iter().any(|net| net.contains(peer))
+    }
+
+    /// Whether `peer`'s requests need no token.
+    pub fn trusts(&self, peer: std::net::IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(peer))
     }
 
     /// Reads `token_file` into `token`, so the rest of the service sees one value.
@@ -493,5 +503,7 @@ mod tests {
         assert!(allows("fd12::1") && !allows("fe80::1"));
         assert!(http("allow = [\"0.0.0.0/0\"]").allows("10.1.2.3".parse().unwrap()));
         assert!(http("").allows("10.1.2.3".parse().unwrap()), "empty: everyone");
+        assert!(!http("").trusts("127.0.0.1".parse().unwrap()), "empty: no one");
+        assert!(http("trusted = [\"172.30.32.2\"]").trusts("172.30.32.2".parse().unwrap()));
     }
 }

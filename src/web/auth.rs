@@ -1,4 +1,6 @@
-//! The `[http] token` check: a middleware in front of every route except the `open` paths.
+//! The `[http] token` check: a middleware in front of every route except the `open` paths, for
+//! every peer except the `trusted` ones (the add-on's ingress proxy: Home Assistant has logged
+//! the user in).
 //!
 //! A request passes with `Authorization: Bearer <token>`, or with the cookie a browser got by
 //! opening a page once with `?token=<token>`: that answer is a redirect to the same page without
@@ -7,15 +9,16 @@
 //! digests in constant time, so neither the token's content nor its length leaks through
 //! timing. This module never logs a token, a cookie or a query string.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ring::digest::{SHA256, digest};
 
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, PeerNet};
 
 /// The cookie that carries the token's digest.
 pub const COOKIE: &str = "inverter_monitor_token";
@@ -39,6 +42,8 @@ struct Keys {
     cookie_digest: Digest,
     /// Paths answered without the token.
     open: Vec<String>,
+    /// Peers that need no token.
+    trusted: Vec<PeerNet>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -59,6 +64,7 @@ impl Auth {
                 cookie_digest: sha256(&cookie),
                 cookie,
                 open: http.open.clone(),
+                trusted: http.trusted.clone(),
             })
         }))
     }
@@ -68,7 +74,9 @@ impl Auth {
 pub async fn check(State(auth): State<Auth>, request: Request, next: Next) -> Response {
     let Some(keys) = auth.0 else { return next.run(request).await };
     let uri = request.uri();
-    if keys.open.iter().any(|path| path == uri.path()) {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let trusted = peer.is_some_and(|ip| keys.trusted.iter().any(|net| net.contains(ip)));
+    if trusted || keys.open.iter().any(|path| path == uri.path()) {
         return next.run(request).await;
     }
     if let Some(candidate) = query_token(uri) {

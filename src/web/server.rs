@@ -12,7 +12,8 @@
 //!   counted from the start or the previous answer (so this also ends idle keep-alive), and
 //!   answers 431 to a head larger than `max_header_bytes`.
 //!
-//! It knows nothing of routes or tokens: the [`Router`] it is given brings those.
+//! It knows nothing of routes or tokens: the [`Router`] it is given brings those. Each request
+//! carries its peer's address as axum's `ConnectInfo<SocketAddr>`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -95,7 +97,7 @@ pub async fn run(listener: TcpListener, app: Router, http: HttpConfig, cancel: C
             tracing::debug!(%peer, "HTTP: every connection is being answered; closed the new one");
             continue;
         };
-        tracker.spawn(connection(builder.clone(), stream, app.clone(), slot, cancel.clone()));
+        tracker.spawn(connection(builder.clone(), stream, peer, app.clone(), slot, cancel.clone()));
     }
     tracker.close();
     tracker.wait().await;
@@ -105,11 +107,12 @@ pub async fn run(listener: TcpListener, app: Router, http: HttpConfig, cancel: C
 async fn connection(
     builder: http1::Builder,
     stream: TcpStream,
+    peer: SocketAddr,
     app: Router,
     slot: Slot,
     shutdown: CancellationToken,
 ) {
-    let service = Tracked { app: TowerToHyperService::new(app), conn: slot.conn.clone() };
+    let service = Tracked { app: TowerToHyperService::new(app), conn: slot.conn.clone(), peer };
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
@@ -215,11 +218,13 @@ impl Drop for Slot {
     }
 }
 
-/// The router, marking its connection busy while a request is answered.
+/// The router, marking its connection busy while a request is answered and telling each
+/// request its peer (as axum's `ConnectInfo`).
 #[derive(Clone)]
 struct Tracked {
     app: TowerToHyperService<Router>,
     conn: Arc<Conn>,
+    peer: SocketAddr,
 }
 
 /// Marks a connection busy from its creation to its drop, which also happens when the client
@@ -245,8 +250,9 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
         let busy = Busy::start(self.conn.clone());
+        request.extensions_mut().insert(ConnectInfo(self.peer));
         let answer = self.app.call(request);
         Box::pin(async move {
             let response = answer.await;

@@ -128,6 +128,19 @@ async fn a_token_in_the_query_becomes_a_cookie_and_leaves_the_address_bar() {
 }
 
 #[tokio::test]
+async fn a_trusted_peer_needs_no_token_and_others_still_do() {
+    let app = start(|http| {
+        with_token(http);
+        http.trusted = vec!["127.0.0.2".to_string().try_into().unwrap()];
+    })
+    .await;
+    let url = format!("http://{}/api/snapshot", app.http);
+    let trusted = client(IpAddr::from([127, 0, 0, 2])).get(&url).send().await.unwrap();
+    assert_eq!(trusted.status(), 200, "as Home Assistant's ingress proxy in the add-on");
+    assert_eq!(status(&app, "/api/snapshot", &[]).await, 401, "127.0.0.1 is not trusted");
+}
+
+#[tokio::test]
 async fn metrics_are_open_when_configured_and_the_rest_stays_closed() {
     let app = start(|http| {
         with_token(http);

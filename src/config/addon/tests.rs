@@ -159,6 +159,7 @@ fn the_ingress_port_admits_the_ingress_proxy_and_the_health_check_unless_the_tom
     let http = load(&layers(options, Some(&service())), None).unwrap().http.unwrap();
     assert!(http.allows(ip(INGRESS_PROXY)) && http.allows(ip(CONTAINER_LOOPBACK)));
     assert!(!http.allows(ip("172.30.32.1")) && !http.allows(ip("192.168.1.10")), "not the LAN");
+    assert!(http.trusts(ip(INGRESS_PROXY)) && !http.trusts(ip(CONTAINER_LOOPBACK)), "ingress needs no token");
 
     let file = "[http]\nallow = [\"192.168.1.10\"]\n";
     let http = load(&layers(options, Some(&service())), Some(file)).unwrap().http.unwrap();
