@@ -23,7 +23,7 @@ pub use control::{ConsumerConfig, ControlConfig, Hours};
 pub use layers::Sources;
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
-pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, SentryConfig};
+pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, PeerNet, SentryConfig};
 pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 
 use crate::profile::{Profiles, plan};
@@ -319,6 +319,9 @@ impl Config {
         }
         if let Some((field, reason)) = self.influxdb.as_ref().and_then(InfluxConfig::problem) {
             return Err(invalid(format!("influxdb.{field}"), reason));
+        }
+        if let Some((field, reason)) = self.http.as_ref().and_then(HttpConfig::problem) {
+            return Err(invalid(format!("http.{field}"), reason));
         }
         if let Some((field, reason)) = self.weather.as_ref().and_then(WeatherConfig::problem) {
             return Err(invalid(format!("weather.{field}"), reason));

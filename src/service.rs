@@ -151,7 +151,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         control,
     };
     let http = match &config.http {
-        Some(http) => Some(start_http(config, http.listen, sources, &bus, &mut tasks, cancel)?),
+        Some(http) => Some(start_http(config, http, sources, &bus, &mut tasks, cancel)?),
         None => None,
     };
     if let Some(pings) = &config.health_pings {
@@ -173,16 +173,15 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
 /// Binds the HTTP server and starts it with the task that keeps its view of the inverters.
 fn start_http(
     config: &Config,
-    addr: std::net::SocketAddr,
+    http: &crate::config::HttpConfig,
     sources: ScrapeSources,
     bus: &broadcast::Sender<Update>,
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,
 ) -> Result<std::net::SocketAddr, ServiceError> {
+    let addr = http.listen;
     let listen = |cause| ServiceError::Http { addr, cause };
-    let std_listener = std::net::TcpListener::bind(addr).map_err(listen)?;
-    std_listener.set_nonblocking(true).map_err(listen)?;
-    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
+    let listener = crate::web::bind(addr).map_err(listen)?;
     let bound = listener.local_addr().map_err(listen)?;
     let board = Arc::new(StatusBoard::new(config, chrono::Utc::now()));
     let (weather, control) = (sources.weather.clone(), sources.control.clone());
@@ -195,11 +194,7 @@ fn start_http(
     ));
     let state = WebState { board, metrics, weather, control };
     let token = cancel.child_token();
-    tasks.spawn(async move {
-        if let Err(e) = crate::web::serve(listener, state, token).await {
-            tracing::error!("HTTP server failed: {e}");
-        }
-    });
+    tasks.spawn(crate::web::serve(listener, state, http.clone(), token));
     tracing::info!(%bound, "HTTP: status page, /metrics, /healthz, /api/snapshot");
     Ok(bound)
 }

@@ -1,6 +1,9 @@
 //! The HTTP side: `/metrics`, `/healthz`, `/api/snapshot` and a status page at `/`; and the
 //! probe of `/healthz` behind `inverter-monitor healthcheck`.
 //!
+//! Who may use it is decided in front of the routes: `server` admits peers and bounds
+//! connections, `auth` checks the `[http] token`.
+//!
 //! It holds no business logic: every answer is rendered from the [`StatusBoard`] and
 //! [`Metrics`]. All links are relative, so the page works behind Home Assistant's ingress proxy.
 //!
@@ -8,10 +11,12 @@
 //! `web` (but the wiring in `service`) reads web state, so no sink depends on the web.
 
 pub mod board;
+mod auth;
 mod health;
 mod page;
 mod probe;
 mod sections;
+mod server;
 
 use std::sync::Arc;
 
@@ -27,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use health::{Health, health};
 pub use probe::{ProbeError, probe};
+pub use server::bind;
 
+use crate::config::HttpConfig;
 use crate::sinks::metrics::Metrics;
 use board::StatusBoard;
 
@@ -54,12 +61,24 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// Serves on `listener` until `cancel`.
-///
-/// # Errors
-/// The server failed.
-pub async fn serve(listener: TcpListener, state: WebState, cancel: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(cancel.cancelled_owned()).await
+/// Serves on `listener` until `cancel`, behind `http`'s peer list, token and limits.
+pub async fn serve(listener: TcpListener, state: WebState, http: HttpConfig, cancel: CancellationToken) {
+    warn_if_open(&http);
+    let auth = auth::Auth::new(&http);
+    let app = router(state).layer(axum::middleware::from_fn_with_state(auth, auth::check));
+    server::run(listener, app, http, cancel).await;
+}
+
+/// One warning when anyone on the network can read the page: listening beyond loopback with
+/// neither a token nor a peer list (the add-on's ingress port has the peer list).
+fn warn_if_open(http: &HttpConfig) {
+    if !http.listen.ip().is_loopback() && http.token.is_none() && http.allow.is_empty() {
+        tracing::warn!(
+            listen = %http.listen,
+            "HTTP: the status page and /api are open to anyone who can reach this port; \
+             set [http] token (or token_file) or [http] allow"
+        );
+    }
 }
 
 async fn metrics(State(state): State<WebState>) -> Response {

@@ -4,7 +4,9 @@
 //! The add-on's options have the shape of the TOML file (`inverter` is the list of
 //! `[[inverter]]` tables, `mqtt` the `[mqtt]` table, …), so a section is passed through as it
 //! is, including sections this module has never heard of. Two layers come out:
-//! - *facts* (below the TOML file): `data_dir = "/data"`, the ingress port, the profiles folder
+//! - *facts* (below the TOML file): `data_dir = "/data"`, the ingress port and the peers allowed
+//!   on it (the ingress proxy, trusted without a token, and the container's own health check),
+//!   the profiles folder
 //!   of `addon_config` when it exists, and the broker the Supervisor hands over;
 //! - *options* (above it): what the user set, with empty values dropped, since the Supervisor
 //!   and the UI write `""` and `{}` for options left alone.
@@ -28,6 +30,12 @@ pub const SUPERVISOR_URL_ENV: &str = "SUPERVISOR_URL";
 pub const TOKEN_ENV: &str = "SUPERVISOR_TOKEN";
 /// The port Home Assistant's ingress proxy talks to (the default `ingress_port`).
 pub const INGRESS_PORT: u16 = 8099;
+/// The Supervisor's ingress proxy: in the add-on, the only peer besides the container itself
+/// that may connect, as Home Assistant add-ons do (`[http] allow` widens it), and one that
+/// needs no `[http] token`: Home Assistant has logged the user in.
+pub const INGRESS_PROXY: &str = "172.30.32.2";
+/// The container itself: the image's HEALTHCHECK asks `http://127.0.0.1:8099/healthz`.
+pub const CONTAINER_LOOPBACK: &str = "127.0.0.1";
 /// The add-on's persistent, backed-up folder.
 pub const DATA_DIR: &str = "/data";
 /// Profile overrides in the `addon_config` folder (`/addon_configs/<slug>/profiles` on the host).
@@ -140,7 +148,11 @@ impl AddonLayers {
     ) -> Self {
         let mut facts = json!({
             "data_dir": DATA_DIR,
-            "http": { "listen": format!("0.0.0.0:{INGRESS_PORT}") },
+            "http": {
+                "listen": format!("0.0.0.0:{INGRESS_PORT}"),
+                "allow": [INGRESS_PROXY, CONTAINER_LOOPBACK],
+                "trusted": [INGRESS_PROXY],
+            },
         });
         if let Some(dir) = profiles_dir {
             facts["profiles_dir"] = json!(dir);

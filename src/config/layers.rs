@@ -96,6 +96,9 @@ impl Config {
         if let Some(problem) = self.health_pings.as_mut().and_then(|h| h.read_secret_file()) {
             return Err(invalid("healthcheck", problem));
         }
+        if let Some(problem) = self.http.as_mut().and_then(|h| h.read_secret_file()) {
+            return Err(invalid("http", problem));
+        }
         Ok(())
     }
 }

@@ -195,22 +195,181 @@ fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// The HTTP server: /metrics, /healthz, /api/snapshot and the status page.
+/// The HTTP server: /metrics, /healthz, /api/snapshot and the status page, and who may use them.
+///
+/// Three fences, each off by default except the limits: `allow` (which peers may connect at
+/// all: the add-on sets it to the ingress proxy), `token` (what a request must carry) and the
+/// server limits (what a connection may cost). Enforced by `crate::web`, not here.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Peers that may connect, as addresses or networks (`192.168.1.0/24`); empty: everyone.
+    #[serde(default)]
+    pub allow: Vec<PeerNet>,
+    /// Peers whose requests need no token: proxies that authenticate users themselves (the
+    /// add-on sets Home Assistant's ingress proxy, so the sidebar works with a token set).
+    #[serde(default)]
+    pub trusted: Vec<PeerNet>,
+    /// The token every request to a path not in `open` must carry; none: no token asked.
+    pub token: Option<Secret>,
+    /// A file holding the token (Docker secrets); read at load time, wins over `token`.
+    pub token_file: Option<PathBuf>,
+    /// Paths answered without the token.
+    #[serde(default = "default_open")]
+    pub open: Vec<String>,
+    /// Connections served at once; beyond it the longest-idle connection is closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) in bytes; beyond it: 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Longest wait for a request head, from the connection's start or the previous answer:
+    /// it also closes kept-alive connections left idle.
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub header_timeout: Duration,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8000))
 }
+fn default_open() -> Vec<String> {
+    // The image's HEALTHCHECK (`inverter-monitor healthcheck`) sends no token.
+    vec!["/healthz".into()]
+}
+fn default_max_connections() -> usize {
+    64
+}
+fn default_max_header_bytes() -> usize {
+    8 * 1024
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Shortest token accepted: shorter ones can be guessed over the LAN.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: default_listen() }
+        Self {
+            listen: default_listen(),
+            allow: Vec::new(),
+            trusted: Vec::new(),
+            token: None,
+            token_file: None,
+            open: default_open(),
+            max_connections: default_max_connections(),
+            max_header_bytes: default_max_header_bytes(),
+            header_timeout: default_header_timeout(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self { listen, ..Self::default() }
+    }
+
+    /// Whether `peer` may connect.
+    pub fn allows(&self, peer: std::net::IpAddr) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|net| net.contains(peer))
+    }
+
+    /// Whether `peer`'s requests need no token.
+    pub fn trusts(&self, peer: std::net::IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(peer))
+    }
+
+    /// Reads `token_file` into `token`, so the rest of the service sees one value.
+    pub(super) fn read_secret_file(&mut self) -> Option<(&'static str, String)> {
+        match read_secret(self.token_file.as_deref(), &self.token) {
+            Ok(token) => self.token = token,
+            Err(e) => return Some(("token_file", format!("cannot be read: {e}"))),
+        }
+        None
+    }
+
+    /// The first problem, as (key, reason).
+    pub(super) fn problem(&self) -> Option<(&'static str, String)> {
+        if let Some(token) = &self.token {
+            let token = token.expose();
+            // The token travels in a header and a query string: only characters neither encodes.
+            let safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+            if token.chars().count() < MIN_TOKEN_LEN || !token.chars().all(safe) {
+                return Some((
+                    "token",
+                    format!(
+                        "must be at least {MIN_TOKEN_LEN} characters of A-Z, a-z, 0-9, `-._~` \
+                         (e.g. from `openssl rand -hex 32`)"
+                    ),
+                ));
+            }
+        }
+        if let Some(path) = self.open.iter().find(|p| !p.starts_with('/') || p.contains(['?', '#'])) {
+            return Some(("open", format!("`{path}` is not a path such as \"/metrics\"")));
+        }
+        if !(1..=10_000).contains(&self.max_connections) {
+            return Some(("max_connections", "must be between 1 and 10000".into()));
+        }
+        if !(1024..=1024 * 1024).contains(&self.max_header_bytes) {
+            return Some(("max_header_bytes", "must be between 1024 and 1048576".into()));
+        }
+        if self.header_timeout < Duration::from_millis(100) || self.header_timeout > Duration::from_secs(600)
+        {
+            return Some((
+                "header_timeout",
+                format!("{:?} must be between 100ms and 10m", self.header_timeout),
+            ));
+        }
+        None
+    }
+}
+
+/// An address or a network in `[http] allow`: `172.30.32.2`, `192.168.1.0/24`, `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PeerNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl PeerNet {
+    /// Whether `peer` is in this network; an IPv4 peer seen on an IPv6 socket
+    /// (`::ffff:a.b.c.d`) counts as the IPv4 address it is.
+    pub fn contains(&self, peer: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let masked = |bits: u128, width: u8| match self.prefix {
+            0 => 0,
+            p => bits >> (width - p),
+        };
+        match (self.addr, peer.to_canonical()) {
+            (V4(net), V4(peer)) => masked(u32::from(net).into(), 32) == masked(u32::from(peer).into(), 32),
+            (V6(net), V6(peer)) => masked(u128::from(net), 128) == masked(u128::from(peer), 128),
+            _ => false,
+        }
+    }
+}
+
+impl TryFrom<String> for PeerNet {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not an IP address or a network such as 192.168.1.0/24");
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text.as_str(), None),
+        };
+        let addr: std::net::IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let width = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(bad)?,
+            None => width,
+        };
+        Ok(Self { addr: addr.to_canonical(), prefix })
     }
 }
 
@@ -302,5 +461,49 @@ mod tests {
         assert_eq!(key("precision = \"0s\""), Some("precision"));
         assert_eq!(key("token_file = \"/nonexistent/token\""), Some("token_file"));
         assert_eq!(key("tags = { site = \"home, sweet home\" }"), None, "escaping handles commas and spaces");
+    }
+
+    fn http(text: &str) -> HttpConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn http_defaults_leave_healthz_open_and_fit_a_raspberry_pi() {
+        let config = http("");
+        assert_eq!(config.problem(), None);
+        assert_eq!(config.open, ["/healthz"], "the image's HEALTHCHECK sends no token");
+        assert!(config.token.is_none() && config.allow.is_empty());
+        assert_eq!((config.max_connections, config.max_header_bytes), (64, 8192));
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn http_values_that_cannot_work_are_refused_by_key() {
+        let key = |text: &str| http(text).problem().map(|(key, _)| key);
+        assert_eq!(key("token = \"short\""), Some("token"), "guessable");
+        assert_eq!(key("token = \"0123456789abcdef&x=1\""), Some("token"), "not query-safe");
+        assert_eq!(key("token = \"0123456789abcdef\""), None);
+        assert_eq!(key("open = [\"metrics\"]"), Some("open"));
+        assert_eq!(key("max_connections = 0"), Some("max_connections"));
+        assert_eq!(key("max_header_bytes = 100"), Some("max_header_bytes"));
+        assert_eq!(key("header_timeout = \"0s\""), Some("header_timeout"));
+        assert!(toml::from_str::<HttpConfig>("allow = [\"192.168.1.0/33\"]").is_err());
+        assert!(toml::from_str::<HttpConfig>("allow = [\"example.com\"]").is_err());
+        let mut missing = http("token_file = \"/nonexistent/token\"");
+        assert_eq!(missing.read_secret_file().map(|(key, _)| key), Some("token_file"));
+    }
+
+    #[test]
+    fn allow_matches_addresses_and_networks_of_either_family() {
+        let config = http("allow = [\"172.30.32.2\", \"192.168.1.0/24\", \"fd00::/8\"]");
+        let allows = |ip: &str| config.allows(ip.parse().unwrap());
+        assert!(allows("172.30.32.2") && !allows("172.30.32.1"));
+        assert!(allows("192.168.1.200") && !allows("192.168.2.1"));
+        assert!(allows("::ffff:172.30.32.2"), "an IPv4 peer on an IPv6 socket");
+        assert!(allows("fd12::1") && !allows("fe80::1"));
+        assert!(http("allow = [\"0.0.0.0/0\"]").allows("10.1.2.3".parse().unwrap()));
+        assert!(http("").allows("10.1.2.3".parse().unwrap()), "empty: everyone");
+        assert!(!http("").trusts("127.0.0.1".parse().unwrap()), "empty: no one");
+        assert!(http("trusted = [\"172.30.32.2\"]").trusts("172.30.32.2".parse().unwrap()));
     }
 }

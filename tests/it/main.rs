@@ -7,6 +7,7 @@ mod broker;
 mod cli;
 mod faults;
 mod helpers;
+mod http_security;
 mod influx;
 mod mqtt;
 mod observability;

@@ -18,6 +18,8 @@ const INFLUX_TOKEN: &str = "influx-token-from-file-5d0e";
 const SENTRY_KEY: &str = "abcdef0123456789sentrykey";
 const PING_UUID: &str = "ping-uuid-from-file-9b3f";
 const WEATHER_KEY: &str = "openweather-key-from-file-3a7c";
+const HTTP_TOKEN: &str = "http-token-from-file-6e1f0a2b";
+const HTTP_TOKEN_INLINE: &str = "http-token-from-env-8d4c7e19";
 
 /// A server that refuses every request with 401 and remembers (path and query, Authorization)
 /// of each.
@@ -49,6 +51,7 @@ async fn secrets_from_the_environment_and_files_never_reach_the_log() {
     let dsn_file = file("sentry_dsn", format!("http://{SENTRY_KEY}@{server}/7"));
     let ping_file = file("ping_url", format!("http://{server}/{PING_UUID}"));
     let key_file = file("weather_key", WEATHER_KEY.into());
+    let http_token_file = file("http_token", HTTP_TOKEN.into());
     let http = format!("127.0.0.1:{}", free_port());
     let config = format!(
         r#"data_dir = "{data}"
@@ -88,6 +91,7 @@ url = "http://{server}"
 api_key_file = "{key_file}"
 [http]
 listen = "{http}"
+token_file = "{http_token_file}"
 "#,
         data = dir.path().display(),
         logger = sim.addr.port(),
@@ -96,7 +100,11 @@ listen = "{http}"
     );
     let path = dir.path().join("inverter-monitor.toml");
     std::fs::write(&path, config).unwrap();
-    let env = [("INVERTER_MONITOR__MQTT__PASSWORD", MQTT_PASSWORD.to_string())];
+    // The inline token is overridden by the file; it must not show either.
+    let env = [
+        ("INVERTER_MONITOR__MQTT__PASSWORD", MQTT_PASSWORD.to_string()),
+        ("INVERTER_MONITOR__HTTP__TOKEN", HTTP_TOKEN_INLINE.to_string()),
+    ];
     let child = spawn_logged(&dir, &["run", "--config", path.to_str().unwrap()], &env);
     wait_for_port(&http);
     let (_, stderr) = healthcheck_until(&format!("http://{http}/healthz"), false).await;
@@ -117,10 +125,27 @@ listen = "{http}"
         seen.lock().unwrap().iter().any(|(p, _)| p.starts_with("/api/7/")),
         "the DSN from its file is used"
     );
+    http_token_is_used(&http).await;
     let log = stop(child, &dir).await;
     assert!(log.contains("poll failed") && log.contains("MQTT broker unreachable"), "{log}");
     assert!(log.contains("weather") && log.contains("401"), "the refused weather fetch is logged: {log}");
-    for secret in [MQTT_PASSWORD, INFLUX_TOKEN, SENTRY_KEY, PING_UUID, WEATHER_KEY] {
+    for secret in
+        [MQTT_PASSWORD, INFLUX_TOKEN, SENTRY_KEY, PING_UUID, WEATHER_KEY, HTTP_TOKEN, HTTP_TOKEN_INLINE]
+    {
         assert!(!log.contains(secret), "the log shows a secret: {secret}\n{log}");
     }
+}
+
+/// The HTTP token from its file opens the page, in a header and in the query; the inline one,
+/// overridden, does not.
+async fn http_token_is_used(http: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let status =
+        |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().status().as_u16() };
+    let page = format!("http://{http}/");
+    assert_eq!(status(client.get(&page).bearer_auth(HTTP_TOKEN)).await, 200);
+    assert_eq!(status(client.get(&page).bearer_auth(HTTP_TOKEN_INLINE)).await, 401);
+    assert_eq!(status(client.get(format!("{page}?token={HTTP_TOKEN}"))).await, 303);
+    assert_eq!(status(client.get(format!("{page}?token={HTTP_TOKEN_INLINE}"))).await, 401);
 }

@@ -183,7 +183,7 @@ async fn through_the_service_weather_reaches_influxdb_and_metrics() {
     config.weather = Some(self::config(&fake.url(), ""));
     config.influxdb =
         Some(toml::from_str(&format!("url = \"{}\"\ndatabase = \"db\"", influx.url())).unwrap());
-    config.http = Some(HttpConfig { listen: "127.0.0.1:0".parse().unwrap() });
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let (http, handle) = (running.http.unwrap(), running.weather.clone().unwrap());

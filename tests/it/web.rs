@@ -24,7 +24,7 @@ async fn start() -> App {
     inverter.interval = Duration::from_millis(100);
     inverter.request_pause = Duration::from_millis(1);
     let mut config = Config::new(vec![inverter]);
-    config.http = Some(HttpConfig { listen: "127.0.0.1:0".parse().unwrap() });
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();

@@ -151,3 +151,18 @@ fn the_ingress_port_cannot_be_moved_by_the_toml() {
     let config = load(&layers(options, Some(&service())), Some(file)).unwrap();
     assert_eq!(config.http.unwrap().listen.port(), INGRESS_PORT, "ingress and the health check use it");
 }
+
+#[test]
+fn the_ingress_port_admits_the_ingress_proxy_and_the_health_check_unless_the_toml_widens_it() {
+    let options = r#"{"inverter": [{"name": "h", "host": "h", "serial": 1}]}"#;
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    let http = load(&layers(options, Some(&service())), None).unwrap().http.unwrap();
+    assert!(http.allows(ip(INGRESS_PROXY)) && http.allows(ip(CONTAINER_LOOPBACK)));
+    assert!(!http.allows(ip("172.30.32.1")) && !http.allows(ip("192.168.1.10")), "not the LAN");
+    assert!(http.trusts(ip(INGRESS_PROXY)) && !http.trusts(ip(CONTAINER_LOOPBACK)), "ingress needs no token");
+
+    let file = "[http]\nallow = [\"192.168.1.10\"]\n";
+    let http = load(&layers(options, Some(&service())), Some(file)).unwrap().http.unwrap();
+    assert!(http.allows(ip("192.168.1.10")), "a scraper through the mapped port, when asked for");
+    assert_eq!(http.allow.len(), 1, "the file's list replaces the facts' whole: {:?}", http.allow);
+}
