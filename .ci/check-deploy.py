@@ -83,6 +83,11 @@ def dockerfiles():
               is not None, f"{name}: HEALTHCHECK must run the binary's healthcheck in exec form")
         check("BUILD_FROM" not in text, f"{name}: BUILD_FROM is no longer passed by the Supervisor")
         check(len(re.findall(r"^FROM ", text, re.M)) >= 2, f"{name}: must be multi-stage")
+        stages = re.findall(r"^FROM .*? AS (\S+)$", text, re.M)
+        for image in re.findall(r"^FROM (?:--platform=\S+ )?(\S+)", text, re.M):
+            local = image == "scratch" or any(image.replace("${TARGETARCH}", "") in s for s in stages)
+            check(local or re.search(r":[^/]+@sha256:[0-9a-f]{64}$", image) is not None,
+                  f"{name}: base image {image} is not pinned as tag@sha256:digest")
         last_user = re.findall(r"^USER (\S+)", text, re.M)
         if user:
             check(last_user[-1:] == [f"{user}:{user}"], f"{name}: must run as {user}")
