@@ -95,9 +95,23 @@ def dockerfiles():
             check(not last_user, f"{name}: the add-on runs as root (the Supervisor's options.json)")
 
 
+def addon_arches():
+    """Each architecture config.yaml offers has a final stage that labels it with the
+    Supervisor's name for it, which a multi-platform build picks by Docker's name."""
+    manifest = yaml.safe_load((ROOT / "ha/inverter_monitor/config.yaml").read_text())
+    text = (ROOT / "ha/inverter_monitor/Dockerfile").read_text()
+    docker_names = {"aarch64": "arm64", "amd64": "amd64"}
+    for arch in manifest.get("arch", []):
+        docker = docker_names.get(arch)
+        check(docker is not None, f"config.yaml: arch {arch} has no Docker platform here")
+        stage = re.search(rf"^FROM \S+ AS run-{docker}\nLABEL io\.hass\.arch=\"{arch}\"$", text, re.M)
+        check(stage is not None, f"ha/inverter_monitor/Dockerfile: no run-{docker} stage labelled {arch}")
+
+
 compose()
 grafana()
 dockerfiles()
+addon_arches()
 for problem in problems:
     print(problem)
 print(f"docker/: {'ok' if not problems else f'{len(problems)} problem(s)'}")
