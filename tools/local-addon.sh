@@ -50,10 +50,14 @@ cp -r "$addon/translations" "$addon/DOCS.md" "$addon/README.md" "$addon/CHANGELO
 install -m 755 "$binary" "$out/inverter-monitor"
 
 # Without `image:` the Supervisor builds the folder's Dockerfile; with one arch, it offers the
-# add-on only where this binary runs.
-sed -e '/^image:/d' -e '/^arch:/,/^[a-z]/{/^  - /d}' \
-  -e "s/^arch:\$/arch:\\n  - $arch/" \
-  -e 's/^name: \(.*\)$/name: \1 (local build)/' "$addon/config.yaml" > "$out/config.yaml"
+# add-on only where this binary runs. awk rather than sed: the same on macOS.
+awk -v arch="$arch" '
+  /^image:/ { next }
+  /^name: / { print $0 " (local build)"; next }
+  /^arch:$/ { print; print "  - " arch; listing = 1; next }
+  listing && /^  - / { next }
+  { listing = 0; print }
+' "$addon/config.yaml" > "$out/config.yaml"
 
 # The published image's final stage, from the add-on's own Dockerfile, with the binary taken
 # from the folder instead of the build stage: the two cannot drift apart.
