@@ -84,6 +84,11 @@ def dockerfiles():
               is not None, f"{name}: HEALTHCHECK must run the binary's healthcheck in exec form")
         check("BUILD_FROM" not in text, f"{name}: BUILD_FROM is no longer passed by the Supervisor")
         check(len(re.findall(r"^FROM ", text, re.M)) >= 2, f"{name}: must be multi-stage")
+        stages = re.findall(r"^FROM .*? AS (\S+)$", text, re.M)
+        for image in re.findall(r"^FROM (?:--platform=\S+ )?(\S+)", text, re.M):
+            local = image == "scratch" or any(image.replace("${TARGETARCH}", "") in s for s in stages)
+            check(local or re.search(r":[^/]+@sha256:[0-9a-f]{64}$", image) is not None,
+                  f"{name}: base image {image} is not pinned as tag@sha256:digest")
         last_user = re.findall(r"^USER (\S+)", text, re.M)
         if user:
             check(last_user[-1:] == [f"{user}:{user}"], f"{name}: must run as {user}")
@@ -150,11 +155,25 @@ def citations():
                           f"{file.relative_to(ROOT)}: cites docs/{page}.md {part}, which has no such section")
 
 
+def addon_arches():
+    """Each architecture config.yaml offers has a final stage that labels it with the
+    Supervisor's name for it, which a multi-platform build picks by Docker's name."""
+    manifest = yaml.safe_load((ROOT / "ha/inverter_monitor/config.yaml").read_text())
+    text = (ROOT / "ha/inverter_monitor/Dockerfile").read_text()
+    docker_names = {"aarch64": "arm64", "amd64": "amd64"}
+    for arch in manifest.get("arch", []):
+        docker = docker_names.get(arch)
+        check(docker is not None, f"config.yaml: arch {arch} has no Docker platform here")
+        stage = re.search(rf"^FROM \S+ AS run-{docker}\nLABEL io\.hass\.arch=\"{arch}\"$", text, re.M)
+        check(stage is not None, f"ha/inverter_monitor/Dockerfile: no run-{docker} stage labelled {arch}")
+
+
 compose()
 grafana()
 dockerfiles()
 doc_links()
 citations()
+addon_arches()
 for problem in problems:
     print(problem)
 print(f"docker/ and doc links: {'ok' if not problems else f'{len(problems)} problem(s)'}")
