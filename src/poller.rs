@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 pub use availability::{Availability, Change};
-pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity};
+pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
 pub use status::InverterStatus;
 
 use crate::profile::{Profile, ReadBlock, RegisterBlock, RegisterSet, plan};

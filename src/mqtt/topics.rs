@@ -113,10 +113,9 @@ impl Topics {
     }
 }
 
-/// Keeps `[a-zA-Z0-9_-]`, maps everything else to `_`: what discovery ids and entity ids allow.
-pub fn sanitize(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
-}
+/// Keeps `[a-zA-Z0-9_-]`, maps everything else to `_`. It lives with the identity it shapes
+/// (the poller resolves that), so the poller needs nothing from `mqtt`.
+pub use crate::poller::sanitize;
 
 #[cfg(test)]
 mod tests {

@@ -58,7 +58,13 @@ pub fn identity(serial: Option<&str>, logger_serial: u32, inverter: &str) -> Arc
         (None, 0) => inverter.to_string(),
         (None, logger) => logger.to_string(),
     };
-    crate::mqtt::topics::sanitize(&label).into()
+    sanitize(&label).into()
+}
+
+/// Keeps `[a-zA-Z0-9_-]`, maps everything else to `_`: what Home Assistant's discovery ids and
+/// entity ids allow.
+pub fn sanitize(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
 /// One reading as the public JSON feed shows it.
