@@ -18,7 +18,7 @@ use inverter_monitor::weather::{
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{SERIAL, init_log, profile, promtool, spawn_sim, until};
+use crate::helpers::{SERIAL, init_log, profile, promtool, spawn_sim, supervised, until};
 use crate::influx::fake::FakeInflux;
 use fake::{CLOUD_HOURLY, CLOUD_NOW, FakeWeather, Mode, SHORTWAVE};
 
@@ -187,7 +187,7 @@ async fn through_the_service_weather_reaches_influxdb_and_metrics() {
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let (http, handle) = (running.http.unwrap(), running.weather.clone().unwrap());
-    let service = tokio::spawn(running.wait(cancel.clone()));
+    let service = tokio::spawn(supervised(running, cancel.clone()));
 
     let written = || {
         influx
