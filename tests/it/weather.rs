@@ -127,9 +127,9 @@ async fn a_malformed_answer_is_counted_the_last_good_one_kept_then_dropped_after
     let error = failure(&task.handle, FailureKind::Malformed).await;
     assert!(error.contains("malformed answer: invalid type"), "{error}");
     let good = task.handle.last_success().unwrap();
-    if let Some(kept) = task.handle.latest(Utc::now()) {
-        assert_eq!((kept.cloud_cover_pct, kept.fetched_at), (CLOUD_NOW, good), "the last good values stay");
-    }
+    // One interval after the good fetch, two before it goes stale: the good values must be there.
+    let kept = task.handle.latest(Utc::now()).expect("the last good values stay after a failure");
+    assert_eq!((kept.cloud_cover_pct, kept.fetched_at), (CLOUD_NOW, good), "the last good values stay");
     let stale = tokio::time::timeout(Duration::from_secs(5), fetches.wait_for(Option::is_none));
     stale.await.expect("the weather goes stale").unwrap();
     let age = Utc::now() - good;
