@@ -5,6 +5,7 @@ mod addon;
 mod addon_mode;
 mod broker;
 mod cli;
+mod closed_pipe;
 mod faults;
 mod helpers;
 mod influx;
