@@ -155,19 +155,22 @@ impl Supervisor {
     /// [`TaskError`] for the first task that ended before shutdown (unless it was an
     /// [`OnEnd::Stop`] task that simply returned).
     pub async fn wait(mut self, cancel: CancellationToken) -> Result<(), TaskError> {
-        let first = tokio::select! {
-            () = cancel.cancelled() => None,
-            Some(joined) = self.tasks.join_next_with_id() => Some(joined),
-        };
-        let outcome = match first {
-            Some(joined) => {
-                let outcome = self.ended_early(joined);
-                self.cancel.cancel();
-                cancel.cancel();
-                outcome
+        let outcome = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Ok(()),
+            Some(joined) = self.tasks.join_next_with_id() => {
+                // A poller that saw the cancel may be joined before the cancel is: that is
+                // shutdown, not an early end.
+                if cancel.is_cancelled() || self.cancel.is_cancelled() {
+                    self.stopped(joined);
+                    Ok(())
+                } else {
+                    self.ended_early(joined)
+                }
             }
-            None => Ok(()),
         };
+        self.cancel.cancel();
+        cancel.cancel();
         tracing::info!("shutting down");
         if tokio::time::timeout(SHUTDOWN_DEADLINE, self.drain()).await.is_err() {
             tracing::warn!("tasks did not stop within {SHUTDOWN_DEADLINE:?}; leaving anyway");
@@ -197,15 +200,20 @@ impl Supervisor {
     /// Joins every task that is left, logging the ones that fail while they stop.
     async fn drain(&mut self) {
         while let Some(joined) = self.tasks.join_next_with_id().await {
-            let (task, result) = self.named(joined);
-            match result {
-                Ok(()) => {}
-                Err(Ending::Failed(cause)) => {
-                    tracing::error!(task = %task.name, "task failed while stopping: {}", report(&*cause));
-                }
-                Err(Ending::Panicked(message)) => {
-                    tracing::error!(task = %task.name, "task panicked while stopping: {message}");
-                }
+            self.stopped(joined);
+        }
+    }
+
+    /// Logs a task that failed or panicked while it stopped: shutdown goes on regardless.
+    fn stopped(&mut self, joined: Result<(tokio::task::Id, TaskResult), JoinError>) {
+        let (task, result) = self.named(joined);
+        match result {
+            Ok(()) => {}
+            Err(Ending::Failed(cause)) => {
+                tracing::error!(task = %task.name, "task failed while stopping: {}", report(&*cause));
+            }
+            Err(Ending::Panicked(message)) => {
+                tracing::error!(task = %task.name, "task panicked while stopping: {message}");
             }
         }
     }

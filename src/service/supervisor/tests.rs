@@ -146,3 +146,23 @@ async fn a_task_that_ignores_shutdown_is_left_after_the_deadline() {
     // On paused time the five seconds pass at once: this test takes microseconds.
     assert_eq!(started.elapsed(), SHUTDOWN_DEADLINE);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_ends_as_shutdown_begins_is_not_an_early_end() {
+    let cancel = CancellationToken::new();
+    let mut supervisor = Supervisor::new(&cancel);
+    // It sees the cancel and returns at once, so its end and the cancel are ready together.
+    let token = cancel.clone();
+    supervisor.spawn("poller house", async move { token.cancel() });
+    supervisor.wait(cancel).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_of_the_start_token_is_shutdown_too() {
+    let (started_with, waited_with) = (CancellationToken::new(), CancellationToken::new());
+    let mut supervisor = Supervisor::new(&started_with);
+    let token = started_with.clone();
+    supervisor.spawn("poller house", async move { token.cancel() });
+    supervisor.wait(waited_with.clone()).await.unwrap();
+    assert!(waited_with.is_cancelled(), "and the caller's token follows");
+}
