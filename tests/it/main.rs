@@ -11,6 +11,7 @@ mod helpers;
 mod influx;
 mod mqtt;
 mod observability;
+mod poll_loop;
 mod process;
 mod secrets;
 mod service;
