@@ -7,6 +7,7 @@ use inverter_monitor::config::{Config, HttpConfig, InverterConfig};
 use inverter_monitor::poller::{self, Change, Poller, Update};
 use inverter_monitor::service::{self, Console, ServiceError, TaskError};
 use inverter_monitor::sim::SimConfig;
+use inverter_monitor::sinks::influx::InfluxError;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -162,4 +163,24 @@ async fn a_task_that_returns_early_fails_run_with_its_name() {
     assert_eq!(error.task(), "probe");
     let reported = ServiceError::from(error);
     assert_eq!(reported.to_string(), "task `probe` ended on its own before shutdown");
+}
+
+#[tokio::test]
+async fn start_errors_keep_their_causes() {
+    let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, SERIAL)]);
+    config.mqtt = Some(inverter_monitor::config::MqttConfig {
+        username: Some("ha".into()),
+        password_file: Some("/nonexistent/mqtt-password".into()),
+        ..Default::default()
+    });
+    let error = service::start(&config, Console::Quiet, &CancellationToken::new()).unwrap_err();
+    let ServiceError::Mqtt(cause) = &error else { panic!("{error:?}") };
+    assert_eq!(cause.kind(), std::io::ErrorKind::NotFound, "the io::Error itself, not its text");
+
+    config.mqtt = None;
+    config.influxdb = Some(toml::from_str("url = \"not a url\"\ndatabase = \"db\"").unwrap());
+    let error = service::start(&config, Console::Quiet, &CancellationToken::new()).unwrap_err();
+    assert!(matches!(&error, ServiceError::Influx(InfluxError::Endpoint(_))), "{error:?}");
+    let chain = anyhow::Error::from(error);
+    assert!(format!("{chain:#}").starts_with("InfluxDB: url `not a url`"), "{chain:#}");
 }
