@@ -3,6 +3,7 @@
 //! Logic lives in the library; this file parses arguments, sets up logging and reports errors.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -178,8 +179,34 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `inverter-monitor read … | head`: the reader has what it wanted. Like any CLI, stop
+        // quietly; there is no one left to tell.
+        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => report_exit(e),
     }
+}
+
+/// Stdout is a pipe whose reader has gone: its own type, so that a broken pipe to a logger (an
+/// `std::io::Error` too) is never mistaken for it.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout is closed")]
+struct StdoutClosed;
+
+/// Writes `text` to stdout and flushes it, returning the error `println!` would panic with.
+///
+/// # Errors
+/// [`StdoutClosed`] when the reader has gone, or another write error.
+fn print_out(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        other => Ok(other.context("cannot write to stdout")?),
+    }
+}
+
+/// True when `error` is a write to stdout whose reader has closed it.
+fn closed_stdout(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<StdoutClosed>())
 }
 
 /// A command ready to run: `run` with its config loaded, or any other.
@@ -221,7 +248,8 @@ fn addon_layers(addon: &Addon) -> Result<AddonLayers> {
 
 /// Prints the error with its causes, once, and fails.
 fn report_exit(error: anyhow::Error) -> ExitCode {
-    eprintln!("error: {error:#}");
+    // Not eprintln!: it panics when stderr is closed too.
+    let _ = writeln!(std::io::stderr(), "error: {error:#}");
     ExitCode::FAILURE
 }
 
@@ -234,8 +262,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Simulate(args) => simulate(args).await,
         Command::CheckConfig { file } => check_config(file),
         Command::Healthcheck { url, timeout } => {
-            println!("{}", inverter_monitor::web::probe(&url, timeout).await?);
-            Ok(())
+            print_out(&format!("{}\n", inverter_monitor::web::probe(&url, timeout).await?))
         }
     }
 }
@@ -317,11 +344,10 @@ async fn read(args: ReadArgs) -> Result<()> {
         .await
         .with_context(|| format!("reading {} failed", inverter.target().addr()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&snapshot.views())?);
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&snapshot.views())?))
     } else {
-        print!("{}", report::table(&snapshot));
+        print_out(&report::table(&snapshot))
     }
-    Ok(())
 }
 
 async fn simulate(args: SimulateArgs) -> Result<()> {
@@ -350,8 +376,7 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
 fn check_config(file: PathBuf) -> Result<()> {
     let config = Config::load(&file, &env())?;
     let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
-    println!("{}: ok ({} inverter(s): {})", file.display(), names.len(), names.join(", "));
-    Ok(())
+    print_out(&format!("{}: ok ({} inverter(s): {})\n", file.display(), names.len(), names.join(", ")))
 }
 
 /// A token cancelled by Ctrl-C or SIGTERM (Docker and the HA Supervisor stop with SIGTERM).

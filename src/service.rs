@@ -1,25 +1,34 @@
-//! Wiring: one poller task per inverter, a broadcast bus, the sinks, and a clean shutdown.
+//! Wiring: one poller task per inverter, a broadcast bus, the sinks, supervision and a clean
+//! shutdown.
+//!
+//! This module owns the lifetime of the service: [`start`] builds every part from the config
+//! (one start function per sink, in `wiring`), [`Running::wait`] supervises the tasks until
+//! shutdown. It must not hold any sink's logic; a sink is a module with a `spawn` or a `run`.
+//!
+//! A task that ends before shutdown stops the whole service with an error naming it (see the
+//! `supervisor` module for why it is not restarted in place).
 
-use std::io::IsTerminal;
+mod console;
+mod supervisor;
+mod wiring;
+
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use std::sync::Arc;
-
 use crate::mqtt::MqttHandle;
-use crate::poller::{self, Poller, Update};
+use crate::poller::Update;
 use crate::profile::ProfileError;
-use crate::report;
-use crate::sinks::influx::InfluxHandle;
-use crate::sinks::metrics::{MetricSource, Metrics, ScrapeSources};
-use crate::transport::Link;
+use crate::sinks::influx::{InfluxError, InfluxHandle};
 use crate::weather::WeatherHandle;
-use crate::web::WebState;
-use crate::web::board::StatusBoard;
+
+pub use supervisor::{TaskCause, TaskError};
+
+use supervisor::Supervisor;
+use wiring::Wiring;
 
 /// How long tasks get to finish after shutdown is asked for.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -33,35 +42,39 @@ pub enum Console {
     Quiet,
 }
 
-/// Why the service could not start.
+/// Why the service could not start, or stopped before it was asked to.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// A profile does not load.
     #[error(transparent)]
     Profile(#[from] ProfileError),
     /// The MQTT settings cannot be used (the password file, say).
-    #[error("MQTT: {0}")]
-    Mqtt(String),
+    #[error("MQTT")]
+    Mqtt(#[source] std::io::Error),
     /// The InfluxDB settings or its spool cannot be used.
-    #[error("InfluxDB: {0}")]
-    Influx(String),
+    #[error("InfluxDB")]
+    Influx(#[from] InfluxError),
     /// The weather settings cannot be used (the key file, say).
     #[error(transparent)]
     Weather(#[from] crate::weather::WeatherError),
     /// The HTTP server cannot listen.
-    #[error("HTTP: cannot listen on {addr}: {cause}")]
+    #[error("HTTP: cannot listen on {addr}")]
     Http {
         /// The address.
         addr: std::net::SocketAddr,
         /// Why.
+        #[source]
         cause: std::io::Error,
     },
+    /// A task ended before shutdown.
+    #[error(transparent)]
+    Task(#[from] TaskError),
 }
 
 /// A started service: its tasks, and the door to its switches when MQTT is on.
 #[derive(Debug)]
 pub struct Running {
-    tasks: JoinSet<()>,
+    tasks: Supervisor,
     /// Follow and command switches, publish and listen (present when `[mqtt]` is configured).
     pub mqtt: Option<MqttHandle>,
     /// Where the HTTP server listens (present when `[http]` is configured).
@@ -80,168 +93,45 @@ pub struct Running {
 pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
     let profiles = config.profiles()?;
     let (bus, _) = broadcast::channel::<Update>(64);
-    let mut tasks = JoinSet::new();
+    let mut tasks = Supervisor::new(cancel);
+    let mut wiring = Wiring { config, bus, tasks: &mut tasks, cancel };
     if console == Console::Table {
-        tasks.spawn(print_tables(bus.subscribe(), cancel.child_token()));
+        wiring.start_console();
     }
-    let mqtt = match &config.mqtt {
-        Some(mqtt) => {
-            tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), discovery = ?mqtt.discovery, "publishing to MQTT");
-            let topics = crate::mqtt::topics::Topics::new(&mqtt.discovery_prefix, &mqtt.base_topic);
-            let mut devices = Vec::new();
-            if let Some(weather) = &config.weather {
-                devices.push(crate::weather::publish::device(&topics, weather));
-            }
-            if !config.consumers.is_empty() {
-                devices.push(crate::control::entities::device(&topics, &config.consumers));
-            }
-            let handle =
-                crate::mqtt::spawn(config, mqtt, bus.subscribe(), devices, &mut tasks, cancel.child_token())
-                    .map_err(|e| ServiceError::Mqtt(e.to_string()))?;
-            Some(handle)
-        }
-        None => None,
-    };
-    let weather = match &config.weather {
-        Some(weather) => Some(crate::weather::spawn(weather, &mut tasks, cancel.child_token())?),
-        None => None,
-    };
-    if let (Some(weather), Some(handle), Some(settings)) = (&weather, &mqtt, &config.mqtt) {
-        let publish = crate::weather::publish::run(
-            weather.clone(),
-            handle.clone(),
-            crate::mqtt::topics::Topics::of(settings),
-            cancel.child_token(),
-        );
-        tasks.spawn(publish);
-    }
-    let outlook = match &weather {
-        Some(weather) => crate::control::adapter::weather_outlook(weather.clone()),
-        None => crate::control::adapter::no_outlook(),
-    };
-    let control = crate::control::adapter::spawn(
-        config,
-        mqtt.as_ref(),
-        outlook,
-        bus.subscribe(),
-        &mut tasks,
-        cancel.child_token(),
-    );
-    let influx = match &config.influxdb {
-        Some(influx) => {
-            let fetches = weather.as_ref().map(WeatherHandle::subscribe);
-            let handle = crate::sinks::influx::spawn(
-                config,
-                influx,
-                bus.subscribe(),
-                fetches,
-                &mut tasks,
-                cancel.child_token(),
-            )
-            .map_err(|e| ServiceError::Influx(e.to_string()))?;
-            Some(handle)
-        }
-        None => None,
-    };
-    let spool = influx.clone().map(|handle| Arc::new(handle) as Arc<dyn MetricSource>);
-    let sources = ScrapeSources {
-        mqtt_connected: mqtt.as_ref().map(MqttHandle::connected),
-        spool,
-        weather: weather.clone(),
-        control,
-    };
-    let http = match &config.http {
-        Some(http) => Some(start_http(config, http, sources, &bus, &mut tasks, cancel)?),
-        None => None,
-    };
-    if let Some(pings) = &config.health_pings {
-        tasks.spawn(crate::sinks::pings::run(pings.clone(), bus.subscribe(), cancel.child_token()));
-    }
-    for inverter in &config.inverters {
-        let profile = profiles.get(&inverter.profile)?;
-        let plan = inverter.plan(&profile);
-        tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
-        let poller =
-            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after)
-                .with_logger_serial(inverter.serial.unwrap_or_default());
-        let link = Link::new(inverter.target(), inverter.link_settings());
-        tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
-    }
+    let mqtt = wiring.start_mqtt()?;
+    let weather = wiring.start_weather(mqtt.as_ref())?;
+    let control = wiring.start_control(mqtt.as_ref(), weather.as_ref());
+    let influx = wiring.start_influx(weather.as_ref())?;
+    let sources = wiring::sources(mqtt.as_ref(), influx.as_ref(), weather.as_ref(), control);
+    let http = wiring.start_http(sources)?;
+    wiring.start_pings();
+    wiring.start_pollers(&profiles)?;
     Ok(Running { tasks, mqtt, http, influx, weather })
 }
 
-/// Binds the HTTP server and starts it with the task that keeps its view of the inverters.
-fn start_http(
-    config: &Config,
-    http: &crate::config::HttpConfig,
-    sources: ScrapeSources,
-    bus: &broadcast::Sender<Update>,
-    tasks: &mut JoinSet<()>,
-    cancel: &CancellationToken,
-) -> Result<std::net::SocketAddr, ServiceError> {
-    let addr = http.listen;
-    let listen = |cause| ServiceError::Http { addr, cause };
-    let listener = crate::web::bind(addr).map_err(listen)?;
-    let bound = listener.local_addr().map_err(listen)?;
-    let board = Arc::new(StatusBoard::new(config, chrono::Utc::now()));
-    let (weather, control) = (sources.weather.clone(), sources.control.clone());
-    let metrics = Arc::new(Metrics::new(config, sources));
-    tasks.spawn(crate::web::board::follow(
-        board.clone(),
-        metrics.clone(),
-        bus.subscribe(),
-        cancel.child_token(),
-    ));
-    let state = WebState { board, metrics, weather, control };
-    let token = cancel.child_token();
-    tasks.spawn(crate::web::serve(listener, state, http.clone(), token));
-    tracing::info!(%bound, "HTTP: status page, /metrics, /healthz, /api/snapshot");
-    Ok(bound)
-}
-
 impl Running {
-    /// Waits for `cancel`, then for the tasks to finish under [`SHUTDOWN_DEADLINE`].
-    pub async fn wait(mut self, cancel: CancellationToken) {
-        cancel.cancelled().await;
-        tracing::info!("shutting down");
-        let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, drain).await.is_err() {
-            tracing::warn!("tasks did not stop within {SHUTDOWN_DEADLINE:?}; leaving anyway");
-        }
+    /// Supervises the tasks until `cancel` (the token given to [`start`]) or until one of them
+    /// ends on its own; then stops them all and waits for them under [`SHUTDOWN_DEADLINE`].
+    ///
+    /// # Errors
+    /// [`TaskError`] naming the task that returned, failed or panicked before shutdown.
+    pub async fn wait(self, cancel: CancellationToken) -> Result<(), TaskError> {
+        self.tasks.wait(cancel).await
+    }
+
+    /// Supervises one more task, `name`, beside the service's own: an embedding program's
+    /// work, or a test's probe. Like theirs, its end before shutdown stops the service.
+    pub fn supervise(&mut self, name: &str, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(name, task);
     }
 }
 
 /// Runs the service until `cancel`, then waits for its tasks under a deadline.
 ///
 /// # Errors
-/// A profile that does not load, or MQTT settings that cannot be used.
+/// A profile that does not load, settings that cannot be used, or a task that ended before
+/// shutdown.
 pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ServiceError> {
-    start(&config, console, &cancel)?.wait(cancel).await;
+    start(&config, console, &cancel)?.wait(cancel).await?;
     Ok(())
-}
-
-/// The console sink: a table per successful poll, a line per failure.
-async fn print_tables(mut updates: broadcast::Receiver<Update>, cancel: CancellationToken) {
-    let clear = std::io::stdout().is_terminal();
-    loop {
-        let update = tokio::select! {
-            () = cancel.cancelled() => return,
-            update = updates.recv() => update,
-        };
-        match update {
-            Ok(Update::Polled { snapshot, .. }) => {
-                // On a terminal the table redraws in place: a live view, not a scroll.
-                let prefix = if clear { "\x1b[2J\x1b[H" } else { "" };
-                println!("{prefix}{}", report::table(&snapshot));
-            }
-            Ok(Update::Failed { failure, .. }) => {
-                println!(
-                    "{}: poll failed ({} in a row): {}",
-                    failure.inverter, failure.consecutive_failures, failure.error
-                );
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => tracing::debug!("console skipped {n} updates"),
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }

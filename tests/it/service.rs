@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use inverter_monitor::config::{Config, HttpConfig, InverterConfig};
 use inverter_monitor::poller::{self, Change, Poller, Update};
+use inverter_monitor::service::{self, Console, ServiceError, TaskError};
 use inverter_monitor::sim::SimConfig;
+use inverter_monitor::sinks::influx::InfluxError;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -104,4 +107,80 @@ async fn the_service_runs_until_cancelled() {
     cancel.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(6), service).await;
     stopped.expect("the service stops within its deadline").unwrap().unwrap();
+}
+
+/// A service with an HTTP server, polling a simulator every 20 ms.
+fn polling_service(sim: &SimHandle) -> (inverter_monitor::service::Running, CancellationToken) {
+    let mut inverter = InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL);
+    inverter.interval = Duration::from_millis(20);
+    inverter.request_pause = Duration::from_millis(1);
+    let mut config = Config::new(vec![inverter]);
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
+    let cancel = CancellationToken::new();
+    (service::start(&config, Console::Quiet, &cancel).unwrap(), cancel)
+}
+
+/// Waits until the simulator has answered `n` requests.
+async fn requests(sim: &inverter_monitor::sim::Simulator, n: u64) {
+    while sim.requests() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_task_that_panics_stops_the_whole_service_and_is_named() {
+    let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let (mut running, cancel) = polling_service(&sim);
+    let http = running.http.unwrap();
+    let probe_sim = sim.sim.clone();
+    running.supervise("probe", async move {
+        // Two polls in, as a sink would on a reading it cannot handle.
+        requests(&probe_sim, 6).await;
+        panic!("cannot handle this reading");
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(10), running.wait(cancel.clone())).await;
+    let error = ended.expect("a dead task ends wait").unwrap_err();
+    assert!(
+        matches!(&error, TaskError::Panicked { task, message } if task == "probe" && message == "cannot handle this reading"),
+        "{error}"
+    );
+    assert!(cancel.is_cancelled(), "the other tasks were told to stop");
+    assert!(tokio::net::TcpStream::connect(http).await.is_err(), "and the HTTP server has stopped");
+    let after = sim.sim.requests();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.sim.requests(), after, "and so have the pollers");
+}
+
+#[tokio::test]
+async fn a_task_that_returns_early_fails_run_with_its_name() {
+    let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let (mut running, cancel) = polling_service(&sim);
+    let probe_sim = sim.sim.clone();
+    // A task that does its work once and returns, as a sink whose input closed would.
+    running.supervise("probe", async move { requests(&probe_sim, 3).await });
+    let error =
+        tokio::time::timeout(Duration::from_secs(10), running.wait(cancel)).await.unwrap().unwrap_err();
+    assert_eq!(error.task(), "probe");
+    let reported = ServiceError::from(error);
+    assert_eq!(reported.to_string(), "task `probe` ended on its own before shutdown");
+}
+
+#[tokio::test]
+async fn start_errors_keep_their_causes() {
+    let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, SERIAL)]);
+    config.mqtt = Some(inverter_monitor::config::MqttConfig {
+        username: Some("ha".into()),
+        password_file: Some("/nonexistent/mqtt-password".into()),
+        ..Default::default()
+    });
+    let error = service::start(&config, Console::Quiet, &CancellationToken::new()).unwrap_err();
+    let ServiceError::Mqtt(cause) = &error else { panic!("{error:?}") };
+    assert_eq!(cause.kind(), std::io::ErrorKind::NotFound, "the io::Error itself, not its text");
+
+    config.mqtt = None;
+    config.influxdb = Some(toml::from_str("url = \"not a url\"\ndatabase = \"db\"").unwrap());
+    let error = service::start(&config, Console::Quiet, &CancellationToken::new()).unwrap_err();
+    assert!(matches!(&error, ServiceError::Influx(InfluxError::Endpoint(_))), "{error:?}");
+    let chain = anyhow::Error::from(error);
+    assert!(format!("{chain:#}").starts_with("InfluxDB: url `not a url`"), "{chain:#}");
 }

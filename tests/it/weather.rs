@@ -18,7 +18,7 @@ use inverter_monitor::weather::{
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{SERIAL, init_log, profile, promtool, spawn_sim, until};
+use crate::helpers::{SERIAL, init_log, profile, promtool, spawn_sim, supervised, until};
 use crate::influx::fake::FakeInflux;
 use fake::{CLOUD_HOURLY, CLOUD_NOW, FakeWeather, Mode, SHORTWAVE};
 
@@ -127,9 +127,9 @@ async fn a_malformed_answer_is_counted_the_last_good_one_kept_then_dropped_after
     let error = failure(&task.handle, FailureKind::Malformed).await;
     assert!(error.contains("malformed answer: invalid type"), "{error}");
     let good = task.handle.last_success().unwrap();
-    if let Some(kept) = task.handle.latest(Utc::now()) {
-        assert_eq!((kept.cloud_cover_pct, kept.fetched_at), (CLOUD_NOW, good), "the last good values stay");
-    }
+    // One interval after the good fetch, two before it goes stale: the good values must be there.
+    let kept = task.handle.latest(Utc::now()).expect("the last good values stay after a failure");
+    assert_eq!((kept.cloud_cover_pct, kept.fetched_at), (CLOUD_NOW, good), "the last good values stay");
     let stale = tokio::time::timeout(Duration::from_secs(5), fetches.wait_for(Option::is_none));
     stale.await.expect("the weather goes stale").unwrap();
     let age = Utc::now() - good;
@@ -187,7 +187,7 @@ async fn through_the_service_weather_reaches_influxdb_and_metrics() {
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let (http, handle) = (running.http.unwrap(), running.weather.clone().unwrap());
-    let service = tokio::spawn(running.wait(cancel.clone()));
+    let service = tokio::spawn(supervised(running, cancel.clone()));
 
     let written = || {
         influx

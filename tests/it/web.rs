@@ -28,7 +28,7 @@ async fn start() -> App {
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
-    tokio::spawn(running.wait(cancel.clone()));
+    tokio::spawn(supervised(running, cancel.clone()));
     App { sim, http, cancel }
 }
 

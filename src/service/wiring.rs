@@ -1,0 +1,183 @@
+//! One start function per sink: each reads its section of the config, subscribes to the bus and
+//! hands its tasks to the supervisor under a name.
+//!
+//! This module owns the order of the start and what each sink is given (the MQTT handle for
+//! load control and weather, the weather for InfluxDB, everything for the status page). It must
+//! not run anything itself: tasks go to the [`Supervisor`], which judges how they end.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::supervisor::{OnEnd, Supervisor};
+use super::{ServiceError, console};
+use crate::config::Config;
+use crate::control::view::ControlView;
+use crate::mqtt::MqttHandle;
+use crate::poller::{self, Poller, Update};
+use crate::profile::Profiles;
+use crate::sinks::influx::InfluxHandle;
+use crate::sinks::metrics::{MetricSource, Metrics, ScrapeSources};
+use crate::transport::Link;
+use crate::weather::WeatherHandle;
+use crate::web::WebState;
+use crate::web::board::StatusBoard;
+
+/// What every start function needs: the config, the bus, the tasks and the shutdown token.
+pub(super) struct Wiring<'a> {
+    pub(super) config: &'a Config,
+    pub(super) bus: broadcast::Sender<Update>,
+    pub(super) tasks: &'a mut Supervisor,
+    pub(super) cancel: &'a CancellationToken,
+}
+
+impl Wiring<'_> {
+    /// The console table: its end (stdout closed) stops the service cleanly.
+    pub(super) fn start_console(&mut self) {
+        let task = console::print_tables(self.bus.subscribe(), self.cancel.child_token());
+        self.tasks.spawn_with("console", OnEnd::Stop, async move { Ok(task.await?) });
+    }
+
+    /// MQTT, with the service devices (weather, load control) it announces for others.
+    pub(super) fn start_mqtt(&mut self) -> Result<Option<MqttHandle>, ServiceError> {
+        let Some(mqtt) = &self.config.mqtt else { return Ok(None) };
+        tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), discovery = ?mqtt.discovery, "publishing to MQTT");
+        let topics = crate::mqtt::topics::Topics::of(mqtt);
+        let mut devices = Vec::new();
+        if let Some(weather) = &self.config.weather {
+            devices.push(crate::weather::publish::device(&topics, weather));
+        }
+        if !self.config.consumers.is_empty() {
+            devices.push(crate::control::entities::device(&topics, &self.config.consumers));
+        }
+        let (config, bus, cancel) = (self.config, self.bus.subscribe(), self.cancel.child_token());
+        let handle = self
+            .tasks
+            .spawn_group("mqtt", |set| crate::mqtt::spawn(config, mqtt, bus, devices, set, cancel))
+            .map_err(ServiceError::Mqtt)?;
+        Ok(Some(handle))
+    }
+
+    /// The weather task, and its MQTT device's state when MQTT is on.
+    pub(super) fn start_weather(
+        &mut self,
+        mqtt: Option<&MqttHandle>,
+    ) -> Result<Option<WeatherHandle>, ServiceError> {
+        let Some(settings) = &self.config.weather else { return Ok(None) };
+        let cancel = self.cancel.child_token();
+        let weather =
+            self.tasks.spawn_group("weather", |set| crate::weather::spawn(settings, set, cancel))?;
+        if let (Some(handle), Some(mqtt_settings)) = (mqtt, &self.config.mqtt) {
+            let publish = crate::weather::publish::run(
+                weather.clone(),
+                handle.clone(),
+                crate::mqtt::topics::Topics::of(mqtt_settings),
+                self.cancel.child_token(),
+            );
+            self.tasks.spawn("weather to MQTT", publish);
+        }
+        Ok(Some(weather))
+    }
+
+    /// Load control, when there are consumers and MQTT to switch them.
+    pub(super) fn start_control(
+        &mut self,
+        mqtt: Option<&MqttHandle>,
+        weather: Option<&WeatherHandle>,
+    ) -> Option<ControlView> {
+        let outlook = match weather {
+            Some(weather) => crate::control::adapter::weather_outlook(weather.clone()),
+            None => crate::control::adapter::no_outlook(),
+        };
+        let (config, bus, cancel) = (self.config, self.bus.subscribe(), self.cancel.child_token());
+        self.tasks.spawn_group("load control", |set| {
+            crate::control::adapter::spawn(config, mqtt, outlook, bus, set, cancel)
+        })
+    }
+
+    /// The InfluxDB sink, with weather points when weather is on.
+    pub(super) fn start_influx(
+        &mut self,
+        weather: Option<&WeatherHandle>,
+    ) -> Result<Option<InfluxHandle>, ServiceError> {
+        let Some(influx) = &self.config.influxdb else { return Ok(None) };
+        let fetches = weather.map(WeatherHandle::subscribe);
+        let (config, bus, cancel) = (self.config, self.bus.subscribe(), self.cancel.child_token());
+        let handle = self.tasks.spawn_group("influxdb", |set| {
+            crate::sinks::influx::spawn(config, influx, bus, fetches, set, cancel)
+        })?;
+        Ok(Some(handle))
+    }
+
+    /// Binds the HTTP server and starts it with the task that keeps its view of the inverters.
+    pub(super) fn start_http(&mut self, sources: ScrapeSources) -> Result<Option<SocketAddr>, ServiceError> {
+        let Some(http) = &self.config.http else { return Ok(None) };
+        let addr = http.listen;
+        let listen = |cause| ServiceError::Http { addr, cause };
+        let listener = crate::web::bind(addr).map_err(listen)?;
+        let bound = listener.local_addr().map_err(listen)?;
+        let board = Arc::new(StatusBoard::new(self.config, chrono::Utc::now()));
+        let (weather, control) = (sources.weather.clone(), sources.control.clone());
+        let metrics = Arc::new(Metrics::new(self.config, sources));
+        let follow = crate::web::board::follow(
+            board.clone(),
+            metrics.clone(),
+            self.bus.subscribe(),
+            self.cancel.child_token(),
+        );
+        self.tasks.spawn("status view", follow);
+        let state = WebState { board, metrics, weather, control };
+        let serve = crate::web::serve(listener, state, http.clone(), self.cancel.child_token());
+        self.tasks.spawn("http server", serve);
+        tracing::info!(%bound, "HTTP: status page, /metrics, /healthz, /api/snapshot");
+        Ok(Some(bound))
+    }
+
+    /// Health-check pings, when configured.
+    pub(super) fn start_pings(&mut self) {
+        if let Some(settings) = &self.config.health_pings {
+            let pings =
+                crate::sinks::pings::run(settings.clone(), self.bus.subscribe(), self.cancel.child_token());
+            self.tasks.spawn("health-check pings", pings);
+        }
+    }
+
+    /// One poller per inverter, last: every sink has subscribed by now.
+    pub(super) fn start_pollers(&mut self, profiles: &Profiles) -> Result<(), ServiceError> {
+        for inverter in &self.config.inverters {
+            let profile = profiles.get(&inverter.profile)?;
+            let plan = inverter.plan(&profile);
+            tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
+            let poller = Poller::with_plan(
+                &inverter.name,
+                profile,
+                plan,
+                inverter.interval,
+                inverter.unavailable_after,
+            )
+            .with_logger_serial(inverter.serial.unwrap_or_default());
+            let link = Link::new(inverter.target(), inverter.link_settings());
+            let run =
+                poller::run(poller, link, inverter.interval, self.bus.clone(), self.cancel.child_token());
+            self.tasks.spawn(format!("poller {}", inverter.name), run);
+        }
+        Ok(())
+    }
+}
+
+/// What the metrics and the status page read from the other sinks.
+pub(super) fn sources(
+    mqtt: Option<&MqttHandle>,
+    influx: Option<&InfluxHandle>,
+    weather: Option<&WeatherHandle>,
+    control: Option<ControlView>,
+) -> ScrapeSources {
+    ScrapeSources {
+        mqtt_connected: mqtt.map(MqttHandle::connected),
+        spool: influx.map(|handle| Arc::new(handle.clone()) as Arc<dyn MetricSource>),
+        weather: weather.cloned(),
+        control,
+    }
+}
