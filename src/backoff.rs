@@ -11,7 +11,7 @@ use std::time::Duration;
 /// several clients do not hammer a server (a logger, a broker, a database) that just came back
 /// in step.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     failures: u32,
@@ -19,13 +19,13 @@ pub struct Backoff {
 
 impl Backoff {
     /// Starts at `initial`, never waits more than `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Self { initial, max, failures: 0 }
     }
 
     /// Records a failure; returns how long to wait before the next attempt. `jitter` in [0, 1)
     /// comes from the caller, so tests can pin it.
-    pub fn fail(&mut self, jitter: f64) -> Duration {
+    pub(crate) fn fail(&mut self, jitter: f64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let doubling = 2f64.powi(self.failures.saturating_sub(1).min(30) as i32);
         let base = (self.initial.as_secs_f64() * doubling).min(self.max.as_secs_f64());
@@ -33,12 +33,12 @@ impl Backoff {
     }
 
     /// Records a success.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
 
     /// Consecutive failures so far.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
 }

@@ -3,14 +3,14 @@
 //!
 //! [`Engine`] is the pure core ([`rules`] holds the rules it applies); [`adapter`] feeds it
 //! polls, plug states and Home Assistant's switches, and sends its commands over MQTT.
-pub mod adapter;
-pub mod engine;
-pub mod entities;
+pub(crate) mod adapter;
+pub(crate) mod engine;
+pub(crate) mod entities;
 
-pub mod observation;
-pub mod rules;
-pub mod smooth;
-pub mod view;
+pub(crate) mod observation;
+pub(crate) mod rules;
+pub(crate) mod smooth;
+pub(crate) mod view;
 
 pub use engine::{Action, Decision, Engine};
 pub use observation::{Observation, Outlook};

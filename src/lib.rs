@@ -23,8 +23,10 @@
 //! - [`web`]: `/metrics`, `/healthz`, `/api/snapshot` and the status page.
 //! - [`sim`]: a logger simulator with a house model and fault injection.
 #![warn(missing_docs)]
+// Items public only inside the crate say so, so rustc can report the ones nothing uses.
+#![warn(unreachable_pub)]
 
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod config;
 pub mod control;
 pub mod http_client;
@@ -37,7 +39,7 @@ pub mod report;
 pub mod service;
 pub mod sim;
 pub mod sinks;
-pub mod state_file;
+pub(crate) mod state_file;
 pub mod transport;
 pub mod weather;
 pub mod web;

@@ -14,13 +14,13 @@
 //! announced in [`ledger`]. An inverter's identity itself is resolved once, by its poller
 //! (`Snapshot::identity`).
 
-pub mod connection;
+pub(crate) mod connection;
 pub mod discovery;
-pub mod ledger;
-pub mod publisher;
-pub mod state;
-pub mod switches;
-pub mod topics;
+pub(crate) mod ledger;
+pub(crate) mod publisher;
+pub(crate) mod state;
+pub(crate) mod switches;
+pub(crate) mod topics;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,9 +8,9 @@
 //! The facts behind every layout here are in `docs/protocol.md`, which cites its sources.
 
 pub mod codec;
-pub mod error;
-pub mod mbap;
-pub mod pdu;
+pub(crate) mod error;
+pub(crate) mod mbap;
+pub(crate) mod pdu;
 pub mod rtu;
 pub mod v5;
 

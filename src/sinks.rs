@@ -4,4 +4,4 @@
 
 pub mod influx;
 pub mod metrics;
-pub mod pings;
+pub(crate) mod pings;

@@ -10,7 +10,7 @@ use serde::Serialize;
 ///
 /// # Errors
 /// The directory or the file cannot be written.
-pub fn write(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

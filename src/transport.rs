@@ -5,10 +5,10 @@
 //! backoff and jitter, retries of requests whose answer was lost or damaged, and a count of
 //! every kind of trouble ([`Counters`]). It must not know what a register means.
 
-pub mod counters;
-pub mod link;
-pub mod modbus_tcp;
-pub mod solarman;
+pub(crate) mod counters;
+pub(crate) mod link;
+pub(crate) mod modbus_tcp;
+pub(crate) mod solarman;
 
 use std::future::Future;
 use std::time::Duration;

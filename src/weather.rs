@@ -22,9 +22,9 @@
 //! More in `docs/weather.md`.
 
 pub mod estimate;
-pub mod publish;
+pub(crate) mod publish;
 pub mod snapshot;
-pub mod sun;
+pub(crate) mod sun;
 
 mod client;
 mod error;

@@ -250,7 +250,7 @@ fn default_header_timeout() -> Duration {
 }
 
 /// Shortest token accepted: shorter ones can be guessed over the LAN.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(super) const MIN_TOKEN_LEN: usize = 16;
 
 impl Default for HttpConfig {
     fn default() -> Self {

@@ -19,7 +19,7 @@ use crate::mqtt::topics::Topics;
 use crate::poller::Update;
 
 /// Where the weather's outlook comes from: asked at each decision, `None` when unknown or stale.
-pub type OutlookSource = Box<dyn Fn(DateTime<Utc>) -> Option<Outlook> + Send + Sync>;
+pub(crate) type OutlookSource = Box<dyn Fn(DateTime<Utc>) -> Option<Outlook> + Send + Sync>;
 
 /// How often the runtimes are written while loads run: often enough that a restart loses
 /// little, seldom enough to spare an SD card.
@@ -36,7 +36,7 @@ struct Settings {
 }
 
 /// The running adapter.
-pub struct Adapter {
+pub(crate) struct Adapter {
     engine: Engine,
     mqtt: MqttHandle,
     topics: Topics,
@@ -60,7 +60,7 @@ impl std::fmt::Debug for Adapter {
 
 impl Adapter {
     /// An adapter for the consumers of `config`; `None` when there are none.
-    pub fn new(config: &Config, mqtt: MqttHandle, outlook: OutlookSource) -> Option<Self> {
+    pub(crate) fn new(config: &Config, mqtt: MqttHandle, outlook: OutlookSource) -> Option<Self> {
         let inverter = config.control_inverter()?.name.clone();
         if config.consumers.is_empty() {
             return None;
@@ -111,7 +111,7 @@ impl Adapter {
     }
 
     /// Runs until `cancel`.
-    pub async fn run(mut self, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
+    pub(crate) async fn run(mut self, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
         let Some(mut messages) = self.messages.take() else { return };
         let mut states = self.mqtt.states();
         let mut seen: BTreeMap<String, bool> = BTreeMap::new();
@@ -280,7 +280,7 @@ fn decision_text(d: &Decision, dry_run: bool) -> String {
 }
 
 /// Starts load control when `config` has consumers and MQTT; returns its view for metrics.
-pub fn spawn(
+pub(crate) fn spawn(
     config: &Config,
     mqtt: Option<&MqttHandle>,
     outlook: OutlookSource,
@@ -295,11 +295,11 @@ pub fn spawn(
 }
 
 /// The outlook from the weather task: `None` while its data is missing or stale.
-pub fn weather_outlook(weather: crate::weather::WeatherHandle) -> OutlookSource {
+pub(crate) fn weather_outlook(weather: crate::weather::WeatherHandle) -> OutlookSource {
     Box::new(move |now| Outlook::from_weather(weather.latest(now)?.as_ref(), now))
 }
 
 /// The outlook source when there is no weather.
-pub fn no_outlook() -> OutlookSource {
+pub(crate) fn no_outlook() -> OutlookSource {
     Box::new(|_| None)
 }

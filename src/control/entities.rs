@@ -8,10 +8,10 @@ use crate::mqtt::discovery::{Component, Context, DeviceInfo, Entity, Platform};
 use crate::mqtt::topics::Topics;
 
 /// The ledger key of the load control device.
-pub const DEVICE_KEY: &str = "@control";
+pub(crate) const DEVICE_KEY: &str = "@control";
 
 /// The device, its entities, and the command topics to listen to.
-pub fn device(topics: &Topics, consumers: &[ConsumerConfig]) -> ServiceDevice {
+pub(crate) fn device(topics: &Topics, consumers: &[ConsumerConfig]) -> ServiceDevice {
     let device =
         DeviceInfo::service(topics, crate::mqtt::topics::CONTROL, "Load control", "Load control".into());
     let ctx = Context { device: &device, topics };

@@ -15,7 +15,7 @@ const RATING_HEADROOM: f64 = 200.0;
 /// Whether a verdict is about the house as a whole (the battery, the grid, the sun), so that
 /// consumers take turns by priority, or about this consumer alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// Shared: battery, grid, surplus, weather.
     House,
     /// This consumer's own settings: hours, runtime limits, off-peak top-up.
@@ -24,7 +24,7 @@ pub enum Cause {
 
 /// What the rules want for one consumer, and why.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// On or off.
     pub on: bool,
     /// Whose business it is.
@@ -41,7 +41,7 @@ impl Verdict {
 
 /// The house as smoothed over the last minutes.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Smooth {
+pub(crate) struct Smooth {
     /// PV minus load, W.
     pub surplus: f64,
     /// Grid power, + import, W.
@@ -55,7 +55,7 @@ pub struct Smooth {
 }
 
 /// The rules for consumer `c`, which is `on` now (unknown counts as off) and ran `runtime` today.
-pub fn verdict(
+pub(crate) fn verdict(
     c: &ConsumerConfig,
     on: bool,
     obs: &Observation,
@@ -255,7 +255,7 @@ fn surplus(on: bool, surplus: f64, start: f64, stop: f64) -> Verdict {
 }
 
 /// `3.2 kW`, `640 W`.
-pub fn watts(w: f64) -> String {
+pub(crate) fn watts(w: f64) -> String {
     if w.abs() >= 1000.0 { format!("{:.1} kW", w / 1000.0) } else { format!("{w:.0} W") }
 }
 
@@ -270,7 +270,7 @@ fn pct(p: f64) -> String {
 }
 
 /// `1h05`, `10 min`.
-pub fn span(d: Duration) -> String {
+pub(crate) fn span(d: Duration) -> String {
     let minutes = d.as_secs() / 60;
     if minutes >= 60 { format!("{}h{:02}", minutes / 60, minutes % 60) } else { format!("{minutes} min") }
 }

@@ -7,19 +7,19 @@ use chrono::{DateTime, Utc};
 
 /// A value smoothed with time constant `tau`.
 #[derive(Debug, Clone, Copy)]
-pub struct Smoothed {
+pub(crate) struct Smoothed {
     tau: Duration,
     value: Option<(f64, DateTime<Utc>)>,
 }
 
 impl Smoothed {
     /// Nothing seen yet.
-    pub fn new(tau: Duration) -> Self {
+    pub(crate) fn new(tau: Duration) -> Self {
         Self { tau, value: None }
     }
 
     /// Adds the sample `x` taken at `at`; returns the smoothed value.
-    pub fn add(&mut self, x: f64, at: DateTime<Utc>) -> f64 {
+    pub(crate) fn add(&mut self, x: f64, at: DateTime<Utc>) -> f64 {
         let next = match self.value {
             Some((last, then)) if at > then => {
                 let dt = (at - then).as_seconds_f64();
@@ -32,11 +32,6 @@ impl Smoothed {
         };
         self.value = Some((next, at));
         next
-    }
-
-    /// The smoothed value, if any sample was added.
-    pub fn get(&self) -> Option<f64> {
-        self.value.map(|(v, _)| v)
     }
 }
 

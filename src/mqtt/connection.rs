@@ -25,13 +25,13 @@ use crate::config::MqttConfig;
 
 /// Largest MQTT packet in either direction: a device discovery payload of ~150 entities is
 /// ~100 KiB, far over rumqttc's 10 KiB default (rumqtt#884).
-pub const MAX_PACKET: usize = 1024 * 1024;
+pub(crate) const MAX_PACKET: usize = 1024 * 1024;
 /// rumqttc's request queue; we never await on it (`try_publish`), so this bounds memory.
 const REQUEST_CAPACITY: usize = 4096;
 
 /// What the connection tells the publisher.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnEvent {
+pub(crate) enum ConnEvent {
     /// A CONNACK: (re)subscribe and republish everything.
     Connected,
     /// The connection is gone; messages are not delivered until the next `Connected`.
@@ -49,7 +49,7 @@ pub enum ConnEvent {
 ///
 /// # Errors
 /// The password file, CA file or client certificate cannot be read or used.
-pub fn connect(config: &MqttConfig, topics: &Topics) -> std::io::Result<(AsyncClient, EventLoop)> {
+pub(crate) fn connect(config: &MqttConfig, topics: &Topics) -> std::io::Result<(AsyncClient, EventLoop)> {
     let mut options = MqttOptions::new(config.client_id(), config.host.clone(), config.port);
     if config.tls {
         let tls = tls_config(config).map_err(std::io::Error::other)?;
@@ -99,7 +99,7 @@ fn tls_config(config: &MqttConfig) -> Result<ClientConfig, String> {
 }
 
 /// Polls `eventloop` until a DISCONNECT went out or `stop` is cancelled while disconnected.
-pub async fn drive(
+pub(crate) async fn drive(
     mut eventloop: EventLoop,
     events: mpsc::Sender<ConnEvent>,
     stop: CancellationToken,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// What was published for one inverter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Every config topic published (one in device mode, one per entity otherwise).
     pub topics: Vec<String>,
     /// Component id → platform, as last published.
@@ -24,14 +24,14 @@ pub struct Entry {
 
 /// The on-disk record of published discovery.
 #[derive(Debug, Clone, Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     path: Option<PathBuf>,
     entries: BTreeMap<String, Entry>,
 }
 
 impl Ledger {
     /// Loads the ledger from `data_dir`, or starts empty.
-    pub fn load(data_dir: &Path) -> Self {
+    pub(crate) fn load(data_dir: &Path) -> Self {
         let path = data_dir.join("mqtt-discovery.json");
         let entries = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
@@ -44,17 +44,17 @@ impl Ledger {
     }
 
     /// What was last published for `inverter`.
-    pub fn get(&self, inverter: &str) -> Option<&Entry> {
+    pub(crate) fn get(&self, inverter: &str) -> Option<&Entry> {
         self.entries.get(inverter)
     }
 
     /// Inverters in the ledger that are not in `configured`.
-    pub fn orphans(&self, configured: &[String]) -> Vec<String> {
+    pub(crate) fn orphans(&self, configured: &[String]) -> Vec<String> {
         self.entries.keys().filter(|name| !configured.contains(name)).cloned().collect()
     }
 
     /// Records what was published for `inverter` (`None`: removed), and saves.
-    pub fn set(&mut self, inverter: &str, entry: Option<Entry>) {
+    pub(crate) fn set(&mut self, inverter: &str, entry: Option<Entry>) {
         if self.entries.get(inverter) == entry.as_ref() {
             return;
         }

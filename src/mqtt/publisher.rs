@@ -21,7 +21,7 @@
 //! [`announce`].
 
 mod announce;
-pub mod task;
+pub(crate) mod task;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -48,7 +48,7 @@ const REDISCOVERY_DELAY: RangeInclusive<Duration> = Duration::from_millis(500)..
 
 /// One message to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     /// The topic.
     pub topic: String,
     /// The payload; empty on a retained topic removes it.
@@ -61,7 +61,7 @@ pub struct Message {
 
 /// What the publisher asks its task to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Publish a message (only ever asked for while connected).
     Publish(Message),
     /// Subscribe to a topic.
@@ -96,7 +96,7 @@ struct Inverter {
 
 /// Turns inputs into effects; see the module docs.
 #[derive(Debug)]
-pub struct Publisher {
+pub(crate) struct Publisher {
     topics: Topics,
     mode: DiscoveryMode,
     ledger: Ledger,
@@ -116,7 +116,7 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher for the inverters and switches of `config`, remembering in `ledger`.
-    pub fn new(config: &Config, mqtt: &MqttConfig, topics: Topics, ledger: Ledger) -> Self {
+    pub(crate) fn new(config: &Config, mqtt: &MqttConfig, topics: Topics, ledger: Ledger) -> Self {
         let inverters = config.inverters.iter().map(|i| {
             // A reading no longer accepted leaves the state after three intervals.
             let state = StateCache::new(i.interval * 3);
@@ -140,40 +140,42 @@ impl Publisher {
     }
 
     /// Adds the service's own devices.
-    pub fn with_devices(mut self, devices: Vec<ServiceDevice>) -> Self {
+    pub(crate) fn with_devices(mut self, devices: Vec<ServiceDevice>) -> Self {
         self.devices = devices;
         self
     }
 
+    #[cfg(test)]
     /// Draws the delay before rediscovery after Home Assistant's birth from `range`.
-    pub fn with_rediscovery_delay(mut self, range: RangeInclusive<Duration>) -> Self {
+    pub(crate) fn with_rediscovery_delay(mut self, range: RangeInclusive<Duration>) -> Self {
         self.rediscovery_delay = range;
         self
     }
 
     /// True between a `Connected` and a `Disconnected`.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.connected
     }
 
     /// When [`Publisher::on_timer`] wants to run.
-    pub fn next_timer(&self) -> Option<Instant> {
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
         self.rediscover_at
     }
 
+    #[cfg(test)]
     /// Messages the client refused so far.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped
     }
 
     /// Counts a message the client refused (its queue is full), and returns the count.
-    pub fn on_dropped(&mut self) -> u64 {
+    pub(crate) fn on_dropped(&mut self) -> u64 {
         self.dropped += 1;
         self.dropped
     }
 
     /// A poll update: state, diagnostics, availability, and discovery when the device changed.
-    pub fn on_update(&mut self, update: Update) -> Vec<Effect> {
+    pub(crate) fn on_update(&mut self, update: Update) -> Vec<Effect> {
         match update {
             Update::Polled { snapshot, change } => self.polled(&snapshot, change),
             Update::Failed { failure, change } => {
@@ -205,7 +207,7 @@ impl Publisher {
     }
 
     /// What the connection reports, at `now`.
-    pub fn on_event(&mut self, event: ConnEvent, now: Instant) -> Vec<Effect> {
+    pub(crate) fn on_event(&mut self, event: ConnEvent, now: Instant) -> Vec<Effect> {
         match event {
             ConnEvent::Connected => self.connected(),
             ConnEvent::Disconnected => self.connected = false,
@@ -227,7 +229,7 @@ impl Publisher {
     }
 
     /// The timer of [`Publisher::next_timer`] at `now`: rediscovery once it is due.
-    pub fn on_timer(&mut self, now: Instant) -> Vec<Effect> {
+    pub(crate) fn on_timer(&mut self, now: Instant) -> Vec<Effect> {
         if self.rediscover_at.is_some_and(|at| at <= now) {
             self.rediscover_at = None;
             self.republish_all();
@@ -236,7 +238,7 @@ impl Publisher {
     }
 
     /// A message another task publishes; retained ones again after every connect.
-    pub fn on_outgoing(&mut self, out: Outgoing) -> Vec<Effect> {
+    pub(crate) fn on_outgoing(&mut self, out: Outgoing) -> Vec<Effect> {
         if out.retain {
             self.retained.insert(out.topic.clone(), out.payload.clone());
         }
@@ -247,7 +249,7 @@ impl Publisher {
 
     /// Turns switch `name` on or off, if it is configured, its command can be built, and the
     /// broker is there (a command is never queued for later: it would be stale).
-    pub fn on_command(&mut self, name: &str, on: bool) -> Vec<Effect> {
+    pub(crate) fn on_command(&mut self, name: &str, on: bool) -> Vec<Effect> {
         let Some(switch) = self.switches.iter().find(|s| s.config().name == name) else {
             tracing::warn!(switch = name, "ignored a command for a switch that is not configured");
             return self.done();
@@ -265,7 +267,7 @@ impl Publisher {
     }
 
     /// The goodbye: offline on the service's status, then DISCONNECT.
-    pub fn shutdown(&mut self) -> Vec<Effect> {
+    pub(crate) fn shutdown(&mut self) -> Vec<Effect> {
         self.publish(&self.topics.status(), b"offline".to_vec(), true, QoS::AtLeastOnce);
         if self.connected {
             self.out.push(Effect::Disconnect);

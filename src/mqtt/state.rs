@@ -20,7 +20,7 @@ use crate::profile::Value;
 
 /// The latest accepted values of one inverter, each with when it was accepted.
 #[derive(Debug, Clone, Default)]
-pub struct StateCache {
+pub(crate) struct StateCache {
     values: BTreeMap<String, (Value, DateTime<Utc>)>,
     time: Option<DateTime<Utc>>,
     keep: chrono::Duration,
@@ -28,12 +28,12 @@ pub struct StateCache {
 
 impl StateCache {
     /// A cache that keeps a value no longer accepted for `keep` (three poll intervals).
-    pub fn new(keep: std::time::Duration) -> Self {
+    pub(crate) fn new(keep: std::time::Duration) -> Self {
         Self { keep: chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX), ..Self::default() }
     }
 
     /// Takes in the accepted readings of a snapshot, and forgets values accepted too long ago.
-    pub fn update(&mut self, snapshot: &Snapshot) {
+    pub(crate) fn update(&mut self, snapshot: &Snapshot) {
         for (spec, value) in snapshot.iter() {
             self.values.insert(spec.def.key.clone(), (value.clone(), snapshot.time));
         }
@@ -43,12 +43,12 @@ impl StateCache {
     }
 
     /// True before the first successful poll.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.time.is_none()
     }
 
     /// The state JSON.
-    pub fn to_json(&self) -> Json {
+    pub(crate) fn to_json(&self) -> Json {
         let mut map = Map::new();
         if let Some(time) = self.time {
             map.insert("time".into(), json!(time.to_rfc3339_opts(SecondsFormat::Secs, true)));
@@ -62,7 +62,7 @@ impl StateCache {
 
 /// The service's statistics for one inverter.
 #[derive(Debug, Clone, Default)]
-pub struct Diagnostics {
+pub(crate) struct Diagnostics {
     poll_duration_ms: Option<u128>,
     last_success: Option<DateTime<Utc>>,
     consecutive_failures: u32,
@@ -72,7 +72,7 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     /// Records a successful poll.
-    pub fn polled(&mut self, snapshot: &Snapshot) {
+    pub(crate) fn polled(&mut self, snapshot: &Snapshot) {
         self.poll_duration_ms = Some(snapshot.duration.as_millis());
         self.last_success = Some(snapshot.time);
         self.consecutive_failures = 0;
@@ -81,13 +81,13 @@ impl Diagnostics {
     }
 
     /// Records a failed poll.
-    pub fn failed(&mut self, failure: &PollFailure) {
+    pub(crate) fn failed(&mut self, failure: &PollFailure) {
         self.consecutive_failures = failure.consecutive_failures;
         self.link = failure.link.iter().map(|(e, n)| (e.as_str(), n)).collect();
     }
 
     /// The diagnostics JSON; every counter is present, zero or not, so templates never miss.
-    pub fn to_json(&self) -> Json {
+    pub(crate) fn to_json(&self) -> Json {
         let link: Map<String, Json> = crate::transport::Event::ALL
             .iter()
             .map(|e| (e.as_str().to_string(), json!(self.link.get(e.as_str()).copied().unwrap_or(0))))

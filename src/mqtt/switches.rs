@@ -10,7 +10,7 @@ use crate::config::{PayloadShape, SwitchConfig};
 
 /// A payload we could not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SwitchError {
+pub(crate) enum SwitchError {
     /// The payload is not one of the shape's forms.
     #[error("switch `{switch}`: cannot read state payload `{payload}`: {why}")]
     Malformed {
@@ -28,7 +28,7 @@ pub enum SwitchError {
 
 /// The last known state of one switch.
 #[derive(Debug, Clone)]
-pub struct Switch {
+pub(crate) struct Switch {
     config: SwitchConfig,
     on: Option<bool>,
     bank: Option<Vec<u8>>,
@@ -36,17 +36,18 @@ pub struct Switch {
 
 impl Switch {
     /// A switch whose state is not known yet.
-    pub fn new(config: SwitchConfig) -> Self {
+    pub(crate) fn new(config: SwitchConfig) -> Self {
         Self { config, on: None, bank: None }
     }
 
     /// Its configuration.
-    pub fn config(&self) -> &SwitchConfig {
+    pub(crate) fn config(&self) -> &SwitchConfig {
         &self.config
     }
 
+    #[cfg(test)]
     /// On, off, or not known yet.
-    pub fn is_on(&self) -> Option<bool> {
+    pub(crate) fn is_on(&self) -> Option<bool> {
         self.on
     }
 
@@ -54,7 +55,7 @@ impl Switch {
     ///
     /// # Errors
     /// [`SwitchError::Malformed`]; the known state is left as it was.
-    pub fn on_state(&mut self, payload: &[u8]) -> Result<bool, SwitchError> {
+    pub(crate) fn on_state(&mut self, payload: &[u8]) -> Result<bool, SwitchError> {
         let text = String::from_utf8_lossy(payload);
         let malformed =
             |why| SwitchError::Malformed { switch: self.config.name.clone(), payload: text.to_string(), why };
@@ -87,7 +88,7 @@ impl Switch {
     ///
     /// # Errors
     /// [`SwitchError::BankUnknown`] for a bank whose state was never seen.
-    pub fn command(&self, on: bool) -> Result<Vec<u8>, SwitchError> {
+    pub(crate) fn command(&self, on: bool) -> Result<Vec<u8>, SwitchError> {
         let word = if on { "ON" } else { "OFF" };
         let custom = if on { &self.config.payload_on } else { &self.config.payload_off };
         if let Some(custom) = custom {
@@ -109,7 +110,7 @@ impl Switch {
 }
 
 /// `ON`/`OFF` in any case, `1`/`0`, `true`/`false`: what plugs and Home Assistant send.
-pub fn plain(text: &str) -> Option<bool> {
+pub(crate) fn plain(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "on" | "1" | "true" => Some(true),
         "off" | "0" | "false" => Some(false),

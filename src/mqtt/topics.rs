@@ -23,11 +23,11 @@
 use crate::config::MqttConfig;
 
 /// The `<base>/<segment>` of each service device: names no inverter may take.
-pub const SERVICE_DEVICES: [&str; 2] = [WEATHER, CONTROL];
+pub(crate) const SERVICE_DEVICES: [&str; 2] = [WEATHER, CONTROL];
 /// The weather device's segment, also part of its identity.
-pub const WEATHER: &str = "weather";
+pub(crate) const WEATHER: &str = "weather";
 /// The load-control device's segment, also part of its identity.
-pub const CONTROL: &str = "control";
+pub(crate) const CONTROL: &str = "control";
 
 /// Topic names for one broker configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,7 @@ impl Topics {
 
 /// Keeps `[a-zA-Z0-9_-]`, maps everything else to `_`. It lives with the identity it shapes
 /// (the poller resolves that), so the poller needs nothing from `mqtt`.
-pub use crate::poller::sanitize;
+pub(crate) use crate::poller::sanitize;
 
 #[cfg(test)]
 mod tests {

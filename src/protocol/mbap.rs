@@ -15,9 +15,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use super::Error;
 
 /// Bytes before the unit id.
-pub const HEADER_LEN: usize = 6;
+pub(crate) const HEADER_LEN: usize = 6;
 /// The largest length field: unit id + the largest PDU (253 bytes).
-pub const MAX_LENGTH: u16 = 254;
+pub(crate) const MAX_LENGTH: u16 = 254;
 
 /// One Modbus TCP frame.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,15 +16,15 @@ use bytes::{BufMut, BytesMut};
 use super::{Answer, Error, Exception, ExceptionCode};
 
 /// FC 0x03, read holding registers: what every Deye profile reads.
-pub const READ_HOLDING: u8 = 0x03;
+pub(crate) const READ_HOLDING: u8 = 0x03;
 /// FC 0x04, read input registers.
-pub const READ_INPUT: u8 = 0x04;
+pub(crate) const READ_INPUT: u8 = 0x04;
 /// FC 0x10, write multiple registers: how Deye accepts writes.
-pub const WRITE_MULTIPLE: u8 = 0x10;
+pub(crate) const WRITE_MULTIPLE: u8 = 0x10;
 /// The largest read Modbus allows (0x7D).
-pub const MAX_READ: usize = 125;
+pub(crate) const MAX_READ: usize = 125;
 /// The largest write Modbus allows (0x7B).
-pub const MAX_WRITE: usize = 123;
+pub(crate) const MAX_WRITE: usize = 123;
 
 /// One Modbus request.
 #[derive(Debug, Clone, PartialEq, Eq)]

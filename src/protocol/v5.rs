@@ -245,7 +245,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// docs/protocol.md §2.6: read register 0x00B8 of logger 2712345678 with sequence byte 0x41.
-    pub const SOC_REQUEST: [u8; 36] = [
+    pub(crate) const SOC_REQUEST: [u8; 36] = [
         0xa5, // start
         0x17, 0x00, // payload length 23 = 15 + 8
         0x10, 0x45, // control code 0x4510, request
@@ -262,7 +262,7 @@ pub(crate) mod tests {
     ];
 
     /// docs/protocol.md §2.6: the answer, SOC = 65.
-    pub const SOC_RESPONSE: [u8; 34] = [
+    pub(crate) const SOC_RESPONSE: [u8; 34] = [
         0xa5, // start
         0x15, 0x00, // payload length 21 = 14 + 7
         0x10, 0x15, // control code 0x1510, response
@@ -279,11 +279,11 @@ pub(crate) mod tests {
     ];
 
     /// docs/protocol.md §2.6: a heartbeat from the same logger.
-    pub const HEARTBEAT: [u8; 14] =
+    pub(crate) const HEARTBEAT: [u8; 14] =
         [0xa5, 0x01, 0x00, 0x10, 0x47, 0x40, 0x08, 0x4e, 0x1c, 0xab, 0xa1, 0x00, 0x56, 0x15];
 
     /// docs/protocol.md §2.3 (pysolarmanv5#6): a logger error frame, `05 00` in place of Modbus.
-    pub const LOGGER_ERROR: [u8; 29] = [
+    pub(crate) const LOGGER_ERROR: [u8; 29] = [
         0xa5, 0x10, 0x00, 0x10, 0x15, 0x00, 0x0d, 0x55, 0xb1, 0xeb, 0x8a, 0x02, 0x01, 0x75, 0xb8, 0x06, 0x00,
         0xc2, 0x02, 0x00, 0x00, 0x21, 0xeb, 0x84, 0x62, 0x05, 0x00, 0xae, 0x15,
     ];

@@ -16,7 +16,7 @@ use crate::report;
 ///
 /// # Errors
 /// Stdout cannot be written for another reason than a closed reader.
-pub async fn print_tables(
+pub(super) async fn print_tables(
     mut updates: broadcast::Receiver<Update>,
     cancel: CancellationToken,
 ) -> Result<(), std::io::Error> {

@@ -72,7 +72,7 @@ impl TaskError {
 
 /// What a task's end before shutdown means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnEnd {
+pub(super) enum OnEnd {
     /// The service failed: stop it with a [`TaskError`] (every task but the console).
     Fail,
     /// Its work is over: stop the service cleanly (the console, when stdout is closed).
@@ -88,7 +88,7 @@ struct Task {
 
 /// The service's tasks, by name, and the token that stops them all.
 #[derive(Debug)]
-pub struct Supervisor {
+pub(super) struct Supervisor {
     tasks: JoinSet<TaskResult>,
     names: HashMap<tokio::task::Id, Task>,
     cancel: CancellationToken,
@@ -96,12 +96,12 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// An empty set whose tasks stop on `cancel` (and which cancels it when one ends early).
-    pub fn new(cancel: &CancellationToken) -> Self {
+    pub(super) fn new(cancel: &CancellationToken) -> Self {
         Self { tasks: JoinSet::new(), names: HashMap::new(), cancel: cancel.clone() }
     }
 
     /// Runs `task` as `name`; its end before shutdown fails the service.
-    pub fn spawn(&mut self, name: impl Into<String>, task: impl Future<Output = ()> + Send + 'static) {
+    pub(super) fn spawn(&mut self, name: impl Into<String>, task: impl Future<Output = ()> + Send + 'static) {
         self.spawn_with(name, OnEnd::Fail, async move {
             task.await;
             Ok(())
@@ -109,7 +109,7 @@ impl Supervisor {
     }
 
     /// Runs `task` as `name`, with `on_end` saying what its end before shutdown means.
-    pub fn spawn_with(
+    pub(super) fn spawn_with(
         &mut self,
         name: impl Into<String>,
         on_end: OnEnd,
@@ -121,7 +121,7 @@ impl Supervisor {
 
     /// Lets `start` spawn a module's tasks into a set of their own, supervised as one task
     /// called `name`: modules take a `JoinSet<()>`, and the group is what has a name.
-    pub fn spawn_group<R>(
+    pub(super) fn spawn_group<R>(
         &mut self,
         name: impl Into<String>,
         start: impl FnOnce(&mut JoinSet<()>) -> R,
@@ -142,7 +142,7 @@ impl Supervisor {
     /// # Errors
     /// [`TaskError`] for the first task that ended before shutdown (unless it was an
     /// [`OnEnd::Stop`] task that simply returned).
-    pub async fn wait(mut self, cancel: CancellationToken) -> Result<(), TaskError> {
+    pub(super) async fn wait(mut self, cancel: CancellationToken) -> Result<(), TaskError> {
         let outcome = tokio::select! {
             biased;
             () = cancel.cancelled() => Ok(()),

@@ -20,13 +20,13 @@
 //! Why line protocol by hand and our own spool: `docs/influxdb.md`. The sink never blocks the
 //! poll bus: a database that is down only makes the spool grow.
 
-pub mod endpoint;
+pub(crate) mod endpoint;
 pub mod inverter;
-pub mod line;
-pub mod pacing;
+pub(crate) mod line;
+pub(crate) mod pacing;
 pub mod spool;
-pub mod weather;
-pub mod writer;
+pub(crate) mod weather;
+pub(crate) mod writer;
 
 mod drain;
 mod handle;

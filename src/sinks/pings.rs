@@ -19,7 +19,7 @@ use crate::poller::Update;
 
 /// Whether to ping now, and which URL: a state machine told each outcome and the time.
 #[derive(Debug, Clone)]
-pub struct Pinger {
+pub(crate) struct Pinger {
     url: String,
     min_interval: Duration,
     latest: BTreeMap<String, bool>,
@@ -28,13 +28,13 @@ pub struct Pinger {
 
 impl Pinger {
     /// Pings `ping_url`, at most every `min_interval` while nothing changes.
-    pub fn new(config: &HealthPingsConfig) -> Self {
+    pub(crate) fn new(config: &HealthPingsConfig) -> Self {
         let url = config.ping_url.expose().trim_end_matches('/').to_string();
         Self { url, min_interval: config.min_interval, latest: BTreeMap::new(), last: None }
     }
 
     /// The URL to ping after inverter `name`'s poll succeeded (`ok`) or failed at `now`, if any.
-    pub fn on_poll(&mut self, name: &str, ok: bool, now: Instant) -> Option<String> {
+    pub(crate) fn on_poll(&mut self, name: &str, ok: bool, now: Instant) -> Option<String> {
         self.latest.insert(name.to_string(), ok);
         let all_ok = self.latest.values().all(|ok| *ok);
         let due = match self.last {
@@ -50,7 +50,11 @@ impl Pinger {
 }
 
 /// Pings as polls happen until `cancel`.
-pub async fn run(config: HealthPingsConfig, mut bus: broadcast::Receiver<Update>, cancel: CancellationToken) {
+pub(crate) async fn run(
+    config: HealthPingsConfig,
+    mut bus: broadcast::Receiver<Update>,
+    cancel: CancellationToken,
+) {
     let client = match crate::http_client::client(Duration::from_secs(10)) {
         Ok(client) => client,
         Err(e) => return tracing::error!("health-check pings disabled: {e}"),

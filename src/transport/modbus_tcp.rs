@@ -11,7 +11,7 @@ use crate::protocol::{Answer, Request, mbap};
 
 /// A Modbus TCP client over any byte stream.
 #[derive(Debug)]
-pub struct MbapClient<S> {
+pub(crate) struct MbapClient<S> {
     framed: Framed<S, MbapCodec>,
     unit: u8,
     transaction: u16,
@@ -19,7 +19,7 @@ pub struct MbapClient<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> MbapClient<S> {
     /// Wraps `stream`, addressing unit `unit`; `first_transaction` is random in service.
-    pub fn new(stream: S, unit: u8, first_transaction: u16) -> Self {
+    pub(crate) fn new(stream: S, unit: u8, first_transaction: u16) -> Self {
         Self { framed: Framed::new(stream, MbapCodec), unit, transaction: first_transaction }
     }
 
@@ -27,7 +27,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MbapClient<S> {
     ///
     /// # Errors
     /// I/O errors, a closed connection, a header out of step, or an answer that does not fit.
-    pub async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
+    pub(crate) async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
         request.validate()?;
         self.framed.read_buffer_mut().clear();
         self.transaction = self.transaction.wrapping_add(1);

@@ -12,7 +12,7 @@ use crate::protocol::{Answer, Exception, LoggerError, Request, rtu};
 
 /// A V5 client over any byte stream: a `TcpStream` in service, a `tokio::io::duplex` in tests.
 #[derive(Debug)]
-pub struct V5Client<S> {
+pub(crate) struct V5Client<S> {
     framed: Framed<S, V5Codec>,
     serial: u32,
     slave: u8,
@@ -22,7 +22,7 @@ pub struct V5Client<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
     /// Wraps `stream` for the logger with `serial`, addressing Modbus slave `slave`.
     /// `first_seq` is random in service, so late replies to an earlier connection don't match.
-    pub fn new(stream: S, serial: u32, slave: u8, first_seq: u8) -> Self {
+    pub(crate) fn new(stream: S, serial: u32, slave: u8, first_seq: u8) -> Self {
         Self { framed: Framed::new(stream, V5Codec), serial, slave, seq: first_seq }
     }
 
@@ -31,7 +31,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
     /// # Errors
     /// I/O errors, a closed connection, a damaged answer (checksum, CRC), or an answer from
     /// another logger. Timeouts are the caller's: this waits for as long as it is polled.
-    pub async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
+    pub(crate) async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
         request.validate()?;
         // Bytes left from an earlier request can only be stale: drop them (docs/style.md §5).
         self.framed.read_buffer_mut().clear();

@@ -16,14 +16,14 @@ use crate::mqtt::topics::Topics;
 use crate::mqtt::{MqttHandle, ServiceDevice};
 
 /// The ledger key of the weather device.
-pub const DEVICE_KEY: &str = "@weather";
+pub(crate) const DEVICE_KEY: &str = "@weather";
 /// How often the sun's position and the expected PV are brought up to date between fetches.
 const EVERY: Duration = Duration::from_secs(60);
 /// How often to look for the first answer of the provider.
 const FIRST_ANSWER_POLL: Duration = Duration::from_millis(250);
 
 /// The device and its sensors; the PV estimates only with a configured array.
-pub fn device(topics: &Topics, config: &WeatherConfig) -> ServiceDevice {
+pub(crate) fn device(topics: &Topics, config: &WeatherConfig) -> ServiceDevice {
     let model = format!("{} and sun position", config.provider.as_str());
     let device = DeviceInfo::service(topics, crate::mqtt::topics::WEATHER, "Weather", model);
     let ctx = Context { device: &device, topics };
@@ -100,7 +100,7 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// Publishes the weather every minute and at each fetch until `cancel`.
-pub async fn run(weather: WeatherHandle, mqtt: MqttHandle, topics: Topics, cancel: CancellationToken) {
+pub(crate) async fn run(weather: WeatherHandle, mqtt: MqttHandle, topics: Topics, cancel: CancellationToken) {
     let mut fetches = weather.subscribe();
     let mut online = None;
     loop {

@@ -44,7 +44,7 @@ impl SunPosition {
 
 /// Elevation and azimuth in degrees at `at`, without rise and set (cheaper, for integrating
 /// over a day); `None` as for [`SunPosition::at`].
-pub fn angles(latitude: f64, longitude: f64, at: DateTime<Utc>) -> Option<(f64, f64)> {
+pub(crate) fn angles(latitude: f64, longitude: f64, at: DateTime<Utc>) -> Option<(f64, f64)> {
     let delta_t = delta_t::estimate_from_date_like(&at).ok()?;
     let location = Location { latitude, longitude };
     let refraction = Some(RefractionCorrection::standard());
@@ -60,7 +60,7 @@ fn solar_zone(longitude: f64) -> FixedOffset {
 }
 
 /// The end of the local solar day that contains `at` (its next local mean solar midnight).
-pub fn end_of_day(longitude: f64, at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn end_of_day(longitude: f64, at: DateTime<Utc>) -> DateTime<Utc> {
     let zone = solar_zone(longitude);
     let local = at.with_timezone(&zone);
     let midnight = local.date_naive().checked_add_days(Days::new(1)).and_then(|d| d.and_hms_opt(0, 0, 0));

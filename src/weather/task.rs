@@ -15,7 +15,7 @@ use crate::backoff::Backoff;
 
 /// The first retry after a failure: soon enough that one lost answer costs a minute, not an
 /// interval; the wait then doubles (1, 2, 4 … min, each ±20 % jitter) up to the interval.
-pub const FIRST_RETRY: Duration = Duration::from_secs(60);
+pub(super) const FIRST_RETRY: Duration = Duration::from_secs(60);
 
 /// When to fetch next: every interval while the provider answers, sooner after a failure.
 #[derive(Debug, Clone)]

@@ -21,9 +21,9 @@ use ring::digest::{SHA256, digest};
 use crate::config::{HttpConfig, PeerNet};
 
 /// The cookie that carries the token's digest.
-pub const COOKIE: &str = "inverter_monitor_token";
+pub(super) const COOKIE: &str = "inverter_monitor_token";
 /// The query parameter a browser may carry the token in, once.
-pub const QUERY: &str = "token";
+pub(super) const QUERY: &str = "token";
 /// A year: the cookie outlives restarts, since it is derived from the token alone.
 const COOKIE_MAX_AGE: u32 = 365 * 24 * 3600;
 
@@ -31,7 +31,7 @@ type Digest = [u8; 32];
 
 /// What the check needs; no token configured, no check.
 #[derive(Clone)]
-pub struct Auth(Option<Arc<Keys>>);
+pub(super) struct Auth(Option<Arc<Keys>>);
 
 struct Keys {
     /// SHA-256 of the token.
@@ -55,7 +55,7 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// The check for `http`'s token and open paths.
-    pub fn new(http: &HttpConfig) -> Self {
+    pub(super) fn new(http: &HttpConfig) -> Self {
         Self(http.token.as_ref().map(|token| {
             let token = token.expose();
             let cookie = hex(&sha256(&format!("inverter-monitor cookie\0{token}")));
@@ -71,7 +71,7 @@ impl Auth {
 }
 
 /// The middleware: passes the request on, or answers 401, or redirects a `?token=` away.
-pub async fn check(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+pub(super) async fn check(State(auth): State<Auth>, request: Request, next: Next) -> Response {
     let Some(keys) = auth.0 else { return next.run(request).await };
     let uri = request.uri();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());

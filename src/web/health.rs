@@ -7,7 +7,7 @@ use super::board::StatusBoard;
 use crate::poller::InverterStatus;
 
 /// Polls that may be missed before the service counts as unhealthy.
-pub const GRACE_INTERVALS: u32 = 3;
+pub(super) const GRACE_INTERVALS: u32 = 3;
 
 /// The verdict and the JSON body that explains it.
 #[derive(Debug, Clone)]

@@ -31,7 +31,7 @@ const SERIES: [Series; 4] = [
 ];
 
 /// The whole page: the header, each of `sections` in order, the footer.
-pub fn compose(health: &Health, sections: &[String]) -> String {
+pub(super) fn compose(health: &Health, sections: &[String]) -> String {
     let footer = footer();
     let mut html = header(health);
     html.reserve(sections.iter().map(String::len).sum::<usize>() + footer.len());
@@ -43,7 +43,7 @@ pub fn compose(health: &Health, sections: &[String]) -> String {
 }
 
 /// The document head, the style sheet, and the title with the health verdict.
-pub fn header(health: &Health) -> String {
+pub(super) fn header(health: &Health) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <meta http-equiv=\"refresh\" content=\"30\"><link rel=\"icon\" href=\"data:,\"><title>inverter-monitor</title>\
@@ -57,12 +57,12 @@ pub fn header(health: &Health) -> String {
 }
 
 /// Links to the machine-readable endpoints, and the end of the document.
-pub fn footer() -> &'static str {
+pub(super) fn footer() -> &'static str {
     "<p><small><a href=\"./api/snapshot\">snapshot JSON</a> · <a href=\"./metrics\">metrics</a> · <a href=\"./healthz\">health</a></small></p></body></html>"
 }
 
 /// One inverter's section: its power flows, the last poll, failures, and the 24-hour chart.
-pub fn inverter(view: &InverterView, now: DateTime<Utc>) -> String {
+pub(super) fn inverter(view: &InverterView, now: DateTime<Utc>) -> String {
     let status = &view.status;
     let mut html = String::with_capacity(8 * 1024);
     let _ = write!(html, "<section><h2>{}</h2>", escape(&status.name));

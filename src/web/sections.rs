@@ -10,7 +10,7 @@ use crate::control::view::ControlView;
 use crate::weather::WeatherHandle;
 
 /// The sky, the sun and the expected PV; the provider's part says so when it is stale.
-pub fn weather(weather: &WeatherHandle, now: DateTime<Utc>) -> String {
+pub(super) fn weather(weather: &WeatherHandle, now: DateTime<Utc>) -> String {
     let mut html = String::from("<section><h2>Weather</h2><div class=\"flows\">");
     let latest = weather.latest(now);
     let sun = latest.as_ref().map(|w| w.sun).or_else(|| weather.sun(now));
@@ -46,7 +46,7 @@ pub fn weather(weather: &WeatherHandle, now: DateTime<Utc>) -> String {
 }
 
 /// One row per consumer: plug, wish, automatic control, runtime and the last decision.
-pub fn control(control: &ControlView) -> String {
+pub(super) fn control(control: &ControlView) -> String {
     let (dry_run, consumers) = control.get();
     let mut html = String::with_capacity(1024);
     let _ = write!(

@@ -65,7 +65,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves `app` on `listener` under `http`'s peer list and limits until `cancel`, then lets
 /// the open connections finish their answers (for at most [`SHUTDOWN_GRACE`]).
-pub async fn run(listener: TcpListener, app: Router, http: HttpConfig, cancel: CancellationToken) {
+pub(super) async fn run(listener: TcpListener, app: Router, http: HttpConfig, cancel: CancellationToken) {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -4,7 +4,7 @@ use super::{Component, Context, Platform};
 use crate::profile::ReadingSpec;
 
 /// The binary sensor entity of a bit-flag reading.
-pub fn component(spec: &ReadingSpec, ctx: &Context<'_>) -> Component {
+pub(super) fn component(spec: &ReadingSpec, ctx: &Context<'_>) -> Component {
     let def = &spec.def;
     let template = format!(
         "{{{{ ('ON' if value_json.{key} else 'OFF') if value_json.{key} is defined else None }}}}",

@@ -9,7 +9,7 @@ use crate::transport::Event;
 const PROMINENT: [Event; 4] = [Event::Timeout, Event::Checksum, Event::Crc, Event::ConnectFailure];
 
 /// Every diagnostic entity of an inverter.
-pub fn components(ctx: &Context<'_>) -> Vec<Component> {
+pub(super) fn components(ctx: &Context<'_>) -> Vec<Component> {
     let mut list = vec![
         entity(ctx, "poll_duration", "Poll duration", "{{ value_json.poll_duration_ms }}", |e| {
             e.unit("ms").class("duration").state_class("measurement")

@@ -4,7 +4,7 @@ use super::{Component, Context, Platform};
 use crate::profile::{EntityCategory, ReadingSpec, StateClass};
 
 /// The sensor entity of a reading.
-pub fn component(spec: &ReadingSpec, ctx: &Context<'_>) -> Component {
+pub(super) fn component(spec: &ReadingSpec, ctx: &Context<'_>) -> Component {
     let def = &spec.def;
     // A reading that was never accepted renders None, which HA shows as unknown, not as 0.
     let template =
@@ -40,7 +40,7 @@ fn options(spec: &ReadingSpec) -> Option<Vec<String>> {
 }
 
 /// The state class as HA spells it.
-pub fn state_class(state: StateClass) -> &'static str {
+pub(super) fn state_class(state: StateClass) -> &'static str {
     match state {
         StateClass::Measurement => "measurement",
         StateClass::Total => "total",

@@ -18,7 +18,7 @@ use crate::poller::Update;
 
 /// The channels the publisher listens to.
 #[derive(Debug)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// Poll updates.
     pub bus: broadcast::Receiver<Update>,
     /// What the connection reports.
@@ -35,7 +35,7 @@ pub struct Inputs {
 
 /// Where the effects go besides the broker.
 #[derive(Debug)]
-pub struct Outputs {
+pub(crate) struct Outputs {
     /// The client: publishes and subscriptions.
     pub client: AsyncClient,
     /// Every switch's last known state.
@@ -47,7 +47,7 @@ pub struct Outputs {
 }
 
 /// Runs until `inputs.cancel`, then says offline and disconnects.
-pub async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: Outputs) {
+pub(crate) async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: Outputs) {
     let mut bus_open = true;
     loop {
         let timer = publisher.next_timer();
@@ -89,7 +89,7 @@ fn bus_still_open(e: broadcast::error::RecvError) -> bool {
 }
 
 /// Carries out `effects` in order.
-pub fn carry_out(publisher: &mut Publisher, outputs: &Outputs, effects: Vec<Effect>) {
+pub(crate) fn carry_out(publisher: &mut Publisher, outputs: &Outputs, effects: Vec<Effect>) {
     for effect in effects {
         match effect {
             Effect::Publish(message) => publish(publisher, &outputs.client, message),

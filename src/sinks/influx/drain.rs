@@ -16,7 +16,7 @@ use super::writer::{WriteOutcome, Writer};
 
 /// The most line-protocol bytes in one request: well under InfluxDB 1.x's default
 /// `max-body-size` of 25 MB, whatever the configured batch.
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
+pub(super) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// How long a write in flight at shutdown may still take: less than the service's deadline, so
 /// its acknowledgement is committed before the process ends.

@@ -17,7 +17,7 @@ use crate::config::{InfluxApi, InfluxConfig, Secret};
 
 /// How a request proves who sends it.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// No header.
     None,
     /// `Authorization: Token …`, ready to send.
@@ -61,7 +61,7 @@ pub enum EndpointError {
 
 /// The write URL and its authentication.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// The full write URL, query included.
     pub url: Url,
     /// The credentials.
@@ -73,7 +73,7 @@ impl Endpoint {
     ///
     /// # Errors
     /// [`EndpointError`] for a bad URL, an unreadable secret file or a token unfit for a header.
-    pub fn new(influx: &InfluxConfig) -> Result<Self, EndpointError> {
+    pub(crate) fn new(influx: &InfluxConfig) -> Result<Self, EndpointError> {
         let database = influx.database.as_deref().unwrap_or_default();
         let rp = influx.retention_policy.as_deref();
         let (path, params, auth) = match influx.api() {

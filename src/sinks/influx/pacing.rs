@@ -7,13 +7,13 @@ use super::writer::WriteOutcome;
 use crate::backoff::Backoff;
 
 /// First wait after a failed write.
-pub const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
 /// Longest wait between attempts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// What to do with the batch just sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// It is stored: commit it and go on.
     Commit,
     /// It will never be taken: commit it as dropped, count it, go on.
@@ -26,7 +26,7 @@ pub enum Step {
 
 /// Batch size and backoff between writes.
 #[derive(Debug, Clone)]
-pub struct Pacing {
+pub(crate) struct Pacing {
     backoff: Backoff,
     limit: usize,
     max: usize,
@@ -34,23 +34,23 @@ pub struct Pacing {
 
 impl Pacing {
     /// Batches of at most `max` points.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         let max = max.max(1);
         Self { backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX), limit: max, max }
     }
 
     /// How many points the next batch may hold.
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.limit
     }
 
     /// Failed attempts in a row.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.backoff.failures()
     }
 
     /// The step after `verdict` on a batch of `sent` points; `jitter` in [0, 1).
-    pub fn on(&mut self, verdict: &WriteOutcome, sent: usize, jitter: f64) -> Step {
+    pub(crate) fn on(&mut self, verdict: &WriteOutcome, sent: usize, jitter: f64) -> Step {
         match verdict {
             WriteOutcome::Written => {
                 self.backoff.reset();

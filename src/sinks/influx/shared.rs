@@ -10,7 +10,7 @@ use super::spool::{Batch, Cursor, Spool, SpoolError};
 
 /// The spool behind a lock, with the stats it updates.
 #[derive(Debug, Clone)]
-pub struct SharedSpool {
+pub(super) struct SharedSpool {
     dir: PathBuf,
     spool: Arc<Mutex<Spool>>,
     stats: Arc<Stats>,
@@ -27,7 +27,7 @@ impl SharedSpool {
     ///
     /// # Errors
     /// [`SpoolError`] when the disk refuses.
-    pub async fn append(&self, time_ms: i64, line: String) -> Result<(), SpoolError> {
+    pub(super) async fn append(&self, time_ms: i64, line: String) -> Result<(), SpoolError> {
         self.run(move |spool| spool.append(&[(time_ms, line.as_bytes())])).await
     }
 
@@ -35,7 +35,7 @@ impl SharedSpool {
     ///
     /// # Errors
     /// [`SpoolError`] when a segment cannot be read.
-    pub async fn peek(&self, max_records: usize, max_bytes: usize) -> Result<Batch, SpoolError> {
+    pub(super) async fn peek(&self, max_records: usize, max_bytes: usize) -> Result<Batch, SpoolError> {
         self.run(move |spool| spool.peek(max_records, max_bytes)).await
     }
 
@@ -43,7 +43,7 @@ impl SharedSpool {
     ///
     /// # Errors
     /// [`SpoolError`] when the position cannot be stored.
-    pub async fn commit(&self, end: Cursor) -> Result<(), SpoolError> {
+    pub(super) async fn commit(&self, end: Cursor) -> Result<(), SpoolError> {
         self.run(move |spool| spool.commit(end)).await
     }
 
@@ -51,7 +51,7 @@ impl SharedSpool {
     ///
     /// # Errors
     /// [`SpoolError`] when the disk refuses.
-    pub async fn sync(&self) -> Result<(), SpoolError> {
+    pub(super) async fn sync(&self) -> Result<(), SpoolError> {
         self.run(|spool| spool.sync()).await
     }
 

@@ -12,18 +12,18 @@ use crate::config::InfluxConfig;
 use crate::weather::WeatherSnapshot;
 
 /// The measurement weather points go to.
-pub const MEASUREMENT: &str = "weather";
+pub(crate) const MEASUREMENT: &str = "weather";
 
 /// Turns weather snapshots into points the way the configuration says.
 #[derive(Debug, Clone)]
-pub struct WeatherPoints {
+pub(crate) struct WeatherPoints {
     tags: BTreeMap<String, String>,
     precision: TimeDelta,
 }
 
 impl WeatherPoints {
     /// Points with `influx.tags`, times cut to `influx.precision`.
-    pub fn new(influx: &InfluxConfig) -> Self {
+    pub(crate) fn new(influx: &InfluxConfig) -> Self {
         Self {
             tags: influx.tags.clone(),
             precision: TimeDelta::from_std(influx.precision).unwrap_or(TimeDelta::seconds(1)),
@@ -31,7 +31,7 @@ impl WeatherPoints {
     }
 
     /// The point of `snapshot`, at its time.
-    pub fn point(&self, snapshot: &WeatherSnapshot) -> Point {
+    pub(crate) fn point(&self, snapshot: &WeatherSnapshot) -> Point {
         let mut point = Point::new(MEASUREMENT, truncate(snapshot.at, self.precision));
         point.tags = self.tags.clone();
         let fields = [

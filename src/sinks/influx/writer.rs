@@ -23,7 +23,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// What a write came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
+pub(crate) enum WriteOutcome {
     /// The database has the points.
     Written,
     /// The database refused the points for good (bad line protocol, field type conflict,
@@ -41,7 +41,7 @@ pub enum WriteOutcome {
 
 /// The HTTP client bound to one endpoint.
 #[derive(Debug, Clone)]
-pub struct Writer {
+pub(crate) struct Writer {
     client: reqwest::Client,
     endpoint: Endpoint,
 }
@@ -51,17 +51,17 @@ impl Writer {
     ///
     /// # Errors
     /// The TLS stack cannot be set up.
-    pub fn new(endpoint: Endpoint, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(endpoint: Endpoint, timeout: Duration) -> Result<Self, reqwest::Error> {
         Ok(Self { client: crate::http_client::client(timeout)?, endpoint })
     }
 
     /// Where writes go (for logs; it holds no credentials).
-    pub fn url(&self) -> &reqwest::Url {
+    pub(crate) fn url(&self) -> &reqwest::Url {
         &self.endpoint.url
     }
 
     /// Sends `body` (lines separated by newlines) and judges the answer.
-    pub async fn write(&self, body: Vec<u8>) -> WriteOutcome {
+    pub(crate) async fn write(&self, body: Vec<u8>) -> WriteOutcome {
         let request = self
             .client
             .post(self.endpoint.url.clone())
@@ -86,7 +86,12 @@ impl Writer {
 }
 
 /// The verdict on an answer with `status`, its `Retry-After` header and `body`, received `now`.
-pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: DateTime<Utc>) -> WriteOutcome {
+pub(crate) fn classify(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+    now: DateTime<Utc>,
+) -> WriteOutcome {
     let reason = || format!("HTTP {status}: {}", excerpt(body));
     match status {
         200..=299 => WriteOutcome::Written,
@@ -99,7 +104,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: DateTim
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), capped.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),

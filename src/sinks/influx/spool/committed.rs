@@ -31,7 +31,7 @@ pub struct Position {
 }
 
 /// The stored position; `None` when there is none yet or it is unreadable (logged).
-pub fn load(dir: &Path) -> Option<Position> {
+pub(super) fn load(dir: &Path) -> Option<Position> {
     let path = dir.join(FILE);
     let bytes = std::fs::read(&path).ok()?;
     let position = decode(&bytes);
@@ -45,7 +45,7 @@ pub fn load(dir: &Path) -> Option<Position> {
 ///
 /// # Errors
 /// The file cannot be written, synced or renamed.
-pub fn store(dir: &Path, position: Position) -> io::Result<()> {
+pub(super) fn store(dir: &Path, position: Position) -> io::Result<()> {
     let temp = dir.join(TEMP);
     let mut file = std::fs::File::create(&temp)?;
     file.write_all(&encode(position))?;

@@ -10,11 +10,11 @@
 //! ```
 
 /// Bytes before the payload.
-pub const HEADER: usize = 16;
+pub(super) const HEADER: usize = 16;
 
 /// The largest payload accepted: far above any point, small enough that a garbage length
 /// read from a damaged file cannot make us allocate gigabytes.
-pub const MAX_PAYLOAD: usize = 16 << 20;
+pub(super) const MAX_PAYLOAD: usize = 16 << 20;
 
 /// A record read back from the spool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Record {
 
 /// What the bytes at some offset hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decoded<'a> {
+pub(super) enum Decoded<'a> {
     /// A whole, intact record `len` bytes long.
     Record {
         /// Time of the point, Unix milliseconds.
@@ -44,7 +44,7 @@ pub enum Decoded<'a> {
 }
 
 /// The frame size of a payload of `payload_len` bytes.
-pub fn frame_len(payload_len: usize) -> usize {
+pub(super) fn frame_len(payload_len: usize) -> usize {
     HEADER + payload_len
 }
 
@@ -52,7 +52,7 @@ pub fn frame_len(payload_len: usize) -> usize {
 ///
 /// # Panics
 /// When `payload` is longer than [`MAX_PAYLOAD`]; callers check first.
-pub fn encode(time_ms: i64, payload: &[u8], out: &mut Vec<u8>) {
+pub(super) fn encode(time_ms: i64, payload: &[u8], out: &mut Vec<u8>) {
     assert!(payload.len() <= MAX_PAYLOAD, "a spool record of {} bytes", payload.len());
     let len = (payload.len() as u32).to_le_bytes();
     let time = time_ms.to_le_bytes();
@@ -63,7 +63,7 @@ pub fn encode(time_ms: i64, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The record at the start of `buf`.
-pub fn decode(buf: &[u8]) -> Decoded<'_> {
+pub(super) fn decode(buf: &[u8]) -> Decoded<'_> {
     let Some(header) = buf.get(..HEADER) else { return Decoded::Incomplete };
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     if len > MAX_PAYLOAD {
@@ -80,7 +80,7 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
 
 /// How much of a buffer is whole, intact records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Scan {
+pub(super) struct Scan {
     /// Intact records from the start.
     pub records: u64,
     /// Bytes they take: everything after is a torn or damaged tail.
@@ -88,7 +88,7 @@ pub struct Scan {
 }
 
 /// Walks `buf` from the start up to the first incomplete or damaged frame.
-pub fn scan(buf: &[u8]) -> Scan {
+pub(super) fn scan(buf: &[u8]) -> Scan {
     let mut scan = Scan::default();
     while let Decoded::Record { len, .. } = decode(&buf[scan.valid..]) {
         scan.valid += len;
@@ -98,7 +98,7 @@ pub fn scan(buf: &[u8]) -> Scan {
 }
 
 /// The time field of a frame `header` (at least [`HEADER`] bytes).
-pub fn time_of(header: &[u8]) -> i64 {
+pub(super) fn time_of(header: &[u8]) -> i64 {
     i64::from_le_bytes(header[8..16].try_into().expect("a whole header"))
 }
 

@@ -12,7 +12,7 @@ const SUFFIX: &str = ".seg";
 
 /// What the spool knows about one segment file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
+pub(super) struct Segment {
     /// Its number: segments are read in this order.
     pub id: u64,
     /// Bytes of intact records.
@@ -22,7 +22,7 @@ pub struct Segment {
 }
 
 /// The path of segment `id`; zero-padded so a directory listing sorts oldest first.
-pub fn path(dir: &Path, id: u64) -> PathBuf {
+pub(super) fn path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}{SUFFIX}"))
 }
 
@@ -30,7 +30,7 @@ pub fn path(dir: &Path, id: u64) -> PathBuf {
 ///
 /// # Errors
 /// The directory cannot be read.
-pub fn list(dir: &Path) -> io::Result<Vec<u64>> {
+pub(super) fn list(dir: &Path) -> io::Result<Vec<u64>> {
     let mut ids = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -46,7 +46,7 @@ pub fn list(dir: &Path) -> io::Result<Vec<u64>> {
 ///
 /// # Errors
 /// The file cannot be read or truncated.
-pub fn recover(dir: &Path, id: u64) -> io::Result<(Segment, u64)> {
+pub(super) fn recover(dir: &Path, id: u64) -> io::Result<(Segment, u64)> {
     let path = path(dir, id);
     let bytes = std::fs::read(&path)?;
     let scan = record::scan(&bytes);
@@ -63,7 +63,7 @@ pub fn recover(dir: &Path, id: u64) -> io::Result<(Segment, u64)> {
 ///
 /// # Errors
 /// The file exists or cannot be created.
-pub fn create(dir: &Path, id: u64) -> io::Result<File> {
+pub(super) fn create(dir: &Path, id: u64) -> io::Result<File> {
     let file = OpenOptions::new().append(true).create_new(true).open(path(dir, id))?;
     sync_dir(dir)?;
     Ok(file)
@@ -73,7 +73,7 @@ pub fn create(dir: &Path, id: u64) -> io::Result<File> {
 ///
 /// # Errors
 /// The file cannot be opened.
-pub fn open_append(dir: &Path, id: u64) -> io::Result<File> {
+pub(super) fn open_append(dir: &Path, id: u64) -> io::Result<File> {
     OpenOptions::new().append(true).open(path(dir, id))
 }
 
@@ -81,7 +81,7 @@ pub fn open_append(dir: &Path, id: u64) -> io::Result<File> {
 ///
 /// # Errors
 /// The file cannot be read, or is shorter than `to`.
-pub fn read(dir: &Path, id: u64, from: u64, to: u64) -> io::Result<Vec<u8>> {
+pub(super) fn read(dir: &Path, id: u64, from: u64, to: u64) -> io::Result<Vec<u8>> {
     let mut file = File::open(path(dir, id))?;
     file.seek(SeekFrom::Start(from))?;
     let mut buf = vec![0; usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX)];
@@ -93,7 +93,7 @@ pub fn read(dir: &Path, id: u64, from: u64, to: u64) -> io::Result<Vec<u8>> {
 ///
 /// # Errors
 /// The file cannot be truncated.
-pub fn truncate(dir: &Path, id: u64, len: u64) -> io::Result<()> {
+pub(super) fn truncate(dir: &Path, id: u64, len: u64) -> io::Result<()> {
     let file = OpenOptions::new().write(true).open(path(dir, id))?;
     file.set_len(len)?;
     file.sync_all()
@@ -103,7 +103,7 @@ pub fn truncate(dir: &Path, id: u64, len: u64) -> io::Result<()> {
 ///
 /// # Errors
 /// The file exists and cannot be removed.
-pub fn remove(dir: &Path, id: u64) -> io::Result<()> {
+pub(super) fn remove(dir: &Path, id: u64) -> io::Result<()> {
     match std::fs::remove_file(path(dir, id)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -114,7 +114,7 @@ pub fn remove(dir: &Path, id: u64) -> io::Result<()> {
 ///
 /// # Errors
 /// The directory cannot be opened or synced.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
