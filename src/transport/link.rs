@@ -124,11 +124,6 @@ impl Link {
         &self.target
     }
 
-    /// True while a connection is open.
-    pub fn is_connected(&self) -> bool {
-        self.client.is_some()
-    }
-
     /// One try: connect if needed, wait the pause, send, wait for the answer.
     async fn attempt(&mut self, request: &Request) -> Result<Answer, Error> {
         self.ensure_connected().await?;
