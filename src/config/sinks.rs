@@ -199,7 +199,7 @@ fn name_problem(name: &str) -> Option<&'static str> {
 ///
 /// Three fences, each off by default except the limits: `allow` (which peers may connect at
 /// all: the add-on sets it to the ingress proxy), `token` (what a request must carry) and the
-/// server limits (what a connection may cost). Enforced by `crate::web`, not here.
+/// server limits (what a connection may cost). Enforced by the `web` module, not here.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {

@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod http_security;
 mod influx;
+mod layers;
 mod mqtt;
 mod observability;
 mod poll_loop;
