@@ -2,6 +2,8 @@
 
 use proptest::prelude::*;
 
+mod scale_when;
+
 use super::load::parse;
 use super::*;
 
