@@ -9,7 +9,10 @@ use super::def::{Kind, ProfileFile, ReadingDef, StateClass};
 use super::{Profile, ReadingSpec};
 
 /// Profiles shipped inside the binary, so `cargo run` and the container need no files.
-const BUILTIN: &[(&str, &str)] = &[("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml")),
+    ("deye_sg01hp3", include_str!("../../config/profiles/deye_sg01hp3.toml")),
+];
 
 /// Units Home Assistant accepts for each sensor device class we use.
 const UNITS: &[(&str, &[&str])] = &[
