@@ -1,7 +1,8 @@
 //! Registers → typed values, and back (the simulator writes what the house model says).
 //!
 //! Order of operations (docs/profiles.md): combine words → apply sign → bit or mask → enum
-//! lookup, or `(raw − offset) × scale` rounded to the decimals of `scale`.
+//! lookup, or `(raw − offset) × scale` rounded to the decimals of `scale`, where `scale_when` may
+//! pick another scale from a firmware register of the same poll.
 
 use std::sync::Arc;
 
