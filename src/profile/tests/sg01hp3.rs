@@ -316,11 +316,31 @@ fn every_reading_decodes_to_its_value() {
     assert_eq!(got.keys().collect::<BTreeSet<_>>(), checked);
 }
 
+/// Daily and lifetime energy registers (low and high word) of the profile.
+const DAILY: [u16; 7] = [514, 515, 520, 521, 526, 529, 536];
+const TOTALS: [(u16, u16); 7] =
+    [(516, 517), (518, 519), (522, 523), (524, 525), (527, 528), (534, 535), (537, 538)];
+
+/// The house with the same energy as `house()`, as a control board before build 1098 counts
+/// it: 0.1 kWh per bit, ten times the raw value.
+fn house_on_build_1095() -> Table {
+    let mut old = house();
+    old.set(BUILD, 0x1095);
+    for addr in DAILY {
+        let raw = i32::from(old.0[usize::from(addr)]);
+        old.set(addr, raw * 10);
+    }
+    for (lo, hi) in TOTALS {
+        let raw = i64::from(old.0[usize::from(lo)]) | i64::from(old.0[usize::from(hi)]) << 16;
+        old.set32(lo, hi, raw * 10);
+    }
+    old
+}
+
 #[test]
 fn builds_before_1098_count_energy_in_tenths() {
-    let mut old = house();
-    // The same energy as on build 1098, written the old way: ten times the raw value.
-    old.set(BUILD, 0x1095).set(529, 420).set32(534, 535, 700_000).set(520, 50).set32(524, 525, 53_270);
+    let old = house_on_build_1095();
+    assert_eq!(old.0[529], 420, "the table itself holds tenths");
     let got = decode(&old);
     assert_eq!(got["pv_energy_today"], n(42.0));
     assert_eq!(got["pv_energy_total"], n(70000.0));
@@ -376,4 +396,49 @@ fn the_map_is_read_in_a_few_requests() {
     let plan = profile().plan();
     assert!(plan.iter().all(|b| b.count <= 125));
     assert_eq!(plan.len(), 5, "plan: {plan:?}");
+}
+
+#[test]
+fn a_firmware_update_between_polls_keeps_every_counter_accepted() {
+    use crate::quality::Quality;
+    let profile = profile();
+    let local = chrono::NaiveDate::from_ymd_opt(2024, 12, 4).unwrap().and_hms_opt(13, 30, 15).unwrap();
+    let now = chrono::Utc::now();
+    let mut quality = Quality::new(profile.readings.len(), std::time::Duration::from_secs(600));
+    let mut poll = |table: &Table, minutes: i64| {
+        let (readings, errors) = profile.decode(&table.registers());
+        assert!(errors.is_empty(), "{errors:?}");
+        let at = chrono::Duration::minutes(minutes);
+        quality.filter(&profile, readings, now + at, local + at).rejected
+    };
+    // The house passes every range and rule on the old build, and after the update to 1098 the
+    // raw energy words fall tenfold while every counter carries on from where it was.
+    assert_eq!(poll(&house_on_build_1095(), 0), []);
+    assert_eq!(poll(&house(), 1), []);
+    // Ignoring the build would read a tenth of the lifetime counters: backwards, so rejected.
+    let mut unaware = house();
+    unaware.set(BUILD, 0x1095);
+    let rejected = poll(&unaware, 2);
+    let total_keys: BTreeSet<&str> =
+        rejected.iter().filter_map(|r| r.index).map(|i| profile.readings[i].def.key.as_str()).collect();
+    assert!(
+        total_keys.contains("pv_energy_total") && total_keys.contains("grid_import_total"),
+        "{rejected:?}"
+    );
+}
+
+#[test]
+fn a_32_bit_word_pair_out_of_step_is_rejected_per_phase() {
+    // kellerza/sunsynk#398: low word already negative (-16 W), high word still 0.
+    use crate::quality::Quality;
+    let profile = profile();
+    let mut spiky = house();
+    spiky.set32(622, 687, 0xFFF0);
+    let (readings, _) = profile.decode(&spiky.registers());
+    let index = profile.index_of("grid_power_l1").unwrap();
+    assert!(readings.iter().any(|r| r.index == index && r.value == n(65520.0)));
+    let local = chrono::NaiveDate::from_ymd_opt(2024, 12, 4).unwrap().and_hms_opt(13, 30, 15).unwrap();
+    let mut quality = Quality::new(profile.readings.len(), std::time::Duration::from_secs(600));
+    let verdict = quality.filter(&profile, readings, chrono::Utc::now(), local);
+    assert!(verdict.rejected.iter().any(|r| r.index == Some(index)), "{:?}", verdict.rejected);
 }
