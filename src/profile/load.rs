@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::def::{Kind, ProfileFile, ReadingDef, StateClass};
+use super::def::{ProfileFile, ReadingDef, StateClass};
 use super::{Profile, ReadingSpec};
 
 /// Profiles shipped inside the binary, so `cargo run` and the container need no files.
@@ -179,11 +179,6 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
         }
         readings.push(validate(def).map_err(reading_err)?);
     }
-    resolve_scale_when(&mut readings).map_err(|(key, reason)| ProfileError::Reading {
-        file: file.to_string(),
-        key,
-        reason,
-    })?;
     let zero_poll = header
         .zero_poll
         .iter()
@@ -214,6 +209,9 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
             return Err(header_err(reason));
         }
     }
+    // scale_when names other readings: resolvable only now that every reading is known.
+    let reading_err = |(key, reason)| ProfileError::Reading { file: file.to_string(), key, reason };
+    resolve_scale_when(&mut readings).map_err(reading_err)?;
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
 }
 
@@ -285,7 +283,9 @@ fn deciding_register(readings: &[ReadingSpec], own: &str, key: &str) -> Result<u
         .find(|r| r.def.key == key)
         .ok_or_else(|| format!("scale_when names `{key}`, which is not a reading"))?
         .def;
-    let plain = matches!(def.kind, Kind::U16 | Kind::Version) && def.bit.is_none() && def.mask.is_none();
+    let plain = matches!(def.kind, super::Kind::U16 | super::Kind::Version)
+        && def.bit.is_none()
+        && def.mask.is_none();
     match (plain, def.registers.as_slice()) {
         (true, [register]) => Ok(*register),
         _ => Err(format!("scale_when names `{key}`: it must be one u16 or version register, no bit or mask")),
