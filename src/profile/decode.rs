@@ -1,7 +1,8 @@
 //! Registers → typed values, and back (the simulator writes what the house model says).
 //!
 //! Order of operations (docs/profiles.md): combine words → apply sign → bit or mask → enum
-//! lookup, or `(raw − offset) × scale` rounded to the decimals of `scale`.
+//! lookup, or `(raw − offset) × scale` rounded to the decimals of `scale`, where `scale_when` may
+//! pick another scale from a firmware register of the same poll.
 
 use std::sync::Arc;
 
@@ -72,7 +73,17 @@ impl ReadingSpec {
         if !self.options.is_empty() {
             return self.option(raw).map(Value::Text).ok_or(DecodeError::UnknownOption(raw));
         }
-        Ok(Value::Number(self.scaled(raw)))
+        let scale = self.scale_in_force(|addr| regs.get(addr)).map_err(DecodeError::Missing)?;
+        Ok(Value::Number(self.scaled(raw, scale)))
+    }
+
+    /// The scale for this poll: `scale_when`'s while its register satisfies the condition, else
+    /// `scale`. `read` looks a register up; a deciding register it lacks is `Err(address)`,
+    /// because guessing the scale would publish a value ten times off.
+    fn scale_in_force(&self, read: impl Fn(u16) -> Option<u16>) -> Result<f64, u16> {
+        let Some(when) = &self.def.scale_when else { return Ok(self.def.scale) };
+        let raw = read(when.register).ok_or(when.register)?;
+        Ok(if when.holds(raw) { when.scale } else { self.def.scale })
     }
 
     /// The text of enum option `raw`.
@@ -104,8 +115,8 @@ impl ReadingSpec {
         }
     }
 
-    fn scaled(&self, raw: i64) -> f64 {
-        let value = (raw as f64 - self.def.offset) * self.def.scale;
+    fn scaled(&self, raw: i64, scale: f64) -> f64 {
+        let value = (raw as f64 - self.def.offset) * scale;
         let factor = 10f64.powi(i32::from(self.decimals));
         (value * factor).round() / factor
     }
@@ -130,7 +141,7 @@ impl ReadingSpec {
             (Some(bit), _, Value::Bool(on)) => current & !(1 << bit) | u64::from(*on) << bit,
             (Some(_), _, _) => return Err(wrong("non-flag")),
             (None, mask, value) => {
-                let raw = self.raw_of(value)?;
+                let raw = self.raw_of(value, regs)?;
                 match mask {
                     Some(mask) => {
                         let field = (raw as u64) << mask.trailing_zeros() & u64::from(mask);
@@ -143,9 +154,13 @@ impl ReadingSpec {
         self.put_words(&self.split(bits), regs)
     }
 
-    fn raw_of(&self, value: &Value) -> Result<i64, EncodeError> {
+    fn raw_of(&self, value: &Value, regs: &[u16]) -> Result<i64, EncodeError> {
         match value {
-            Value::Number(n) => Ok((n / self.def.scale + self.def.offset).round() as i64),
+            Value::Number(n) => {
+                let read = |addr: u16| regs.get(usize::from(addr)).copied();
+                let scale = self.scale_in_force(read).map_err(EncodeError::Address)?;
+                Ok((n / scale + self.def.offset).round() as i64)
+            }
             Value::Text(text) => {
                 self.options.iter().find(|(_, v)| **v == **text).map(|(k, _)| *k).ok_or_else(|| {
                     EncodeError::UnknownOption { key: self.def.key.clone(), text: text.to_string() }

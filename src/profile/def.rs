@@ -143,6 +143,34 @@ pub enum Counter {
     Daily,
 }
 
+/// A scale that replaces a reading's `scale` while another reading's register lies in a range.
+///
+/// Firmware updates have changed the unit of registers in the field: SG01HP3 control boards from
+/// build 1098 on count energy in kWh where older builds count 0.1 kWh. The profile names the
+/// register that tells the build, so no user has to know which firmware runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleWhen {
+    /// The reading whose register decides: one register, `u16` or `version`, no bit or mask.
+    pub key: String,
+    /// The condition holds when the register's raw value is at least this (inclusive)...
+    pub at_least: Option<u16>,
+    /// ...and below this (exclusive). At least one of the two bounds is given.
+    pub below: Option<u16>,
+    /// The scale in force while the condition holds.
+    pub scale: f64,
+    /// The register of `key`; the loader fills it in once every reading is known.
+    #[serde(skip)]
+    pub register: u16,
+}
+
+impl ScaleWhen {
+    /// True when the deciding register's raw value `raw` satisfies the condition.
+    pub fn holds(&self, raw: u16) -> bool {
+        self.at_least.is_none_or(|low| raw >= low) && self.below.is_none_or(|high| raw < high)
+    }
+}
+
 /// Home Assistant entity category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -190,6 +218,8 @@ pub struct ReadingDef {
     /// value = (raw − offset) × scale.
     #[serde(default)]
     pub offset: f64,
+    /// Another scale while a firmware register says so (`docs/profiles.md`, "scale_when").
+    pub scale_when: Option<ScaleWhen>,
     /// Unit of measurement.
     pub unit: Option<String>,
     /// Home Assistant device class.

@@ -12,6 +12,7 @@ use super::{Profile, ReadingSpec};
 const BUILTIN: &[(&str, &str)] = &[
     ("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml")),
     ("deye_sg04lp3", include_str!("../../config/profiles/deye_sg04lp3.toml")),
+    ("deye_sg01hp3", include_str!("../../config/profiles/deye_sg01hp3.toml")),
 ];
 
 /// Units Home Assistant accepts for each sensor device class we use.
@@ -209,6 +210,9 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
             return Err(header_err(reason));
         }
     }
+    // scale_when names other readings: resolvable only now that every reading is known.
+    let reading_err = |(key, reason)| ProfileError::Reading { file: file.to_string(), key, reason };
+    resolve_scale_when(&mut readings).map_err(reading_err)?;
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
 }
 
@@ -219,12 +223,74 @@ fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
     check_flag_or_mask(&def)?;
     check_home_assistant(&def)?;
     check_plausibility(&def)?;
+    check_scale_when(&def)?;
     let options = options(&def)?;
     if !def.scale.is_finite() || def.scale == 0.0 || !def.offset.is_finite() {
         return Err(format!("scale {} and offset {} must be finite, scale non-zero", def.scale, def.offset));
     }
-    let decimals = (-def.scale.abs().log10()).ceil().clamp(0.0, 6.0) as u8;
+    let decimals = decimals_of(&def);
     Ok(ReadingSpec { def, options, decimals })
+}
+
+/// Decimals to round to: those of `scale`, or of the `scale_when` scale if it has more, so a
+/// value keeps its resolution whichever scale is in force.
+fn decimals_of(def: &ReadingDef) -> u8 {
+    let decimals = |scale: f64| (-scale.abs().log10()).ceil().clamp(0.0, 6.0) as u8;
+    let alternative = def.scale_when.as_ref().map_or(0, |when| decimals(when.scale));
+    decimals(def.scale).max(alternative)
+}
+
+/// `scale_when` on its own: a usable scale, a real range, and a reading that has a scale.
+fn check_scale_when(def: &ReadingDef) -> Result<(), String> {
+    let Some(when) = &def.scale_when else { return Ok(()) };
+    if !when.scale.is_finite() || when.scale == 0.0 {
+        return Err(format!("scale_when: scale {} must be finite and non-zero", when.scale));
+    }
+    match (when.at_least, when.below) {
+        (None, None) => return Err("scale_when needs at_least, below or both".into()),
+        (Some(low), Some(high)) if low >= high => {
+            return Err(format!("scale_when: at_least {low:#x} must be below {high:#x}"));
+        }
+        _ => {}
+    }
+    if !def.kind.is_integer() || def.bit.is_some() || def.options.is_some() {
+        return Err("scale_when applies to numeric readings only".into());
+    }
+    Ok(())
+}
+
+/// Points every `scale_when` at the register it is decided by, now that all readings are known.
+/// Errors carry the key of the reading at fault.
+fn resolve_scale_when(readings: &mut [ReadingSpec]) -> Result<(), (String, String)> {
+    for index in 0..readings.len() {
+        let Some(when) = &readings[index].def.scale_when else { continue };
+        let own = &readings[index].def.key;
+        let register = deciding_register(readings, own, &when.key).map_err(|reason| (own.clone(), reason))?;
+        if let Some(when) = &mut readings[index].def.scale_when {
+            when.register = register;
+        }
+    }
+    Ok(())
+}
+
+/// The register of reading `key`, which must be one plain register: the condition compares what
+/// the inverter sent, not a decoded value.
+fn deciding_register(readings: &[ReadingSpec], own: &str, key: &str) -> Result<u16, String> {
+    if key == own {
+        return Err("scale_when names the reading itself".into());
+    }
+    let def = &readings
+        .iter()
+        .find(|r| r.def.key == key)
+        .ok_or_else(|| format!("scale_when names `{key}`, which is not a reading"))?
+        .def;
+    let plain = matches!(def.kind, super::Kind::U16 | super::Kind::Version)
+        && def.bit.is_none()
+        && def.mask.is_none();
+    match (plain, def.registers.as_slice()) {
+        (true, [register]) => Ok(*register),
+        _ => Err(format!("scale_when names `{key}`: it must be one u16 or version register, no bit or mask")),
+    }
 }
 
 fn check_key(key: &str) -> Result<(), String> {

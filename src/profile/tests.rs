@@ -2,6 +2,9 @@
 
 use proptest::prelude::*;
 
+mod scale_when;
+mod sg01hp3;
+
 use super::load::parse;
 use super::*;
 
