@@ -176,6 +176,11 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
         }
         readings.push(validate(def).map_err(reading_err)?);
     }
+    super::derive::resolve(&mut readings).map_err(|(key, reason)| ProfileError::Reading {
+        file: file.to_string(),
+        key,
+        reason,
+    })?;
     let zero_poll = header
         .zero_poll
         .iter()
@@ -212,6 +217,7 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
 /// Checks one reading and precomputes what decoding needs.
 fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
     check_key(&def.key)?;
+    super::derive::check(&def)?;
     check_shape(&def)?;
     check_flag_or_mask(&def)?;
     check_home_assistant(&def)?;
@@ -221,7 +227,7 @@ fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
         return Err(format!("scale {} and offset {} must be finite, scale non-zero", def.scale, def.offset));
     }
     let decimals = (-def.scale.abs().log10()).ceil().clamp(0.0, 6.0) as u8;
-    Ok(ReadingSpec { def, options, decimals })
+    Ok(ReadingSpec { def, options, decimals, inputs: Vec::new() })
 }
 
 fn check_key(key: &str) -> Result<(), String> {

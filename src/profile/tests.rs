@@ -143,3 +143,5 @@ proptest! {
         prop_assert!((round_trip(&bodies[kind], value) - value).abs() < 1e-9);
     }
 }
+
+mod derived;

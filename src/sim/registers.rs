@@ -139,10 +139,11 @@ pub fn defaults(profile: &Profile, size: usize) -> Vec<u16> {
 }
 
 /// Writes `values` into `regs` for the readings `profile` has; unknown keys are skipped, so
-/// the simulator serves any profile.
+/// the simulator serves any profile. Derived readings are skipped too: they have no registers,
+/// the inverter reports their inputs.
 pub fn apply(profile: &Profile, values: &[(&str, Value)], regs: &mut [u16]) {
     for (key, value) in values {
-        if let Some(index) = profile.index_of(key) {
+        if let Some(index) = profile.index_of(key).filter(|i| !profile.readings[*i].def.kind.is_derived()) {
             let _ = profile.readings[index].encode(value, regs);
         }
     }
