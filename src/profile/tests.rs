@@ -145,3 +145,4 @@ proptest! {
 }
 
 mod derived;
+mod sg01lp1_additions;
