@@ -74,7 +74,7 @@ fn errors_name_the_file_and_the_key() {
     );
     assert_eq!(
         message(&format!("{GOOD}profile = \"deye_nope\"\n"), &[]),
-        "FILE: inverter[0].profile: unknown profile `deye_nope` (known: deye_sg01lp1)"
+        "FILE: inverter[0].profile: unknown profile `deye_nope` (known: deye_micro, deye_sg01lp1, deye_string)"
     );
     assert_eq!(
         message(&format!("{GOOD}{}", GOOD.replace("192.168.1.50", "h2")), &[]),

@@ -9,7 +9,11 @@ use super::def::{ProfileFile, ReadingDef, StateClass};
 use super::{Profile, ReadingSpec};
 
 /// Profiles shipped inside the binary, so `cargo run` and the container need no files.
-const BUILTIN: &[(&str, &str)] = &[("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml")),
+    ("deye_micro", include_str!("../../config/profiles/deye_micro.toml")),
+    ("deye_string", include_str!("../../config/profiles/deye_string.toml")),
+];
 
 /// Units Home Assistant accepts for each sensor device class we use.
 const UNITS: &[(&str, &[&str])] = &[

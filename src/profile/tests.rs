@@ -145,4 +145,6 @@ proptest! {
 }
 
 mod derived;
+mod micro;
 mod sg01lp1_additions;
+mod string;

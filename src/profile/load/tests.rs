@@ -32,7 +32,7 @@ fn sg01lp1_needs_no_more_reads_than_its_contiguous_ranges() {
 #[test]
 fn unknown_profile_lists_the_known_ones() {
     let err = Profiles::builtin().unwrap().get("nope").unwrap_err().to_string();
-    assert_eq!(err, "unknown profile `nope` (known: deye_sg01lp1)");
+    assert_eq!(err, "unknown profile `nope` (known: deye_micro, deye_sg01lp1, deye_string)");
 }
 
 #[test]
