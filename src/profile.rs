@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod def;
+mod derive;
 pub mod load;
 pub mod plan;
 pub mod registers;
@@ -31,8 +32,10 @@ pub struct ReadingSpec {
     pub def: ReadingDef,
     /// Enum options, raw value → text, in raw order.
     pub options: Vec<(i64, Arc<str>)>,
-    /// Decimals to round scaled values to: those of `scale`.
+    /// Decimals to round scaled values to: those of `scale`, or of the inputs when derived.
     pub decimals: u8,
+    /// Derived readings: the indices of the readings named in `of`, each above this one.
+    pub inputs: Vec<usize>,
 }
 
 /// A validated profile.
@@ -69,15 +72,22 @@ impl Profile {
         self.readings.iter().position(|r| r.def.key == key)
     }
 
-    /// Decodes every reading whose registers were read. Readings whose registers are missing
-    /// (their read failed) are left out; readings that cannot be decoded come back as errors.
+    /// Decodes every reading whose registers were read, then the derived ones from those (in
+    /// file order, so a derived reading sees its inputs). Readings whose registers are missing
+    /// (their read failed), or whose inputs are, are left out; readings that cannot be decoded
+    /// come back as errors.
     pub fn decode(&self, regs: &RegisterSet) -> (Vec<Reading>, Vec<(usize, DecodeError)>) {
         let mut readings = Vec::with_capacity(self.readings.len());
         let mut errors = Vec::new();
         for (index, spec) in self.readings.iter().enumerate() {
-            match spec.decode(regs) {
+            let value = if spec.def.kind.is_derived() {
+                spec.derive(&self.readings, &readings)
+            } else {
+                spec.decode(regs)
+            };
+            match value {
                 Ok(value) => readings.push(Reading { index, value }),
-                Err(DecodeError::Missing(_)) => {}
+                Err(DecodeError::Missing(_) | DecodeError::Input(_)) => {}
                 Err(e) => errors.push((index, e)),
             }
         }

@@ -18,6 +18,12 @@ pub enum DecodeError {
     /// The raw value is not one of the enum's options.
     #[error("raw value {0} is not one of the enum options")]
     UnknownOption(i64),
+    /// An input of a derived reading was not read, or is outside its own range.
+    #[error("input `{0}` was not read or is out of range")]
+    Input(String),
+    /// A derived reading has no registers to decode: [`ReadingSpec::derive`] computes it.
+    #[error("a derived reading is computed from other readings, not decoded")]
+    Derived,
 }
 
 /// Why a value could not be written into registers.
@@ -42,6 +48,9 @@ pub enum EncodeError {
     /// A register address is beyond the register array.
     #[error("register {0} is outside the register array")]
     Address(u16),
+    /// A derived reading has no registers to write: the simulator serves its inputs.
+    #[error("reading `{0}` is derived from other readings and has no registers")]
+    Derived(String),
 }
 
 impl ReadingSpec {
@@ -49,8 +58,12 @@ impl ReadingSpec {
     ///
     /// # Errors
     /// [`DecodeError::Missing`] when a register was not read, [`DecodeError::UnknownOption`]
-    /// when an enum reading holds a value it has no text for.
+    /// when an enum reading holds a value it has no text for, [`DecodeError::Derived`] for a
+    /// derived reading.
     pub fn decode(&self, regs: &RegisterSet) -> Result<Value, DecodeError> {
+        if self.def.kind.is_derived() {
+            return Err(DecodeError::Derived);
+        }
         let mut words = [0u16; 8];
         let n = self.def.registers.len().min(words.len());
         for (slot, &addr) in words.iter_mut().zip(&self.def.registers) {
@@ -128,6 +141,9 @@ impl ReadingSpec {
     /// [`EncodeError`] when the value does not fit this reading.
     pub fn encode(&self, value: &Value, regs: &mut [u16]) -> Result<(), EncodeError> {
         let wrong = |value: &'static str| EncodeError::Type { key: self.def.key.clone(), value };
+        if self.def.kind.is_derived() {
+            return Err(EncodeError::Derived(self.def.key.clone()));
+        }
         match (self.def.kind, value) {
             (Kind::Ascii, Value::Text(text)) => {
                 return self.put_words(&ascii_words(text, self.def.registers.len()), regs);

@@ -100,6 +100,11 @@ pub enum Kind {
     Ascii,
     /// Each register as four hex nibbles, `1.2.3.4`.
     Version,
+    /// No registers: the sum of the readings named in `of` (`pv_power` from `pv1_power`..).
+    Sum,
+    /// No registers: the product of the two readings named in `of` (power from voltage and
+    /// current, where an inverter has no power register).
+    Product,
 }
 
 impl Kind {
@@ -109,7 +114,13 @@ impl Kind {
             Self::U16 | Self::S16 => Some(1),
             Self::U32 | Self::S32 => Some(2),
             Self::Ascii | Self::Version => None,
+            Self::Sum | Self::Product => Some(0),
         }
+    }
+
+    /// True for kinds computed from other readings rather than read from registers.
+    pub fn is_derived(self) -> bool {
+        matches!(self, Self::Sum | Self::Product)
     }
 
     /// True for kinds whose value is an integer.
@@ -204,9 +215,13 @@ pub struct ReadingDef {
     /// Group, for display and filtering.
     pub group: String,
     /// Decimal register addresses, in the order `kind` and `word_order` read them.
+    #[serde(default)]
     pub registers: Vec<u16>,
     /// How the registers hold the raw value.
     pub kind: Kind,
+    /// Derived kinds: the keys of the readings the value is computed from.
+    #[serde(default)]
+    pub of: Vec<String>,
     /// Word order of 32-bit kinds.
     pub word_order: Option<WordOrder>,
     /// Signed kinds: sign bit and magnitude instead of two's complement.

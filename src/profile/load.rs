@@ -13,6 +13,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("deye_sg01lp1", include_str!("../../config/profiles/deye_sg01lp1.toml")),
     ("deye_sg04lp3", include_str!("../../config/profiles/deye_sg04lp3.toml")),
     ("deye_sg01hp3", include_str!("../../config/profiles/deye_sg01hp3.toml")),
+    ("deye_micro", include_str!("../../config/profiles/deye_micro.toml")),
+    ("deye_string", include_str!("../../config/profiles/deye_string.toml")),
 ];
 
 /// Units Home Assistant accepts for each sensor device class we use.
@@ -180,6 +182,11 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
         }
         readings.push(validate(def).map_err(reading_err)?);
     }
+    super::derive::resolve(&mut readings).map_err(|(key, reason)| ProfileError::Reading {
+        file: file.to_string(),
+        key,
+        reason,
+    })?;
     let zero_poll = header
         .zero_poll
         .iter()
@@ -219,6 +226,7 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
 /// Checks one reading and precomputes what decoding needs.
 fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
     check_key(&def.key)?;
+    super::derive::check(&def)?;
     check_shape(&def)?;
     check_flag_or_mask(&def)?;
     check_home_assistant(&def)?;
@@ -229,7 +237,7 @@ fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
         return Err(format!("scale {} and offset {} must be finite, scale non-zero", def.scale, def.offset));
     }
     let decimals = decimals_of(&def);
-    Ok(ReadingSpec { def, options, decimals })
+    Ok(ReadingSpec { def, options, decimals, inputs: Vec::new() })
 }
 
 /// Decimals to round to: those of `scale`, or of the `scale_when` scale if it has more, so a

@@ -147,4 +147,8 @@ proptest! {
     }
 }
 
+mod derived;
+mod micro;
+mod sg01lp1_additions;
 mod sg04lp3;
+mod string;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, Timelike};
 
-use super::house::HouseState;
+use super::house::{HouseState, INVERTER_EFFICIENCY};
 use crate::profile::{Profile, Value};
 
 /// The value the simulated inverter reports for each key of the SG01LP1 profile it knows;
@@ -20,12 +20,17 @@ pub fn values(state: &HouseState, local: chrono::NaiveDateTime) -> Vec<(&'static
     let mut values = vec![
         ("pv1_power", n(state.pv_power[0])),
         ("pv2_power", n(state.pv_power[1])),
+        // A register on some families (string: 82-83), derived from the inputs on others.
+        ("pv_power", n(state.pv_power[0] + state.pv_power[1])),
         ("pv1_voltage", n(state.pv_voltage[0])),
         ("pv2_voltage", n(state.pv_voltage[1])),
         ("pv1_current", n(state.pv_current[0])),
         ("pv2_current", n(state.pv_current[1])),
         ("pv_energy_today", n(state.pv_energy_today)),
         ("pv_energy_total", n(state.pv_energy_total)),
+        // The AC energy the inverter generated: the panels' yield after conversion.
+        ("active_energy_today", n(state.pv_energy_today * INVERTER_EFFICIENCY)),
+        ("active_energy_total", n(state.pv_energy_total * INVERTER_EFFICIENCY)),
         ("battery_temperature", n(state.battery_temperature)),
         ("battery_voltage", n(state.battery_voltage)),
         ("battery_soc", n(state.battery_soc)),
@@ -139,10 +144,11 @@ pub fn defaults(profile: &Profile, size: usize) -> Vec<u16> {
 }
 
 /// Writes `values` into `regs` for the readings `profile` has; unknown keys are skipped, so
-/// the simulator serves any profile.
+/// the simulator serves any profile. Derived readings are skipped too: they have no registers,
+/// the inverter reports their inputs.
 pub fn apply(profile: &Profile, values: &[(&str, Value)], regs: &mut [u16]) {
     for (key, value) in values {
-        if let Some(index) = profile.index_of(key) {
+        if let Some(index) = profile.index_of(key).filter(|i| !profile.readings[*i].def.kind.is_derived()) {
             let _ = profile.readings[index].encode(value, regs);
         }
     }

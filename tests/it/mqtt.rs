@@ -258,12 +258,13 @@ async fn removed_readings_and_inverters_leave_home_assistant() {
     ha.wait_for("discovery", |m| m.topic == first.device_topic() && !m.payload.is_empty()).await;
     first.stop().await;
 
-    // A release drops a reading: the next discovery asks Home Assistant to remove it.
-    let cut = full.replacen("key = \"pv4_power\"", "key = \"pv4_power_gone\"", 1);
+    // A release drops a reading: the next discovery asks Home Assistant to remove it. (Not one
+    // a derived reading names: pv_power sums the pvN_power readings.)
+    let cut = full.replacen("key = \"pv4_voltage\"", "key = \"pv4_voltage_gone\"", 1);
     std::fs::write(profiles.path().join("deye_sg01lp1.toml"), cut).unwrap();
     let second = setup.start(data.path(), Some(profiles.path()), "house").await;
-    let update = ha.wait_for("discovery without pv4_power", |m| {
-        m.topic == second.device_topic() && m.json()["cmps"]["pv4_power"] == json!({"p": "sensor"})
+    let update = ha.wait_for("discovery without pv4_voltage", |m| {
+        m.topic == second.device_topic() && m.json()["cmps"]["pv4_voltage"] == json!({"p": "sensor"})
     });
     update.await;
     second.stop().await;

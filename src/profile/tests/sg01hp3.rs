@@ -166,6 +166,7 @@ fn expected() -> Vec<(String, Value)> {
         ("pv6_power", n(0.0)),
         ("pv7_power", n(0.0)),
         ("pv8_power", n(0.0)),
+        ("pv_power", n(13200.0)),
         ("pv_energy_today", n(42.0)),
         ("pv_energy_total", n(70000.0)),
         ("battery_temperature", n(25.3)),

@@ -289,6 +289,7 @@ const EXPECTED: &[(&str, Want)] = &[
     ("pv4_voltage", N(0.0)),
     ("pv4_current", N(0.0)),
     ("pv4_power", N(0.0)),
+    ("pv_power", N(4941.0)),
     ("pv_energy_today", N(18.3)),
     ("pv_energy_total", N(12345.6)),
     ("battery_temperature", N(25.3)),
