@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod def;
+pub mod detect;
 pub mod load;
 pub mod plan;
 pub mod registers;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub use decode::{DecodeError, EncodeError};
 pub use def::{Counter, EntityCategory, Kind, ProfileHeader, ReadingDef, StateClass};
+pub use detect::{AUTO, Choice, DetectError, DeviceType};
 pub use load::{ProfileError, Profiles};
 pub use plan::ReadBlock;
 pub use registers::{RegisterBlock, RegisterSet};

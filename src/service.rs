@@ -158,12 +158,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
         tasks.spawn(crate::sinks::pings::run(pings.clone(), bus.subscribe(), cancel.child_token()));
     }
     for inverter in &config.inverters {
-        let profile = profiles.get(&inverter.profile)?;
-        let plan = inverter.plan(&profile);
-        tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
-        let poller =
-            Poller::with_plan(&inverter.name, profile, plan, inverter.interval, inverter.unavailable_after)
-                .with_logger_serial(inverter.serial.unwrap_or_default());
+        let poller = Poller::for_inverter(inverter, &profiles)?;
         let link = Link::new(inverter.target(), inverter.link_settings());
         tasks.spawn(poller::run(poller, link, inverter.interval, bus.clone(), cancel.child_token()));
     }

@@ -10,8 +10,8 @@
 //! Who imports whom: `web` reads the poller's updates and the sinks' metrics; nothing outside
 //! `web` (but the wiring in `service`) reads web state, so no sink depends on the web.
 
-pub mod board;
 mod auth;
+pub mod board;
 mod health;
 mod page;
 mod probe;

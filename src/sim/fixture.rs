@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::house::{House, HouseParams};
 use super::{IMAGE_SIZE, registers};
 use crate::poller::Snapshot;
-use crate::profile::{Profile, RegisterBlock, RegisterSet};
+use crate::profile::{Choice, Profile, RegisterBlock, RegisterSet};
 
 /// The inverter serial the simulator reports.
 pub const INVERTER_SERIAL: &str = "2306178901";
@@ -42,9 +42,11 @@ pub fn register_set(profile: &Profile, image: &[u16]) -> RegisterSet {
 /// The snapshot a clean poll of the simulated inverter `inverter` decodes to at `at`.
 pub fn snapshot(profile: Arc<Profile>, inverter: &str, at: DateTime<Utc>) -> Snapshot {
     let (readings, _) = profile.decode(&register_set(&profile, &image(&profile, at)));
+    let choice = Choice { profile: profile.id().to_string(), detected: false, device: None };
     Snapshot {
         inverter: inverter.into(),
         profile,
+        choice: Arc::new(choice),
         time: at,
         local: at.with_timezone(&HouseParams::default().utc_offset).naive_local(),
         readings,
