@@ -25,7 +25,9 @@ pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identit
 pub use status::InverterStatus;
 
 use crate::config::InverterConfig;
-use crate::profile::{AUTO, Choice, Profile, ProfileError, Profiles, ReadBlock, RegisterBlock, RegisterSet, plan};
+use crate::profile::{
+    AUTO, Choice, Profile, ProfileError, Profiles, ReadBlock, RegisterBlock, RegisterSet, plan,
+};
 use crate::protocol::{Exception, Request, Response};
 use crate::quality::{Quality, Rejection, Rule};
 use crate::transport::{self, Transport};
@@ -176,7 +178,10 @@ impl Poller {
 
     /// The profile in use and how it was chosen. With `profile = "auto"` the first call
     /// detects it; a named profile is checked once against the device type.
-    async fn family<T: Transport>(&mut self, transport: &mut T) -> Result<(Arc<Profile>, Arc<Choice>), PollError> {
+    async fn family<T: Transport>(
+        &mut self,
+        transport: &mut T,
+    ) -> Result<(Arc<Profile>, Arc<Choice>), PollError> {
         match &mut self.family {
             Family::Unknown(profiles) => {
                 let (profile, choice) = detection::detect(&self.name, profiles, transport).await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::house::{House, HouseParams};
-use super::{IMAGE_SIZE, registers};
+use super::{Family, IMAGE_SIZE, registers};
 use crate::poller::Snapshot;
 use crate::profile::{Choice, Profile, RegisterBlock, RegisterSet};
 
@@ -17,12 +17,16 @@ pub const INVERTER_SERIAL: &str = "2306178901";
 
 /// The registers the simulator serves for a default house at `at`.
 pub fn image(profile: &Profile, at: DateTime<Utc>) -> Vec<u16> {
-    let params = HouseParams::default();
+    let family = Family::of(profile, &HouseParams::default());
+    let params = family.fit(HouseParams::default());
     let local = at.with_timezone(&params.utc_offset).naive_local();
     let house = House::new(params, at);
-    let mut regs = registers::defaults(profile, IMAGE_SIZE);
+    let size = profile.addresses().max().map_or(0, |a| usize::from(a) + 1).max(IMAGE_SIZE);
+    let mut regs = registers::defaults(profile, size);
     registers::apply(profile, &registers::fixed(INVERTER_SERIAL), &mut regs);
-    registers::apply(profile, &registers::values(house.state(), local), &mut regs);
+    registers::apply(profile, &family.fixed(), &mut regs);
+    family.stamp(profile, &mut regs);
+    registers::apply(profile, &family.adjust(registers::values(house.state(), local)), &mut regs);
     regs
 }
 
