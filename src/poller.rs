@@ -46,7 +46,15 @@ pub enum PollError {
     NothingRead(String),
     /// `profile = "auto"` and the inverter's family could not be found out.
     #[error("cannot choose the profile: {0}")]
-    Detect(#[from] DetectFailure),
+    Detect(DetectFailure),
+}
+
+// By hand, not `#[from]`: the cause is in the message, so it must not be the error's source
+// too, or a printed chain repeats it.
+impl From<DetectFailure> for PollError {
+    fn from(failure: DetectFailure) -> Self {
+        Self::Detect(failure)
+    }
 }
 
 /// What the poller knows about its inverter's family.

@@ -20,7 +20,7 @@ use crate::transport::{self, Transport};
 pub enum DetectFailure {
     /// The logger could not be asked.
     #[error("reading the device type (registers 0-22) failed: {0}")]
-    Transport(#[source] transport::Error),
+    Transport(transport::Error),
     /// The inverter refused the read.
     #[error("the inverter refused the device-type read (registers 0-22): {0}")]
     Refused(Exception),
