@@ -66,7 +66,11 @@ async fn read_fails_clearly_when_nothing_listens() {
     assert!(stderr.starts_with(&detecting), "{stderr}");
     assert_eq!(stderr.matches("cannot connect").count(), 1, "the cause prints once: {stderr}");
     let named = run(args(&["read", "--logger", &logger, "--serial", "1", "--profile", "deye_sg01lp1"])).await;
-    assert!(named.2.starts_with(&format!("error: reading {logger} failed: cannot connect to {logger}")), "{}", named.2);
+    assert!(
+        named.2.starts_with(&format!("error: reading {logger} failed: cannot connect to {logger}")),
+        "{}",
+        named.2
+    );
 }
 
 #[tokio::test]
