@@ -15,6 +15,9 @@ use crate::profile::{Profile, Value};
 /// PV strings the house model has.
 const HOUSE_STRINGS: u8 = 2;
 
+/// Highest string voltage of the house, V (ten-odd panels in series, on a cold bright day).
+const HOUSE_STRING_MAX_V: f64 = 450.0;
+
 /// Lowest battery voltage of the house, V (a 48 V LV stack).
 const LV_BATTERY_MIN_V: f64 = 48.0;
 
@@ -68,6 +71,11 @@ pub struct Family {
     pub battery_series: f64,
     /// Nameplate power: the house's default, lowered to fit the family's power ranges.
     pub rated_w: f64,
+    /// Largest string power: a fifth below the family's `pv1_power` maximum.
+    pub string_w: f64,
+    /// PV voltage multiple: below 1 where the family's `pv1_voltage` maximum is below a
+    /// house string's (a micro-inverter has one panel per input); currents rise to match.
+    pub pv_volts: f64,
     /// The device-type reading's text for `code`, when the profile has one.
     device_type: Option<Arc<str>>,
 }
@@ -85,6 +93,9 @@ impl Family {
             .filter(|m| *m > 0.0)
             .fold(f64::INFINITY, f64::min);
         let rated_w = params.rated_w.min(0.8 * ceiling);
+        let string_w = max("pv1_power").filter(|m| *m > 0.0).map_or(f64::INFINITY, |m| 0.8 * m);
+        let pv_volts =
+            max("pv1_voltage").filter(|m| *m > 0.0).map_or(1.0, |m| (0.8 * m / HOUSE_STRING_MAX_V).min(1.0));
         // An HV family's battery_voltage minimum lies above an LV stack: put LV stacks in series.
         let battery_series = min("battery_voltage").map_or(1.0, |v| (v / LV_BATTERY_MIN_V).ceil().max(1.0));
         let device_type = code.and_then(|code| {
@@ -98,6 +109,8 @@ impl Family {
             battery: profile.index_of("battery_soc").is_some(),
             battery_series,
             rated_w,
+            string_w,
+            pv_volts,
             device_type,
         }
     }
@@ -107,7 +120,7 @@ impl Family {
     pub fn fit(&self, mut params: HouseParams) -> HouseParams {
         let scale = (self.rated_w / params.rated_w).min(1.0);
         params.rated_w = self.rated_w;
-        params.pv_peak_w = params.pv_peak_w.map(|w| w * scale);
+        params.pv_peak_w = params.pv_peak_w.map(|w| (w * scale).min(self.string_w));
         params.base_load_w *= scale;
         if !self.battery {
             params.max_charge_w = 0.0;
@@ -123,8 +136,10 @@ impl Family {
             ("phases", Value::Number(f64::from(self.phases))),
             ("rated_power", Value::Number(self.rated_w.round())),
         ];
-        if let Some(text) = &self.device_type {
-            values.push(("device_type", Value::Text(text.clone())));
+        match (&self.device_type, self.code) {
+            (Some(text), _) => values.push(("device_type", Value::Text(text.clone()))),
+            (None, Some(code)) => values.push(("device_type", Value::Number(f64::from(code)))),
+            (None, None) => {}
         }
         values
     }
@@ -133,11 +148,14 @@ impl Family {
     /// readings split from the totals on a three-phase family.
     pub fn adjust(&self, mut values: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
         let series = self.battery_series;
-        for (key, value) in &mut values {
+        let unchanged = series == 1.0 && self.pv_volts == 1.0;
+        for (key, value) in values.iter_mut().filter(|_| !unchanged) {
             if let Value::Number(v) = value {
                 match *key {
                     "battery_voltage" | "bms_voltage" => *v *= series,
                     "battery_current" | "bms_current" => *v = (*v / series * 100.0).round() / 100.0,
+                    "pv1_voltage" | "pv2_voltage" => *v *= self.pv_volts,
+                    "pv1_current" | "pv2_current" => *v = (*v / self.pv_volts * 10.0).round() / 10.0,
                     _ => {}
                 }
             }

@@ -5,6 +5,7 @@ mod addon;
 mod addon_mode;
 mod broker;
 mod cli;
+mod families;
 mod faults;
 mod helpers;
 mod http_security;
