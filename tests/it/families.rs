@@ -235,7 +235,7 @@ async fn an_unknown_device_type_is_a_clear_error_naming_the_code_and_the_profile
     let (ok, readings, stderr) = read(&handle, &[]).await;
     assert!(!ok && readings.is_empty());
     assert!(
-        stderr.contains("cannot choose the profile: device type 0x0999 (2457) is not known to any profile (known: deye_sg01lp1 (0x0003, 0x0300)"),
+        stderr.contains("cannot choose the profile: device type 0x0999 (2457) is not known to any profile (known: deye_sg01lp1 (0x0003, 0x0300, 0x0103, 0x0104)"),
         "{stderr}"
     );
 }

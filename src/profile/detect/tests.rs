@@ -88,7 +88,7 @@ fn every_code_of_every_profile_picks_it() {
     let (_dir, profiles) = with(&[
         ("test_p3", family("test_p3", &[5, 0x0500], 4, true)),
         ("test_micro", family("test_micro", &[4, 0x0400], 2, false)),
-        ("test_storage", family("test_storage", &[0x0103, 0x0104], 2, false)),
+        ("test_string", family("test_string", &[2, 0x0200], 2, false)),
     ]);
     let mut checked = 0;
     for id in profiles.ids() {
@@ -98,7 +98,9 @@ fn every_code_of_every_profile_picks_it() {
             checked += 1;
         }
     }
-    assert!(checked >= 8, "{checked} codes");
+    assert!(checked >= 10, "{checked} codes");
+    assert_eq!(profiles.detect(&device(0x0103)).unwrap().id(), "deye_sg01lp1", "off-grid: the LP1 map");
+    assert_eq!(profiles.detect(&device(0x0104)).unwrap().id(), "deye_sg01lp1", "storage: the LP1 map");
     assert_eq!(profiles.detect(&device(3)).unwrap().id(), "deye_sg01lp1");
     assert_eq!(profiles.detect(&device(0x0300)).unwrap().id(), "deye_sg01lp1");
     assert!(profiles.conflicts().is_empty());
@@ -110,8 +112,8 @@ fn an_unknown_code_names_itself_and_the_profiles_that_exist() {
     let err = profiles.detect(&device(0x0999)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "device type 0x0999 (2457) is not known to any profile (known: deye_sg01lp1 (0x0003, 0x0300), \
-         test_p3 (0x0005, 0x0500)); name the profile with `profile = \"...\"` or add one to profiles_dir"
+        "device type 0x0999 (2457) is not known to any profile (known: deye_sg01lp1 (0x0003, 0x0300, 0x0103, \
+         0x0104), test_p3 (0x0005, 0x0500)); name the profile with `profile = \"...\"` or add one to profiles_dir"
     );
     let builtin = Profiles::builtin().unwrap();
     assert!(matches!(builtin.detect(&device(0)), Err(DetectError::Unknown { code: 0, .. })));
