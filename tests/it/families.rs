@@ -335,3 +335,28 @@ fn broken_profile_fails(dir: &Path, config: &Path) {
     assert!(!output.status.success());
     assert!(stderr.contains("test_broken.toml: reading `inverter_power`: min 0 is above max -1"), "{stderr}");
 }
+
+/// `simulate --profile` serves a family from `--profiles-dir`, and `read` finds it by itself.
+#[test]
+fn simulate_serves_the_named_family_and_read_detects_it() {
+    let dir = test_profiles();
+    let dir_arg = dir.path().display().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut sim = std::process::Command::new(BIN)
+        .args(["simulate", "--listen", &listen, "--profile", "test_micro", "--profiles-dir", &dir_arg])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::process::wait_for_port(&listen);
+    let output = std::process::Command::new(BIN)
+        .args(["read", "--logger", &listen, "--serial", &SERIAL.to_string(), "--profiles-dir", &dir_arg])
+        .output()
+        .unwrap();
+    crate::process::terminate(&sim);
+    assert!(sim.wait().unwrap().success(), "simulate exits cleanly on SIGTERM");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let first = stdout.lines().next().unwrap_or_default();
+    assert_eq!(first, "profile test_micro, detected from device type 0x0004 (2 MPPT, 1 phase)");
+    assert!(stdout.contains("read · test_micro · ") && stdout.contains("7 readings in"), "{stdout}");
+}
