@@ -2,9 +2,10 @@
 //!
 //! [`Poller::poll_once`] is the step: it reads every planned block over a [`Transport`] and
 //! returns a snapshot or a reason. With `profile = "auto"` its first step is finding out which
-//! profile that is, over the same transport (module `detection`); until it knows, polls fail. [`run`] is the loop around it: it sleeps, tells the bus, and
-//! watches for shutdown (docs/style.md §8). The poller knows nothing about MQTT or databases; sinks
-//! subscribe to the [`Update`]s it broadcasts.
+//! profile that is, over the same transport (module `detection`); until it knows, polls fail.
+//! [`run`] is the loop around it: it sleeps, tells the bus, and watches for shutdown
+//! (docs/style.md §8). The poller knows nothing about MQTT or databases; sinks subscribe to the
+//! [`Update`]s it broadcasts.
 
 mod availability;
 mod detection;
