@@ -360,3 +360,31 @@ fn simulate_serves_the_named_family_and_read_detects_it() {
     assert_eq!(first, "profile test_micro, detected from device type 0x0004 (2 MPPT, 1 phase)");
     assert!(stdout.contains("read · test_micro · ") && stdout.contains("7 readings in"), "{stdout}");
 }
+
+/// An inverter that refuses the device-type read: with `auto` every poll fails saying so; a
+/// named profile polls on, unchecked.
+#[tokio::test]
+async fn a_refused_device_type_read_fails_auto_but_not_a_named_profile() {
+    let config = SimConfig { refuse: vec![0], ..SimConfig::new(SERIAL) };
+    let handle = spawn_sim(config, profile()).await;
+    let mut link = link(handle.addr, fast_settings());
+    let profiles = Profiles::builtin().unwrap();
+    let (now, local) = (noon(), noon().naive_utc());
+    let mut auto = Poller::detecting("test", profiles.clone(), None, Duration::from_secs(60), 3);
+    for _ in 0..2 {
+        let failed = auto.poll_once(&mut link, now, local).await.unwrap_err().to_string();
+        assert!(
+            failed.starts_with(
+                "cannot choose the profile: the inverter refused the device-type read (registers 0-22)"
+            ),
+            "{failed}"
+        );
+    }
+    let mut inverter =
+        inverter_monitor::config::InverterConfig::new("named", "127.0.0.1", handle.addr.port(), SERIAL);
+    inverter.profile = "deye_sg01lp1".into();
+    let mut named = Poller::for_inverter(&inverter, &profiles).unwrap();
+    let choice = named.poll_once(&mut link, now, local).await.map(|s| s.choice.describe());
+    // Register 0 is refused inside the profile's own first read too: that read splits, the rest decodes.
+    assert_eq!(choice.unwrap(), "deye_sg01lp1, as configured");
+}
