@@ -166,7 +166,7 @@ pub struct InverterConfig {
     /// Solarman or Modbus TCP.
     #[serde(default)]
     pub protocol: Protocol,
-    /// The register profile.
+    /// The register profile, or `"auto"` (the default): detected from the device-type register.
     #[serde(default = "default_profile")]
     pub profile: String,
     /// Time between polls.
@@ -195,7 +195,7 @@ pub struct InverterConfig {
 }
 
 fn default_profile() -> String {
-    "deye_sg01lp1".into()
+    crate::profile::AUTO.into()
 }
 fn default_interval() -> Duration {
     Duration::from_secs(60)
@@ -449,10 +449,25 @@ impl InverterConfig {
         if self.max_read.is_some_and(|m| !(1..=125).contains(&m)) {
             return Some(("max_read", "must be 1..=125".into()));
         }
-        if let Err(e) = profiles.get(&self.profile) {
-            return Some(("profile", e.to_string()));
+        self.profile_problem(profiles).map(|reason| ("profile", reason))
+    }
+
+    /// A named profile must exist; `auto` needs every device-type code to pick one profile.
+    fn profile_problem(&self, profiles: &Profiles) -> Option<String> {
+        if self.profile != crate::profile::AUTO {
+            return profiles.get(&self.profile).err().map(|e| e.to_string());
         }
-        None
+        let conflicts: Vec<String> = profiles
+            .conflicts()
+            .into_iter()
+            .map(|(code, ids)| format!("{code:#06x} is claimed by {}", ids.join(" and ")))
+            .collect();
+        (!conflicts.is_empty()).then(|| {
+            format!(
+                "\"auto\" cannot choose: {}; name the profile, or give the profiles different device_types",
+                conflicts.join("; ")
+            )
+        })
     }
 }
 

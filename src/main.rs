@@ -46,6 +46,9 @@ enum Command {
         /// Time between polls.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         interval: Duration,
+        /// The family the simulated inverter is (the service detects it).
+        #[arg(long, default_value = DEMO_PROFILE)]
+        profile: String,
     },
     /// Read every register of a profile once and print the readings.
     Read(ReadArgs),
@@ -71,12 +74,15 @@ enum Command {
     },
 }
 
+/// The profile the demo and `simulate` serve when none is named.
+const DEMO_PROFILE: &str = "deye_sg01lp1";
+
 /// What `read` and `simulate` share: the profile and the envelope.
 #[derive(Debug, Args)]
 struct ProfileArgs {
-    /// The register profile.
-    #[arg(long, default_value = "deye_sg01lp1")]
-    profile: String,
+    /// The register profile; `read` detects it when left out, `simulate` serves deye_sg01lp1.
+    #[arg(long)]
+    profile: Option<String>,
     /// A directory of extra profiles.
     #[arg(long)]
     profiles_dir: Option<PathBuf>,
@@ -86,13 +92,17 @@ struct ProfileArgs {
 }
 
 impl ProfileArgs {
-    /// The chosen profile, from the built-in ones plus `--profiles-dir`.
-    fn profile(&self) -> Result<Arc<inverter_monitor::profile::Profile>> {
-        let profiles = match &self.profiles_dir {
+    /// The built-in profiles plus `--profiles-dir`.
+    fn profiles(&self) -> Result<Profiles> {
+        Ok(match &self.profiles_dir {
             Some(dir) => Profiles::with_dir(dir)?,
             None => Profiles::builtin()?,
-        };
-        Ok(profiles.get(&self.profile)?)
+        })
+    }
+
+    /// The profile to serve: `--profile`, else the demo's.
+    fn served(&self) -> Result<Arc<inverter_monitor::profile::Profile>> {
+        Ok(self.profiles()?.get(self.profile.as_deref().unwrap_or(DEMO_PROFILE))?)
     }
 }
 
@@ -157,7 +167,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // reqwest and Sentry use rustls without a built-in provider: pick ring once, for all.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let command = cli.command.unwrap_or(Command::Demo { interval: Duration::from_secs(10) });
+    let command = cli
+        .command
+        .unwrap_or(Command::Demo { interval: Duration::from_secs(10), profile: DEMO_PROFILE.into() });
     // `run` reads its config before the runtime starts: Sentry must be set up first and its
     // guard must outlive the runtime, so errors during shutdown are still sent.
     let (command, _sentry) = match command {
@@ -257,7 +269,7 @@ async fn dispatch(command: Command) -> Result<()> {
     match command {
         // `main` prepares `run` before the runtime exists (Sentry must come first).
         Command::Run { .. } => bail!("`run` is started by main, not dispatched"),
-        Command::Demo { interval } => demo(interval).await,
+        Command::Demo { interval, profile } => demo(interval, &profile).await,
         Command::Read(args) => read(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::CheckConfig { file } => check_config(file),
@@ -301,17 +313,18 @@ async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-async fn demo(interval: Duration) -> Result<()> {
+async fn demo(interval: Duration, profile: &str) -> Result<()> {
     init_logging(&LogConfig::default(), false);
     let cancel = shutdown_on_signal();
-    let profile = Profiles::builtin()?.get("deye_sg01lp1")?;
+    let profile = Profiles::builtin()?.get(profile)?;
     let sim_config = SimConfig::new(2_712_345_678);
     let listener =
         tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the simulator's port")?;
     let addr = listener.local_addr()?;
-    let sim = Arc::new(Simulator::new(sim_config, profile));
+    let sim = Arc::new(Simulator::new(sim_config, profile.clone()));
     let server = tokio::spawn(sim::serve(listener, sim, cancel.child_token()));
-    tracing::info!("demo: simulated logger on {addr}, serial 2712345678; Ctrl-C stops");
+    tracing::info!("demo: simulated {} logger on {addr}, serial 2712345678; Ctrl-C stops", profile.id());
+    // The inverter's profile is left at "auto": the demo shows detection too.
     let mut inverter = InverterConfig::new("demo", &addr.ip().to_string(), addr.port(), 2_712_345_678);
     inverter.interval = interval;
     let config = Config::new(vec![inverter]);
@@ -330,29 +343,34 @@ async fn read(args: ReadArgs) -> Result<()> {
     };
     let mut inverter = InverterConfig::new("read", host, port, serial);
     inverter.protocol = if args.source.modbus_tcp { Protocol::ModbusTcp } else { Protocol::Solarman };
-    inverter.profile = args.source.profile.clone();
+    if let Some(profile) = &args.source.profile {
+        inverter.profile = profile.clone();
+    }
     inverter.slave_id = args.slave;
     inverter.max_read = args.max_read;
     inverter.read_timeout = args.timeout;
-    let profile = args.source.profile()?;
+    inverter.unavailable_after = 1;
+    let mut poller = Poller::for_inverter(&inverter, &args.source.profiles()?)?;
     let mut link = Link::new(inverter.target(), inverter.link_settings());
-    let mut poller =
-        Poller::with_plan("read", profile.clone(), inverter.plan(&profile), inverter.interval, 1);
     let now = chrono::Utc::now();
     let snapshot = poller
         .poll_once(&mut link, now, chrono::Local::now().naive_local())
         .await
         .with_context(|| format!("reading {} failed", inverter.target().addr()))?;
+    let header = format!("profile {}", snapshot.choice.describe());
     if args.json {
+        // stdout carries only the JSON; the header goes to stderr with the logs (a closed
+        // stderr loses the header, never the JSON).
+        let _ = writeln!(std::io::stderr(), "{header}");
         print_out(&format!("{}\n", serde_json::to_string_pretty(&snapshot.views())?))
     } else {
-        print_out(&report::table(&snapshot))
+        print_out(&format!("{header}\n{}", report::table(&snapshot)))
     }
 }
 
 async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default(), false);
-    let profile = args.source.profile()?;
+    let profile = args.source.served()?;
     let mut config = SimConfig::new(args.serial);
     config.wire = if args.source.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };
     config.faults = Faults {
@@ -376,7 +394,19 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
 fn check_config(file: PathBuf) -> Result<()> {
     let config = Config::load(&file, &env())?;
     let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
-    print_out(&format!("{}: ok ({} inverter(s): {})\n", file.display(), names.len(), names.join(", ")))
+    let mut out = format!("{}: ok ({} inverter(s): {})\n", file.display(), names.len(), names.join(", "));
+    // Loading validated every profile; list them with the codes detection matches.
+    let profiles = config.profiles()?;
+    for id in profiles.ids() {
+        let profile = profiles.get(id)?;
+        let codes: Vec<String> = profile.header.device_types.iter().map(|c| format!("{c:#06x}")).collect();
+        out += &format!(
+            "  profile {id}: {} readings, device types [{}]\n",
+            profile.readings.len(),
+            codes.join(", ")
+        );
+    }
+    print_out(&out)
 }
 
 /// A token cancelled by Ctrl-C or SIGTERM (Docker and the HA Supervisor stop with SIGTERM).

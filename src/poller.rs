@@ -1,11 +1,14 @@
 //! The per-inverter schedule: read plan → decode → plausibility → [`Snapshot`].
 //!
 //! [`Poller::poll_once`] is the step: it reads every planned block over a [`Transport`] and
-//! returns a snapshot or a reason. [`run`] is the loop around it: it sleeps, tells the bus, and
-//! watches for shutdown (docs/style.md §8). The poller knows nothing about MQTT or databases; sinks
-//! subscribe to the [`Update`]s it broadcasts.
+//! returns a snapshot or a reason. With `profile = "auto"` its first step is finding out which
+//! profile that is, over the same transport (module `detection`); until it knows, polls fail.
+//! [`run`] is the loop around it: it sleeps, tells the bus, and watches for shutdown
+//! (docs/style.md §8). The poller knows nothing about MQTT or databases; sinks subscribe to the
+//! [`Update`]s it broadcasts.
 
 mod availability;
+mod detection;
 mod snapshot;
 mod status;
 
@@ -19,10 +22,14 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 pub use availability::{Availability, Change};
+pub use detection::DetectFailure;
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
 pub use status::InverterStatus;
 
-use crate::profile::{Profile, ReadBlock, RegisterBlock, RegisterSet, plan};
+use crate::config::InverterConfig;
+use crate::profile::{
+    AUTO, Choice, Profile, ProfileError, Profiles, ReadBlock, RegisterBlock, RegisterSet, plan,
+};
 use crate::protocol::{Exception, Request, Response};
 use crate::quality::{Quality, Rejection, Rule};
 use crate::transport::{self, Transport};
@@ -39,14 +46,37 @@ pub enum PollError {
     /// Every read was refused.
     #[error("every read was refused: {0}")]
     NothingRead(String),
+    /// `profile = "auto"` and the inverter's family could not be found out.
+    #[error("cannot choose the profile: {0}")]
+    Detect(DetectFailure),
+}
+
+// By hand, not `#[from]`: the cause is in the message, so it must not be the error's source
+// too, or a printed chain repeats it.
+impl From<DetectFailure> for PollError {
+    fn from(failure: DetectFailure) -> Self {
+        Self::Detect(failure)
+    }
+}
+
+/// What the poller knows about its inverter's family.
+#[derive(Debug)]
+enum Family {
+    /// `profile = "auto"` and not detected yet: the next poll detects first.
+    Unknown(Profiles),
+    /// The profile in use; `check` holds the profiles to compare a named one against the
+    /// device type with, until that has been done once.
+    Known { profile: Arc<Profile>, choice: Arc<Choice>, check: Option<Profiles> },
 }
 
 /// What one inverter's poller remembers between polls.
 #[derive(Debug)]
 pub struct Poller {
     name: Arc<str>,
-    profile: Arc<Profile>,
+    family: Family,
     plan: Vec<ReadBlock>,
+    max_read: Option<u16>,
+    interval: Duration,
     quality: Quality,
     availability: Availability,
     rejected: BTreeMap<&'static str, u64>,
@@ -70,16 +100,65 @@ impl Poller {
         unavailable_after: u32,
     ) -> Self {
         let quality = Quality::new(profile.readings.len(), interval * 3);
+        let choice = Arc::new(Choice { profile: profile.id().to_string(), detected: false, device: None });
         Self {
             name: name.into(),
-            profile,
+            family: Family::Known { profile, choice, check: None },
             plan,
+            max_read: None,
+            interval,
             quality,
             availability: Availability::new(unavailable_after),
             rejected: BTreeMap::new(),
             serial: None,
             logger_serial: 0,
         }
+    }
+
+    /// A poller that detects its profile among `profiles` before its first poll, honouring
+    /// `max_read` in the plan it then makes.
+    pub fn detecting(
+        name: &str,
+        profiles: Profiles,
+        max_read: Option<u16>,
+        interval: Duration,
+        unavailable_after: u32,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            family: Family::Unknown(profiles),
+            plan: Vec::new(),
+            max_read,
+            interval,
+            quality: Quality::new(0, interval * 3),
+            availability: Availability::new(unavailable_after),
+            rejected: BTreeMap::new(),
+            serial: None,
+            logger_serial: 0,
+        }
+    }
+
+    /// The poller of a configured inverter: detecting with `profile = "auto"`, else with the
+    /// named profile, checked once against the device type.
+    ///
+    /// # Errors
+    /// [`ProfileError::Unknown`] when the named profile does not exist.
+    pub fn for_inverter(inverter: &InverterConfig, profiles: &Profiles) -> Result<Self, ProfileError> {
+        let (name, interval) = (&inverter.name, inverter.interval);
+        let poller = if inverter.profile == AUTO {
+            tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = AUTO, ?interval, "polling; the profile is detected first");
+            Self::detecting(name, profiles.clone(), inverter.max_read, interval, inverter.unavailable_after)
+        } else {
+            let profile = profiles.get(&inverter.profile)?;
+            let plan = inverter.plan(&profile);
+            tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), ?interval, "polling");
+            let mut poller = Self::with_plan(name, profile, plan, interval, inverter.unavailable_after);
+            if let Family::Known { check, .. } = &mut poller.family {
+                *check = Some(profiles.clone());
+            }
+            poller
+        };
+        Ok(poller.with_logger_serial(inverter.serial.unwrap_or_default()))
     }
 
     /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
@@ -99,6 +178,42 @@ impl Poller {
         &self.name
     }
 
+    /// The profile in use, once known.
+    pub fn profile(&self) -> Option<&Arc<Profile>> {
+        match &self.family {
+            Family::Known { profile, .. } => Some(profile),
+            Family::Unknown(_) => None,
+        }
+    }
+
+    /// The profile in use and how it was chosen. With `profile = "auto"` the first call
+    /// detects it; a named profile is checked once against the device type.
+    async fn family<T: Transport>(
+        &mut self,
+        transport: &mut T,
+    ) -> Result<(Arc<Profile>, Arc<Choice>), PollError> {
+        match &mut self.family {
+            Family::Unknown(profiles) => {
+                let (profile, choice) = detection::detect(&self.name, profiles, transport).await?;
+                let header = &profile.header;
+                let max_read = self.max_read.unwrap_or(header.max_read).min(header.max_read);
+                self.plan = plan::plan(profile.addresses(), max_read, header.max_gap);
+                self.quality = Quality::new(profile.readings.len(), self.interval * 3);
+                let choice = Arc::new(choice);
+                self.family = Family::Known { profile: profile.clone(), choice: choice.clone(), check: None };
+                Ok((profile, choice))
+            }
+            Family::Known { profile, choice, check } => {
+                if let Some(profiles) = check {
+                    let device = detection::check(&self.name, profile, profiles, transport).await?;
+                    *choice = Arc::new(Choice { device, ..(**choice).clone() });
+                    *check = None;
+                }
+                Ok((profile.clone(), choice.clone()))
+            }
+        }
+    }
+
     /// One poll: every planned read, decoded and checked. `local` is the house's wall clock.
     ///
     /// # Errors
@@ -111,15 +226,16 @@ impl Poller {
         local: NaiveDateTime,
     ) -> Result<Snapshot, PollError> {
         let started = Instant::now();
-        let (regs, refused) = self.read_all(transport).await?;
-        let whole = Quality::zero_frame(&self.profile, &regs);
-        let (readings, errors) = self.profile.decode(&regs);
-        if let Some(rejection) = whole.or_else(|| Quality::zero_poll(&self.profile, &readings)) {
+        let (profile, choice) = self.family(transport).await?;
+        let (regs, refused) = self.read_all(&profile, transport).await?;
+        let whole = Quality::zero_frame(&profile, &regs);
+        let (readings, errors) = profile.decode(&regs);
+        if let Some(rejection) = whole.or_else(|| Quality::zero_poll(&profile, &readings)) {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
             return Err(PollError::Rejected(rejection));
         }
-        let local = self.inverter_clock(&readings).unwrap_or(local);
-        let mut verdict = self.quality.filter(&self.profile, readings, now, local);
+        let local = inverter_clock(&profile, &readings).unwrap_or(local);
+        let mut verdict = self.quality.filter(&profile, readings, now, local);
         verdict.rejected.extend(errors.into_iter().map(|(index, e)| Rejection {
             index: Some(index),
             rule: Rule::UnknownOption,
@@ -128,10 +244,11 @@ impl Poller {
         for rejection in &verdict.rejected {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
         }
-        self.learn_serial(&verdict.accepted);
+        self.learn_serial(&profile, &verdict.accepted);
         Ok(Snapshot {
             inverter: self.name.clone(),
-            profile: self.profile.clone(),
+            profile,
+            choice,
             time: now,
             local,
             readings: verdict.accepted,
@@ -150,6 +267,7 @@ impl Poller {
     /// bridged, for good: the inverter lacks something in the gap (docs/protocol.md §2.3).
     async fn read_all<T: Transport>(
         &mut self,
+        profile: &Profile,
         transport: &mut T,
     ) -> Result<(RegisterSet, Vec<(ReadBlock, Exception)>), PollError> {
         let mut regs = RegisterSet::new();
@@ -163,7 +281,7 @@ impl Poller {
                     unreachable!("a read is never answered as a write: decode_answer checks the function")
                 }
                 Err(exception) => {
-                    let parts = self.split(block);
+                    let parts = split(profile, block);
                     if parts.len() > 1 {
                         tracing::warn!(inverter = %self.name, start = block.start, count = block.count, %exception, "read refused; reading the mapped runs inside it separately from now on");
                         self.plan.splice(i..=i, parts);
@@ -182,34 +300,14 @@ impl Poller {
         Ok((regs, refused))
     }
 
-    /// The inverter's wall clock from this poll's readings, when the profile names them and they
-    /// make a valid time: daily counters reset at the inverter's midnight, whatever the host's
-    /// time zone (a container often runs in UTC).
-    fn inverter_clock(&self, readings: &[crate::profile::Reading]) -> Option<NaiveDateTime> {
-        let part = |key: &String| {
-            let index = self.profile.index_of(key)?;
-            readings.iter().find(|r| r.index == index)?.value.as_f64()
-        };
-        let parts: Vec<u32> =
-            self.profile.header.clock.iter().map(|k| part(k).map(|v| v as u32)).collect::<Option<_>>()?;
-        let [year, month, day, hour, minute, second] = parts[..] else { return None };
-        chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
-    }
-
     /// Remembers the inverter serial when this poll read it; a poll that missed it keeps the
     /// last one, because Home Assistant ids, Influx tags and metric labels hang on it.
-    fn learn_serial(&mut self, accepted: &[crate::profile::Reading]) {
-        let Some(key) = &self.profile.header.device.serial else { return };
-        let read = accepted.iter().find(|r| self.profile.readings[r.index].def.key == *key);
+    fn learn_serial(&mut self, profile: &Profile, accepted: &[crate::profile::Reading]) {
+        let Some(key) = &profile.header.device.serial else { return };
+        let read = accepted.iter().find(|r| profile.readings[r.index].def.key == *key);
         if let Some(text) = read.map(|r| r.value.to_string()).filter(|t| !t.trim().is_empty()) {
             self.serial = Some(text.trim().into());
         }
-    }
-
-    /// The mapped runs inside `block`, without gap bridging.
-    fn split(&self, block: ReadBlock) -> Vec<ReadBlock> {
-        let inside = self.profile.addresses().filter(|a| block.contains(*a));
-        plan::plan(inside, block.count, 0)
     }
 
     /// Records the outcome of a poll for availability; returns a change to announce.
@@ -221,6 +319,26 @@ impl Poller {
     pub fn consecutive_failures(&self) -> u32 {
         self.availability.failures()
     }
+}
+
+/// The inverter's wall clock from this poll's readings, when the profile names them and they
+/// make a valid time: daily counters reset at the inverter's midnight, whatever the host's
+/// time zone (a container often runs in UTC).
+fn inverter_clock(profile: &Profile, readings: &[crate::profile::Reading]) -> Option<NaiveDateTime> {
+    let part = |key: &String| {
+        let index = profile.index_of(key)?;
+        readings.iter().find(|r| r.index == index)?.value.as_f64()
+    };
+    let parts: Vec<u32> =
+        profile.header.clock.iter().map(|k| part(k).map(|v| v as u32)).collect::<Option<_>>()?;
+    let [year, month, day, hour, minute, second] = parts[..] else { return None };
+    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
+}
+
+/// The mapped runs of `profile` inside `block`, without gap bridging.
+fn split(profile: &Profile, block: ReadBlock) -> Vec<ReadBlock> {
+    let inside = profile.addresses().filter(|a| block.contains(*a));
+    plan::plan(inside, block.count, 0)
 }
 
 /// Polls `transport` every `interval` until `cancel`, announcing each outcome on `bus`.

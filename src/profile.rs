@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod def;
 mod derive;
+pub mod detect;
 pub mod load;
 pub mod plan;
 pub mod registers;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub use decode::{DecodeError, EncodeError};
 pub use def::{Counter, EntityCategory, Kind, ProfileHeader, ReadingDef, StateClass};
+pub use detect::{AUTO, Choice, DetectError, DeviceType};
 pub use load::{ProfileError, Profiles};
 pub use plan::ReadBlock;
 pub use registers::{RegisterBlock, RegisterSet};

@@ -4,6 +4,7 @@
 //! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
 //! against fixed vectors (docs/protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
 
+pub mod family;
 pub mod faults;
 pub mod fixture;
 pub mod house;
@@ -16,13 +17,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+pub use family::Family;
 pub use faults::Faults;
 pub use server::serve;
 
 use crate::profile::{Profile, Value};
 use house::{House, HouseParams, HouseState};
 
-/// Registers the simulated inverter serves: 0..IMAGE_SIZE; reads beyond are refused.
+/// Registers the simulated inverter serves at least: 0..IMAGE_SIZE, more when the profile maps
+/// registers beyond (battery packs at 10000 and up); reads beyond are refused.
 pub const IMAGE_SIZE: usize = 1000;
 
 /// Which envelope the simulator speaks.
@@ -85,6 +88,7 @@ impl SimConfig {
 pub struct Simulator {
     config: SimConfig,
     profile: Arc<Profile>,
+    family: Family,
     base: Vec<u16>,
     house: Mutex<House>,
     now: Mutex<Option<DateTime<Utc>>>,
@@ -93,23 +97,38 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    /// A simulator serving `profile`.
-    pub fn new(config: SimConfig, profile: Arc<Profile>) -> Self {
+    /// A simulator serving `profile`, its house fitted to the profile's family ([`Family`]).
+    pub fn new(mut config: SimConfig, profile: Arc<Profile>) -> Self {
         let start = match config.clock {
             SimClock::Real => Utc::now(),
             SimClock::Fixed(at) => at,
         };
-        let mut base = registers::defaults(&profile, IMAGE_SIZE);
+        let family = Family::of(&profile, &config.house);
+        config.house = family.fit(config.house);
+        let mut base = registers::defaults(&profile, image_size(&profile));
         registers::apply(&profile, &registers::fixed(&config.inverter_serial), &mut base);
+        registers::apply(&profile, &family.fixed(), &mut base);
+        family.stamp(&profile, &mut base);
         Self {
             house: Mutex::new(House::new(config.house.clone(), start)),
             now: Mutex::new(matches!(config.clock, SimClock::Fixed(_)).then_some(start)),
             config,
             profile,
+            family,
             base,
             written: Mutex::new(BTreeMap::new()),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// Registers served: reads beyond are refused.
+    pub fn size(&self) -> usize {
+        self.base.len()
+    }
+
+    /// The family the simulator plays.
+    pub fn family(&self) -> &Family {
+        &self.family
     }
 
     /// The configuration.
@@ -133,12 +152,17 @@ impl Simulator {
         house.state().clone()
     }
 
-    /// What the inverter reports by key, as of now, including the fixed facts.
+    /// What the inverter reports by key, as of now, including the fixed facts; a key appears
+    /// once, with the family's value where it overrides the house's.
     pub fn expected(&self) -> Vec<(&'static str, Value)> {
         let state = self.state();
         let mut values = registers::fixed(&self.config.inverter_serial);
-        values.extend(registers::values(&state, self.local(state.time)));
-        values
+        values.extend(self.family.fixed());
+        values.extend(self.family.adjust(registers::values(&state, self.local(state.time))));
+        let mut seen = std::collections::HashSet::new();
+        let mut latest: Vec<_> = values.into_iter().rev().filter(|(key, _)| seen.insert(*key)).collect();
+        latest.reverse();
+        latest
     }
 
     /// Requests served so far, over all connections.
@@ -162,7 +186,8 @@ impl Simulator {
     fn image(&self) -> Vec<u16> {
         let state = self.state();
         let mut regs = self.base.clone();
-        registers::apply(&self.profile, &registers::values(&state, self.local(state.time)), &mut regs);
+        let values = self.family.adjust(registers::values(&state, self.local(state.time)));
+        registers::apply(&self.profile, &values, &mut regs);
         for (addr, value) in self.written.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             regs[usize::from(*addr)] = *value;
         }
@@ -175,4 +200,10 @@ impl Simulator {
             written.insert(addr + offset as u16, *value);
         }
     }
+}
+
+/// Registers to serve for `profile`: [`IMAGE_SIZE`], or up to its highest mapped register.
+fn image_size(profile: &Profile) -> usize {
+    let highest = profile.addresses().max().map_or(0, |a| usize::from(a) + 1);
+    highest.max(IMAGE_SIZE)
 }

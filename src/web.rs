@@ -98,12 +98,39 @@ async fn snapshot(State(state): State<WebState>) -> Json<serde_json::Value> {
             .values()
             .map(|view| &view.status)
             .map(|status| match &status.snapshot {
-                Some(s) => json!({"name": status.name, "time": s.time, "available": status.online, "readings": s.views()}),
-                None => json!({"name": status.name, "time": null, "available": status.online, "readings": []}),
+                Some(s) => json!({
+                    "name": status.name,
+                    "time": s.time,
+                    "available": status.online,
+                    "profile": profile_json(s),
+                    "readings": s.views(),
+                }),
+                None => json!({
+                    "name": status.name,
+                    "time": null,
+                    "available": status.online,
+                    "profile": null,
+                    "readings": [],
+                }),
             })
             .collect::<Vec<_>>()
     });
     Json(json!({ "inverters": inverters }))
+}
+
+/// The profile of a snapshot and how it was chosen: `{id, model, detected, device_type,
+/// mppts, phases}`, the last three `null` when the device type was not read.
+fn profile_json(snapshot: &crate::poller::Snapshot) -> serde_json::Value {
+    let choice = &snapshot.choice;
+    let device = choice.device.as_ref();
+    json!({
+        "id": snapshot.profile.id(),
+        "model": snapshot.profile.header.model,
+        "detected": choice.detected,
+        "device_type": device.map(|d| d.code),
+        "mppts": device.and_then(|d| d.mppts),
+        "phases": device.and_then(|d| d.phases),
+    })
 }
 
 async fn status_page(State(state): State<WebState>) -> Html<String> {

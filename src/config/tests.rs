@@ -35,7 +35,7 @@ fn a_minimal_file_gets_defaults() {
     let config = load(GOOD, &[]).unwrap();
     let inverter = &config.inverters[0];
     assert_eq!(inverter.interval, Duration::from_secs(30));
-    assert_eq!(inverter.profile, "deye_sg01lp1");
+    assert_eq!(inverter.profile, "auto", "the family is detected unless named");
     let target = inverter.target();
     assert_eq!((target.port, target.wire, target.slave), (8899, Wire::Solarman { serial: 2_712_345_678 }, 1));
     assert_eq!(inverter.link_settings().pause, Duration::from_millis(100));
@@ -87,6 +87,32 @@ fn errors_name_the_file_and_the_key() {
         message(&GOOD.replace("\"house\"", "\"my house\""), &[]),
         "FILE: inverter[0].name: `my house` must be non-empty letters, digits, `_` or `-` (it becomes part of MQTT topics)"
     );
+}
+
+/// A profile `id` in `dir` claiming device type 3 with four PV inputs, single-phase: the same
+/// shape as deye_sg01lp1.
+fn lp1_lookalike(dir: &Path, id: &str) {
+    let readings: String = (1..=4)
+        .map(|n| format!("[[reading]]\nkey = \"pv{n}_power\"\nname = \"PV{n}\"\ngroup = \"pv\"\nregisters = [{}]\nkind = \"u16\"\n", 185 + n))
+        .collect();
+    let text = format!(
+        "[profile]\nid = \"{id}\"\nmanufacturer = \"Deye\"\nmodel = \"M\"\ndevice_types = [3]\n{readings}"
+    );
+    std::fs::write(dir.join(format!("{id}.toml")), text).unwrap();
+}
+
+#[test]
+fn auto_needs_each_device_type_to_pick_one_profile_a_named_profile_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    lp1_lookalike(dir.path(), "my_lp1");
+    let with_dir = format!("profiles_dir = {:?}\n{GOOD}", dir.path().display().to_string());
+    assert_eq!(
+        message(&with_dir, &[]),
+        "FILE: inverter[0].profile: \"auto\" cannot choose: 0x0003 is claimed by deye_sg01lp1 and my_lp1; \
+         name the profile, or give the profiles different device_types"
+    );
+    assert!(load(&format!("{with_dir}profile = \"my_lp1\"\n"), &[]).is_ok());
+    assert!(load(&format!("{with_dir}profile = \"deye_sg01lp1\"\n"), &[]).is_ok());
 }
 
 #[test]

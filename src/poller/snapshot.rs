@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::Change;
-use crate::profile::{Profile, ReadBlock, Reading, ReadingSpec, Value};
+use crate::profile::{Choice, Profile, ReadBlock, Reading, ReadingSpec, Value};
 use crate::protocol::Exception;
 use crate::quality::Rejection;
 use crate::transport::Counters;
@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub inverter: Arc<str>,
     /// The profile the readings index into.
     pub profile: Arc<Profile>,
+    /// How that profile was chosen: detected or configured, and what the inverter said.
+    pub choice: Arc<Choice>,
     /// When the poll started.
     pub time: DateTime<Utc>,
     /// The inverter's wall clock at the poll (the host's when the profile maps no clock).

@@ -147,17 +147,7 @@ impl Wiring<'_> {
     /// One poller per inverter, last: every sink has subscribed by now.
     pub(super) fn start_pollers(&mut self, profiles: &Profiles) -> Result<(), ServiceError> {
         for inverter in &self.config.inverters {
-            let profile = profiles.get(&inverter.profile)?;
-            let plan = inverter.plan(&profile);
-            tracing::info!(inverter = %inverter.name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), interval = ?inverter.interval, "polling");
-            let poller = Poller::with_plan(
-                &inverter.name,
-                profile,
-                plan,
-                inverter.interval,
-                inverter.unavailable_after,
-            )
-            .with_logger_serial(inverter.serial.unwrap_or_default());
+            let poller = Poller::for_inverter(inverter, profiles)?;
             let link = Link::new(inverter.target(), inverter.link_settings());
             let run =
                 poller::run(poller, link, inverter.interval, self.bus.clone(), self.cancel.child_token());

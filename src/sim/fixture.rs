@@ -8,21 +8,25 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::house::{House, HouseParams};
-use super::{IMAGE_SIZE, registers};
+use super::{Family, IMAGE_SIZE, registers};
 use crate::poller::Snapshot;
-use crate::profile::{Profile, RegisterBlock, RegisterSet};
+use crate::profile::{Choice, Profile, RegisterBlock, RegisterSet};
 
 /// The inverter serial the simulator reports.
 pub const INVERTER_SERIAL: &str = "2306178901";
 
 /// The registers the simulator serves for a default house at `at`.
 pub fn image(profile: &Profile, at: DateTime<Utc>) -> Vec<u16> {
-    let params = HouseParams::default();
+    let family = Family::of(profile, &HouseParams::default());
+    let params = family.fit(HouseParams::default());
     let local = at.with_timezone(&params.utc_offset).naive_local();
     let house = House::new(params, at);
-    let mut regs = registers::defaults(profile, IMAGE_SIZE);
+    let size = profile.addresses().max().map_or(0, |a| usize::from(a) + 1).max(IMAGE_SIZE);
+    let mut regs = registers::defaults(profile, size);
     registers::apply(profile, &registers::fixed(INVERTER_SERIAL), &mut regs);
-    registers::apply(profile, &registers::values(house.state(), local), &mut regs);
+    registers::apply(profile, &family.fixed(), &mut regs);
+    family.stamp(profile, &mut regs);
+    registers::apply(profile, &family.adjust(registers::values(house.state(), local)), &mut regs);
     regs
 }
 
@@ -42,9 +46,11 @@ pub fn register_set(profile: &Profile, image: &[u16]) -> RegisterSet {
 /// The snapshot a clean poll of the simulated inverter `inverter` decodes to at `at`.
 pub fn snapshot(profile: Arc<Profile>, inverter: &str, at: DateTime<Utc>) -> Snapshot {
     let (readings, _) = profile.decode(&register_set(&profile, &image(&profile, at)));
+    let choice = Choice { profile: profile.id().to_string(), detected: false, device: None };
     Snapshot {
         inverter: inverter.into(),
         profile,
+        choice: Arc::new(choice),
         time: at,
         local: at.with_timezone(&HouseParams::default().utc_offset).naive_local(),
         readings,

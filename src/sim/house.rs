@@ -16,7 +16,7 @@ pub const INVERTER_EFFICIENCY: f64 = 0.97;
 
 /// Longest integration step; short enough that SOC limits and counters stay smooth.
 const STEP_S: i64 = 10;
-/// Nameplate AC power: the output limit and the scale for inverter heating.
+/// Nameplate AC power of the default house: the output limit and the scale for inverter heating.
 const RATED_W: f64 = 5000.0;
 /// Below this a string is treated as dead: real MPPTs do not start on a trickle.
 const MIN_PV_W: f64 = 5.0;
@@ -47,6 +47,9 @@ const CH_FAST: u64 = 8;
 /// Fixed parameters of the simulated house.
 #[derive(Debug, Clone)]
 pub struct HouseParams {
+    /// Nameplate AC power, W: the output limit, the scale of inverter heating and of the
+    /// appliance peaks (a 2 kW micro-inverter's house is smaller than a 5 kW hybrid's).
+    pub rated_w: f64,
     /// Peak power per PV string, W.
     pub pv_peak_w: [f64; 2],
     /// Usable battery energy, Wh.
@@ -72,6 +75,7 @@ pub struct HouseParams {
 impl Default for HouseParams {
     fn default() -> Self {
         Self {
+            rated_w: RATED_W,
             pv_peak_w: [3500.0, 3000.0],
             battery_capacity_wh: 10_240.0,
             max_charge_w: 5000.0,
@@ -274,7 +278,7 @@ impl Flows {
         let load = load_w(p, hour, minutes) + outside.extra_load_w;
         let (battery, grid) = dispatch(p, soc, pv[0] + pv[1], load, dt_h);
         let mut flows = Self { pv, load, battery, grid };
-        flows.clip_to_rating();
+        flows.clip_to_rating(p.rated_w);
         if !outside.grid_up {
             flows.island(soc, capacity_wh(p) / 100.0 / dt_h.max(f64::MIN_POSITIVE));
         }
@@ -291,9 +295,9 @@ impl Flows {
     /// Keeps the AC output within the inverter rating, as the real one does with
     /// its oversized 6.5 kWp array: first by discharging less, then by curtailing
     /// PV; the grid covers whatever the inverter no longer delivers.
-    fn clip_to_rating(&mut self) {
+    fn clip_to_rating(&mut self, rated_w: f64) {
         let pv_ac = (self.pv[0] + self.pv[1]) * INVERTER_EFFICIENCY;
-        let excess = pv_ac + self.battery - RATED_W;
+        let excess = pv_ac + self.battery - rated_w;
         if excess <= 0.0 {
             return;
         }
@@ -344,7 +348,8 @@ fn cloud_factor(seed: u64, minutes: f64) -> f64 {
 fn load_w(p: &HouseParams, hour: f64, minutes: f64) -> f64 {
     let peak = window(hour, 6.5, 8.5).max(window(hour, 17.5, 21.5));
     // Kettle, geyser and stove come and go on a ~10 min scale, up to ~2.5 kW.
-    let appliances = peak * (1200.0 + 1300.0 * smooth_noise(p.seed, CH_APPLIANCE, minutes, 10.0));
+    let size = p.rated_w / RATED_W;
+    let appliances = size * peak * (1200.0 + 1300.0 * smooth_noise(p.seed, CH_APPLIANCE, minutes, 10.0));
     let jitter = 60.0 * (smooth_noise(p.seed, CH_JITTER, minutes, 2.0) - 0.5);
     (p.base_load_w + appliances + jitter).max(0.0)
 }
@@ -425,9 +430,10 @@ fn set_grid(s: &mut HouseState, p: &HouseParams, t: DateTime<Utc>, f: &Flows) {
 /// Temperatures relax towards targets that rise with power and the time of day.
 fn set_temperatures(s: &mut HouseState, p: &HouseParams, t: DateTime<Utc>, dt_h: f64) {
     let ambient = ambient_c(local_hour(t, p.utc_offset));
-    let dc_load = (s.pv_power[0] + s.pv_power[1] + s.battery_power.abs()) / RATED_W;
-    let ac_load = s.inverter_power.abs() / RATED_W;
-    let battery = 20.0 + 0.3 * (ambient - 20.0) + 6.0 * s.battery_power.abs() / RATED_W;
+    let rated = p.rated_w.max(1.0);
+    let dc_load = (s.pv_power[0] + s.pv_power[1] + s.battery_power.abs()) / rated;
+    let ac_load = s.inverter_power.abs() / rated;
+    let battery = 20.0 + 0.3 * (ambient - 20.0) + 6.0 * s.battery_power.abs() / rated;
     s.battery_temperature = relax(s.battery_temperature, battery, dt_h);
     s.dc_temperature = relax(s.dc_temperature, ambient + 8.0 + 18.0 * dc_load, dt_h);
     s.ac_temperature = relax(s.ac_temperature, ambient + 6.0 + 20.0 * ac_load, dt_h);

@@ -12,7 +12,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::{JUNK, Plan};
-use super::{IMAGE_SIZE, SimWire, Simulator};
+use super::{SimWire, Simulator};
 use crate::protocol::codec::{Inbound, MbapCodec, V5Codec};
 use crate::protocol::v5::{Frame, LoggerTimes, control};
 use crate::protocol::{Answer, Exception, ExceptionCode, LoggerError, Request, Response, mbap, rtu};
@@ -153,7 +153,7 @@ async fn answer_mbap(
 fn execute(sim: &Simulator, request: &Request) -> Answer {
     let refused = |start: u16, count: usize| {
         let end = usize::from(start) + count;
-        end > IMAGE_SIZE
+        end > sim.size()
             || sim.config.refuse.iter().any(|a| (usize::from(start)..end).contains(&usize::from(*a)))
     };
     match request {

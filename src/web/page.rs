@@ -98,9 +98,10 @@ fn last_poll(html: &mut String, snapshot: &Snapshot, now: DateTime<Utc>) {
     let local = snapshot.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let _ = write!(
         html,
-        "<p><small>last poll {local} ({age} s ago), {} readings, {:.0?}</small></p>",
+        "<p><small>last poll {local} ({age} s ago), {} readings, {:.0?}; profile {}</small></p>",
         snapshot.readings.len(),
-        snapshot.duration
+        snapshot.duration,
+        escape(&snapshot.choice.describe())
     );
 }
 

@@ -59,9 +59,17 @@ async fn read_fails_clearly_when_nothing_listens() {
     let logger = format!("127.0.0.1:{}", free_port());
     let (ok, _, stderr) = run(args(&["read", "--logger", &logger, "--serial", "1"])).await;
     assert!(!ok);
+    let detecting = format!(
+        "error: reading {logger} failed: cannot choose the profile: reading the device type (registers 0-22) \
+         failed: cannot connect to {logger}: "
+    );
+    assert!(stderr.starts_with(&detecting), "{stderr}");
+    assert_eq!(stderr.matches("cannot connect").count(), 1, "the cause prints once: {stderr}");
+    let named = run(args(&["read", "--logger", &logger, "--serial", "1", "--profile", "deye_sg01lp1"])).await;
     assert!(
-        stderr.starts_with(&format!("error: reading {logger} failed: cannot connect to {logger}")),
-        "{stderr}"
+        named.2.starts_with(&format!("error: reading {logger} failed: cannot connect to {logger}")),
+        "{}",
+        named.2
     );
 }
 

@@ -6,6 +6,7 @@ mod addon_mode;
 mod broker;
 mod cli;
 mod closed_pipe;
+mod families;
 mod faults;
 mod helpers;
 mod http_security;

@@ -129,8 +129,19 @@ async fn the_snapshot_api_and_the_status_page_show_the_simulators_values() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let readings = json["inverters"][0]["readings"].as_array().unwrap();
     assert_eq!(readings.len(), profile().readings.len());
+    let chosen = &json["inverters"][0]["profile"];
+    assert_eq!(
+        chosen,
+        &serde_json::json!({"id": "deye_sg01lp1", "model": "SUN-xK-SG01LP1", "detected": true,
+            "device_type": 3, "mppts": 2, "phases": 1}),
+        "the default profile = \"auto\" detected the simulator's family"
+    );
     let (status, page) = get(&app, "/").await;
     assert_eq!(status, 200);
+    assert!(
+        page.contains("profile deye_sg01lp1, detected from device type 0x0003 (2 MPPT, 1 phase)"),
+        "{page}"
+    );
     for needle in ["<svg", "Battery", "Grid", "Load", "./api/snapshot", "./metrics"] {
         assert!(page.contains(needle), "page lacks {needle}");
     }

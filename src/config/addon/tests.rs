@@ -31,7 +31,7 @@ fn options_and_the_supervisor_broker_become_the_config() {
     let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["house", "garage"]);
     assert_eq!(config.inverters[0].interval, Duration::from_secs(30));
-    assert_eq!(config.inverters[1].profile, "deye_sg01lp1", "an empty option keeps the default");
+    assert_eq!(config.inverters[1].profile, "auto", "an empty option keeps the default");
     assert_eq!(config.inverters[1].target().port, 502);
     let mqtt = config.mqtt.unwrap();
     assert_eq!((mqtt.host.as_str(), mqtt.port, mqtt.tls), ("core-mosquitto", 1883, false));

@@ -29,6 +29,8 @@ pub struct DeviceBlock {
     name: String,
     manufacturer: String,
     model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_id: Option<String>,
     serial_number: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     sw_version: Option<String>,
@@ -45,6 +47,9 @@ pub struct DeviceInfo {
     pub manufacturer: String,
     /// Model: the profile's family, refined by the device-type reading.
     pub model: String,
+    /// Model id: the profile in use (detected or configured), so the device page tells which
+    /// register map decodes it.
+    pub model_id: Option<String>,
     /// Firmware versions, joined.
     pub sw_version: Option<String>,
 }
@@ -64,6 +69,7 @@ impl DeviceInfo {
             serial: snapshot.identity.to_string(),
             manufacturer: header.manufacturer.clone(),
             model,
+            model_id: Some(snapshot.profile.id().to_string()),
             sw_version: (!firmware.is_empty()).then(|| firmware.join(" / ")),
         }
     }
@@ -76,6 +82,7 @@ impl DeviceInfo {
             serial: format!("{}_{kind}", sanitize(topics.base())),
             manufacturer: "inverter-monitor".into(),
             model,
+            model_id: None,
             sw_version: Some(env!("CARGO_PKG_VERSION").into()),
         }
     }
@@ -92,6 +99,7 @@ impl DeviceInfo {
             name: self.inverter.clone(),
             manufacturer: self.manufacturer.clone(),
             model: self.model.clone(),
+            model_id: self.model_id.clone(),
             serial_number: self.serial.clone(),
             sw_version: self.sw_version.clone(),
         }

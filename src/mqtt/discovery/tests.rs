@@ -41,6 +41,7 @@ fn device() -> DeviceInfo {
         serial: "2306178901".into(),
         manufacturer: "Deye".into(),
         model: "SUN-xK-SG01LP1 (Single-phase hybrid)".into(),
+        model_id: Some("deye_sg01lp1".into()),
         sw_version: Some("1.1.5.3 / 1.0.2.7".into()),
     }
 }

@@ -1,0 +1,252 @@
+//! The simulated house fitted to a profile's family, so `simulate --profile <id>` serves any
+//! family consistently: the device-type code and layout word detection reads, a house sized to
+//! the family's ratings, no battery where the family has none, HV battery voltages, and
+//! three-phase readings split per phase from the house totals.
+//!
+//! Everything here is read from the profile itself (its `device_types`, its keys and their
+//! ranges), never from a list of known families, so a profile added later is served too.
+
+use std::sync::Arc;
+
+use super::house::HouseParams;
+use crate::profile::detect::{self, DeviceType};
+use crate::profile::{Profile, Value};
+
+/// PV strings the house model has.
+const HOUSE_STRINGS: u8 = 2;
+
+/// Highest string voltage of the house, V (ten-odd panels in series, on a cold bright day).
+const HOUSE_STRING_MAX_V: f64 = 450.0;
+
+/// Lowest battery voltage of the house, V (a 48 V LV stack).
+const LV_BATTERY_MIN_V: f64 = 48.0;
+
+/// Per-phase readings and how a house total divides over three phases.
+const PHASES: &[(&str, [&str; 3], Split)] = &[
+    ("grid_voltage", ["grid_voltage_l1", "grid_voltage_l2", "grid_voltage_l3"], Split::Same),
+    ("grid_power", ["grid_power_l1", "grid_power_l2", "grid_power_l3"], Split::Watts),
+    ("grid_current", ["grid_current_l1", "grid_current_l2", "grid_current_l3"], Split::Share),
+    (
+        "grid_external_ct_power",
+        ["grid_external_ct_power_l1", "grid_external_ct_power_l2", "grid_external_ct_power_l3"],
+        Split::Watts,
+    ),
+    (
+        "grid_external_ct_current",
+        ["grid_external_ct_current_l1", "grid_external_ct_current_l2", "grid_external_ct_current_l3"],
+        Split::Share,
+    ),
+    ("inverter_voltage", ["inverter_voltage_l1", "inverter_voltage_l2", "inverter_voltage_l3"], Split::Same),
+    ("inverter_current", ["inverter_current_l1", "inverter_current_l2", "inverter_current_l3"], Split::Share),
+    ("inverter_power", ["inverter_power_l1", "inverter_power_l2", "inverter_power_l3"], Split::Watts),
+    ("load_voltage", ["load_voltage_l1", "load_voltage_l2", "load_voltage_l3"], Split::Same),
+    ("load_current", ["load_current_l1", "load_current_l2", "load_current_l3"], Split::Share),
+    ("load_power", ["load_power_l1", "load_power_l2", "load_power_l3"], Split::Watts),
+];
+
+/// How a total divides over phases.
+#[derive(Debug, Clone, Copy)]
+enum Split {
+    /// Every phase shows the value (a voltage).
+    Same,
+    /// Whole watts, the remainder on L1, so the phases sum to the total exactly.
+    Watts,
+    /// A third each (a current).
+    Share,
+}
+
+/// What the simulator must be to look like a profile's family.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// The device-type code in register 0: the profile's first `device_types` entry.
+    pub code: Option<u16>,
+    /// MPPTs reported: the house's strings, at most the profile's PV inputs.
+    pub mppts: u8,
+    /// Phases: 3 when the profile maps `_l3` readings.
+    pub phases: u8,
+    /// Whether the family has a battery: the profile maps `battery_soc`.
+    pub battery: bool,
+    /// Battery voltage multiple: 1 for LV, more for an HV family whose `battery_voltage`
+    /// minimum lies above an LV stack's voltage.
+    pub battery_series: f64,
+    /// Nameplate power: the house's default, lowered to fit the family's power ranges.
+    pub rated_w: f64,
+    /// Largest string power: a fifth below the family's `pv1_power` maximum.
+    pub string_w: f64,
+    /// PV voltage multiple: below 1 where the family's `pv1_voltage` maximum is below a
+    /// house string's (a micro-inverter has one panel per input); currents rise to match.
+    pub pv_volts: f64,
+    /// The device-type reading's text for `code`, when the profile has one.
+    device_type: Option<Arc<str>>,
+    /// Version readings (firmware) and their register counts: a version spread over several
+    /// registers shows every one, so the house's one-register versions are padded to match.
+    versions: Vec<(String, usize)>,
+}
+
+impl Family {
+    /// The family of `profile`, for a house with `params`.
+    pub fn of(profile: &Profile, params: &HouseParams) -> Self {
+        let code = profile.header.device_types.first().copied();
+        let max = |key: &str| profile.index_of(key).and_then(|i| profile.readings[i].def.max);
+        let min = |key: &str| profile.index_of(key).and_then(|i| profile.readings[i].def.min);
+        // Keep a fifth of headroom below the smallest power ceiling the family declares.
+        let ceiling = ["rated_power", "inverter_power", "load_power"]
+            .iter()
+            .filter_map(|key| max(key))
+            .filter(|m| *m > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let rated_w = params.rated_w.min(0.8 * ceiling);
+        let string_w = max("pv1_power").filter(|m| *m > 0.0).map_or(f64::INFINITY, |m| 0.8 * m);
+        let pv_volts =
+            max("pv1_voltage").filter(|m| *m > 0.0).map_or(1.0, |m| (0.8 * m / HOUSE_STRING_MAX_V).min(1.0));
+        // An HV family's battery_voltage minimum lies above an LV stack: put LV stacks in series.
+        let battery_series = min("battery_voltage").map_or(1.0, |v| (v / LV_BATTERY_MIN_V).ceil().max(1.0));
+        let device_type = code.and_then(|code| {
+            let spec = &profile.readings[profile.index_of("device_type")?];
+            spec.options.iter().find(|(raw, _)| *raw == i64::from(code)).map(|(_, text)| text.clone())
+        });
+        Self {
+            code,
+            mppts: HOUSE_STRINGS.min(detect::pv_inputs(profile).max(1)),
+            phases: detect::phases(profile),
+            battery: profile.index_of("battery_soc").is_some(),
+            battery_series,
+            rated_w,
+            string_w,
+            pv_volts,
+            device_type,
+            versions: profile
+                .readings
+                .iter()
+                .filter(|r| r.def.kind == crate::profile::Kind::Version && r.def.registers.len() > 1)
+                .map(|r| (r.def.key.clone(), r.def.registers.len()))
+                .collect(),
+        }
+    }
+
+    /// `params` sized to the family: smaller strings and loads for a smaller inverter, no
+    /// battery flows without a battery. The default house fits SG01LP1 unchanged.
+    pub fn fit(&self, mut params: HouseParams) -> HouseParams {
+        let scale = (self.rated_w / params.rated_w).min(1.0);
+        params.rated_w = self.rated_w;
+        params.pv_peak_w = params.pv_peak_w.map(|w| (w * scale).min(self.string_w));
+        params.base_load_w *= scale;
+        if !self.battery {
+            params.max_charge_w = 0.0;
+            params.max_discharge_w = 0.0;
+        }
+        params
+    }
+
+    /// Facts of the family that override the house's defaults, by key.
+    pub fn fixed(&self) -> Vec<(&'static str, Value)> {
+        let mut values = vec![
+            ("mppts", Value::Number(f64::from(self.mppts))),
+            ("phases", Value::Number(f64::from(self.phases))),
+            ("rated_power", Value::Number(self.rated_w.round())),
+        ];
+        match (&self.device_type, self.code) {
+            (Some(text), _) => values.push(("device_type", Value::Text(text.clone()))),
+            (None, Some(code)) => values.push(("device_type", Value::Number(f64::from(code)))),
+            (None, None) => {}
+        }
+        for (key, value) in super::registers::fixed("") {
+            let (Some((_, words)), Value::Text(text)) =
+                (self.versions.iter().find(|(k, _)| k == key), &value)
+            else {
+                continue;
+            };
+            let padded = format!("{text}{}", "-0.0.0.0".repeat(words - 1));
+            values.push((key, Value::Text(padded.into())));
+        }
+        values
+    }
+
+    /// The house's values as this family reports them: HV battery voltages, and per-phase
+    /// readings split from the totals on a three-phase family.
+    pub fn adjust(&self, mut values: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+        let series = self.battery_series;
+        let unchanged = series == 1.0 && self.pv_volts == 1.0;
+        for (key, value) in values.iter_mut().filter(|_| !unchanged) {
+            if let Value::Number(v) = value {
+                match *key {
+                    "battery_voltage" | "bms_voltage" => *v *= series,
+                    "battery_current" | "bms_current" => *v = (*v / series * 100.0).round() / 100.0,
+                    "pv1_voltage" | "pv2_voltage" => *v *= self.pv_volts,
+                    "pv1_current" | "pv2_current" => *v = (*v / self.pv_volts * 10.0).round() / 10.0,
+                    _ => {}
+                }
+            }
+        }
+        if self.phases == 3 {
+            let totals: Vec<(&str, [&'static str; 3], Split, f64)> = PHASES
+                .iter()
+                .filter_map(|(total, keys, split)| {
+                    let value = values.iter().find(|(k, _)| k == &keys[0] || k == total)?;
+                    Some((*total, *keys, *split, value.1.as_f64()?))
+                })
+                .collect();
+            for (_, keys, split, total) in totals {
+                values.retain(|(k, _)| !keys.contains(k));
+                values.extend(keys.iter().zip(divide(total, split)).map(|(k, v)| (*k, Value::Number(v))));
+            }
+        }
+        values
+    }
+
+    /// Writes the device-type code, and the layout word where the profile maps no reading of
+    /// its own, into `regs`.
+    pub fn stamp(&self, profile: &Profile, regs: &mut [u16]) {
+        let Some(code) = self.code else { return };
+        if let Some(first) = regs.first_mut() {
+            *first = code;
+        }
+        let layout = DeviceType { code, mppts: None, phases: None }.layout_register();
+        if !profile.addresses().any(|a| a == layout)
+            && let Some(word) = regs.get_mut(usize::from(layout))
+        {
+            *word = DeviceType::layout_word(self.mppts, self.phases);
+        }
+    }
+}
+
+/// `total` over three phases.
+fn divide(total: f64, split: Split) -> [f64; 3] {
+    match split {
+        Split::Same => [total; 3],
+        Split::Share => [total / 3.0; 3],
+        Split::Watts => {
+            let total = total.round();
+            let each = (total / 3.0).trunc();
+            [total - 2.0 * each, each, each]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profiles;
+
+    #[test]
+    fn the_default_house_fits_sg01lp1_unchanged() {
+        let sg01 = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let family = Family::of(&sg01, &HouseParams::default());
+        assert_eq!((family.code, family.mppts, family.phases, family.battery), (Some(3), 2, 1, true));
+        assert_eq!((family.battery_series, family.rated_w), (1.0, 5000.0));
+        let fitted = family.fit(HouseParams::default());
+        assert_eq!((fitted.pv_peak_w, fitted.max_charge_w), (HouseParams::default().pv_peak_w, 5000.0));
+        assert_eq!(
+            family.fixed().last().unwrap(),
+            &("device_type", Value::Text("Single-phase hybrid".into()))
+        );
+    }
+
+    #[test]
+    fn three_phases_sum_to_the_total_and_share_the_voltage() {
+        assert_eq!(divide(1001.4, Split::Watts), [335.0, 333.0, 333.0]);
+        assert_eq!(divide(-1000.0, Split::Watts).iter().sum::<f64>(), -1000.0);
+        assert_eq!(divide(230.5, Split::Same), [230.5; 3]);
+        assert_eq!(divide(3.0, Split::Share), [1.0; 3]);
+    }
+}
