@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 pub mod addon;
 mod control;
-pub mod layers;
+pub(crate) mod layers;
 mod mqtt;
 mod secret;
 mod sinks;

@@ -15,7 +15,7 @@
 //! (`Snapshot::identity`).
 
 pub(crate) mod connection;
-pub mod discovery;
+pub(crate) mod discovery;
 pub(crate) mod ledger;
 pub(crate) mod publisher;
 pub(crate) mod state;

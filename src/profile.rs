@@ -5,14 +5,14 @@
 //! fewest reads that cover them ([`plan`]), and turns raw registers into typed [`Reading`]s. It
 //! does no I/O beyond reading profile files at start.
 
-pub mod decode;
-pub mod def;
+pub(crate) mod decode;
+pub(crate) mod def;
 mod derive;
-pub mod detect;
+pub(crate) mod detect;
 pub mod load;
-pub mod plan;
-pub mod registers;
-pub mod value;
+pub(crate) mod plan;
+pub(crate) mod registers;
+pub(crate) mod value;
 
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,11 @@
 //! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
 //! against fixed vectors (docs/protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
 
-pub mod family;
-pub mod faults;
+pub(crate) mod family;
+pub(crate) mod faults;
 pub mod fixture;
-pub mod house;
-pub mod registers;
+pub(crate) mod house;
+pub(crate) mod registers;
 mod server;
 
 use std::collections::BTreeMap;

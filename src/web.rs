@@ -11,7 +11,7 @@
 //! `web` (but the wiring in `service`) reads web state, so no sink depends on the web.
 
 mod auth;
-pub mod board;
+pub(crate) mod board;
 mod health;
 mod page;
 mod probe;

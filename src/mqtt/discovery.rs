@@ -14,15 +14,15 @@
 mod binary_sensor;
 mod device;
 mod diagnostics;
-pub mod entity;
+pub(crate) mod entity;
 mod sensor;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use device::{DeviceBlock, DeviceInfo, Origin};
-pub use entity::{Entity, Platform};
+pub(crate) use device::{DeviceBlock, DeviceInfo, Origin};
+pub(crate) use entity::{Entity, Platform};
 
 use super::topics::{Topics, sanitize};
 use crate::profile::Profile;
@@ -40,7 +40,7 @@ pub struct Component {
 
 /// What every entity of a device shares.
 #[derive(Debug, Clone)]
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// The device.
     pub device: &'a DeviceInfo,
     /// The topics.
@@ -49,7 +49,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// A new entity with the fields every entity has: name, unique_id, default_entity_id.
-    pub fn entity(&self, platform: Platform, key: &str, name: &str) -> Entity {
+    pub(crate) fn entity(&self, platform: Platform, key: &str, name: &str) -> Entity {
         // Entity ids allow `[a-z0-9_]` only: a `-` in a name becomes `_`.
         let entity = sanitize(&format!("{}_{key}", self.device.inverter)).to_lowercase().replace('-', "_");
         Entity {
@@ -61,7 +61,7 @@ impl Context<'_> {
     }
 
     /// A component `key` of `platform`, with `build` filling its config past the identity.
-    pub fn component(
+    pub(crate) fn component(
         &self,
         platform: Platform,
         key: &str,
@@ -78,7 +78,7 @@ impl Context<'_> {
 }
 
 /// Every entity of an inverter: one per reading, then the service's own diagnostics.
-pub fn components(profile: &Profile, ctx: &Context<'_>) -> Vec<Component> {
+pub(crate) fn components(profile: &Profile, ctx: &Context<'_>) -> Vec<Component> {
     let readings = profile.readings.iter().map(|spec| match spec.def.bit {
         Some(_) => binary_sensor::component(spec, ctx),
         None => sensor::component(spec, ctx),
@@ -90,7 +90,7 @@ pub fn components(profile: &Profile, ctx: &Context<'_>) -> Vec<Component> {
 /// one that is gone (Home Assistant then removes it).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum Cmp<'a> {
+pub(crate) enum Cmp<'a> {
     /// A current component.
     Present {
         /// Its platform.
@@ -108,7 +108,7 @@ pub enum Cmp<'a> {
 
 /// The device-based discovery payload: `{"dev": …, "o": …, "cmps": {id: …}}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct DevicePayload<'a> {
+pub(crate) struct DevicePayload<'a> {
     /// The device block.
     pub dev: DeviceBlock,
     /// Who published it.
@@ -119,7 +119,7 @@ pub struct DevicePayload<'a> {
 
 /// A per-entity discovery payload: the config with the device and origin blocks.
 #[derive(Debug, Clone, Serialize)]
-pub struct EntityPayload<'a> {
+pub(crate) struct EntityPayload<'a> {
     /// The config.
     #[serde(flatten)]
     pub config: &'a Entity,
@@ -131,7 +131,7 @@ pub struct EntityPayload<'a> {
 
 /// The device-based discovery payload: device, origin and every component, plus `{"p": …}`
 /// stubs for components that were published before and are gone now (HA removes those).
-pub fn device_payload<'a>(
+pub(crate) fn device_payload<'a>(
     ctx: &Context<'_>,
     components: &'a [Component],
     removed: &'a [(String, String)],
@@ -143,7 +143,7 @@ pub fn device_payload<'a>(
 }
 
 /// The per-entity discovery messages: (topic, payload) for each component.
-pub fn entity_payloads<'a>(
+pub(crate) fn entity_payloads<'a>(
     ctx: &Context<'_>,
     components: &'a [Component],
 ) -> Vec<(String, EntityPayload<'a>)> {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 /// One profile file: its header and its readings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProfileFile {
+pub(crate) struct ProfileFile {
     /// The `[profile]` table.
     pub profile: ProfileHeader,
     /// The `[[reading]]` tables.

@@ -23,10 +23,10 @@ use super::{Profile, Profiles};
 pub const AUTO: &str = "auto";
 
 /// First register of the detection read.
-pub const DETECT_START: u16 = 0;
+pub(crate) const DETECT_START: u16 = 0;
 
 /// Registers in the detection read: 0 (device type) to 22 (0x16, the three-phase layout word).
-pub const DETECT_COUNT: u16 = 23;
+pub(crate) const DETECT_COUNT: u16 = 23;
 
 /// The layout word of string, single-phase and micro inverters.
 const LAYOUT_SINGLE: u16 = 0x12;
@@ -189,12 +189,12 @@ fn pv_input(key: &str) -> Option<u8> {
 }
 
 /// A profile's PV-input count, as detection and the simulator see it.
-pub fn pv_inputs(profile: &Profile) -> u8 {
+pub(crate) fn pv_inputs(profile: &Profile) -> u8 {
     Shape::of(profile).pv_inputs
 }
 
 /// A profile's phase count (3 when it maps `_l3` readings), as detection and the simulator see it.
-pub fn phases(profile: &Profile) -> u8 {
+pub(crate) fn phases(profile: &Profile) -> u8 {
     Shape::of(profile).phases
 }
 

@@ -32,7 +32,7 @@ impl ReadBlock {
 
 /// The reads that cover `addresses`, each at most `max_read` long, bridging gaps of at most
 /// `max_gap` unmapped registers.
-pub fn plan(addresses: impl IntoIterator<Item = u16>, max_read: u16, max_gap: u16) -> Vec<ReadBlock> {
+pub(crate) fn plan(addresses: impl IntoIterator<Item = u16>, max_read: u16, max_gap: u16) -> Vec<ReadBlock> {
     let mut addresses: Vec<u16> = addresses.into_iter().collect();
     addresses.sort_unstable();
     addresses.dedup();
@@ -52,9 +52,10 @@ pub fn plan(addresses: impl IntoIterator<Item = u16>, max_read: u16, max_gap: u1
     blocks
 }
 
+#[cfg(test)]
 /// The maximal runs of consecutive addresses: the reads a planner without gap bridging needs
 /// at least (before the `max_read` limit).
-pub fn contiguous_runs(addresses: impl IntoIterator<Item = u16>) -> Vec<ReadBlock> {
+pub(crate) fn contiguous_runs(addresses: impl IntoIterator<Item = u16>) -> Vec<ReadBlock> {
     plan(addresses, u16::MAX, 0)
 }
 

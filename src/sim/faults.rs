@@ -44,7 +44,7 @@ pub struct Plan {
 
 /// Junk seen on real V5 sockets: a micro-inverter logger's AT banner, then stray Modbus bytes
 /// (docs/protocol.md Q12).
-pub const JUNK: &[u8] = b"AT+YZCMPVER=MW3_16U_5406_2.27\r\n\r\n\xaa\x03\x0a\x00\xbe\x9c";
+pub(crate) const JUNK: &[u8] = b"AT+YZCMPVER=MW3_16U_5406_2.27\r\n\r\n\xaa\x03\x0a\x00\xbe\x9c";
 
 fn every(n: u64, every: Option<u32>) -> bool {
     every.is_some_and(|e| e > 0 && n.is_multiple_of(u64::from(e)))

@@ -12,7 +12,7 @@ use std::f64::consts::PI;
 use chrono::{DateTime, FixedOffset, Offset, TimeDelta, Utc};
 
 /// Fraction of DC PV power that reaches the AC side; the only loss the model has.
-pub const INVERTER_EFFICIENCY: f64 = 0.97;
+pub(crate) const INVERTER_EFFICIENCY: f64 = 0.97;
 
 /// Longest integration step; short enough that SOC limits and counters stay smooth.
 const STEP_S: i64 = 10;
@@ -154,7 +154,7 @@ pub struct HouseState {
 
 /// The house: parameters plus the integrated state (SOC, counters).
 #[derive(Debug, Clone)]
-pub struct House {
+pub(crate) struct House {
     params: HouseParams,
     /// Unrounded SOC; the state only shows whole percent.
     soc: f64,
@@ -185,7 +185,7 @@ struct Flows {
 
 impl House {
     /// A house at `start` with counters that look like a year of use (totals start at plausible non-zero values, e.g. pv total 7000 kWh).
-    pub fn new(params: HouseParams, start: DateTime<Utc>) -> Self {
+    pub(crate) fn new(params: HouseParams, start: DateTime<Utc>) -> Self {
         // Simulate from local midnight so the *_today counters are plausible too.
         let midnight = local_midnight(start, params.utc_offset);
         let mut house = Self {
@@ -204,7 +204,7 @@ impl House {
     }
 
     /// Integrates from the last time to `now` in steps of at most 10 s (so a jump of days works, and is still fast: a day should take well under 50 ms). Time going backwards is ignored.
-    pub fn advance(&mut self, now: DateTime<Utc>) {
+    pub(crate) fn advance(&mut self, now: DateTime<Utc>) {
         while self.state.time < now {
             let next =
                 self.state.time.checked_add_signed(TimeDelta::seconds(STEP_S)).map_or(now, |t| t.min(now));
@@ -214,27 +214,31 @@ impl House {
     }
 
     /// The current state (after the last advance).
-    pub fn state(&self) -> &HouseState {
+    pub(crate) fn state(&self) -> &HouseState {
         &self.state
     }
 
+    #[cfg(test)]
     /// The parameters.
-    pub fn params(&self) -> &HouseParams {
+    pub(crate) fn params(&self) -> &HouseParams {
         &self.params
     }
 
+    #[cfg(test)]
     /// Switched consumer loads draw `watts` on top of the house's own load from now on.
-    pub fn set_extra_load(&mut self, watts: f64) {
+    pub(crate) fn set_extra_load(&mut self, watts: f64) {
         self.outside.extra_load_w = watts.max(0.0);
     }
 
+    #[cfg(test)]
     /// The grid goes away (`false`) or comes back: the battery then carries the house alone.
-    pub fn set_grid_up(&mut self, up: bool) {
+    pub(crate) fn set_grid_up(&mut self, up: bool) {
         self.outside.grid_up = up;
     }
 
+    #[cfg(test)]
     /// Whether the grid is there.
-    pub fn grid_up(&self) -> bool {
+    pub(crate) fn grid_up(&self) -> bool {
         self.outside.grid_up
     }
 
@@ -319,7 +323,7 @@ impl Flows {
 }
 
 /// Clear-sky-ish PV fraction 0..1 of peak at a local time of day (sun from ~06:00 to ~18:00, peak at noon), without clouds. Public so tests elsewhere can reason about it.
-pub fn sun_fraction(local_hour: f64) -> f64 {
+pub(crate) fn sun_fraction(local_hour: f64) -> f64 {
     let h = local_hour.rem_euclid(24.0);
     if !(SUNRISE_H..SUNSET_H).contains(&h) {
         return 0.0;

@@ -12,7 +12,7 @@ use crate::profile::{Profile, Value};
 
 /// The value the simulated inverter reports for each key of the SG01LP1 profile it knows;
 /// keys of other profiles, or not listed, read as their default.
-pub fn values(state: &HouseState, local: chrono::NaiveDateTime) -> Vec<(&'static str, Value)> {
+pub(crate) fn values(state: &HouseState, local: chrono::NaiveDateTime) -> Vec<(&'static str, Value)> {
     let n = Value::Number;
     let grid_current = state.grid_power / state.grid_voltage.max(1.0);
     let load_current = state.load_power / state.grid_voltage.max(1.0);
@@ -89,7 +89,7 @@ fn clock(local: chrono::NaiveDateTime) -> [(&'static str, Value); 6] {
 }
 
 /// Facts about the simulated inverter that do not change: identity, settings, status.
-pub fn fixed(serial: &str) -> Vec<(&'static str, Value)> {
+pub(crate) fn fixed(serial: &str) -> Vec<(&'static str, Value)> {
     let n = Value::Number;
     let t = |s: &str| Value::Text(Arc::from(s));
     vec![
@@ -127,7 +127,7 @@ pub fn fixed(serial: &str) -> Vec<(&'static str, Value)> {
 
 /// A register image of `size` registers with every reading at its default: zero clamped into
 /// its valid range, the first enum option, flags off, empty text.
-pub fn defaults(profile: &Profile, size: usize) -> Vec<u16> {
+pub(crate) fn defaults(profile: &Profile, size: usize) -> Vec<u16> {
     let mut regs = vec![0u16; size];
     for spec in &profile.readings {
         let value = match (&spec.options.first(), spec.def.bit, spec.def.kind.is_integer()) {
@@ -146,7 +146,7 @@ pub fn defaults(profile: &Profile, size: usize) -> Vec<u16> {
 /// Writes `values` into `regs` for the readings `profile` has; unknown keys are skipped, so
 /// the simulator serves any profile. Derived readings are skipped too: they have no registers,
 /// the inverter reports their inputs.
-pub fn apply(profile: &Profile, values: &[(&str, Value)], regs: &mut [u16]) {
+pub(crate) fn apply(profile: &Profile, values: &[(&str, Value)], regs: &mut [u16]) {
     for (key, value) in values {
         if let Some(index) = profile.index_of(key).filter(|i| !profile.readings[*i].def.kind.is_derived()) {
             let _ = profile.readings[index].encode(value, regs);

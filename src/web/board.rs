@@ -17,7 +17,7 @@ use crate::poller::{InverterStatus, PowerFlows, Snapshot, Update};
 use crate::sinks::metrics::Metrics;
 
 /// One-minute buckets kept: 24 hours.
-pub const HISTORY_MINUTES: usize = 24 * 60;
+pub(crate) const HISTORY_MINUTES: usize = 24 * 60;
 
 /// Average power flows over one minute, in W (Deye signs: battery + discharge, grid + import).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,7 +143,7 @@ impl StatusBoard {
 }
 
 /// Feeds `board` and `metrics` from the bus until `cancel`.
-pub async fn follow(
+pub(crate) async fn follow(
     board: Arc<StatusBoard>,
     metrics: Arc<Metrics>,
     mut bus: broadcast::Receiver<Update>,

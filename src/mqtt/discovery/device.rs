@@ -9,7 +9,7 @@ use crate::profile::Value;
 
 /// Who published the discovery: this service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Origin {
+pub(crate) struct Origin {
     name: &'static str,
     sw: &'static str,
     url: &'static str,
@@ -17,7 +17,7 @@ pub struct Origin {
 
 impl Origin {
     /// This service, at this version.
-    pub fn ours() -> Self {
+    pub(crate) fn ours() -> Self {
         Self { name: "inverter-monitor", sw: env!("CARGO_PKG_VERSION"), url: env!("CARGO_PKG_REPOSITORY") }
     }
 }

@@ -121,7 +121,7 @@ pub struct SwitchStates {
 }
 
 /// `ON` and `OFF`, what every on/off entity of ours uses.
-pub const ON_OFF: OnOff = OnOff { payload_on: "ON", payload_off: "OFF" };
+pub(crate) const ON_OFF: OnOff = OnOff { payload_on: "ON", payload_off: "OFF" };
 
 impl Entity {
     /// Reads its state at `template` in the JSON on `topic`.
