@@ -31,7 +31,8 @@ pub const TOKEN_ENV: &str = "SUPERVISOR_TOKEN";
 /// The port Home Assistant's ingress proxy talks to (the default `ingress_port`).
 pub const INGRESS_PORT: u16 = 8099;
 /// The Supervisor's ingress proxy: in the add-on, the only peer besides the container itself
-/// that may connect, as Home Assistant add-ons do (`[http] allow` widens it), and one that
+/// that may connect, as Home Assistant add-ons do (an `[http] allow` in the add-on TOML replaces
+/// the list, so it must name this proxy again), and one that
 /// needs no `[http] token`: Home Assistant has logged the user in.
 pub const INGRESS_PROXY: &str = "172.30.32.2";
 /// The container itself: the image's HEALTHCHECK asks `http://127.0.0.1:8099/healthz`.

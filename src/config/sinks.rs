@@ -369,7 +369,15 @@ impl TryFrom<String> for PeerNet {
             Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(bad)?,
             None => width,
         };
-        Ok(Self { addr: addr.to_canonical(), prefix })
+        // An IPv4-mapped entry (`::ffff:172.30.32.2`, `::ffff:10.0.0.0/104`) means its IPv4
+        // network; its prefix counts the 96 mapping bits, which the IPv4 form has not.
+        match addr.to_canonical() {
+            std::net::IpAddr::V4(v4) if addr.is_ipv6() => {
+                let prefix = prefix.checked_sub(96).ok_or_else(bad)?;
+                Ok(Self { addr: v4.into(), prefix })
+            }
+            canonical => Ok(Self { addr: canonical, prefix }),
+        }
     }
 }
 
@@ -505,5 +513,16 @@ mod tests {
         assert!(http("").allows("10.1.2.3".parse().unwrap()), "empty: everyone");
         assert!(!http("").trusts("127.0.0.1".parse().unwrap()), "empty: no one");
         assert!(http("trusted = [\"172.30.32.2\"]").trusts("172.30.32.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_entry_is_its_ipv4_network_and_no_wider() {
+        // Once a mapped entry kept its 128-bit prefix: a debug build panicked in the accept
+        // loop, a release build let every IPv4 peer in.
+        let config = http("allow = [\"::ffff:172.30.32.2\"]\ntrusted = [\"::ffff:10.0.0.0/104\"]");
+        assert!(config.allows("172.30.32.2".parse().unwrap()));
+        assert!(!config.allows("10.9.9.9".parse().unwrap()));
+        assert!(config.trusts("10.1.2.3".parse().unwrap()) && !config.trusts("11.0.0.1".parse().unwrap()));
+        assert!(toml::from_str::<HttpConfig>("allow = [\"::ffff:10.0.0.0/64\"]").is_err(), "wider than IPv4");
     }
 }
