@@ -27,6 +27,7 @@ pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identit
 pub use status::InverterStatus;
 
 use crate::config::InverterConfig;
+use crate::profile::detect::DETECT_COUNT;
 use crate::profile::{
     AUTO, Choice, Profile, ProfileError, Profiles, ReadBlock, RegisterBlock, RegisterSet, plan,
 };
@@ -153,6 +154,8 @@ impl Poller {
             let plan = inverter.plan(&profile);
             tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), ?interval, "polling");
             let mut poller = Self::with_plan(name, profile, plan, interval, inverter.unavailable_after);
+            // The device-type check reads within the logger's limit too.
+            poller.max_read = inverter.max_read;
             if let Family::Known { check, .. } = &mut poller.family {
                 *check = Some(profiles.clone());
             }
@@ -194,7 +197,8 @@ impl Poller {
     ) -> Result<(Arc<Profile>, Arc<Choice>), PollError> {
         match &mut self.family {
             Family::Unknown(profiles) => {
-                let (profile, choice) = detection::detect(&self.name, profiles, transport).await?;
+                let limit = self.max_read.unwrap_or(DETECT_COUNT);
+                let (profile, choice) = detection::detect(&self.name, profiles, transport, limit).await?;
                 let header = &profile.header;
                 let max_read = self.max_read.unwrap_or(header.max_read).min(header.max_read);
                 self.plan = plan::plan(profile.addresses(), max_read, header.max_gap);
@@ -205,7 +209,8 @@ impl Poller {
             }
             Family::Known { profile, choice, check } => {
                 if let Some(profiles) = check {
-                    let device = detection::check(&self.name, profile, profiles, transport).await?;
+                    let limit = self.max_read.unwrap_or(DETECT_COUNT);
+                    let device = detection::check(&self.name, profile, profiles, transport, limit).await?;
                     *choice = Arc::new(Choice { device, ..(**choice).clone() });
                     *check = None;
                 }

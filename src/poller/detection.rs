@@ -29,11 +29,36 @@ pub enum DetectFailure {
     Choice(#[from] DetectError),
 }
 
-/// Reads the device type over `transport`.
-pub(super) async fn read_device_type<T: Transport>(transport: &mut T) -> Result<DeviceType, DetectFailure> {
-    let request = Request::ReadHolding { addr: DETECT_START, count: DETECT_COUNT };
-    match transport.call(&request).await.map_err(DetectFailure::Transport)? {
-        Ok(Response::Registers(values)) => Ok(DeviceType::from_registers(DETECT_START, &values)?),
+/// Reads the device type over `transport`: registers 0 to 22 in one read, or, where the
+/// logger takes fewer than 23 registers at once (`max_read`), register 0 and then the one
+/// layout word its code names. A refused layout read leaves the variant facts unknown.
+pub(super) async fn read_device_type<T: Transport>(
+    transport: &mut T,
+    max_read: u16,
+) -> Result<DeviceType, DetectFailure> {
+    if max_read >= DETECT_COUNT {
+        let values = read(transport, DETECT_START, DETECT_COUNT).await?;
+        return Ok(DeviceType::from_registers(DETECT_START, &values)?);
+    }
+    let code = read(transport, DETECT_START, 1).await?;
+    let code = DeviceType::from_registers(DETECT_START, &code)?;
+    let layout = code.layout_register();
+    match read(transport, layout, 1).await {
+        Ok(word) => {
+            let mut values = vec![0; usize::from(layout) + 1];
+            values[0] = code.code;
+            values[usize::from(layout)] = word.first().copied().unwrap_or(0);
+            Ok(DeviceType::from_registers(DETECT_START, &values)?)
+        }
+        Err(DetectFailure::Refused(_)) => Ok(code),
+        Err(e) => Err(e),
+    }
+}
+
+/// One read of `count` holding registers from `addr`.
+async fn read<T: Transport>(transport: &mut T, addr: u16, count: u16) -> Result<Vec<u16>, DetectFailure> {
+    match transport.call(&Request::ReadHolding { addr, count }).await.map_err(DetectFailure::Transport)? {
+        Ok(Response::Registers(values)) => Ok(values),
         Ok(Response::Written { .. }) => Err(DetectError::NoDeviceType.into()),
         Err(exception) => Err(DetectFailure::Refused(exception)),
     }
@@ -44,8 +69,9 @@ pub(super) async fn detect<T: Transport>(
     name: &str,
     profiles: &Profiles,
     transport: &mut T,
+    max_read: u16,
 ) -> Result<(Arc<Profile>, Choice), DetectFailure> {
-    let device = read_device_type(transport).await?;
+    let device = read_device_type(transport, max_read).await?;
     let profile = profiles.detect(&device)?;
     let choice = Choice { profile: profile.id().to_string(), detected: true, device: Some(device) };
     tracing::info!(inverter = %name, profile = profile.id(), "profile {}", choice.describe());
@@ -60,8 +86,9 @@ pub(super) async fn check<T: Transport>(
     profile: &Profile,
     profiles: &Profiles,
     transport: &mut T,
+    max_read: u16,
 ) -> Result<Option<DeviceType>, transport::Error> {
-    let device = match read_device_type(transport).await {
+    let device = match read_device_type(transport, max_read).await {
         Ok(device) => device,
         Err(DetectFailure::Transport(e)) => return Err(e),
         Err(e) => {
@@ -85,3 +112,6 @@ pub(super) async fn check<T: Transport>(
     }
     Ok(Some(device))
 }
+
+#[cfg(test)]
+mod tests;

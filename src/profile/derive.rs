@@ -43,10 +43,11 @@ pub(super) fn check(def: &ReadingDef) -> Result<(), String> {
         || def.sign_magnitude
         || def.bit.is_some()
         || def.mask.is_some()
-        || def.options.is_some();
+        || def.options.is_some()
+        || def.scale_when.is_some();
     if raw_rules || def.scale != 1.0 || def.offset != 0.0 {
         return Err(
-            "a derived reading takes no word_order, sign_magnitude, scale, offset, bit, mask or enum".into(),
+            "a derived reading takes no word_order, sign_magnitude, scale, scale_when, offset, bit, mask or enum".into(),
         );
     }
     Ok(())

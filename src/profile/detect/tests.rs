@@ -99,7 +99,10 @@ fn every_code_of_every_profile_picks_it() {
             checked += 1;
         }
     }
-    assert!(checked >= 18, "{checked} codes: 15 built in, 3 here");
+    assert!(checked >= 17, "{checked} codes: 14 built in, 3 here");
+    // The sources disagree on 0x0200 (a string inverter, or Sunsynk's 16 kW single-phase
+    // hybrid): no guess, the owner names the profile.
+    assert!(matches!(profiles.detect(&device(0x0200)), Err(DetectError::Unknown { code: 0x0200, .. })));
     for (code, id) in
         [(5, "deye_sg04lp3"), (0x0601, "deye_sg01hp3"), (0x0400, "deye_micro"), (2, "deye_string")]
     {

@@ -190,7 +190,11 @@ fn broken_derived_readings_are_refused_with_the_reason() {
         ),
         (
             "kind = \"sum\"\nof = [\"pv1_power\"]\nunit = \"W\"\nscale = 0.1\n",
-            "a derived reading takes no word_order, sign_magnitude, scale, offset, bit, mask or enum",
+            "a derived reading takes no word_order, sign_magnitude, scale, scale_when, offset, bit, mask or enum",
+        ),
+        (
+            "kind = \"sum\"\nof = [\"pv1_power\"]\nunit = \"W\"\nscale_when = { key = \"pv1_power\", at_least = 1, scale = 10 }\n",
+            "a derived reading takes no word_order, sign_magnitude, scale, scale_when, offset, bit, mask or enum",
         ),
         (
             "kind = \"u16\"\nregisters = [5]\nof = [\"pv1_power\"]\n",

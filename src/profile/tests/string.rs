@@ -163,7 +163,7 @@ fn a_string_register_table_decodes_to_every_value() {
 #[test]
 fn a_string_inverter_is_read_in_two_requests_and_detected_by_its_codes() {
     let p = string();
-    assert_eq!(p.header.device_types, vec![2, 0x0200]);
+    assert_eq!(p.header.device_types, vec![2], "0x0200 is claimed by no family: the sources disagree");
     // 0-116, then the meter block 198-210.
     assert_eq!(p.plan().len(), 2, "{:?}", p.plan());
     assert!(p.index_of("battery_soc").is_none());
