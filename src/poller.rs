@@ -83,6 +83,9 @@ pub struct Poller {
     rejected: BTreeMap<&'static str, u64>,
     serial: Option<Arc<str>>,
     logger_serial: u32,
+    /// [`identity`] of `serial`, `logger_serial` and the name: recomputed when one changes,
+    /// not at every poll.
+    identity: Arc<str>,
 }
 
 impl Poller {
@@ -113,6 +116,7 @@ impl Poller {
             rejected: BTreeMap::new(),
             serial: None,
             logger_serial: 0,
+            identity: identity(None, 0, name),
         }
     }
 
@@ -136,6 +140,7 @@ impl Poller {
             rejected: BTreeMap::new(),
             serial: None,
             logger_serial: 0,
+            identity: identity(None, 0, name),
         }
     }
 
@@ -168,6 +173,7 @@ impl Poller {
     /// no serial of its own; see [`identity`].
     pub fn with_logger_serial(mut self, serial: u32) -> Self {
         self.logger_serial = serial;
+        self.identity = identity(self.serial.as_deref(), serial, &self.name);
         self
     }
 
@@ -264,7 +270,7 @@ impl Poller {
             link: transport.counters().clone(),
             rejected_total: self.rejected.clone(),
             serial: self.serial.clone(),
-            identity: identity(self.serial.as_deref(), self.logger_serial, &self.name),
+            identity: self.identity.clone(),
         })
     }
 
@@ -310,8 +316,11 @@ impl Poller {
     fn learn_serial(&mut self, profile: &Profile, accepted: &[crate::profile::Reading]) {
         let Some(key) = &profile.header.device.serial else { return };
         let read = accepted.iter().find(|r| profile.readings[r.index].def.key == *key);
-        if let Some(text) = read.map(|r| r.value.to_string()).filter(|t| !t.trim().is_empty()) {
-            self.serial = Some(text.trim().into());
+        let Some(text) = read.map(|r| r.value.to_string()) else { return };
+        let text = text.trim();
+        if !text.is_empty() && self.serial.as_deref() != Some(text) {
+            self.serial = Some(text.into());
+            self.identity = identity(Some(text), self.logger_serial, &self.name);
         }
     }
 
