@@ -11,7 +11,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use inverter_monitor::config::{Config, InfluxConfig, InverterConfig};
-use inverter_monitor::poller::{Change, Snapshot, Update};
+use inverter_monitor::poller::{Change, Snapshot, Statuses, Update};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::sim::fixture;
 use inverter_monitor::sinks::influx::inverter::InverterPoints;
@@ -55,8 +55,11 @@ fn snapshot_to_line(c: &mut Criterion) {
 /// The metrics of one inverter after one poll.
 fn metrics_after_one_poll() -> Metrics {
     let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678)]);
-    let metrics = Metrics::new(&config, ScrapeSources::default());
-    metrics.record(&Update::Polled { snapshot: Arc::new(snapshot()), change: Some(Change::Online) });
+    let statuses = Statuses::new(&config);
+    let metrics = Metrics::new(statuses.clone(), ScrapeSources::default());
+    let update = Update::Polled { snapshot: Arc::new(snapshot()), change: Some(Change::Online) };
+    statuses.record(&update);
+    metrics.record(&update);
     metrics
 }
 

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub use availability::{Availability, Change};
 pub use detection::DetectFailure;
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
-pub use status::InverterStatus;
+pub use status::{InverterStatus, Statuses};
 
 use crate::config::InverterConfig;
 use crate::profile::detect::DETECT_COUNT;

@@ -93,10 +93,10 @@ async fn healthz(State(state): State<WebState>) -> Response {
 }
 
 async fn snapshot(State(state): State<WebState>) -> Json<serde_json::Value> {
-    let inverters = state.board.read(|inverters| {
-        inverters
-            .values()
-            .map(|view| &view.status)
+    let inverters = state.board.read(|views| {
+        views
+            .iter()
+            .map(|view| view.status)
             .map(|status| match &status.snapshot {
                 Some(s) => json!({
                     "name": status.name,
@@ -142,7 +142,7 @@ async fn status_page(State(state): State<WebState>) -> Html<String> {
 /// The page's sections, in order: one per inverter, then the weather, then load control.
 fn page_sections(state: &WebState, now: chrono::DateTime<Utc>) -> Vec<String> {
     let mut sections: Vec<String> =
-        state.board.read(|inverters| inverters.values().map(|view| page::inverter(view, now)).collect());
+        state.board.read(|views| views.iter().map(|view| page::inverter(view, now)).collect());
     sections.extend(state.weather.as_ref().map(|weather| sections::weather(weather, now)));
     sections.extend(state.control.as_ref().map(sections::control));
     sections

@@ -1,13 +1,13 @@
 //! What the [`Update`]s so far say about one inverter: its last good poll, its last failure,
 //! failures in a row, and whether it counts as available.
 //!
-//! A plain fold over the bus, shared by every reader that needs "the inverter as of now" (the
-//! metrics collector, the web's status board). It lives beside the updates it folds so that
-//! those readers depend on the poller, never on each other. It holds no lock and no history:
-//! each reader keeps its own copy under its own lock, with whatever else it needs beside it.
+//! A plain fold over the bus. [`Statuses`] holds it once for every reader that needs "the
+//! inverter as of now" (the metrics collector at scrape time, the web's status board): one fold
+//! per update, whoever reads. It lives beside the updates it folds so that those readers depend
+//! on the poller, never on each other.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -82,6 +82,31 @@ impl InverterStatus {
     /// When the last successful poll started.
     pub fn last_success(&self) -> Option<DateTime<Utc>> {
         self.snapshot.as_ref().map(|s| s.time)
+    }
+}
+
+/// Every configured inverter's status, shared: one task folds the updates in, readers take a
+/// short read lock and never hold it across an `.await` (docs/style.md §9).
+#[derive(Debug, Clone)]
+pub struct Statuses(Arc<RwLock<BTreeMap<String, InverterStatus>>>);
+
+impl Statuses {
+    /// Every inverter of `config`, not polled yet.
+    pub fn new(config: &Config) -> Self {
+        Self(Arc::new(RwLock::new(InverterStatus::all(config))))
+    }
+
+    /// Folds in one update; one about an inverter that is not configured is ignored.
+    pub fn record(&self, update: &Update) {
+        let mut statuses = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(status) = statuses.get_mut(InverterStatus::subject(update)) {
+            status.record(update);
+        }
+    }
+
+    /// Reads every inverter's status, by name, under the lock; `f` must be quick.
+    pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<String, InverterStatus>) -> R) -> R {
+        f(&self.0.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

@@ -16,7 +16,7 @@ use super::{ServiceError, console};
 use crate::config::Config;
 use crate::control::view::ControlView;
 use crate::mqtt::MqttHandle;
-use crate::poller::{self, Poller, Update};
+use crate::poller::{self, Poller, Statuses, Update};
 use crate::profile::Profiles;
 use crate::sinks::influx::InfluxHandle;
 use crate::sinks::metrics::{MetricSource, Metrics, ScrapeSources};
@@ -118,10 +118,12 @@ impl Wiring<'_> {
         let listen = |cause| ServiceError::Http { addr, cause };
         let listener = crate::web::bind(addr).map_err(listen)?;
         let bound = listener.local_addr().map_err(listen)?;
-        let board = Arc::new(StatusBoard::new(self.config, chrono::Utc::now()));
+        let statuses = Statuses::new(self.config);
+        let board = Arc::new(StatusBoard::new(statuses.clone(), chrono::Utc::now()));
         let (weather, control) = (sources.weather.clone(), sources.control.clone());
-        let metrics = Arc::new(Metrics::new(self.config, sources));
+        let metrics = Arc::new(Metrics::new(statuses.clone(), sources));
         let follow = crate::web::board::follow(
+            statuses,
             board.clone(),
             metrics.clone(),
             self.bus.subscribe(),

@@ -7,8 +7,8 @@
 //! from the latest snapshots at scrape time, so values are always current and a counter can
 //! carry the inverter's own lifetime total.
 //!
-//! The metrics keep their own [`InverterStatus`] per inverter, folded from the updates
-//! [`Metrics::record`] is given: they depend on the poller only, never on the web's state.
+//! The collector reads every inverter's [`InverterStatus`] from the shared
+//! [`crate::poller::Statuses`]: the metrics depend on the poller only, never on the web's state.
 //!
 //! Names: `inverter_<key>_<base unit>` (watts, volts, amperes, celsius, percent, hertz, …);
 //! lifetime energy counters are `inverter_<key>_kilowatt_hours_total` counters. Labels:
@@ -16,8 +16,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -28,8 +28,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::config::Config;
-use crate::poller::{InverterStatus, Update};
+use crate::poller::{InverterStatus, Statuses, Update};
 use crate::profile::{Counter as CounterKind, Value};
 use crate::weather::WeatherHandle;
 
@@ -37,9 +36,6 @@ mod control;
 mod weather;
 
 type Labels = Vec<(String, String)>;
-
-/// Every configured inverter's status, written by [`Metrics::record`], read at scrape time.
-type Statuses = Arc<RwLock<BTreeMap<String, InverterStatus>>>;
 
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 10))
@@ -73,15 +69,13 @@ pub trait MetricSource: std::fmt::Debug + Send + Sync {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    statuses: Statuses,
     polls: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
-    /// Metrics for the inverters of `config`, with gauges from `sources`.
-    pub fn new(config: &Config, sources: ScrapeSources) -> Self {
-        let statuses: Statuses = Arc::new(RwLock::new(InverterStatus::all(config)));
+    /// Metrics for the inverters in `statuses` (read at scrape time), with gauges from `sources`.
+    pub fn new(statuses: Statuses, sources: ScrapeSources) -> Self {
         let mut registry = Registry::default();
         let polls = Family::<Labels, Counter>::default();
         let duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -93,17 +87,12 @@ impl Metrics {
             "Time a successful poll took",
             duration.clone(),
         );
-        registry.register_collector(Box::new(Readings { statuses: statuses.clone(), sources }));
-        Self { registry, statuses, polls, duration }
+        registry.register_collector(Box::new(Readings { statuses, sources }));
+        Self { registry, polls, duration }
     }
 
-    /// Counts one poll and keeps its inverter's status for the next scrape.
+    /// Counts one poll; its inverter's status is kept in the shared [`Statuses`].
     pub fn record(&self, update: &Update) {
-        let mut statuses = self.statuses.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(status) = statuses.get_mut(InverterStatus::subject(update)) {
-            status.record(update);
-        }
-        drop(statuses);
         let (inverter, outcome) = match update {
             Update::Polled { snapshot, .. } => {
                 let labels = vec![("inverter".to_string(), snapshot.inverter.to_string())];
@@ -171,11 +160,12 @@ struct Readings {
 impl Readings {
     fn families(&self) -> BTreeMap<String, FamilyOut> {
         let mut families = BTreeMap::new();
-        let statuses = self.statuses.read().unwrap_or_else(PoisonError::into_inner);
-        for view in statuses.values() {
-            readings(view, &mut families);
-            service(view, &mut families);
-        }
+        self.statuses.read(|statuses| {
+            for view in statuses.values() {
+                readings(view, &mut families);
+                service(view, &mut families);
+            }
+        });
         families
     }
 }

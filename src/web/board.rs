@@ -1,9 +1,11 @@
 //! The status board: what the status page and `/healthz` know about every inverter. Each
-//! inverter's [`InverterStatus`] (last snapshot, last failure, failures in a row, availability)
-//! and 24 hours of power history in one-minute buckets.
+//! inverter's [`InverterStatus`] (last snapshot, last failure, failures in a row, availability),
+//! read from the shared [`Statuses`], and 24 hours of power history in one-minute buckets, which
+//! only the board keeps.
 //!
-//! It is web state: nothing outside `web` reads it. [`follow`] feeds it, and the metrics, from
-//! the bus; readers take a short read lock and never hold it across an `.await` (docs/style.md §9).
+//! It is web state: nothing outside `web` reads it. [`follow`] feeds the statuses, the board and
+//! the metrics from the bus; readers take a short read lock and never hold it across an `.await`
+//! (docs/style.md §9).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -12,8 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::poller::{InverterStatus, PowerFlows, Snapshot, Update};
+use crate::poller::{InverterStatus, PowerFlows, Snapshot, Statuses, Update};
 use crate::sinks::metrics::Metrics;
 
 /// One-minute buckets kept: 24 hours.
@@ -96,29 +97,26 @@ impl Sample {
 }
 
 /// What the HTTP side knows about one inverter.
-#[derive(Debug, Clone)]
-pub struct InverterView {
+#[derive(Debug, Clone, Copy)]
+pub struct InverterView<'a> {
     /// The inverter as the updates so far describe it.
-    pub status: InverterStatus,
+    pub status: &'a InverterStatus,
     /// Power history.
-    pub history: History,
+    pub history: &'a History,
 }
 
 /// The status of every configured inverter, with its power history.
 #[derive(Debug)]
 pub struct StatusBoard {
     started: DateTime<Utc>,
-    inverters: RwLock<BTreeMap<String, InverterView>>,
+    statuses: Statuses,
+    histories: RwLock<BTreeMap<String, History>>,
 }
 
 impl StatusBoard {
-    /// An empty board for the inverters of `config`, started at `now`.
-    pub fn new(config: &Config, now: DateTime<Utc>) -> Self {
-        let inverters = InverterStatus::all(config)
-            .into_iter()
-            .map(|(name, status)| (name, InverterView { status, history: History::default() }))
-            .collect();
-        Self { started: now, inverters: RwLock::new(inverters) }
+    /// A board over `statuses` with no history yet, started at `now`.
+    pub fn new(statuses: Statuses, now: DateTime<Utc>) -> Self {
+        Self { started: now, statuses, histories: RwLock::default() }
     }
 
     /// When the service started.
@@ -126,24 +124,31 @@ impl StatusBoard {
         self.started
     }
 
-    /// Takes in one update; one about an inverter that is not configured is ignored.
+    /// Adds a good poll's power flows to its inverter's history.
     pub fn record(&self, update: &Update) {
-        let mut inverters = self.inverters.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(view) = inverters.get_mut(InverterStatus::subject(update)) else { return };
-        view.status.record(update);
         if let Update::Polled { snapshot, .. } = update {
-            view.history.record(snapshot);
+            let mut histories = self.histories.write().unwrap_or_else(PoisonError::into_inner);
+            histories.entry(snapshot.inverter.to_string()).or_default().record(snapshot);
         }
     }
 
-    /// Reads every inverter under the lock; `f` must be quick.
-    pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<String, InverterView>) -> R) -> R {
-        f(&self.inverters.read().unwrap_or_else(PoisonError::into_inner))
+    /// Every configured inverter, by name, under the locks; `f` must be quick.
+    pub fn read<R>(&self, f: impl FnOnce(Vec<InverterView<'_>>) -> R) -> R {
+        self.statuses.read(|statuses| {
+            let histories = self.histories.read().unwrap_or_else(PoisonError::into_inner);
+            let none = History::default();
+            let views = statuses
+                .values()
+                .map(|status| InverterView { status, history: histories.get(&status.name).unwrap_or(&none) })
+                .collect();
+            f(views)
+        })
     }
 }
 
-/// Feeds `board` and `metrics` from the bus until `cancel`.
+/// Feeds `statuses`, `board` and `metrics` from the bus until `cancel`.
 pub(crate) async fn follow(
+    statuses: Statuses,
     board: Arc<StatusBoard>,
     metrics: Arc<Metrics>,
     mut bus: broadcast::Receiver<Update>,
@@ -156,6 +161,7 @@ pub(crate) async fn follow(
         };
         match update {
             Ok(update) => {
+                statuses.record(&update);
                 metrics.record(&update);
                 board.record(&update);
             }

@@ -22,7 +22,7 @@ pub struct Health {
 pub fn health(board: &StatusBoard, now: DateTime<Utc>) -> Health {
     let started = board.started();
     let verdicts: Vec<(bool, Json)> =
-        board.read(|inverters| inverters.values().map(|v| judge(&v.status, started, now)).collect());
+        board.read(|views| views.iter().map(|v| judge(v.status, started, now)).collect());
     let healthy = verdicts.iter().all(|(ok, _)| *ok);
     let inverters: Vec<Json> = verdicts.into_iter().map(|(_, j)| j).collect();
     let status = if healthy { "ok" } else { "unhealthy" };

@@ -62,8 +62,8 @@ pub(super) fn footer() -> &'static str {
 }
 
 /// One inverter's section: its power flows, the last poll, failures, and the 24-hour chart.
-pub(super) fn inverter(view: &InverterView, now: DateTime<Utc>) -> String {
-    let status = &view.status;
+pub(super) fn inverter(view: &InverterView<'_>, now: DateTime<Utc>) -> String {
+    let status = view.status;
     let mut html = String::with_capacity(8 * 1024);
     let _ = write!(html, "<section><h2>{}</h2>", escape(&status.name));
     match &status.snapshot {
