@@ -191,34 +191,23 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        // `inverter-monitor read … | head`: the reader has what it wanted. Like any CLI, stop
-        // quietly; there is no one left to tell.
-        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => report_exit(e),
     }
 }
 
-/// Stdout is a pipe whose reader has gone: its own type, so that a broken pipe to a logger (an
-/// `std::io::Error` too) is never mistaken for it.
-#[derive(Debug, thiserror::Error)]
-#[error("stdout is closed")]
-struct StdoutClosed;
-
-/// Writes `text` to stdout and flushes it, returning the error `println!` would panic with.
+/// Writes a command's output, its last act, to stdout and flushes it. A reader that has gone
+/// (`inverter-monitor read … | head`) has what it wanted: like any CLI, the command ends
+/// quietly with success, where `println!` would panic. Only this write is judged so: a broken
+/// pipe to a logger stays an error.
 ///
 /// # Errors
-/// [`StdoutClosed`] when the reader has gone, or another write error.
+/// Another write error.
 fn print_out(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other.context("cannot write to stdout")?),
     }
-}
-
-/// True when `error` is a write to stdout whose reader has closed it.
-fn closed_stdout(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| cause.is::<StdoutClosed>())
 }
 
 /// A command ready to run: `run` with its config loaded, or any other.

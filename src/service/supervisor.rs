@@ -26,6 +26,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::SHUTDOWN_DEADLINE;
+use crate::http_client::error_chain;
 
 /// The cause a task gives when it returns an error.
 pub type TaskCause = Box<dyn std::error::Error + Send + Sync>;
@@ -181,7 +182,7 @@ impl Supervisor {
             Err(Ending::Failed(cause)) => TaskError::Failed { task: task.name, cause },
             Err(Ending::Panicked(message)) => TaskError::Panicked { task: task.name, message },
         };
-        tracing::error!(task = error.task(), "{}; stopping the service", report(&error));
+        tracing::error!(task = error.task(), "{}; stopping the service", error_chain(&error));
         Err(error)
     }
 
@@ -198,7 +199,7 @@ impl Supervisor {
         match result {
             Ok(()) => {}
             Err(Ending::Failed(cause)) => {
-                tracing::error!(task = %task.name, "task failed while stopping: {}", report(&*cause));
+                tracing::error!(task = %task.name, "task failed while stopping: {}", error_chain(&*cause));
             }
             Err(Ending::Panicked(message)) => {
                 tracing::error!(task = %task.name, "task panicked while stopping: {message}");
@@ -243,17 +244,6 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         (None, Some(text)) => text.clone(),
         (None, None) => "(no message)".to_string(),
     }
-}
-
-/// An error with its causes, on one line: a log line has no room for a chain.
-fn report(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs a module's tasks as one: returns as soon as one of them ends before `cancel` (the
