@@ -269,7 +269,6 @@ impl Poller {
             reads: self.plan.len(),
             link: transport.counters().clone(),
             rejected_total: self.rejected.clone(),
-            serial: self.serial.clone(),
             identity: self.identity.clone(),
         })
     }

@@ -40,8 +40,6 @@ pub struct Snapshot {
     pub link: Counters,
     /// Rejections so far, by rule.
     pub rejected_total: BTreeMap<&'static str, u64>,
-    /// The inverter's serial as last read (kept when a poll misses its registers).
-    pub serial: Option<Arc<str>>,
     /// The label that names this inverter for ever: Home Assistant's unique_id prefix, the
     /// InfluxDB `serial` tag and the Prometheus `serial` label. See [`identity`]; every sink
     /// reads it here and none computes its own, so they can never disagree.
@@ -141,6 +139,16 @@ pub enum Update {
         /// A change of availability to announce.
         change: Option<Change>,
     },
+}
+
+impl Update {
+    /// The inverter the update is about.
+    pub fn inverter(&self) -> &str {
+        match self {
+            Self::Polled { snapshot, .. } => &snapshot.inverter,
+            Self::Failed { failure, .. } => &failure.inverter,
+        }
+    }
 }
 
 /// The four power flows a person looks at first, from the well-known profile keys, in W with

@@ -53,14 +53,6 @@ impl InverterStatus {
         config.inverters.iter().map(|i| (i.name.clone(), Self::new(i))).collect()
     }
 
-    /// The inverter an update is about.
-    pub fn subject(update: &Update) -> &str {
-        match update {
-            Update::Polled { snapshot, .. } => &snapshot.inverter,
-            Update::Failed { failure, .. } => &failure.inverter,
-        }
-    }
-
     /// Folds in one update about this inverter.
     pub fn record(&mut self, update: &Update) {
         let (Update::Polled { change, .. } | Update::Failed { change, .. }) = update;
@@ -99,7 +91,7 @@ impl Statuses {
     /// Folds in one update; one about an inverter that is not configured is ignored.
     pub fn record(&self, update: &Update) {
         let mut statuses = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(status) = statuses.get_mut(InverterStatus::subject(update)) {
+        if let Some(status) = statuses.get_mut(update.inverter()) {
             status.record(update);
         }
     }
@@ -148,7 +140,7 @@ mod tests {
         assert_eq!(status.failure.as_ref().map(|f| f.error.as_str()), Some("no answer within 5s"));
 
         let update = polled(Some(Change::Online));
-        assert_eq!(InverterStatus::subject(&update), "house");
+        assert_eq!(update.inverter(), "house");
         status.record(&update);
         assert_eq!((status.consecutive_failures, status.online), (0, Some(true)));
         assert_eq!(status.last_success(), Some(Utc.with_ymd_and_hms(2026, 11, 27, 10, 1, 0).unwrap()));

@@ -60,7 +60,6 @@ pub fn snapshot(profile: Arc<Profile>, inverter: &str, at: DateTime<Utc>) -> Sna
         reads: 3,
         link: Default::default(),
         rejected_total: BTreeMap::new(),
-        serial: Some(INVERTER_SERIAL.into()),
         identity: INVERTER_SERIAL.into(),
     }
 }

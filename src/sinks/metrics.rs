@@ -93,13 +93,14 @@ impl Metrics {
 
     /// Counts one poll; its inverter's status is kept in the shared [`Statuses`].
     pub fn record(&self, update: &Update) {
-        let (inverter, outcome) = match update {
+        let inverter = update.inverter().to_string();
+        let outcome = match update {
             Update::Polled { snapshot, .. } => {
-                let labels = vec![("inverter".to_string(), snapshot.inverter.to_string())];
+                let labels = vec![("inverter".to_string(), inverter.clone())];
                 self.duration.get_or_create(&labels).observe(snapshot.duration.as_secs_f64());
-                (snapshot.inverter.to_string(), "ok")
+                "ok"
             }
-            Update::Failed { failure, .. } => (failure.inverter.to_string(), "failed"),
+            Update::Failed { .. } => "failed",
         };
         let labels = vec![("inverter".to_string(), inverter), ("outcome".to_string(), outcome.to_string())];
         self.polls.get_or_create(&labels).inc();
@@ -215,8 +216,9 @@ fn readings(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
 fn service(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
     let serial = match &view.snapshot {
         Some(snapshot) => snapshot.identity.to_string(),
-        // Before the first good poll only the logger's serial is known (`0` for Modbus TCP).
-        None => view.logger_serial.to_string(),
+        // Before the first good poll: the same rule without the inverter's serial, so a Modbus
+        // TCP gateway's `0` never labels two inverters alike.
+        None => crate::poller::identity(None, view.logger_serial, &view.name).to_string(),
     };
     let l = || labels(view, &serial);
     let up = f64::from(u8::from(view.online == Some(true)));

@@ -65,13 +65,13 @@ pub(crate) async fn run(
             () = cancel.cancelled() => return,
             update = bus.recv() => update,
         };
-        let (name, ok) = match update {
-            Ok(Update::Polled { snapshot, .. }) => (snapshot.inverter.clone(), true),
-            Ok(Update::Failed { failure, .. }) => (failure.inverter.clone(), false),
+        let update = match update {
+            Ok(update) => update,
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if let Some(url) = pinger.on_poll(&name, ok, Instant::now()) {
+        let ok = matches!(update, Update::Polled { .. });
+        if let Some(url) = pinger.on_poll(update.inverter(), ok, Instant::now()) {
             // reqwest puts the URL in its errors; the URL is the secret, so it goes.
             if let Err(e) = client.get(&url).send().await.and_then(reqwest::Response::error_for_status) {
                 tracing::warn!("health-check ping failed: {}", e.without_url());

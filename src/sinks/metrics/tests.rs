@@ -15,3 +15,16 @@ fn names_stay_clear_of_reserved_suffixes() {
     assert_eq!(metric_name("lifetime_total", "", false), "inverter_lifetime_total_value");
     assert_eq!(metric_name("battery_soc", "_percent", false), "inverter_battery_soc_percent");
 }
+
+#[test]
+fn before_the_first_poll_the_serial_label_follows_the_identity_rule() {
+    // A Modbus TCP gateway has no logger serial (0): the label is the name, never a `0` that two
+    // such inverters would share; a Solarman logger's serial labels it as the identity would.
+    let mut gateway = crate::config::InverterConfig::new("garage", "127.0.0.1", 502, 1);
+    gateway.serial = None;
+    let logger = crate::config::InverterConfig::new("house", "127.0.0.1", 8899, 2_712_345_678);
+    let config = crate::config::Config::new(vec![gateway, logger]);
+    let text = Metrics::new(Statuses::new(&config), ScrapeSources::default()).render();
+    assert!(text.contains(r#"inverter_monitor_up{inverter="garage",serial="garage"} 0"#), "{text}");
+    assert!(text.contains(r#"inverter_monitor_up{inverter="house",serial="2712345678"} 0"#), "{text}");
+}
