@@ -284,6 +284,11 @@ impl HttpConfig {
         self.trusted.iter().any(|net| net.contains(peer))
     }
 
+    /// Whether `path` is answered without the token: exactly one of `open`, no normalising.
+    pub fn is_open(&self, path: &str) -> bool {
+        self.open.iter().any(|open| open == path)
+    }
+
     /// Reads `token_file` into `token`, so the rest of the service sees one value.
     pub(super) fn read_secret_file(&mut self) -> Option<(&'static str, String)> {
         match read_secret(self.token_file.as_deref(), &self.token) {

@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ring::digest::{SHA256, digest};
 
-use crate::config::{HttpConfig, PeerNet};
+use crate::config::HttpConfig;
 
 /// The cookie that carries the token's digest.
 pub(super) const COOKIE: &str = "inverter_monitor_token";
@@ -40,10 +40,8 @@ struct Keys {
     cookie: String,
     /// SHA-256 of the cookie's value.
     cookie_digest: Digest,
-    /// Paths answered without the token.
-    open: Vec<String>,
-    /// Peers that need no token.
-    trusted: Vec<PeerNet>,
+    /// Who needs no token: [`HttpConfig::trusts`] and [`HttpConfig::is_open`] decide.
+    http: HttpConfig,
 }
 
 impl std::fmt::Debug for Auth {
@@ -63,8 +61,7 @@ impl Auth {
                 token: sha256(token),
                 cookie_digest: sha256(&cookie),
                 cookie,
-                open: http.open.clone(),
-                trusted: http.trusted.clone(),
+                http: http.clone(),
             })
         }))
     }
@@ -75,8 +72,7 @@ pub(super) async fn check(State(auth): State<Auth>, request: Request, next: Next
     let Some(keys) = auth.0 else { return next.run(request).await };
     let uri = request.uri();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    let trusted = peer.is_some_and(|ip| keys.trusted.iter().any(|net| net.contains(ip)));
-    if trusted || keys.open.iter().any(|path| path == uri.path()) {
+    if peer.is_some_and(|ip| keys.http.trusts(ip)) || keys.http.is_open(uri.path()) {
         return next.run(request).await;
     }
     if let Some(candidate) = query_token(uri) {
