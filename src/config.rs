@@ -26,7 +26,7 @@ pub use secret::Secret;
 pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, PeerNet, SentryConfig};
 pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 
-use crate::profile::{Profiles, plan};
+use crate::profile::Profiles;
 use crate::transport::{LinkSettings, Target, Wire};
 
 /// The prefix of environment variables that override the file.
@@ -259,8 +259,7 @@ impl InverterConfig {
 
     /// The reads for `profile`, honouring this inverter's `max_read`.
     pub fn plan(&self, profile: &crate::profile::Profile) -> Vec<crate::profile::ReadBlock> {
-        let max_read = self.max_read.unwrap_or(profile.header.max_read).min(profile.header.max_read);
-        plan::plan(profile.addresses(), max_read, profile.header.max_gap)
+        profile.plan_within(self.max_read)
     }
 }
 

@@ -205,9 +205,7 @@ impl Poller {
             Family::Unknown(profiles) => {
                 let limit = self.max_read.unwrap_or(DETECT_COUNT);
                 let (profile, choice) = detection::detect(&self.name, profiles, transport, limit).await?;
-                let header = &profile.header;
-                let max_read = self.max_read.unwrap_or(header.max_read).min(header.max_read);
-                self.plan = plan::plan(profile.addresses(), max_read, header.max_gap);
+                self.plan = profile.plan_within(self.max_read);
                 self.quality = Quality::new(profile.readings.len(), self.interval * 3);
                 let choice = Arc::new(choice);
                 self.family = Family::Known { profile: profile.clone(), choice: choice.clone(), check: None };

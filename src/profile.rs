@@ -66,7 +66,14 @@ impl Profile {
 
     /// The fewest reads that cover every mapped register.
     pub fn plan(&self) -> Vec<ReadBlock> {
-        plan::plan(self.addresses(), self.header.max_read, self.header.max_gap)
+        self.plan_within(None)
+    }
+
+    /// The fewest reads within `max_read` registers each (a fussy logger's limit), which can
+    /// only lower the profile's own.
+    pub fn plan_within(&self, max_read: Option<u16>) -> Vec<ReadBlock> {
+        let limit = max_read.map_or(self.header.max_read, |m| m.min(self.header.max_read));
+        plan::plan(self.addresses(), limit, self.header.max_gap)
     }
 
     /// The index of the reading with `key`.
