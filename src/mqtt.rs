@@ -70,6 +70,7 @@ pub struct MqttHandle {
     messages: broadcast::Sender<(String, Vec<u8>)>,
     states: watch::Receiver<BTreeMap<String, bool>>,
     connected: Arc<AtomicBool>,
+    topics: Topics,
 }
 
 impl MqttHandle {
@@ -113,21 +114,27 @@ impl MqttHandle {
     pub fn messages(&self) -> broadcast::Receiver<(String, Vec<u8>)> {
         self.messages.subscribe()
     }
+
+    /// The topics of this broker connection: where other tasks publish and listen.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
 }
 
-/// Starts the MQTT tasks in `tasks`; they end after `cancel` with offline and DISCONNECT.
+/// Starts the MQTT tasks in `tasks` on `topics` (those of `mqtt`, which the service devices
+/// were built with); they end after `cancel` with offline and DISCONNECT.
 ///
 /// # Errors
 /// The password file cannot be read.
 pub fn spawn(
     config: &Config,
     mqtt: &MqttConfig,
+    topics: Topics,
     bus: broadcast::Receiver<Update>,
     devices: Vec<ServiceDevice>,
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
 ) -> std::io::Result<MqttHandle> {
-    let topics = Topics::of(mqtt);
     let (client, eventloop) = connection::connect(mqtt, &topics)?;
     let (events_tx, events) = mpsc::channel(256);
     let (commands_tx, commands) = mpsc::channel(64);
@@ -138,8 +145,9 @@ pub fn spawn(
     let broker = format!("{}:{}", mqtt.host, mqtt.port);
     tasks.spawn(connection::drive(eventloop, events_tx, stop.clone(), broker));
     let connected = Arc::new(AtomicBool::new(false));
-    let publisher = publisher::Publisher::new(config, mqtt, topics, ledger::Ledger::load(&config.data_dir))
-        .with_devices(devices);
+    let publisher =
+        publisher::Publisher::new(config, mqtt, topics.clone(), ledger::Ledger::load(&config.data_dir))
+            .with_devices(devices);
     let inputs = publisher::task::Inputs { bus, events, commands, outgoing, cancel, stop };
     let outputs = publisher::task::Outputs {
         client,
@@ -148,5 +156,5 @@ pub fn spawn(
         connected: connected.clone(),
     };
     tasks.spawn(publisher::task::run(publisher, inputs, outputs));
-    Ok(MqttHandle { commands: commands_tx, outgoing: outgoing_tx, messages, states, connected })
+    Ok(MqttHandle { commands: commands_tx, outgoing: outgoing_tx, messages, states, connected, topics })
 }

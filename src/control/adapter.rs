@@ -92,8 +92,7 @@ impl Adapter {
         for (name, (day, secs)) in &settings.runtime {
             engine.restore_runtime(name, *day, std::time::Duration::from_secs(*secs));
         }
-        // A handle comes with an [mqtt] section; without one the topics stay empty, as they were.
-        let topics = config.mqtt.as_ref().map(Topics::of).unwrap_or_else(|| Topics::new("", ""));
+        let topics = mqtt.topics().clone();
         Some(Self {
             engine,
             messages: Some(mqtt.messages()),

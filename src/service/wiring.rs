@@ -55,7 +55,7 @@ impl Wiring<'_> {
         let (config, bus, cancel) = (self.config, self.bus.subscribe(), self.cancel.child_token());
         let handle = self
             .tasks
-            .spawn_group("mqtt", |set| crate::mqtt::spawn(config, mqtt, bus, devices, set, cancel))
+            .spawn_group("mqtt", |set| crate::mqtt::spawn(config, mqtt, topics, bus, devices, set, cancel))
             .map_err(ServiceError::Mqtt)?;
         Ok(Some(handle))
     }
@@ -69,13 +69,9 @@ impl Wiring<'_> {
         let cancel = self.cancel.child_token();
         let weather =
             self.tasks.spawn_group("weather", |set| crate::weather::spawn(settings, set, cancel))?;
-        if let (Some(handle), Some(mqtt_settings)) = (mqtt, &self.config.mqtt) {
-            let publish = crate::weather::publish::run(
-                weather.clone(),
-                handle.clone(),
-                crate::mqtt::topics::Topics::of(mqtt_settings),
-                self.cancel.child_token(),
-            );
+        if let Some(handle) = mqtt {
+            let publish =
+                crate::weather::publish::run(weather.clone(), handle.clone(), self.cancel.child_token());
             self.tasks.spawn("weather to MQTT", publish);
         }
         Ok(Some(weather))

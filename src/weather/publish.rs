@@ -100,7 +100,8 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// Publishes the weather every minute and at each fetch until `cancel`.
-pub(crate) async fn run(weather: WeatherHandle, mqtt: MqttHandle, topics: Topics, cancel: CancellationToken) {
+pub(crate) async fn run(weather: WeatherHandle, mqtt: MqttHandle, cancel: CancellationToken) {
+    let topics = mqtt.topics().clone();
     let mut fetches = weather.subscribe();
     let mut online = None;
     loop {
