@@ -105,10 +105,7 @@ impl Simulator {
         };
         let family = Family::of(&profile, &config.house);
         config.house = family.fit(config.house);
-        let mut base = registers::defaults(&profile, image_size(&profile));
-        registers::apply(&profile, &registers::fixed(&config.inverter_serial), &mut base);
-        registers::apply(&profile, &family.fixed(), &mut base);
-        family.stamp(&profile, &mut base);
+        let base = base_image(&profile, &family, &config.inverter_serial);
         Self {
             house: Mutex::new(House::new(config.house.clone(), start)),
             now: Mutex::new(matches!(config.clock, SimClock::Fixed(_)).then_some(start)),
@@ -156,13 +153,9 @@ impl Simulator {
     /// once, with the family's value where it overrides the house's.
     pub fn expected(&self) -> Vec<(&'static str, Value)> {
         let state = self.state();
-        let mut values = registers::fixed(&self.config.inverter_serial);
-        values.extend(self.family.fixed());
+        let mut values = self.family.facts(registers::fixed(&self.config.inverter_serial));
         values.extend(self.family.adjust(registers::values(&state, self.local(state.time))));
-        let mut seen = std::collections::HashSet::new();
-        let mut latest: Vec<_> = values.into_iter().rev().filter(|(key, _)| seen.insert(*key)).collect();
-        latest.reverse();
-        latest
+        values
     }
 
     /// Requests served so far, over all connections.
@@ -206,4 +199,13 @@ impl Simulator {
 fn image_size(profile: &Profile) -> usize {
     let highest = profile.addresses().max().map_or(0, |a| usize::from(a) + 1);
     highest.max(IMAGE_SIZE)
+}
+
+/// The registers that do not change with the house: defaults, the fixed facts as `family`
+/// reports them, and its device-type code.
+fn base_image(profile: &Profile, family: &Family, serial: &str) -> Vec<u16> {
+    let mut base = registers::defaults(profile, image_size(profile));
+    registers::apply(profile, &family.facts(registers::fixed(serial)), &mut base);
+    family.stamp(profile, &mut base);
+    base
 }

@@ -138,28 +138,34 @@ impl Family {
         params
     }
 
-    /// Facts of the family that override the house's defaults, by key.
-    pub fn fixed(&self) -> Vec<(&'static str, Value)> {
-        let mut values = vec![
-            ("mppts", Value::Number(f64::from(self.mppts))),
-            ("phases", Value::Number(f64::from(self.phases))),
-            ("rated_power", Value::Number(self.rated_w.round())),
-        ];
-        match (&self.device_type, self.code) {
-            (Some(text), _) => values.push(("device_type", Value::Text(text.clone()))),
-            (None, Some(code)) => values.push(("device_type", Value::Number(f64::from(code)))),
-            (None, None) => {}
-        }
-        for (key, value) in super::registers::fixed("") {
-            let (Some((_, words)), Value::Text(text)) =
-                (self.versions.iter().find(|(k, _)| k == key), &value)
-            else {
-                continue;
+    /// The house's fixed facts ([`super::registers::fixed`]) as this family reports them: its
+    /// MPPTs, phases, rating and device type, and firmware versions padded to the registers the
+    /// family spreads them over. Each key once.
+    pub fn facts(&self, mut values: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+        for (key, value) in &mut values {
+            let family = match *key {
+                "mppts" => Some(Value::Number(f64::from(self.mppts))),
+                "phases" => Some(Value::Number(f64::from(self.phases))),
+                "rated_power" => Some(Value::Number(self.rated_w.round())),
+                "device_type" => match (&self.device_type, self.code) {
+                    (Some(text), _) => Some(Value::Text(text.clone())),
+                    (None, Some(code)) => Some(Value::Number(f64::from(code))),
+                    (None, None) => None,
+                },
+                _ => self.padded_version(key, value),
             };
-            let padded = format!("{text}{}", "-0.0.0.0".repeat(words - 1));
-            values.push((key, Value::Text(padded.into())));
+            if let Some(family) = family {
+                *value = family;
+            }
         }
         values
+    }
+
+    /// `value` padded with `-0.0.0.0` to the registers of version reading `key`, if it is one.
+    fn padded_version(&self, key: &str, value: &Value) -> Option<Value> {
+        let (_, words) = self.versions.iter().find(|(k, _)| k == key)?;
+        let Value::Text(text) = value else { return None };
+        Some(Value::Text(format!("{text}{}", "-0.0.0.0".repeat(words - 1)).into()))
     }
 
     /// The house's values as this family reports them: HV battery voltages, and per-phase
@@ -236,10 +242,8 @@ mod tests {
         assert_eq!((family.battery_series, family.rated_w), (1.0, 5000.0));
         let fitted = family.fit(HouseParams::default());
         assert_eq!((fitted.pv_peak_w, fitted.max_charge_w), (HouseParams::default().pv_peak_w, 5000.0));
-        assert_eq!(
-            family.fixed().last().unwrap(),
-            &("device_type", Value::Text("Single-phase hybrid".into()))
-        );
+        let facts = super::super::registers::fixed("2306178901");
+        assert_eq!(family.facts(facts.clone()), facts, "the house's facts are SG01LP1's own");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::house::{House, HouseParams};
-use super::{Family, IMAGE_SIZE, registers};
+use super::{Family, registers};
 use crate::poller::Snapshot;
 use crate::profile::{Choice, Profile, RegisterBlock, RegisterSet};
 
@@ -21,11 +21,7 @@ pub fn image(profile: &Profile, at: DateTime<Utc>) -> Vec<u16> {
     let params = family.fit(HouseParams::default());
     let local = at.with_timezone(&params.utc_offset).naive_local();
     let house = House::new(params, at);
-    let size = profile.addresses().max().map_or(0, |a| usize::from(a) + 1).max(IMAGE_SIZE);
-    let mut regs = registers::defaults(profile, size);
-    registers::apply(profile, &registers::fixed(INVERTER_SERIAL), &mut regs);
-    registers::apply(profile, &family.fixed(), &mut regs);
-    family.stamp(profile, &mut regs);
+    let mut regs = super::base_image(profile, &family, INVERTER_SERIAL);
     registers::apply(profile, &family.adjust(registers::values(house.state(), local)), &mut regs);
     regs
 }
