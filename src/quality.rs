@@ -199,7 +199,7 @@ impl Quality {
         local: NaiveDateTime,
     ) -> Judgement {
         let def = &profile.readings[index].def;
-        if let Some(reason) = out_of_range(def.min, def.max, value) {
+        if let Some(reason) = def.out_of_range(value) {
             return Judgement::Reject(Rejection { index: Some(index), rule: Rule::Range, reason });
         }
         let last = self.last[index].filter(|l| now - l.at <= self.stale_after || def.counter.is_some());
@@ -262,15 +262,6 @@ enum Judgement {
     Accept,
     Rebaseline,
     Reject(Rejection),
-}
-
-fn out_of_range(min: Option<f64>, max: Option<f64>, value: f64) -> Option<String> {
-    match (min, max) {
-        (Some(min), _) if value < min => Some(format!("{value} is below the minimum {min}")),
-        (_, Some(max)) if value > max => Some(format!("{value} is above the maximum {max}")),
-        _ if !value.is_finite() => Some(format!("{value} is not a number")),
-        _ => None,
-    }
 }
 
 /// True when a daily counter may have been reset between `then` and `now`: the date changed,

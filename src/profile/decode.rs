@@ -129,7 +129,11 @@ impl ReadingSpec {
     }
 
     fn scaled(&self, raw: i64, scale: f64) -> f64 {
-        let value = (raw as f64 - self.def.offset) * scale;
+        self.round((raw as f64 - self.def.offset) * scale)
+    }
+
+    /// `value` rounded to this reading's decimals.
+    pub(crate) fn round(&self, value: f64) -> f64 {
         let factor = 10f64.powi(i32::from(self.decimals));
         (value * factor).round() / factor
     }

@@ -262,6 +262,20 @@ pub struct ReadingDef {
     pub mask: Option<u32>,
 }
 
+impl ReadingDef {
+    /// Why `value` cannot be this reading (outside `min`..`max`, or not a number); `None` when
+    /// it can. The static part of the plausibility rules, shared by `quality` and the derived
+    /// readings' inputs.
+    pub fn out_of_range(&self, value: f64) -> Option<String> {
+        match (self.min, self.max) {
+            (Some(min), _) if value < min => Some(format!("{value} is below the minimum {min}")),
+            (_, Some(max)) if value > max => Some(format!("{value} is above the maximum {max}")),
+            _ if !value.is_finite() => Some(format!("{value} is not a number")),
+            _ => None,
+        }
+    }
+}
+
 fn one() -> f64 {
     1.0
 }

@@ -119,19 +119,13 @@ impl ReadingSpec {
             let at = decoded.binary_search_by_key(&index, |r| r.index).ok();
             let value = at.and_then(|at| decoded[at].value.as_f64());
             value
-                .filter(|v| within_range(&specs[index].def, *v))
+                .filter(|v| specs[index].def.out_of_range(*v).is_none())
                 .ok_or_else(|| DecodeError::Input(specs[index].def.key.clone()))
         });
         let value = match self.def.kind {
             Kind::Product => values.try_fold(1.0, |acc, v| v.map(|v| acc * v))?,
             _ => values.try_fold(0.0, |acc, v| v.map(|v| acc + v))?,
         };
-        let factor = 10f64.powi(self.decimals.into());
-        Ok(Value::Number((value * factor).round() / factor))
+        Ok(Value::Number(self.round(value)))
     }
-}
-
-/// The reading's own range, the static part of the `range` rule.
-fn within_range(def: &ReadingDef, value: f64) -> bool {
-    def.min.is_none_or(|min| value >= min) && def.max.is_none_or(|max| value <= max)
 }
