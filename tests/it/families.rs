@@ -152,27 +152,7 @@ fn assert_detected_and_decoded(profile: &Profile, sim: &Simulator, readings: &[J
         profile.readings.iter().map(|r| r.def.key.as_str()).filter(|k| !keys.contains(k)).collect();
     assert!(missing.is_empty(), "{id}: not decoded or rejected: {missing:?}\n{stderr}");
     let value = |key: &str| readings.iter().find(|r| r["key"] == key).map(|r| r["value"].clone());
-    let mut compared = 0;
-    for (key, want) in sim.expected() {
-        let Some(index) = profile.index_of(key) else { continue };
-        // A derived value (a sum, a product) carries its inputs' rounding: the inputs are
-        // compared, its arithmetic has unit tests of its own.
-        if profile.readings[index].def.kind.is_derived() {
-            continue;
-        }
-        let got = value(key).unwrap();
-        match (got.as_f64(), want.as_f64()) {
-            (Some(got), Some(want)) => {
-                let scale = profile.readings[index].def.scale;
-                assert!(
-                    (got - want).abs() <= scale / 2.0 + 1e-6,
-                    "{id} {key}: read {got}, the house says {want}"
-                );
-            }
-            _ => assert_eq!(got, serde_json::to_value(&want).unwrap(), "{id} {key}"),
-        }
-        compared += 1;
-    }
+    let compared = compare_with_model(profile, sim, value);
     // The house models the flows, not every alarm bit and setting: a quarter of the readings at
     // least, and every shared flow and energy key the profile has.
     assert!(compared * 4 >= profile.readings.len(), "{id}: only {compared} readings compared with the house");

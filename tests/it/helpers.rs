@@ -8,6 +8,7 @@ use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::{Profile, Profiles, Value};
 use inverter_monitor::sim::{self, SimClock, SimConfig, Simulator};
 use inverter_monitor::transport::{Link, LinkSettings, Target, Wire};
+use serde_json::Value as Json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -103,25 +104,38 @@ pub async fn poll(poller: &mut Poller, link: &mut Link, sim: &Simulator) -> Snap
 pub fn assert_matches_model(snapshot: &Snapshot, sim: &Simulator) {
     assert!(snapshot.rejected.is_empty(), "rejected: {:?}", snapshot.rejected);
     assert_eq!(snapshot.readings.len(), snapshot.profile.readings.len(), "every reading decoded");
-    let mut checked = 0;
-    for (key, expected) in sim.expected() {
-        let Some(index) = snapshot.profile.index_of(key) else { continue };
+    let got = |key: &str| snapshot.get(key).map(|v| serde_json::to_value(v).unwrap());
+    let checked = compare_with_model(&snapshot.profile, sim, got);
+    assert!(checked >= 70, "only {checked} readings compared with the model");
+}
+
+/// Asserts that every value the house put in the registers of `profile` decoded, as `got` tells
+/// it (JSON, as `read --json` and the snapshot both show values), to itself within the
+/// resolution of its register; returns how many readings were compared.
+pub fn compare_with_model(profile: &Profile, sim: &Simulator, got: impl Fn(&str) -> Option<Json>) -> usize {
+    let id = profile.id();
+    let mut compared = 0;
+    for (key, want) in sim.expected() {
+        let Some(index) = profile.index_of(key) else { continue };
         // A derived value carries its inputs' rounding; its inputs are compared, its arithmetic
         // is tested in src/profile/tests.
-        if snapshot.profile.readings[index].def.kind.is_derived() {
+        if profile.readings[index].def.kind.is_derived() {
             continue;
         }
-        let scale = snapshot.profile.readings[index].def.scale;
-        let got = snapshot.get(key).unwrap_or_else(|| panic!("{key} missing"));
-        match (got, &expected) {
-            (Value::Number(got), Value::Number(want)) => {
-                assert!((got - want).abs() <= scale / 2.0 + 1e-6, "{key}: decoded {got}, model says {want}");
+        let got = got(key).unwrap_or_else(|| panic!("{id} {key} missing"));
+        match (got.as_f64(), &want) {
+            (Some(got), Value::Number(want)) => {
+                let scale = profile.readings[index].def.scale;
+                assert!(
+                    (got - want).abs() <= scale / 2.0 + 1e-6,
+                    "{id} {key}: decoded {got}, the house says {want}"
+                );
             }
-            _ => assert_eq!(got, &expected, "{key}"),
+            _ => assert_eq!(got, serde_json::to_value(&want).unwrap(), "{id} {key}"),
         }
-        checked += 1;
+        compared += 1;
     }
-    assert!(checked >= 70, "only {checked} readings compared with the model");
+    compared
 }
 
 /// Waits until `done` (checked every 50 ms, for at most 30 s).
