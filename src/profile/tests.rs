@@ -8,7 +8,61 @@ mod sg01hp3;
 use super::load::parse;
 use super::*;
 
-const HEADER: &str = "[profile]\nid = \"t\"\nmanufacturer = \"Deye\"\nmodel = \"M\"\n";
+/// A test profile's header, for the files of small profiles the tests parse.
+pub(super) const HEADER: &str = "[profile]\nid = \"t\"\nmanufacturer = \"Deye\"\nmodel = \"M\"\n";
+
+/// The built-in profiles, parsed once for all the tests.
+static BUILTIN: std::sync::LazyLock<Profiles> =
+    std::sync::LazyLock::new(|| Profiles::builtin().expect("the built-in profiles load"));
+
+/// Built-in profile `id`.
+pub(super) fn builtin(id: &str) -> std::sync::Arc<Profile> {
+    BUILTIN.get(id).expect("a built-in profile")
+}
+
+/// A 32-bit value as the inverter writes it: low word, high word.
+pub(super) fn words32(value: i64) -> [u16; 2] {
+    let bits = value as u32;
+    [bits as u16, (bits >> 16) as u16]
+}
+
+/// Text as registers, two ASCII characters each, high byte first.
+pub(super) fn ascii_words(text: &str) -> Vec<u16> {
+    text.as_bytes().chunks(2).map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])).collect()
+}
+
+/// Value makers for the expected-value tables.
+pub(super) fn n(v: f64) -> Value {
+    Value::Number(v)
+}
+
+/// A text value.
+pub(super) fn t(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+/// A flag value.
+pub(super) fn b(on: bool) -> Value {
+    Value::Bool(on)
+}
+
+/// Decodes `regs` and asserts that every reading of `p` decoded, without error, to the value
+/// `expected` names: no reading left unasserted, none asserted twice, none missing.
+pub(super) fn assert_decodes_to(p: &Profile, regs: &RegisterSet, expected: &[(&str, Value)]) {
+    let (readings, errors) = p.decode(regs);
+    assert!(errors.is_empty(), "decode errors: {errors:?}");
+    let got: std::collections::BTreeMap<&str, &Value> =
+        readings.iter().map(|r| (p.readings[r.index].def.key.as_str(), &r.value)).collect();
+    let keys: std::collections::BTreeSet<&str> = expected.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys.len(), expected.len(), "a key is asserted twice");
+    let unasserted: Vec<&str> =
+        p.readings.iter().map(|r| r.def.key.as_str()).filter(|k| !keys.contains(k)).collect();
+    assert!(unasserted.is_empty(), "readings the table does not assert: {unasserted:?}");
+    for (key, want) in expected {
+        assert_eq!(got.get(key), Some(&want), "reading `{key}`");
+    }
+    assert_eq!(readings.len(), p.readings.len(), "every reading decodes");
+}
 
 fn spec(body: &str) -> ReadingSpec {
     let text = format!("{HEADER}[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\n{body}");
@@ -62,7 +116,7 @@ fn enum_bit_mask_ascii_and_version() {
     let m = spec("registers = [18]\nkind = \"u16\"\nmask = 0x0f00\n");
     assert_eq!(number(m.decode(&regs(18, &[0x0201])).unwrap()), 2.0);
     let a = spec("registers = [3, 4, 5, 6, 7]\nkind = \"ascii\"\n");
-    let serial: Vec<u16> = b"2306123456".chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    let serial = ascii_words("2306123456");
     assert_eq!(a.decode(&regs(3, &serial)).unwrap(), Value::Text("2306123456".into()));
     let v = spec("registers = [13]\nkind = \"version\"\n");
     assert_eq!(v.decode(&regs(13, &[0x1234])).unwrap(), Value::Text("1.2.3.4".into()));

@@ -7,7 +7,7 @@ use crate::profile::load::parse;
 use crate::profile::{DecodeError, EncodeError, Profile, ReadBlock, RegisterBlock, RegisterSet, Value};
 use crate::quality::{Quality, Rule};
 
-const HEADER: &str = "[profile]\nid = \"t\"\nmanufacturer = \"Deye\"\nmodel = \"M\"\n";
+use super::HEADER;
 
 /// Two strings with power registers, a voltage and a current, and readings derived from them.
 const READINGS: &str = r#"

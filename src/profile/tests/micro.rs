@@ -1,13 +1,12 @@
 //! deye_micro: a register table with the public maps' semantics (values ours), decoded and
 //! every reading asserted; plausibility fitted to a 2 kW microinverter.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
-use crate::profile::{Profile, Profiles, RegisterBlock, RegisterSet, Value};
+use crate::profile::{Profile, RegisterBlock, RegisterSet, Value};
 use crate::quality::{Quality, Rule};
 
 /// Registers 0..=`last`, zero but for `set`.
@@ -23,31 +22,14 @@ pub(super) fn table(last: u16, set: &[(u16, u16)]) -> RegisterSet {
 
 /// Ten ASCII characters as registers 3-7, high byte first.
 pub(super) fn serial(text: &str) -> Vec<(u16, u16)> {
-    text.as_bytes()
-        .chunks(2)
-        .zip(3..)
-        .map(|(pair, addr)| (addr, u16::from_be_bytes([pair[0], pair[1]])))
-        .collect()
+    (3..).zip(super::ascii_words(text)).collect()
 }
 
 /// Decodes `regs` and asserts that every reading of `p` decoded to the value `expected` names,
 /// no more and no fewer, and that plausibility accepts them all.
 pub(super) fn assert_table(p: &Profile, regs: &RegisterSet, expected: &[(&str, Value)]) {
-    let (readings, errors) = p.decode(regs);
-    assert!(errors.is_empty(), "{errors:?}");
-    let got: BTreeMap<&str, &Value> =
-        readings.iter().map(|r| (p.readings[r.index].def.key.as_str(), &r.value)).collect();
-    for (key, want) in expected {
-        assert_eq!(got.get(key), Some(&want), "{key}");
-    }
-    let unasserted: Vec<&str> = p
-        .readings
-        .iter()
-        .map(|r| r.def.key.as_str())
-        .filter(|k| !expected.iter().any(|(e, _)| e == k))
-        .collect();
-    assert!(unasserted.is_empty(), "readings the table does not assert: {unasserted:?}");
-    assert_eq!(readings.len(), p.readings.len(), "every reading decodes");
+    super::assert_decodes_to(p, regs, expected);
+    let (readings, _) = p.decode(regs);
     let t = Utc.with_ymd_and_hms(2025, 6, 14, 11, 30, 5).unwrap();
     let verdict =
         Quality::new(p.readings.len(), Duration::from_secs(180)).filter(p, readings, t, t.naive_utc());
@@ -56,7 +38,7 @@ pub(super) fn assert_table(p: &Profile, regs: &RegisterSet, expected: &[(&str, V
 }
 
 fn micro() -> Arc<Profile> {
-    Profiles::builtin().unwrap().get("deye_micro").unwrap()
+    super::builtin("deye_micro")
 }
 
 fn regs() -> RegisterSet {
@@ -120,9 +102,7 @@ fn regs() -> RegisterSet {
 
 #[test]
 fn a_micro_register_table_decodes_to_every_value() {
-    let n = Value::Number;
-    let t = |s: &str| Value::Text(s.into());
-    let b = Value::Bool;
+    use super::{b, n, t};
     let expected = [
         ("device_type", t("Microinverter")),
         ("modbus_address", n(1.0)),

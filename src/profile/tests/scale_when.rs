@@ -3,7 +3,7 @@
 use crate::profile::load::parse;
 use crate::profile::{ProfileError, RegisterBlock, RegisterSet, Value};
 
-const HEADER: &str = "[profile]\nid = \"t\"\nmanufacturer = \"Deye\"\nmodel = \"M\"\n";
+use super::HEADER;
 
 /// A build register (15, a `version` reading) and an energy counter at 529 that switches from
 /// 0.1 to 1 kWh per bit from build 0x1098 on, with `when` replacing the condition if given.

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
-use crate::profile::{Profile, Profiles, Reading, RegisterBlock, RegisterSet, Value};
+use crate::profile::{Profile, Reading, RegisterBlock, RegisterSet, Value};
 use crate::quality::{Quality, Rule};
 
 fn sg01lp1() -> std::sync::Arc<Profile> {
-    Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap()
+    super::builtin("deye_sg01lp1")
 }
 
 /// Registers 0-199 all zero but for the device type (3) and `set`.

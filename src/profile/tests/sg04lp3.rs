@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 
-use crate::profile::{Profile, Profiles, RegisterBlock, RegisterSet, Value};
+use crate::profile::{Profile, RegisterBlock, RegisterSet, Value};
 use crate::quality::{Quality, Rule};
 
 /// What a reading must decode to.
@@ -23,20 +23,20 @@ enum Want {
 use Want::{B, N, T};
 
 fn profile() -> std::sync::Arc<Profile> {
-    Profiles::builtin().unwrap().get("deye_sg04lp3").unwrap()
+    super::builtin("deye_sg04lp3")
 }
 
 /// Writes a 32-bit signed value as the inverter does: low word at `lo`, high word at `hi`.
 fn put32(regs: &mut BTreeMap<u16, u16>, lo: u16, hi: u16, value: i32) {
-    let bits = value as u32;
-    regs.insert(lo, bits as u16);
-    regs.insert(hi, (bits >> 16) as u16);
+    let [low, high] = super::words32(value.into());
+    regs.insert(lo, low);
+    regs.insert(hi, high);
 }
 
 /// The house, as raw registers.
 fn house() -> BTreeMap<u16, u16> {
     let mut r = BTreeMap::new();
-    let serial: Vec<u16> = b"2405011234".chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    let serial = super::ascii_words("2405011234");
     let words: &[(u16, u16)] = &[
         (0, 0x0500),
         (1, 1),
@@ -426,31 +426,21 @@ const EXPECTED: &[(&str, Want)] = &[
     ("max_solar_power", N(15600.0)),
 ];
 
-fn matches(want: Want, got: &Value) -> bool {
-    match (want, got) {
-        (N(w), Value::Number(g)) => (w - g).abs() < 1e-9,
-        (T(w), Value::Text(g)) => w == &**g,
-        (B(w), Value::Bool(g)) => w == *g,
-        _ => false,
+impl Want {
+    fn value(self) -> Value {
+        match self {
+            N(v) => super::n(v),
+            T(text) => super::t(text),
+            B(on) => super::b(on),
+        }
     }
 }
 
 #[test]
 fn every_reading_decodes_to_the_value_the_maps_give() {
     let profile = profile();
-    let (readings, errors) = profile.decode(&poll(&profile, &house()));
-    assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(readings.len(), profile.readings.len(), "every register is read by the plan");
-    let got: BTreeMap<&str, &Value> =
-        readings.iter().map(|r| (profile.readings[r.index].def.key.as_str(), &r.value)).collect();
-    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
-    assert_eq!(expected.len(), EXPECTED.len(), "a key is listed twice");
-    let unchecked: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(unchecked.is_empty(), "readings without an expected value: {unchecked:?}");
-    for (key, want) in EXPECTED {
-        let value = got.get(key).unwrap_or_else(|| panic!("`{key}` is not a reading"));
-        assert!(matches(*want, value), "{key}: want {want:?}, got {value:?}");
-    }
+    let expected: Vec<(&str, Value)> = EXPECTED.iter().map(|(key, want)| (*key, want.value())).collect();
+    super::assert_decodes_to(&profile, &poll(&profile, &house()), &expected);
 }
 
 #[test]

@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use crate::profile::{Profile, Profiles, RegisterSet, Value};
+use crate::profile::{Profile, RegisterSet};
 
 use super::micro::{assert_table, serial, table};
 
 fn string() -> Arc<Profile> {
-    Profiles::builtin().unwrap().get("deye_string").unwrap()
+    super::builtin("deye_string")
 }
 
 /// The low and high word of a 32-bit value, as a low-word-first pair at `addr`.
 fn pair(addr: u16, value: i64) -> [(u16, u16); 2] {
-    let bits = value as u32;
-    [(addr, bits as u16), (addr + 1, (bits >> 16) as u16)]
+    let [lo, hi] = super::words32(value);
+    [(addr, lo), (addr + 1, hi)]
 }
 
 fn regs() -> RegisterSet {
@@ -81,9 +81,7 @@ fn regs() -> RegisterSet {
 
 #[test]
 fn a_string_register_table_decodes_to_every_value() {
-    let n = Value::Number;
-    let t = |s: &str| Value::Text(s.into());
-    let b = Value::Bool;
+    use super::{b, n, t};
     let expected = [
         ("device_type", t("String inverter")),
         ("modbus_address", n(1.0)),
