@@ -35,12 +35,12 @@ use tokio::time::Instant;
 use super::connection::ConnEvent;
 use super::discovery::DeviceInfo;
 use super::ledger::Ledger;
-use super::state::{Diagnostics, StateCache};
+use super::state::{StateCache, diagnostics_json};
 use super::switches::Switch;
 use super::topics::Topics;
 use super::{Outgoing, ServiceDevice};
 use crate::config::{Config, DiscoveryMode, MqttConfig};
-use crate::poller::{Change, Snapshot, Update};
+use crate::poller::{Change, InverterStatus, Snapshot, Update};
 use crate::profile::Profile;
 
 /// Home Assistant asks for a short random delay before rediscovery, so restarts don't stampede.
@@ -85,13 +85,13 @@ pub(crate) enum Effect {
 }
 
 /// What one inverter looks like to Home Assistant, kept while the broker is away.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inverter {
     device: Option<DeviceInfo>,
     profile: Option<Arc<Profile>>,
     state: StateCache,
-    diagnostics: Diagnostics,
-    online: Option<bool>,
+    /// The inverter as the updates say (availability, the diagnostics' facts).
+    status: InverterStatus,
 }
 
 /// Turns inputs into effects; see the module docs.
@@ -120,7 +120,7 @@ impl Publisher {
         let inverters = config.inverters.iter().map(|i| {
             // A reading no longer accepted leaves the state after three intervals.
             let state = StateCache::new(i.interval * 3);
-            (i.name.clone(), Inverter { state, ..Inverter::default() })
+            (i.name.clone(), Inverter { device: None, profile: None, state, status: InverterStatus::new(i) })
         });
         Self {
             topics,
@@ -176,15 +176,13 @@ impl Publisher {
 
     /// A poll update: state, diagnostics, availability, and discovery when the device changed.
     pub(crate) fn on_update(&mut self, update: Update) -> Vec<Effect> {
+        let Some(inverter) = self.inverters.get_mut(update.inverter()) else { return self.done() };
+        inverter.status.record(&update);
         match update {
             Update::Polled { snapshot, change } => self.polled(&snapshot, change),
             Update::Failed { failure, change } => {
-                let name = failure.inverter.to_string();
-                if let Some(inverter) = self.inverters.get_mut(&name) {
-                    inverter.diagnostics.failed(&failure);
-                    self.availability_changed(&name, change);
-                    self.publish_diagnostics(&name);
-                }
+                self.availability_changed(&failure.inverter, change);
+                self.publish_diagnostics(&failure.inverter);
             }
         }
         self.done()
@@ -193,7 +191,6 @@ impl Publisher {
     fn polled(&mut self, snapshot: &Snapshot, change: Option<Change>) {
         let Some(inverter) = self.inverters.get_mut(&*snapshot.inverter) else { return };
         inverter.state.update(snapshot);
-        inverter.diagnostics.polled(snapshot);
         let device = DeviceInfo::from_snapshot(snapshot);
         let new_device = inverter.device.as_ref() != Some(&device);
         inverter.device = Some(device);
@@ -306,11 +303,9 @@ impl Publisher {
     }
 
     fn availability_changed(&mut self, name: &str, change: Option<Change>) {
-        let Some(change) = change else { return };
-        if let Some(inverter) = self.inverters.get_mut(name) {
-            inverter.online = Some(change == Change::Online);
+        if let Some(change) = change {
+            self.publish_availability(name, change);
         }
-        self.publish_availability(name, change);
     }
 
     fn publish_availability(&mut self, name: &str, change: Change) {
@@ -328,7 +323,7 @@ impl Publisher {
 
     fn publish_diagnostics(&mut self, name: &str) {
         if let Some(inverter) = self.inverters.get(name) {
-            let payload = inverter.diagnostics.to_json().to_string().into_bytes();
+            let payload = diagnostics_json(&inverter.status).to_string().into_bytes();
             self.publish(&self.topics.diagnostics(name), payload, true, QoS::AtMostOnce);
         }
     }

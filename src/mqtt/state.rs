@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json, json};
 
-use crate::poller::{PollFailure, Snapshot};
+use crate::poller::{InverterStatus, Snapshot};
 use crate::profile::Value;
 
 /// The latest accepted values of one inverter, each with when it was accepted.
@@ -60,50 +60,28 @@ impl StateCache {
     }
 }
 
-/// The service's statistics for one inverter.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Diagnostics {
-    poll_duration_ms: Option<u128>,
-    last_success: Option<DateTime<Utc>>,
-    consecutive_failures: u32,
-    link: BTreeMap<&'static str, u64>,
-    rejected: BTreeMap<&'static str, u64>,
-}
-
-impl Diagnostics {
-    /// Records a successful poll.
-    pub(crate) fn polled(&mut self, snapshot: &Snapshot) {
-        self.poll_duration_ms = Some(snapshot.duration.as_millis());
-        self.last_success = Some(snapshot.time);
-        self.consecutive_failures = 0;
-        self.link = snapshot.link.iter().map(|(e, n)| (e.as_str(), n)).collect();
-        self.rejected = snapshot.rejected_total.clone();
-    }
-
-    /// Records a failed poll.
-    pub(crate) fn failed(&mut self, failure: &PollFailure) {
-        self.consecutive_failures = failure.consecutive_failures;
-        self.link = failure.link.iter().map(|(e, n)| (e.as_str(), n)).collect();
-    }
-
-    /// The diagnostics JSON; every counter is present, zero or not, so templates never miss.
-    pub(crate) fn to_json(&self) -> Json {
-        let link: Map<String, Json> = crate::transport::Event::ALL
-            .iter()
-            .map(|e| (e.as_str().to_string(), json!(self.link.get(e.as_str()).copied().unwrap_or(0))))
-            .collect();
-        let rejected: Map<String, Json> = crate::quality::Rule::ALL
-            .iter()
-            .map(|r| (r.as_str().to_string(), json!(self.rejected.get(r.as_str()).copied().unwrap_or(0))))
-            .collect();
-        json!({
-            "poll_duration_ms": self.poll_duration_ms,
-            "last_success": self.last_success.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            "consecutive_failures": self.consecutive_failures,
-            "link": link,
-            "rejected": rejected,
+/// The diagnostics JSON of an inverter, from what the updates so far say about it; every
+/// counter is present, zero or not, so templates never miss.
+pub(crate) fn diagnostics_json(status: &InverterStatus) -> Json {
+    let snapshot = status.snapshot.as_deref();
+    let link: Map<String, Json> = crate::transport::Event::ALL
+        .iter()
+        .map(|e| (e.as_str().to_string(), json!(status.link().map_or(0, |l| l.get(*e)))))
+        .collect();
+    let rejected: Map<String, Json> = crate::quality::Rule::ALL
+        .iter()
+        .map(|r| {
+            let count = snapshot.and_then(|s| s.rejected_total.get(r.as_str()).copied()).unwrap_or(0);
+            (r.as_str().to_string(), json!(count))
         })
-    }
+        .collect();
+    json!({
+        "poll_duration_ms": snapshot.map(|s| s.duration.as_millis()),
+        "last_success": status.last_success().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "consecutive_failures": status.consecutive_failures,
+        "link": link,
+        "rejected": rejected,
+    })
 }
 
 #[cfg(test)]
@@ -136,5 +114,43 @@ mod tests {
             "after three intervals it is unknown, not frozen"
         );
         assert!(cache.to_json()["grid_power"].is_number());
+    }
+
+    #[test]
+    fn diagnostics_follow_the_newest_poll_and_keep_every_counter() {
+        use crate::transport::{Counters, Event};
+        let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let inverter = crate::config::InverterConfig::new("house", "127.0.0.1", 8899, 1);
+        let mut status = InverterStatus::new(&inverter);
+        let empty = diagnostics_json(&status);
+        assert_eq!(
+            (empty["poll_duration_ms"].clone(), empty["link"]["connect"].clone()),
+            (json!(null), json!(0))
+        );
+        let mut snapshot = fixture::snapshot(profile, "house", t0);
+        snapshot.duration = Duration::from_millis(208);
+        snapshot.link.add(Event::Connect);
+        snapshot.rejected_total.insert("range", 2);
+        status
+            .record(&crate::poller::Update::Polled { snapshot: std::sync::Arc::new(snapshot), change: None });
+        let mut link = Counters::default();
+        link.add_n(Event::Connect, 3);
+        let failure = crate::poller::PollFailure {
+            inverter: "house".into(),
+            time: t0 + TimeDelta::minutes(1),
+            error: "no answer within 5s".into(),
+            consecutive_failures: 1,
+            link,
+        };
+        status.record(&crate::poller::Update::Failed { failure: std::sync::Arc::new(failure), change: None });
+        let json = diagnostics_json(&status);
+        assert_eq!(json["poll_duration_ms"], json!(208));
+        assert_eq!(json["last_success"], json!("2026-11-27T10:00:00Z"));
+        assert_eq!(json["consecutive_failures"], json!(1));
+        assert_eq!(json["link"]["connect"], json!(3), "the failed poll is the newer");
+        assert_eq!(json["rejected"]["range"], json!(2));
+        let rules = json["rejected"].as_object().unwrap().len();
+        assert_eq!(rules, crate::quality::Rule::ALL.len(), "every rule, zero or not");
     }
 }

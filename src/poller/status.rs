@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Change, PollFailure, Snapshot, Update};
 use crate::config::{Config, InverterConfig};
+use crate::transport::Counters;
 
 /// One inverter as the updates so far describe it.
 #[derive(Debug, Clone)]
@@ -74,6 +75,16 @@ impl InverterStatus {
     /// When the last successful poll started.
     pub fn last_success(&self) -> Option<DateTime<Utc>> {
         self.snapshot.as_ref().map(|s| s.time)
+    }
+
+    /// The link's counters as the newest poll, good or failed, left them.
+    pub fn link(&self) -> Option<&Counters> {
+        match (&self.snapshot, &self.failure) {
+            (Some(s), Some(f)) if f.time > s.time => Some(&f.link),
+            (Some(s), _) => Some(&s.link),
+            (None, Some(f)) => Some(&f.link),
+            (None, None) => None,
+        }
     }
 }
 

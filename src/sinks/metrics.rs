@@ -241,12 +241,7 @@ fn service(view: &InverterStatus, families: &mut BTreeMap<String, FamilyOut>) {
             (l(), seconds),
         );
     }
-    let link = match (&view.snapshot, &view.failure) {
-        (Some(s), Some(f)) if f.time > s.time => &f.link,
-        (Some(s), _) => &s.link,
-        (None, Some(f)) => &f.link,
-        (None, None) => return,
-    };
+    let Some(link) = view.link() else { return };
     let with = |key: &'static str, value: &str| {
         let mut labels = l();
         labels.push((key, value.to_string()));

@@ -35,7 +35,7 @@ impl Publisher {
     /// An inverter's discovery, availability (when known) and state.
     fn republish_inverter(&mut self, name: &str) {
         self.publish_discovery(name);
-        if let Some(online) = self.inverters.get(name).and_then(|i| i.online) {
+        if let Some(online) = self.inverters.get(name).and_then(|i| i.status.online) {
             self.publish_availability(name, if online { Change::Online } else { Change::Offline });
         }
         self.publish_state(name);
