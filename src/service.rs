@@ -110,13 +110,13 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
 }
 
 impl Running {
-    /// Supervises the tasks until `cancel` (the token given to [`start`]) or until one of them
-    /// ends on its own; then stops them all and waits for them under [`SHUTDOWN_DEADLINE`].
+    /// Supervises the tasks until the token given to [`start`] is cancelled or one of them ends
+    /// on its own; then stops them all and waits for them under [`SHUTDOWN_DEADLINE`].
     ///
     /// # Errors
     /// [`TaskError`] naming the task that returned, failed or panicked before shutdown.
-    pub async fn wait(self, cancel: CancellationToken) -> Result<(), TaskError> {
-        self.tasks.wait(cancel).await
+    pub async fn wait(self) -> Result<(), TaskError> {
+        self.tasks.wait().await
     }
 
     /// Supervises one more task, `name`, beside the service's own: an embedding program's
@@ -132,6 +132,6 @@ impl Running {
 /// A profile that does not load, settings that cannot be used, or a task that ended before
 /// shutdown.
 pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ServiceError> {
-    start(&config, console, &cancel)?.wait(cancel).await?;
+    start(&config, console, &cancel)?.wait().await?;
     Ok(())
 }

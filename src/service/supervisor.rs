@@ -137,20 +137,21 @@ impl Supervisor {
         started
     }
 
-    /// Waits for `cancel` or for a task to end first, then stops and drains every task under
-    /// [`SHUTDOWN_DEADLINE`].
+    /// Waits for its token's cancel or for a task to end first, then stops and drains every
+    /// task under [`SHUTDOWN_DEADLINE`].
     ///
     /// # Errors
     /// [`TaskError`] for the first task that ended before shutdown (unless it was an
     /// [`OnEnd::Stop`] task that simply returned).
-    pub(super) async fn wait(mut self, cancel: CancellationToken) -> Result<(), TaskError> {
+    pub(super) async fn wait(mut self) -> Result<(), TaskError> {
+        let cancel = self.cancel.clone();
         let outcome = tokio::select! {
             biased;
             () = cancel.cancelled() => Ok(()),
             Some(joined) = self.tasks.join_next_with_id() => {
                 // A poller that saw the cancel may be joined before the cancel is: that is
                 // shutdown, not an early end.
-                if cancel.is_cancelled() || self.cancel.is_cancelled() {
+                if cancel.is_cancelled() {
                     self.stopped(joined);
                     Ok(())
                 } else {
@@ -158,7 +159,6 @@ impl Supervisor {
                 }
             }
         };
-        self.cancel.cancel();
         cancel.cancel();
         tracing::info!("shutting down");
         if tokio::time::timeout(SHUTDOWN_DEADLINE, self.drain()).await.is_err() {

@@ -94,7 +94,7 @@ async fn healthcheck_stops_quietly_on_a_closed_pipe() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let url = format!("http://{}/healthz", running.http.unwrap());
-    let service = tokio::spawn(supervised(running, cancel.clone()));
+    let service = tokio::spawn(supervised(running));
     // Healthy once the first poll is in: only then does the command print.
     for _ in 0..200 {
         if inverter_monitor::web::probe(&url, Duration::from_secs(1)).await.is_ok() {

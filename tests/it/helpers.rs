@@ -173,10 +173,11 @@ pub fn promtool(text: &str) -> String {
     report
 }
 
-/// Supervises a started service until `cancel`, and panics with the task's name and reason when
-/// one ends before: a test's `JoinHandle` then finishes early, and `is_finished` means something.
-pub async fn supervised(running: inverter_monitor::service::Running, cancel: CancellationToken) {
-    if let Err(e) = running.wait(cancel).await {
+/// Supervises a started service until its token is cancelled, and panics with the task's name
+/// and reason when one ends before: a test's `JoinHandle` then finishes early, and
+/// `is_finished` means something.
+pub async fn supervised(running: inverter_monitor::service::Running) {
+    if let Err(e) = running.wait().await {
         panic!("the service stopped on its own: {e}: {:?}", std::error::Error::source(&e));
     }
 }

@@ -45,7 +45,7 @@ async fn start(tune: impl FnOnce(&mut HttpConfig)) -> App {
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
-    tokio::spawn(running.wait(cancel.clone()));
+    tokio::spawn(running.wait());
     App { _sim: sim, http, cancel }
 }
 
@@ -338,7 +338,7 @@ async fn shutdown_does_not_wait_for_a_client_still_sending_its_request() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     cancel.cancel();
-    running.wait(cancel).await.expect("a clean shutdown");
+    running.wait().await.expect("a clean shutdown");
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(3), "the 10 s header timeout held the shutdown: {waited:?}");
 }

@@ -47,7 +47,7 @@ impl App {
         let cancel = CancellationToken::new();
         let running = service::start(&config, Console::Quiet, &cancel).unwrap();
         let influx = running.influx.clone().expect("the sink runs");
-        let task = tokio::spawn(supervised(running, cancel.clone()));
+        let task = tokio::spawn(supervised(running));
         App { sim, cancel, influx, task }
     }
 

@@ -98,7 +98,7 @@ impl Setup {
         let cancel = CancellationToken::new();
         let running = service::start(&config, Console::Quiet, &cancel).unwrap();
         let switches = running.mqtt.clone();
-        let task = tokio::spawn(supervised(running, cancel.clone()));
+        let task = tokio::spawn(supervised(running));
         App { sim, cancel, switches, prefix: self.prefix.clone(), base: self.base.clone(), task }
     }
 }

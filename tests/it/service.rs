@@ -138,7 +138,7 @@ async fn a_task_that_panics_stops_the_whole_service_and_is_named() {
         requests(&probe_sim, 6).await;
         panic!("cannot handle this reading");
     });
-    let ended = tokio::time::timeout(Duration::from_secs(10), running.wait(cancel.clone())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), running.wait()).await;
     let error = ended.expect("a dead task ends wait").unwrap_err();
     assert!(
         matches!(&error, TaskError::Panicked { task, message } if task == "probe" && message == "cannot handle this reading"),
@@ -154,12 +154,11 @@ async fn a_task_that_panics_stops_the_whole_service_and_is_named() {
 #[tokio::test]
 async fn a_task_that_returns_early_fails_run_with_its_name() {
     let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
-    let (mut running, cancel) = polling_service(&sim);
+    let (mut running, _) = polling_service(&sim);
     let probe_sim = sim.sim.clone();
     // A task that does its work once and returns, as a sink whose input closed would.
     running.supervise("probe", async move { requests(&probe_sim, 3).await });
-    let error =
-        tokio::time::timeout(Duration::from_secs(10), running.wait(cancel)).await.unwrap().unwrap_err();
+    let error = tokio::time::timeout(Duration::from_secs(10), running.wait()).await.unwrap().unwrap_err();
     assert_eq!(error.task(), "probe");
     let reported = ServiceError::from(error);
     assert_eq!(reported.to_string(), "task `probe` ended on its own before shutdown");

@@ -187,7 +187,7 @@ async fn through_the_service_weather_reaches_influxdb_and_metrics() {
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let (http, handle) = (running.http.unwrap(), running.weather.clone().unwrap());
-    let service = tokio::spawn(supervised(running, cancel.clone()));
+    let service = tokio::spawn(supervised(running));
 
     let written = || {
         influx

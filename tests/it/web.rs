@@ -32,7 +32,7 @@ async fn start_polling_every(interval: Duration) -> App {
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
-    tokio::spawn(supervised(running, cancel.clone()));
+    tokio::spawn(supervised(running));
     App { sim, http, cancel }
 }
 

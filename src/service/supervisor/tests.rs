@@ -38,7 +38,7 @@ async fn a_panicking_task_stops_the_service_with_its_name_and_message() {
         tokio::time::sleep(Duration::from_secs(30)).await;
         panic!("reading out of range");
     });
-    let error = supervisor.wait(cancel.clone()).await.unwrap_err();
+    let error = supervisor.wait().await.unwrap_err();
     assert!(
         matches!(&error, TaskError::Panicked { task, message } if task == "sink" && message == "reading out of range"),
         "{error}"
@@ -51,7 +51,7 @@ async fn a_task_that_returns_early_is_named() {
     let cancel = CancellationToken::new();
     let (mut supervisor, neighbour) = with_a_neighbour(&cancel);
     supervisor.spawn("poller house", tokio::time::sleep(Duration::from_secs(5)));
-    let error = supervisor.wait(cancel).await.unwrap_err();
+    let error = supervisor.wait().await.unwrap_err();
     assert_eq!(error.to_string(), "task `poller house` ended on its own before shutdown");
     assert!(neighbour.load(Ordering::SeqCst));
 }
@@ -61,7 +61,7 @@ async fn a_task_error_keeps_its_cause() {
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(&cancel);
     supervisor.spawn_with("http", OnEnd::Fail, async { Err(std::io::Error::other("address in use").into()) });
-    let error = supervisor.wait(cancel).await.unwrap_err();
+    let error = supervisor.wait().await.unwrap_err();
     assert_eq!(error.to_string(), "task `http` failed");
     let cause = std::error::Error::source(&error).map(ToString::to_string);
     assert_eq!(cause.as_deref(), Some("address in use"));
@@ -76,7 +76,7 @@ async fn a_panic_in_a_group_carries_the_group_name() {
         set.spawn(until_cancelled(&cancel, &member));
         set.spawn(async { panic!("bad packet") });
     });
-    let error = supervisor.wait(cancel).await.unwrap_err();
+    let error = supervisor.wait().await.unwrap_err();
     assert!(
         matches!(&error, TaskError::Panicked { task, message } if task == "mqtt" && message == "bad packet"),
         "{error}"
@@ -100,7 +100,7 @@ async fn a_group_lets_every_member_finish_on_shutdown() {
         });
     });
     cancel.cancel();
-    supervisor.wait(cancel).await.unwrap();
+    supervisor.wait().await.unwrap();
     assert!(first.load(Ordering::SeqCst) && last.load(Ordering::SeqCst));
 }
 
@@ -114,7 +114,7 @@ async fn an_empty_group_is_not_a_task_that_ended() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         stop.cancel();
     });
-    supervisor.wait(cancel).await.unwrap();
+    supervisor.wait().await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -122,7 +122,7 @@ async fn a_console_that_finishes_stops_the_service_cleanly() {
     let cancel = CancellationToken::new();
     let (mut supervisor, neighbour) = with_a_neighbour(&cancel);
     supervisor.spawn_with("console", OnEnd::Stop, async { Ok(()) });
-    supervisor.wait(cancel.clone()).await.unwrap();
+    supervisor.wait().await.unwrap();
     assert!(cancel.is_cancelled() && neighbour.load(Ordering::SeqCst));
 }
 
@@ -131,7 +131,7 @@ async fn a_console_that_fails_is_still_a_failure() {
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(&cancel);
     supervisor.spawn_with("console", OnEnd::Stop, async { Err(std::io::Error::other("disk full").into()) });
-    let error = supervisor.wait(cancel).await.unwrap_err();
+    let error = supervisor.wait().await.unwrap_err();
     assert_eq!(error.task(), "console");
 }
 
@@ -142,7 +142,7 @@ async fn a_task_that_ignores_shutdown_is_left_after_the_deadline() {
     supervisor.spawn("stubborn", std::future::pending());
     cancel.cancel();
     let started = Instant::now();
-    supervisor.wait(cancel).await.unwrap();
+    supervisor.wait().await.unwrap();
     // On paused time the five seconds pass at once: this test takes microseconds.
     assert_eq!(started.elapsed(), SHUTDOWN_DEADLINE);
 }
@@ -154,15 +154,5 @@ async fn a_task_that_ends_as_shutdown_begins_is_not_an_early_end() {
     // It sees the cancel and returns at once, so its end and the cancel are ready together.
     let token = cancel.clone();
     supervisor.spawn("poller house", async move { token.cancel() });
-    supervisor.wait(cancel).await.unwrap();
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_cancel_of_the_start_token_is_shutdown_too() {
-    let (started_with, waited_with) = (CancellationToken::new(), CancellationToken::new());
-    let mut supervisor = Supervisor::new(&started_with);
-    let token = started_with.clone();
-    supervisor.spawn("poller house", async move { token.cancel() });
-    supervisor.wait(waited_with.clone()).await.unwrap();
-    assert!(waited_with.is_cancelled(), "and the caller's token follows");
+    supervisor.wait().await.unwrap();
 }
