@@ -101,6 +101,10 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The profiles loaded and checked by [`Config::validate`], so the service does not load
+    /// them (and read `profiles_dir`) a second time, nor a different set.
+    #[serde(skip)]
+    validated_profiles: Option<Profiles>,
 }
 
 /// Logging settings.
@@ -280,14 +284,21 @@ impl Config {
             health_pings: None,
             weather: None,
             log: LogConfig::default(),
+            validated_profiles: None,
         }
     }
 
-    /// Checks what types cannot: names, serials, ranges, profiles.
+    /// Checks what types cannot: names, serials, ranges, profiles; keeps the profiles it loaded
+    /// for [`Config::profiles`].
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the key.
-    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+    pub fn validate(&mut self, file: &str) -> Result<(), ConfigError> {
+        self.validated_profiles = Some(self.check(file)?);
+        Ok(())
+    }
+
+    fn check(&self, file: &str) -> Result<Profiles, ConfigError> {
         let invalid = |key: String, reason: String| ConfigError::Invalid { file: file.into(), key, reason };
         if self.inverters.is_empty() {
             return Err(invalid("inverter".into(), "no [[inverter]] is configured".into()));
@@ -345,7 +356,8 @@ impl Config {
                 ));
             }
         }
-        self.validate_control(file)
+        self.validate_control(file)?;
+        Ok(profiles)
     }
 
     /// Checks `[control]` and `[[consumer]]`.
@@ -399,6 +411,9 @@ impl Config {
     /// # Errors
     /// A profile in `profiles_dir` that does not load.
     pub fn profiles(&self) -> Result<Profiles, crate::profile::ProfileError> {
+        if let Some(profiles) = &self.validated_profiles {
+            return Ok(profiles.clone());
+        }
         match &self.profiles_dir {
             Some(dir) => Profiles::with_dir(dir),
             None => Profiles::builtin(),
