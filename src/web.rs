@@ -96,22 +96,15 @@ async fn snapshot(State(state): State<WebState>) -> Json<serde_json::Value> {
     let inverters = state.board.read(|views| {
         views
             .iter()
-            .map(|view| view.status)
-            .map(|status| match &status.snapshot {
-                Some(s) => json!({
+            .map(|view| {
+                let (status, s) = (view.status, view.status.snapshot.as_deref());
+                json!({
                     "name": status.name,
-                    "time": s.time,
+                    "time": s.map(|s| s.time),
                     "available": status.online,
-                    "profile": profile_json(s),
-                    "readings": s.views(),
-                }),
-                None => json!({
-                    "name": status.name,
-                    "time": null,
-                    "available": status.online,
-                    "profile": null,
-                    "readings": [],
-                }),
+                    "profile": s.map(profile_json),
+                    "readings": s.map_or_else(|| json!([]), |s| json!(s.views())),
+                })
             })
             .collect::<Vec<_>>()
     });
