@@ -70,6 +70,14 @@ enum Family {
     Known { profile: Arc<Profile>, choice: Arc<Choice>, check: Option<Profiles> },
 }
 
+impl Family {
+    /// A profile named in the configuration, to be checked against `check` when given.
+    fn named(profile: Arc<Profile>, check: Option<Profiles>) -> Self {
+        let choice = Arc::new(Choice { profile: profile.id().to_string(), detected: false, device: None });
+        Self::Known { profile, choice, check }
+    }
+}
+
 /// What one inverter's poller remembers between polls.
 #[derive(Debug)]
 pub struct Poller {
@@ -103,15 +111,26 @@ impl Poller {
         interval: Duration,
         unavailable_after: u32,
     ) -> Self {
-        let quality = Quality::new(profile.readings.len(), interval * 3);
-        let choice = Arc::new(Choice { profile: profile.id().to_string(), detected: false, device: None });
+        let readings = profile.readings.len();
+        Self::build(name, Family::named(profile, None), plan, readings, interval, unavailable_after)
+    }
+
+    /// The fields every constructor fills alike; `readings` sizes the plausibility state.
+    fn build(
+        name: &str,
+        family: Family,
+        plan: Vec<ReadBlock>,
+        readings: usize,
+        interval: Duration,
+        unavailable_after: u32,
+    ) -> Self {
         Self {
             name: name.into(),
-            family: Family::Known { profile, choice, check: None },
+            family,
             plan,
             max_read: None,
             interval,
-            quality,
+            quality: Quality::new(readings, interval * 3),
             availability: Availability::new(unavailable_after),
             rejected: BTreeMap::new(),
             serial: None,
@@ -129,19 +148,8 @@ impl Poller {
         interval: Duration,
         unavailable_after: u32,
     ) -> Self {
-        Self {
-            name: name.into(),
-            family: Family::Unknown(profiles),
-            plan: Vec::new(),
-            max_read,
-            interval,
-            quality: Quality::new(0, interval * 3),
-            availability: Availability::new(unavailable_after),
-            rejected: BTreeMap::new(),
-            serial: None,
-            logger_serial: 0,
-            identity: identity(None, 0, name),
-        }
+        let poller = Self::build(name, Family::Unknown(profiles), Vec::new(), 0, interval, unavailable_after);
+        Self { max_read, ..poller }
     }
 
     /// The poller of a configured inverter: detecting with `profile = "auto"`, else with the
@@ -158,13 +166,10 @@ impl Poller {
             let profile = profiles.get(&inverter.profile)?;
             let plan = inverter.plan(&profile);
             tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), ?interval, "polling");
-            let mut poller = Self::with_plan(name, profile, plan, interval, inverter.unavailable_after);
+            let (readings, family) = (profile.readings.len(), Family::named(profile, Some(profiles.clone())));
+            let poller = Self::build(name, family, plan, readings, interval, inverter.unavailable_after);
             // The device-type check reads within the logger's limit too.
-            poller.max_read = inverter.max_read;
-            if let Family::Known { check, .. } = &mut poller.family {
-                *check = Some(profiles.clone());
-            }
-            poller
+            Self { max_read: inverter.max_read, ..poller }
         };
         Ok(poller.with_logger_serial(inverter.serial.unwrap_or_default()))
     }
