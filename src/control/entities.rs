@@ -15,9 +15,11 @@ pub(crate) fn device(topics: &Topics, consumers: &[ConsumerConfig]) -> ServiceDe
     let device =
         DeviceInfo::service(topics, crate::mqtt::topics::CONTROL, "Load control", "Load control".into());
     let ctx = Context { device: &device, topics };
-    let dry_run = switch(&ctx, "dry_run", "Dry run", topics.control_dry_run(), "{{ value_json.dry_run }}");
-    let mut components =
-        vec![Component { config: dry_run.config.category("config").icon("mdi:test-tube"), ..dry_run }];
+    let dry_run =
+        entity(&ctx, Platform::Switch, "dry_run", "Dry run", "{{ value_json.dry_run }}".into(), |e| {
+            e.switch(topics.control_dry_run()).category("config").icon("mdi:test-tube")
+        });
+    let mut components = vec![dry_run];
     let mut listen = vec![topics.control_dry_run()];
     for c in consumers {
         listen.push(topics.control_automatic(&c.name));
@@ -37,33 +39,44 @@ fn consumer(ctx: &Context<'_>, n: &str) -> [Component; 4] {
     let path = format!("value_json.consumers['{n}']");
     let title = title(n);
     let template = |field: &str| format!("{{{{ {path}.{field} }}}}");
-    let named = |e: Entity, field: &str| Entity { value_template: Some(template(field)), ..e };
     let command = ctx.topics.control_automatic(n);
-    let auto = switch(
+    let auto = entity(
         ctx,
+        Platform::Switch,
         &format!("{n}_automatic"),
         &format!("{title} automatic control"),
-        command,
-        &template("automatic"),
+        template("automatic"),
+        |e| e.switch(command).icon("mdi:robot"),
     );
-    let decision =
-        entity(ctx, Platform::Sensor, &format!("{n}_decision"), &format!("{title} decision"), |e| Entity {
+    let decision = entity(
+        ctx,
+        Platform::Sensor,
+        &format!("{n}_decision"),
+        &format!("{title} decision"),
+        template("decision"),
+        |e| Entity {
             json_attributes_topic: Some(ctx.topics.control_state()),
             json_attributes_template: Some(format!("{{{{ {path} | tojson }}}}")),
-            ..named(e, "decision").icon("mdi:head-cog")
-        });
-    let wanted =
-        entity(ctx, Platform::BinarySensor, &format!("{n}_wanted"), &format!("{title} wanted on"), |e| {
-            named(e, "wanted").on_off().class("power")
-        });
+            ..e.icon("mdi:head-cog")
+        },
+    );
+    let wanted = entity(
+        ctx,
+        Platform::BinarySensor,
+        &format!("{n}_wanted"),
+        &format!("{title} wanted on"),
+        template("wanted"),
+        |e| e.on_off().class("power"),
+    );
     let runtime = entity(
         ctx,
         Platform::Sensor,
         &format!("{n}_runtime_today"),
         &format!("{title} runtime today"),
-        |e| named(e, "runtime_today_min").unit("min").class("duration").state_class("total_increasing"),
+        template("runtime_today_min"),
+        |e| e.unit("min").class("duration").state_class("total_increasing"),
     );
-    [Component { config: auto.config.icon("mdi:robot"), ..auto }, decision, wanted, runtime]
+    [auto, decision, wanted, runtime]
 }
 
 /// `pool_pump` → `Pool pump`.
@@ -73,24 +86,18 @@ fn title(name: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-fn switch(ctx: &Context<'_>, id: &str, name: &str, command: String, template: &str) -> Component {
-    entity(ctx, Platform::Switch, id, name, |e| Entity {
-        value_template: Some(template.into()),
-        ..e.switch(command)
-    })
-}
-
-/// An entity reading the load-control state JSON, available with the service.
+/// An entity reading `template` of the load-control state JSON, available with the service;
+/// `extra` adds what is its own.
 fn entity(
     ctx: &Context<'_>,
     platform: Platform,
     id: &str,
     name: &str,
+    template: String,
     extra: impl FnOnce(Entity) -> Entity,
 ) -> Component {
     ctx.component(platform, id, name, |e| {
-        let e = Entity { state_topic: Some(ctx.topics.control_state()), ..e };
-        extra(e.available_with(vec![ctx.topics.status()]))
+        extra(e.reads(ctx.topics.control_state(), template).available_with(vec![ctx.topics.status()]))
     })
 }
 
