@@ -83,9 +83,11 @@ impl Drain {
     /// The database has `batch`.
     async fn written(&self, batch: Batch, recovering: bool) {
         let count = batch.records.len() as u64;
-        self.commit(batch).await;
+        // The database took it: say so before the spool shrinks, so whoever sees the spool
+        // drained never sees the old error beside it.
         Stats::add(&self.stats.written, count);
         self.stats.set_error(None);
+        self.commit(batch).await;
         if recovering {
             tracing::info!(points = count, waiting = self.stats.waiting(), "InfluxDB takes writes again");
         }
