@@ -16,6 +16,7 @@ pub(crate) mod layers;
 mod mqtt;
 mod secret;
 mod sinks;
+pub(crate) mod stack;
 mod weather;
 
 pub use addon::{Addon, AddonLayers};
@@ -196,6 +197,9 @@ pub struct InverterConfig {
     /// Failed polls in a row before the inverter is reported unavailable.
     #[serde(default = "default_unavailable_after")]
     pub unavailable_after: u32,
+    /// Read and publish the `settings` readings. Default: yes, except on the second and later
+    /// inverters of a parallel stack, whose settings follow the master's.
+    pub settings: Option<bool>,
 }
 
 fn default_profile() -> String {
@@ -238,6 +242,7 @@ impl InverterConfig {
             retries: default_retries(),
             max_read: None,
             unavailable_after: default_unavailable_after(),
+            settings: None,
         }
     }
 
@@ -324,6 +329,9 @@ impl Config {
                 return Err(invalid(key("name"), format!("`{}` is used by another inverter", inverter.name)));
             }
         }
+        if let Some((i, field, reason)) = stack::problem(&self.inverters) {
+            return Err(invalid(format!("inverter[{i}].{field}"), reason));
+        }
         if let Some((field, reason)) = self.mqtt.as_ref().and_then(MqttConfig::problem) {
             return Err(invalid(format!("mqtt.{field}"), reason));
         }
@@ -396,6 +404,12 @@ impl Config {
     /// Every switch the MQTT side follows: the `[[switch]]`es, then each consumer's plug.
     pub fn all_switches(&self) -> Vec<SwitchConfig> {
         self.switches.iter().cloned().chain(self.consumers.iter().map(ConsumerConfig::switch)).collect()
+    }
+
+    /// The inverters that share a connection (parallel stacks), as indices into `inverters`;
+    /// the first of each group is its master, a lone inverter a group of one.
+    pub fn stacks(&self) -> Vec<Vec<usize>> {
+        stack::stacks(&self.inverters)
     }
 
     /// The inverter whose readings drive load control.

@@ -161,6 +161,9 @@ struct SimulateArgs {
     /// Append 00 00 after every CRC (a Deye firmware bug).
     #[arg(long)]
     double_crc: bool,
+    /// Play a parallel stack: this many inverters behind the one logger, at slave ids 1..=N.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
+    inverters: u8,
 }
 
 fn main() -> ExitCode {
@@ -374,9 +377,18 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, serial = args.serial, profile = profile.id(), faults = ?config.faults, "simulated logger listening; Ctrl-C stops");
+    tracing::info!(addr = %listener.local_addr()?, serial = args.serial, profile = profile.id(), inverters = args.inverters, faults = ?config.faults, "simulated logger listening; Ctrl-C stops");
     let cancel = shutdown_on_signal();
-    sim::serve(listener, Arc::new(Simulator::new(config, profile)), cancel).await?;
+    let units = (1..=args.inverters).map(|slave| {
+        // Each inverter of a stack has its own serial: the master's, then the next numbers.
+        let serial = config
+            .inverter_serial
+            .parse::<u64>()
+            .map_or_else(|_| config.inverter_serial.clone(), |n| (n + u64::from(slave) - 1).to_string());
+        let unit = SimConfig { slave, inverter_serial: serial, ..config.clone() };
+        Arc::new(Simulator::new(unit, profile.clone()))
+    });
+    sim::serve_stack(listener, units.collect(), cancel).await?;
     Ok(())
 }
 
@@ -384,6 +396,19 @@ fn check_config(file: PathBuf) -> Result<()> {
     let config = Config::load(&file, &env())?;
     let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
     let mut out = format!("{}: ok ({} inverter(s): {})\n", file.display(), names.len(), names.join(", "));
+    for stack in config.stacks().iter().filter(|s| s.len() > 1) {
+        let member = |i: usize| {
+            let inverter = &config.inverters[i];
+            let settings = if inverter.shows_settings(i == stack[0]) { "with" } else { "without" };
+            format!("{} (slave {}, {settings} settings)", inverter.name, inverter.slave_id)
+        };
+        let members: Vec<String> = stack.iter().map(|&i| member(i)).collect();
+        out += &format!(
+            "  parallel stack on {}: {}\n",
+            config.inverters[stack[0]].target().addr(),
+            members.join(", ")
+        );
+    }
     // Loading validated every profile; list them with the codes detection matches.
     let profiles = config.profiles()?;
     for id in profiles.ids() {

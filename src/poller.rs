@@ -10,6 +10,7 @@
 mod availability;
 mod detection;
 mod snapshot;
+mod stack;
 mod status;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use availability::{Availability, Change};
 pub use detection::DetectFailure;
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
+pub use stack::{Member, run_stack};
 pub use status::{InverterStatus, Statuses};
 
 use crate::config::InverterConfig;
@@ -171,7 +173,10 @@ impl Poller {
             // The device-type check reads within the logger's limit too.
             Self { max_read: inverter.max_read, ..poller }
         };
-        Ok(poller.with_logger_serial(inverter.serial.unwrap_or_default()))
+        // The logger's serial names one inverter only: the others of a parallel stack, should
+        // their serial be unreadable, fall back to their names.
+        let logger_serial = if inverter.slave_id == 1 { inverter.serial.unwrap_or_default() } else { 0 };
+        Ok(poller.with_logger_serial(logger_serial))
     }
 
     /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
@@ -379,13 +384,17 @@ pub async fn run<T: Transport>(
         let update = announce(&mut poller, &transport, outcome, now);
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
-        next += interval;
-        let late = Instant::now();
-        if next < late {
-            next = late + interval;
-        }
+        next = next_after(next, interval);
     }
     tracing::debug!(inverter = %poller.name, "poller stopped");
+}
+
+/// When a poll due at `due` is next due: one `interval` on, or one interval from now when the
+/// poll overran (no burst of catch-up polls after a long outage).
+fn next_after(due: Instant, interval: Duration) -> Instant {
+    let next = due + interval;
+    let late = Instant::now();
+    if next < late { late + interval } else { next }
 }
 
 /// Turns a poll outcome into the update sinks see, logging it once here at the edge.

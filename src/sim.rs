@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use family::Family;
 pub use faults::Faults;
-pub use server::serve;
+pub use server::{serve, serve_stack};
 
 use crate::profile::{Profile, Value};
 use house::{House, HouseParams, HouseState};

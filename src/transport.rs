@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use counters::{Counters, Event};
-pub use link::{Link, LinkSettings, Target, Wire};
+pub use link::{Link, LinkSettings, Target, Unit, Wire};
 
 use crate::protocol::{self, Answer, Request};
 

@@ -272,3 +272,50 @@ fn the_weather_key_file_wins_and_the_key_never_prints() {
     let overridden = load(&format!("{GOOD}[weather]\nlatitude = 0\nlongitude = 0\n"), &env).unwrap();
     assert_eq!(overridden.weather.unwrap().latitude, -33.9);
 }
+
+const STACK: &str = r#"
+[[inverter]]
+name = "master"
+host = "192.168.1.50"
+serial = 2712345678
+
+[[inverter]]
+name = "second"
+host = "192.168.1.50"
+port = 8899
+serial = 2712345678
+slave_id = 2
+
+[[inverter]]
+name = "garage"
+host = "192.168.1.51"
+serial = 2799999999
+"#;
+
+#[test]
+fn inverters_at_one_address_form_a_stack_whose_first_is_master() {
+    let config = load(STACK, &[]).unwrap();
+    assert_eq!(config.stacks(), [vec![0, 1], vec![2]], "the default port and 8899 are one address");
+    let [master, second, garage] = &config.inverters[..] else { panic!() };
+    assert!(master.shows_settings(true) && !second.shows_settings(false) && garage.shows_settings(true));
+    let mut forced = second.clone();
+    forced.settings = Some(true);
+    assert!(forced.shows_settings(false), "`settings = true` wins");
+}
+
+#[test]
+fn a_stack_must_agree_on_its_connection_and_tell_its_inverters_apart() {
+    let same_slave = STACK.replace("slave_id = 2", "slave_id = 1");
+    let reason = message(&same_slave, &[]);
+    assert!(reason.contains("inverter[1].slave_id: 1 is inverter[0]'s slave id too"), "{reason}");
+    let other_serial = STACK.replacen("serial = 2712345678\nslave_id", "serial = 2712345679\nslave_id", 1);
+    let reason = message(&other_serial, &[]);
+    assert!(
+        reason.contains(
+            "inverter[1].serial: differs from inverter[0] (`master`), which is on 192.168.1.50:8899 too"
+        ),
+        "{reason}"
+    );
+    let other_timing = STACK.replace("slave_id = 2", "slave_id = 2\nread_timeout = \"9s\"");
+    assert!(message(&other_timing, &[]).contains("inverter[1].read_timeout: differs"));
+}

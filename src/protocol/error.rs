@@ -195,13 +195,18 @@ impl fmt::Display for ExceptionCode {
 }
 
 /// The two-byte error a Solarman logger sends in place of a Modbus frame (docs/protocol.md §2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LoggerError {
     /// `05 00`: the inverter did not answer the logger (wrong slave id, or a range it lacks).
+    #[error(
+        "the inverter did not answer the logger (05 00: no inverter at this slave id, or registers it lacks)"
+    )]
     NoInverterResponse,
     /// `06 00`: the serial in the request is not the logger's.
+    #[error("the logger's serial is not the one asked (06 00)")]
     SerialNotMatched,
     /// Any other two bytes.
+    #[error("logger error {:02x} {:02x}", .0[0], .0[1])]
     Other([u8; 2]),
 }
 
@@ -232,6 +237,6 @@ pub enum Exception {
     #[error("Modbus exception: {0}")]
     Modbus(ExceptionCode),
     /// The logger answered in place of the inverter.
-    #[error("logger error: {0:?}")]
+    #[error("logger error: {0}")]
     Logger(LoggerError),
 }

@@ -16,7 +16,7 @@ use super::{ServiceError, console};
 use crate::config::Config;
 use crate::control::view::ControlView;
 use crate::mqtt::MqttHandle;
-use crate::poller::{self, Poller, Statuses, Update};
+use crate::poller::{self, Member, Poller, Statuses, Update};
 use crate::profile::Profiles;
 use crate::sinks::influx::InfluxHandle;
 use crate::sinks::metrics::{MetricSource, Metrics, ScrapeSources};
@@ -142,14 +142,29 @@ impl Wiring<'_> {
         }
     }
 
-    /// One poller per inverter, last: every sink has subscribed by now.
+    /// One poller per inverter, last: every sink has subscribed by now. The inverters of a
+    /// parallel stack share one connection and one task.
     pub(super) fn start_pollers(&mut self, profiles: &Profiles) -> Result<(), ServiceError> {
-        for inverter in &self.config.inverters {
-            let poller = Poller::for_inverter(inverter, profiles)?;
-            let link = Link::new(inverter.target(), inverter.link_settings());
-            let run =
-                poller::run(poller, link, inverter.interval, self.bus.clone(), self.cancel.child_token());
-            self.tasks.spawn(format!("poller {}", inverter.name), run);
+        let inverters = &self.config.inverters;
+        for stack in self.config.stacks() {
+            let master = &inverters[stack[0]];
+            let link = Link::new(master.target(), master.link_settings());
+            let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
+            if let [only] = stack[..] {
+                let poller = Poller::for_inverter(&inverters[only], profiles)?;
+                let run = poller::run(poller, link, master.interval, bus, cancel);
+                self.tasks.spawn(format!("poller {}", master.name), run);
+                continue;
+            }
+            let mut members = Vec::with_capacity(stack.len());
+            for &i in &stack {
+                let poller = Poller::for_inverter(&inverters[i], profiles)?;
+                members.push(Member { poller, slave: inverters[i].slave_id });
+            }
+            let names: Vec<&str> = stack.iter().map(|&i| inverters[i].name.as_str()).collect();
+            tracing::info!(logger = %master.target().addr(), inverters = ?names, "a parallel stack: one connection, polled in turn");
+            let run = poller::run_stack(members, link, bus, cancel);
+            self.tasks.spawn(format!("poller {}", names.join("+")), run);
         }
         Ok(())
     }

@@ -26,6 +26,25 @@ pub async fn serve(
     sim: Arc<Simulator>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_stack(listener, vec![sim], cancel).await
+}
+
+/// Serves a parallel stack on `listener` until `cancel`: one logger, several inverters, each
+/// answering its own slave id. The first plays the logger: its wire, serial and faults apply
+/// to every connection. A request for a slave nobody answers gets what a real logger or
+/// gateway sends then.
+///
+/// # Errors
+/// Only an accept error the listener cannot recover from.
+pub async fn serve_stack(
+    listener: TcpListener,
+    units: Vec<Arc<Simulator>>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let units: Arc<[Arc<Simulator>]> = units.into();
+    if units.is_empty() {
+        return Ok(());
+    }
     loop {
         let (stream, peer) = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
@@ -33,12 +52,12 @@ pub async fn serve(
         };
         tracing::debug!(%peer, "simulator: client connected");
         let _ = stream.set_nodelay(true);
-        let sim = sim.clone();
+        let units = units.clone();
         let cancel = cancel.child_token();
         tokio::spawn(async move {
             tokio::select! {
                 () = cancel.cancelled() => {}
-                result = connection(stream, &sim) => {
+                result = connection(stream, &units) => {
                     if let Err(e) = result {
                         tracing::debug!(%peer, "simulator: connection ended: {e}");
                     }
@@ -48,7 +67,8 @@ pub async fn serve(
     }
 }
 
-async fn connection(stream: TcpStream, sim: &Simulator) -> std::io::Result<()> {
+async fn connection(stream: TcpStream, units: &[Arc<Simulator>]) -> std::io::Result<()> {
+    let sim = &units[0];
     let (read, mut write) = stream.into_split();
     match sim.config.wire {
         SimWire::Solarman => {
@@ -60,7 +80,7 @@ async fn connection(stream: TcpStream, sim: &Simulator) -> std::io::Result<()> {
                     continue;
                 }
                 logger_seq = logger_seq.wrapping_add(1);
-                if !answer_v5(sim, &frame, logger_seq, &mut write).await? {
+                if !answer_v5(units, &frame, logger_seq, &mut write).await? {
                     return Ok(());
                 }
             }
@@ -68,7 +88,7 @@ async fn connection(stream: TcpStream, sim: &Simulator) -> std::io::Result<()> {
         SimWire::ModbusTcp => {
             let mut frames = FramedRead::new(read, MbapCodec);
             while let Some(frame) = frames.next().await {
-                if !answer_mbap(sim, &frame?, &mut write).await? {
+                if !answer_mbap(units, &frame?, &mut write).await? {
                     return Ok(());
                 }
             }
@@ -79,11 +99,12 @@ async fn connection(stream: TcpStream, sim: &Simulator) -> std::io::Result<()> {
 
 /// Answers one V5 request; `false` when the fault plan says to hang up.
 async fn answer_v5(
-    sim: &Simulator,
+    units: &[Arc<Simulator>],
     frame: &Frame,
     logger_seq: u8,
     write: &mut OwnedWriteHalf,
 ) -> std::io::Result<bool> {
+    let sim = &units[0];
     let plan = sim.config.faults.plan(sim.next_request());
     if plan.drop {
         return Ok(false);
@@ -93,9 +114,10 @@ async fn answer_v5(
     let modbus = match (frame.serial == serial, frame.request_rtu().map(rtu::decode_request)) {
         // A real logger answers a foreign serial with `06 00` and its own serial (docs/protocol.md Q9).
         (false, _) => LoggerError::SerialNotMatched.to_bytes().to_vec(),
-        (true, Ok(Ok((slave, request)))) if slave == sim.config.slave => {
-            modbus_answer(sim, slave, &request, plan)
-        }
+        (true, Ok(Ok((slave, request)))) => match unit(units, slave) {
+            Some(inverter) => modbus_answer(inverter, slave, &request, plan),
+            None => LoggerError::NoInverterResponse.to_bytes().to_vec(),
+        },
         (true, _) => LoggerError::NoInverterResponse.to_bytes().to_vec(),
     };
     let mut out = BytesMut::new();
@@ -109,6 +131,11 @@ async fn answer_v5(
     Frame::response(seq, serial, times, &modbus).encode(&mut out);
     send(sim, &out, plan, write).await?;
     Ok(true)
+}
+
+/// The inverter of `units` that answers `slave`.
+fn unit(units: &[Arc<Simulator>], slave: u8) -> Option<&Simulator> {
+    units.iter().find(|u| u.config.slave == slave).map(AsRef::as_ref)
 }
 
 /// The RTU answer to `request`, with the planned CRC faults.
@@ -125,18 +152,23 @@ fn modbus_answer(sim: &Simulator, slave: u8, request: &Request, plan: Plan) -> V
 
 /// Answers one Modbus TCP request; `false` when the fault plan says to hang up.
 async fn answer_mbap(
-    sim: &Simulator,
+    units: &[Arc<Simulator>],
     frame: &mbap::Frame,
     write: &mut OwnedWriteHalf,
 ) -> std::io::Result<bool> {
+    let sim = &units[0];
     let plan = sim.config.faults.plan(sim.next_request());
     if plan.drop {
         return Ok(false);
     }
     let mut pdu = BytesMut::new();
-    match Request::decode(&frame.pdu) {
-        Ok(request) => request.encode_answer(&execute(sim, &request), &mut pdu),
-        Err(_) => {
+    match (Request::decode(&frame.pdu), unit(units, frame.unit)) {
+        (Ok(request), Some(inverter)) => request.encode_answer(&execute(inverter, &request), &mut pdu),
+        // A gateway's "target device failed to respond" (Modbus exception 0x0B).
+        (Ok(request), None) => {
+            request.encode_answer(&Err(Exception::Modbus(ExceptionCode::Other(0x0b))), &mut pdu);
+        }
+        (Err(_), _) => {
             pdu.extend_from_slice(&[
                 frame.pdu.first().copied().unwrap_or(0) | 0x80,
                 ExceptionCode::IllegalFunction.code(),

@@ -82,10 +82,16 @@ enum Client {
 }
 
 impl Client {
-    async fn call(&mut self, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
+    async fn call(&mut self, slave: u8, request: &Request, counters: &mut Counters) -> Result<Answer, Error> {
         match self {
-            Self::Solarman(c) => c.call(request, counters).await,
-            Self::ModbusTcp(c) => c.call(request, counters).await,
+            Self::Solarman(c) => {
+                c.set_slave(slave);
+                c.call(request, counters).await
+            }
+            Self::ModbusTcp(c) => {
+                c.set_slave(slave);
+                c.call(request, counters).await
+            }
         }
     }
 }
@@ -124,15 +130,21 @@ impl Link {
         &self.target
     }
 
-    /// One try: connect if needed, wait the pause, send, wait for the answer.
-    async fn attempt(&mut self, request: &Request) -> Result<Answer, Error> {
+    /// A view of this connection that addresses Modbus slave `slave`: how the inverters of a
+    /// parallel stack share one logger or gateway, one request in flight for all of them.
+    pub fn unit(&mut self, slave: u8) -> Unit<'_> {
+        Unit { link: self, slave }
+    }
+
+    /// One try: connect if needed, wait the pause, send to `slave`, wait for the answer.
+    async fn attempt(&mut self, slave: u8, request: &Request) -> Result<Answer, Error> {
         self.ensure_connected().await?;
         if let Some(last) = self.last_sent {
             sleep_until(last + self.settings.pause).await;
         }
         let Self { client, counters, settings, .. } = self;
         let Some(client) = client.as_mut() else { return Err(Error::Closed) };
-        let result = timeout(settings.read_timeout, client.call(request, counters)).await;
+        let result = timeout(settings.read_timeout, client.call(slave, request, counters)).await;
         self.last_sent = Some(Instant::now());
         result.unwrap_or(Err(Error::Timeout(self.settings.read_timeout)))
     }
@@ -188,13 +200,12 @@ impl Link {
             Ok(_) => {}
         }
     }
-}
 
-impl Transport for Link {
-    async fn call(&mut self, request: &Request) -> Result<Answer, Error> {
+    /// Sends `request` to `slave`, retrying what was lost or damaged.
+    async fn call_slave(&mut self, slave: u8, request: &Request) -> Result<Answer, Error> {
         let mut retries = 0;
         loop {
-            let error = match self.attempt(request).await {
+            let error = match self.attempt(slave, request).await {
                 Ok(answer) => {
                     self.count_answer(&answer);
                     return Ok(answer);
@@ -214,8 +225,32 @@ impl Transport for Link {
             self.counters.add(Event::Retry);
         }
     }
+}
+
+impl Transport for Link {
+    async fn call(&mut self, request: &Request) -> Result<Answer, Error> {
+        self.call_slave(self.target.slave, request).await
+    }
 
     fn counters(&self) -> &Counters {
         &self.counters
+    }
+}
+
+/// One inverter of a parallel stack, seen through the connection it shares ([`Link::unit`]).
+/// The counters are the connection's: every member sees the same.
+#[derive(Debug)]
+pub struct Unit<'a> {
+    link: &'a mut Link,
+    slave: u8,
+}
+
+impl Transport for Unit<'_> {
+    async fn call(&mut self, request: &Request) -> Result<Answer, Error> {
+        self.link.call_slave(self.slave, request).await
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.link.counters
     }
 }

@@ -23,6 +23,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MbapClient<S> {
         Self { framed: Framed::new(stream, MbapCodec), unit, transaction: first_transaction }
     }
 
+    /// Addresses unit `unit` from the next request on (an inverter of a stack).
+    pub(crate) fn set_slave(&mut self, unit: u8) {
+        self.unit = unit;
+    }
+
     /// Sends `request` and waits for the answer with its transaction id.
     ///
     /// # Errors

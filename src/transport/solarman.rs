@@ -26,6 +26,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
         Self { framed: Framed::new(stream, V5Codec), serial, slave, seq: first_seq }
     }
 
+    /// Addresses Modbus slave `slave` from the next request on (an inverter of a stack).
+    pub(crate) fn set_slave(&mut self, slave: u8) {
+        self.slave = slave;
+    }
+
     /// Sends `request` and waits for its answer, skipping heartbeats, junk and stale replies.
     ///
     /// # Errors

@@ -18,5 +18,6 @@ mod poll_loop;
 mod process;
 mod secrets;
 mod service;
+mod stack;
 mod weather;
 mod web;

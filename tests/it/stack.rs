@@ -1,0 +1,163 @@
+//! Parallel stacks over real TCP: several inverters behind one simulated logger, told apart by
+//! slave id, polled in turn over one connection; and the service wiring them from a config.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inverter_monitor::config::{Config, HttpConfig, InverterConfig};
+use inverter_monitor::poller::{self, Member, Poller, Update};
+use inverter_monitor::profile::Profiles;
+use inverter_monitor::service::{self, Console};
+use inverter_monitor::sim::{self, SimClock, SimConfig, Simulator};
+use inverter_monitor::transport::Event;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+/// A stack of `slaves` behind one logger on a free port; each inverter has its own serial.
+async fn spawn_stack(
+    slaves: &[(u8, &str)],
+    profile: &str,
+) -> (std::net::SocketAddr, Vec<Arc<Simulator>>, CancellationToken) {
+    init_log();
+    let profile = Profiles::builtin().unwrap().get(profile).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let units: Vec<Arc<Simulator>> = slaves
+        .iter()
+        .map(|(slave, serial)| {
+            let config = SimConfig {
+                slave: *slave,
+                inverter_serial: (*serial).into(),
+                clock: SimClock::Fixed(noon()),
+                ..SimConfig::new(SERIAL)
+            };
+            Arc::new(Simulator::new(config, profile.clone()))
+        })
+        .collect();
+    let stop = CancellationToken::new();
+    tokio::spawn(sim::serve_stack(listener, units.clone(), stop.clone()));
+    (addr, units, stop)
+}
+
+fn member(name: &str, addr: std::net::SocketAddr, slave: u8) -> Member {
+    let mut config = InverterConfig::new(name, "127.0.0.1", addr.port(), SERIAL);
+    config.slave_id = slave;
+    config.interval = Duration::from_millis(30);
+    Member { poller: Poller::for_inverter(&config, &Profiles::builtin().unwrap()).unwrap(), slave }
+}
+
+/// Updates until each of `names` has been polled `polls` times, by name.
+async fn collect(updates: &mut broadcast::Receiver<Update>, names: &[&str], polls: usize) -> Vec<Update> {
+    let mut seen = Vec::new();
+    let enough = |seen: &Vec<Update>| {
+        names.iter().all(|n| seen.iter().filter(|u: &&Update| u.inverter() == *n).count() >= polls)
+    };
+    while !enough(&seen) {
+        let update =
+            tokio::time::timeout(Duration::from_secs(10), updates.recv()).await.expect("an update in time");
+        seen.push(update.unwrap());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_stack_shares_one_connection_and_each_inverter_is_itself() {
+    let (addr, units, stop) = spawn_stack(&[(1, "2306178901"), (2, "2306178902")], "deye_sg04lp3").await;
+    let (bus, mut updates) = broadcast::channel(64);
+    let cancel = CancellationToken::new();
+    let members = vec![member("master", addr, 1), member("second", addr, 2)];
+    let task = tokio::spawn(poller::run_stack(members, link(addr, fast_settings()), bus, cancel.clone()));
+
+    let seen = collect(&mut updates, &["master", "second"], 3).await;
+    cancel.cancel();
+    task.await.unwrap();
+    stop.cancel();
+    for update in &seen {
+        let Update::Polled { snapshot, .. } = update else { panic!("every poll succeeds: {update:?}") };
+        let (want_serial, unit) = if &*snapshot.inverter == "master" {
+            ("2306178901", &units[0])
+        } else {
+            ("2306178902", &units[1])
+        };
+        assert_eq!(snapshot.get("inverter_serial").unwrap().to_string(), want_serial);
+        assert_eq!(&*snapshot.identity, want_serial, "each is its own Home Assistant device");
+        assert_eq!(snapshot.choice.profile, "deye_sg04lp3", "each detected its family itself");
+        assert!(
+            compare_with_model(&snapshot.profile, unit, |k| snapshot
+                .get(k)
+                .map(|v| serde_json::to_value(v).unwrap()))
+                > 50
+        );
+        assert_eq!(snapshot.link.get(Event::Connect), 1, "one connection for the whole stack");
+    }
+}
+
+#[tokio::test]
+async fn a_member_nobody_answers_fails_alone() {
+    let (addr, _units, stop) = spawn_stack(&[(1, "2306178901")], "deye_sg04lp3").await;
+    let (bus, mut updates) = broadcast::channel(64);
+    let cancel = CancellationToken::new();
+    let members = vec![member("master", addr, 1), member("ghost", addr, 3)];
+    let task = tokio::spawn(poller::run_stack(members, link(addr, fast_settings()), bus, cancel.clone()));
+
+    let seen = collect(&mut updates, &["master", "ghost"], 2).await;
+    cancel.cancel();
+    task.await.unwrap();
+    stop.cancel();
+    for update in seen {
+        match (update.inverter(), &update) {
+            ("master", Update::Polled { .. }) => {}
+            ("ghost", Update::Failed { failure, .. }) => {
+                assert!(
+                    failure.error.contains("the inverter did not answer the logger (05 00"),
+                    "the logger's own words: {}",
+                    failure.error
+                );
+            }
+            _ => panic!("unexpected {update:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_service_runs_a_configured_stack() {
+    let (addr, _units, stop) = spawn_stack(&[(1, "2306178901"), (2, "2306178902")], "deye_sg04lp3").await;
+    let inverter = |name: &str, slave: u8| {
+        let mut config = InverterConfig::new(name, "127.0.0.1", addr.port(), SERIAL);
+        (config.slave_id, config.interval, config.request_pause) =
+            (slave, Duration::from_millis(30), Duration::from_millis(1));
+        config
+    };
+    let mut config = Config::new(vec![inverter("master", 1), inverter("second", 2)]);
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(config.stacks(), [vec![0, 1]]);
+    let cancel = CancellationToken::new();
+    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let url = format!("http://{}/api/snapshot", running.http.unwrap());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let serials = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let json: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            let serials: Vec<String> = json["inverters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|i| i["readings"].as_array()?.iter().find(|r| r["key"] == "inverter_serial"))
+                .map(|r| r["value"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if serials.len() == 2 {
+                break serials;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("both inverters of the stack polled");
+    assert_eq!(serials, ["2306178901", "2306178902"]);
+    cancel.cancel();
+    running.wait().await.unwrap();
+    stop.cancel();
+}
