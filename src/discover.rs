@@ -188,6 +188,10 @@ pub async fn discover(target: SocketAddr, wait: Duration) -> Result<Found, Error
     let mut collector = Collector::default();
     let mut buf = [0u8; 512];
     loop {
+        // Checked before every receive, so a stream of datagrams cannot outlast the wait.
+        if Instant::now() >= deadline {
+            return Ok(collector.finish());
+        }
         if Instant::now() >= next_probe {
             socket.send_to(PROBE, target).await.map_err(|cause| Error::Send { target, cause })?;
             next_probe += RESEND_EVERY;
@@ -197,20 +201,21 @@ pub async fn discover(target: SocketAddr, wait: Duration) -> Result<Found, Error
             // An ICMP "port unreachable" from a target that has no logger: silence, not failure.
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
             Ok(Err(e)) => return Err(Error::Receive(e)),
-            Err(_) if Instant::now() >= deadline => return Ok(collector.finish()),
             Err(_) => {}
         }
     }
 }
 
-/// A UDP socket on the family of `target`, allowed to broadcast (harmless for one address).
+/// A UDP socket on the family of `target`; an IPv4 one may broadcast (harmless for one address).
 async fn open_socket(target: SocketAddr) -> Result<UdpSocket, Error> {
     let any: SocketAddr = match target {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let socket = UdpSocket::bind(any).await.map_err(Error::Bind)?;
-    socket.set_broadcast(true).map_err(Error::Bind)?;
+    if target.is_ipv4() {
+        socket.set_broadcast(true).map_err(Error::Bind)?;
+    }
     Ok(socket)
 }
 

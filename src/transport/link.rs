@@ -136,10 +136,13 @@ impl Link {
         }
     }
 
-    /// Keeps a learned V5 serial in `book`, and starts with the one it remembers for this logger.
+    /// Keeps a learned V5 serial in `book`, and starts with the one it remembers for this
+    /// logger. A configured serial needs no book: it is never replaced.
     pub fn with_book(mut self, book: LoggerBook) -> Self {
-        let addr = self.target.addr();
-        match book.serial(&addr) {
+        if !matches!(self.target.wire, Wire::Solarman { serial: 0 }) {
+            return self;
+        }
+        match book.serial(&self.target.addr()) {
             Ok(serial) => self.learned = serial,
             Err(e) => tracing::warn!("{e}; the logger's serial will be learned again"),
         }
