@@ -121,3 +121,28 @@ async fn read_of_an_at_text_logger_fails_clearly() {
         format!("error: reading {logger} failed: the logger at {logger} answers the AT text protocol");
     assert!(stderr.starts_with(&expected), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_service_keeps_a_learned_serial_in_its_data_dir() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut inverter =
+        inverter_monitor::config::InverterConfig::new("house", "127.0.0.1", handle.addr.port(), 0);
+    inverter.serial = None;
+    inverter.interval = Duration::from_millis(20);
+    inverter.request_pause = Duration::from_millis(1);
+    let mut config = inverter_monitor::config::Config::new(vec![inverter]);
+    config.data_dir = dir.path().to_path_buf();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let service = tokio::spawn(inverter_monitor::service::run(
+        config,
+        inverter_monitor::service::Console::Quiet,
+        cancel.clone(),
+    ));
+    let book = LoggerBook::new(dir.path());
+    let addr = handle.addr.to_string();
+    until("the learned serial in loggers.json", || book.serial(&addr).ok().flatten() == Some(SERIAL)).await;
+    cancel.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(6), service).await;
+    stopped.expect("the service stops within its deadline").unwrap().unwrap();
+}
