@@ -166,7 +166,9 @@ pub struct InverterConfig {
     pub host: String,
     /// The logger's port; 8899 for Solarman, 502 for Modbus TCP.
     pub port: Option<u16>,
-    /// The logger's serial (Solarman only; on the logger's sticker).
+    /// The logger's serial (Solarman only; on the logger's sticker). Left out or 0 (the
+    /// add-on form's empty value), it is learned from the logger's first answer and kept in
+    /// `<data_dir>/loggers.json`; given, it is pinned.
     pub serial: Option<u32>,
     /// Solarman or Modbus TCP.
     #[serde(default)]
@@ -246,7 +248,7 @@ impl InverterConfig {
         }
     }
 
-    /// Where the logger is and how to talk to it.
+    /// Where the logger is and how to talk to it. Serial 0 means "learn it".
     pub fn target(&self) -> Target {
         let (wire, port) = match self.protocol {
             Protocol::Solarman => (Wire::Solarman { serial: self.serial.unwrap_or_default() }, 8899),
@@ -458,12 +460,6 @@ impl InverterConfig {
         }
         if self.host.trim().is_empty() {
             return Some(("host", "must name the logger's IP or host name".into()));
-        }
-        if self.protocol == Protocol::Solarman && self.serial.is_none_or(|s| s == 0) {
-            return Some((
-                "serial",
-                "missing: the Solarman logger's serial number, printed on its sticker".into(),
-            ));
         }
         if self.port == Some(0) {
             return Some(("port", "must be 1..=65535".into()));

@@ -6,6 +6,7 @@
 //! - [`config`]: the typed configuration, layered file → environment.
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
+//! - [`discover`]: finding Solarman loggers on the LAN by their UDP discovery.
 //! - [`profile`]: register definitions as data, request planning, decoding.
 //! - [`http_client`]: the one way HTTP clients are built (rustls with ring).
 //! - [`mqtt`]: Home Assistant discovery, state, availability and switch commands over MQTT.
@@ -29,6 +30,7 @@
 pub(crate) mod backoff;
 pub mod config;
 pub mod control;
+pub mod discover;
 pub mod http_client;
 pub mod mqtt;
 pub mod poller;

@@ -1,5 +1,5 @@
-//! The command line: `run`, `read`, `simulate`, `check-config`, `healthcheck`, and a demo when
-//! called bare.
+//! The command line: `run`, `read`, `discover`, `simulate`, `check-config`, `healthcheck`, and a
+//! demo when called bare.
 //! Logic lives in the library; this file parses arguments, sets up logging and reports errors.
 
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use inverter_monitor::config::{
     Addon, AddonLayers, Config, InverterConfig, LogConfig, LogFormat, Protocol, Sources,
 };
+use inverter_monitor::discover;
 use inverter_monitor::poller::Poller;
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::report;
@@ -52,6 +53,8 @@ enum Command {
     },
     /// Read every register of a profile once and print the readings.
     Read(ReadArgs),
+    /// Find Solarman loggers on the local network (UDP port 48899) and print a config block.
+    Discover(DiscoverArgs),
     /// Run the simulated logger alone, for pointing other tools at it.
     Simulate(SimulateArgs),
     /// Validate a config file and exit.
@@ -111,8 +114,8 @@ struct ReadArgs {
     /// The logger, HOST:PORT.
     #[arg(long)]
     logger: String,
-    /// The logger's serial number (Solarman only).
-    #[arg(long)]
+    /// The logger's serial number (Solarman only); learned from the logger when left out.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     serial: Option<u32>,
     #[command(flatten)]
     source: ProfileArgs,
@@ -128,6 +131,22 @@ struct ReadArgs {
     /// Print one JSON array: {key, name, value, unit, registers} per reading.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DiscoverArgs {
+    /// Ask one address, ADDR or ADDR:PORT, instead of broadcasting to the local network.
+    #[arg(long)]
+    target: Option<String>,
+    /// How long to wait for answers.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Print one JSON array: {ip, mac, serial} per logger.
+    #[arg(long)]
+    json: bool,
+    /// Also show answers that were not a logger's.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +183,13 @@ struct SimulateArgs {
     /// Play a parallel stack: this many inverters behind the one logger, at slave ids 1..=N.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
     inverters: u8,
+    /// Answer V5 requests with AT text only, as a logger that speaks the AT text protocol.
+    #[arg(long)]
+    at_text: bool,
+    /// Also answer the discovery probe (`inverter-monitor discover`) on this UDP port, on the
+    /// --listen address. Off by default; 48899 is the port real loggers use.
+    #[arg(long)]
+    discovery_port: Option<u16>,
 }
 
 fn main() -> ExitCode {
@@ -263,6 +289,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Run { .. } => bail!("`run` is started by main, not dispatched"),
         Command::Demo { interval, profile } => demo(interval, &profile).await,
         Command::Read(args) => read(args).await,
+        Command::Discover(args) => find_loggers(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::CheckConfig { file } => check_config(file),
         Command::Healthcheck { url, timeout } => {
@@ -322,18 +349,22 @@ async fn demo(interval: Duration, profile: &str) -> Result<()> {
     let config = Config::new(vec![inverter]);
     service::run(config, Console::Table, cancel).await?;
     let _ = server.await;
+    // Not eprintln!: it panics when stderr is closed.
+    let _ = writeln!(
+        std::io::stderr(),
+        "demo over. Your own logger: `inverter-monitor discover` finds it on the network and \
+         prints its [[inverter]] block; `inverter-monitor read --logger IP:8899` reads it once."
+    );
     Ok(())
 }
 
 async fn read(args: ReadArgs) -> Result<()> {
-    init_logging(&LogConfig { level: "warn".into(), format: LogFormat::Text }, false);
     let (host, port) = args.logger.rsplit_once(':').context("--logger must be HOST:PORT")?;
     let port: u16 = port.parse().with_context(|| format!("--logger port `{port}` is not a number"))?;
-    let serial = match (args.source.modbus_tcp, args.serial) {
-        (false, None) => bail!("--serial is required for a Solarman logger (it is on the logger's sticker)"),
-        (_, serial) => serial.unwrap_or_default(),
-    };
-    let mut inverter = InverterConfig::new("read", host, port, serial);
+    init_read_logging();
+    // Without --serial a Solarman logger names its own serial in its first answer.
+    let mut inverter = InverterConfig::new("read", host, port, args.serial.unwrap_or_default());
+    inverter.serial = args.serial;
     inverter.protocol = if args.source.modbus_tcp { Protocol::ModbusTcp } else { Protocol::Solarman };
     if let Some(profile) = &args.source.profile {
         inverter.profile = profile.clone();
@@ -360,6 +391,80 @@ async fn read(args: ReadArgs) -> Result<()> {
     }
 }
 
+/// `read` logs warnings, and the info line that names a learned serial: it is the one thing
+/// the user must copy into the config.
+fn init_read_logging() {
+    let level = "warn,inverter_monitor::transport::solarman=info";
+    init_logging(&LogConfig { level: level.into(), format: LogFormat::Text }, false);
+}
+
+/// `discover`: probe, wait with a progress line, print what answered. No logger is a failure
+/// (exit 1) with a hint, so scripts can tell.
+async fn find_loggers(args: DiscoverArgs) -> Result<()> {
+    init_logging(
+        &LogConfig { level: if args.verbose { "debug" } else { "warn" }.into(), ..LogConfig::default() },
+        false,
+    );
+    let target = match &args.target {
+        Some(target) => {
+            discover::resolve_target(target).await.with_context(|| format!("--target `{target}`"))?
+        }
+        None => discover::BROADCAST,
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "asking {target} for Solarman loggers; waiting {} for loggers…",
+        humantime::format_duration(args.timeout)
+    );
+    let found = discover::discover(target, args.timeout).await?;
+    report_malformed(&found, args.verbose);
+    if args.json {
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&found.loggers)?))?;
+    } else if !found.loggers.is_empty() {
+        print_out(&describe_loggers(&found.loggers))?;
+    }
+    if found.loggers.is_empty() {
+        bail!(
+            "no logger answered within {}. Is this machine on the same network (subnet) as the logger? \
+             Routers with Wi-Fi client isolation or a guest network block the broadcast; if you know \
+             the logger's IP, try --target IP. Loggers whose serial starts with D have no local \
+             discovery (and no port 8899): see docs/install.md.",
+            humantime::format_duration(args.timeout)
+        );
+    }
+    Ok(())
+}
+
+/// Answers that were not a logger's: a count on stderr, each one with --verbose.
+fn report_malformed(found: &discover::Found, verbose: bool) {
+    let mut err = std::io::stderr();
+    if found.malformed.is_empty() {
+        return;
+    }
+    if !verbose {
+        let n = found.malformed.len();
+        let _ = writeln!(err, "ignored {n} answer(s) that were not IP,MAC,SERIAL (--verbose shows them)");
+        return;
+    }
+    for bad in &found.malformed {
+        let _ = writeln!(err, "ignored an answer from {}: \"{}\": {}", bad.from, bad.text, bad.reason);
+    }
+}
+
+/// Each logger, then a config block to paste.
+fn describe_loggers(loggers: &[discover::Logger]) -> String {
+    let mut out = format!("found {} logger(s):\n", loggers.len());
+    for logger in loggers {
+        out += &format!("  {:<15}  MAC {}  serial {}\n", logger.ip, logger.mac_pretty(), logger.serial);
+    }
+    out += "\nadd to inverter-monitor.toml (check the name; `profile = \"auto\"` detects the inverter):\n";
+    for (i, logger) in loggers.iter().enumerate() {
+        let name = if loggers.len() == 1 { "inverter".to_string() } else { format!("inverter{}", i + 1) };
+        out += &format!("\n{}", logger.config_block(&name));
+    }
+    out
+}
+
 async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default(), false);
     let profile = args.source.served()?;
@@ -373,12 +478,21 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
         bad_crc_every: args.bad_crc_every,
         garbage_every: args.garbage_every,
         double_crc: args.double_crc,
+        at_text: args.at_text,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, serial = args.serial, profile = profile.id(), inverters = args.inverters, faults = ?config.faults, "simulated logger listening; Ctrl-C stops");
     let cancel = shutdown_on_signal();
+    if let Some(port) = args.discovery_port {
+        let addr = SocketAddr::new(args.listen.ip(), port);
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot answer discovery on UDP {addr}"))?;
+        tracing::info!(%addr, "answering the discovery probe; try `inverter-monitor discover --target {addr}`");
+        tokio::spawn(sim::answer_discovery(socket, args.serial, cancel.child_token()));
+    }
     let units = (1..=args.inverters).map(|slave| {
         // Each inverter of a stack has its own serial: the master's, then the next numbers.
         let serial = config
@@ -408,6 +522,15 @@ fn check_config(file: PathBuf) -> Result<()> {
             config.inverters[stack[0]].target().addr(),
             members.join(", ")
         );
+    }
+    for inverter in &config.inverters {
+        if inverter.protocol == Protocol::Solarman && inverter.serial.is_none_or(|s| s == 0) {
+            out += &format!(
+                "  inverter {}: no serial; it will be learned from the logger and kept in {}\n",
+                inverter.name,
+                inverter_monitor::transport::LoggerBook::new(&config.data_dir).path().display()
+            );
+        }
     }
     // Loading validated every profile; list them with the codes detection matches.
     let profiles = config.profiles()?;

@@ -6,6 +6,7 @@
 
 pub(crate) mod family;
 pub(crate) mod faults;
+pub mod finder;
 pub mod fixture;
 pub(crate) mod house;
 pub(crate) mod registers;
@@ -19,6 +20,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use family::Family;
 pub use faults::Faults;
+pub use finder::answer_discovery;
 pub use server::{serve, serve_stack};
 
 use crate::profile::{Profile, Value};

@@ -7,6 +7,7 @@
 
 pub(crate) mod counters;
 pub(crate) mod link;
+pub mod loggers;
 pub(crate) mod modbus_tcp;
 pub(crate) mod solarman;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use counters::{Counters, Event};
 pub use link::{Link, LinkSettings, Target, Unit, Wire};
+pub use loggers::LoggerBook;
 
 use crate::protocol::{self, Answer, Request};
 
@@ -58,6 +60,18 @@ pub enum Error {
     /// A frame that could not be trusted.
     #[error(transparent)]
     Protocol(#[from] protocol::Error),
+    /// The logger answered in AT text and never in V5: another protocol, not a damaged frame.
+    #[error(
+        "the logger at {addr} answers the AT text protocol, not Solarman V5 (it said `{text}`): \
+         update the logger's firmware, or wire the inverter's RS485 port to a gateway; if port 502 \
+         answers, set protocol = \"modbus-tcp\""
+    )]
+    AtText {
+        /// host:port.
+        addr: String,
+        /// The first AT line it sent.
+        text: String,
+    },
 }
 
 impl Error {
@@ -72,7 +86,7 @@ impl Error {
             Self::Protocol(protocol::Error::Checksum { .. }) => Event::Checksum,
             Self::Protocol(protocol::Error::Crc { .. }) => Event::Crc,
             Self::Protocol(protocol::Error::SerialMismatch { .. }) => Event::SerialMismatch,
-            Self::Protocol(_) => Event::Malformed,
+            Self::Protocol(_) | Self::AtText { .. } => Event::Malformed,
         })
     }
 
@@ -83,13 +97,16 @@ impl Error {
             Self::Protocol(e) => {
                 !matches!(e, protocol::Error::SerialMismatch { .. } | protocol::Error::Count { .. })
             }
-            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Backoff { .. } => false,
+            Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Backoff { .. }
+            | Self::AtText { .. } => false,
         }
     }
 
     /// True when the connection can no longer be trusted and must be opened anew.
     pub fn needs_reconnect(&self) -> bool {
-        matches!(self, Self::Timeout(_) | Self::Closed | Self::Io(_))
+        matches!(self, Self::Timeout(_) | Self::Closed | Self::Io(_) | Self::AtText { .. })
     }
 }
 

@@ -61,6 +61,33 @@ pub mod control {
     }
 }
 
+/// How answers of the AT text protocol begin: `+ok`, `+ERR=…`, or an `AT+…` line (the logger's
+/// Wi-Fi module speaking its configuration protocol; kbialek/deye-inverter-mqtt#123, #206).
+pub const AT_MARKERS: [&[u8]; 3] = [b"AT+", b"+ok", b"+ERR"];
+
+/// The longest AT line [`at_text`] quotes: enough for a firmware banner, not a flood.
+const AT_QUOTE_MAX: usize = 64;
+
+/// The first line of `junk` when it is AT text, for an error message.
+///
+/// Only the start of the junk counts: AT text inside binary noise is noise. The caller decides
+/// what it means, because some V5 loggers push an `AT+YZCMPVER=…` banner and then answer in V5
+/// all the same (docs/protocol.md Q12): AT text is proof of the wrong protocol only when no V5
+/// frame follows.
+pub fn at_text(junk: &[u8]) -> Option<String> {
+    if !AT_MARKERS.iter().any(|marker| junk.starts_with(marker)) {
+        return None;
+    }
+    let line = junk.iter().take_while(|b| b.is_ascii_graphic() || **b == b' ').take(AT_QUOTE_MAX);
+    Some(line.map(|b| char::from(*b)).collect())
+}
+
+/// True while `junk` could still grow into the start of AT text: wait for more bytes before
+/// judging it, or a banner split over two TCP reads goes unrecognised.
+pub fn could_become_at_text(junk: &[u8]) -> bool {
+    !junk.is_empty() && AT_MARKERS.iter().any(|marker| junk.len() < marker.len() && marker.starts_with(junk))
+}
+
 /// One V5 frame of any control code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -352,6 +379,25 @@ pub(crate) mod tests {
         assert_eq!(Frame::decode(&junk), Err(Error::LengthTooLarge { length: 0xffff, max: 1024 }));
         let odd = [0xa5, 0x01, 0x00, 0x99, 0x99];
         assert_eq!(Frame::decode(&odd), Err(Error::UnknownControlCode { actual: 0x9999 }));
+    }
+
+    #[test]
+    fn at_text_is_recognised_by_its_start_only() {
+        let banner = b"AT+YZCMPVER=MW3_16U_5408_5.0B-S\r\n\r\n";
+        assert_eq!(at_text(banner).as_deref(), Some("AT+YZCMPVER=MW3_16U_5408_5.0B-S"));
+        assert_eq!(at_text(b"+ok=01030204423AB50000\r\n").as_deref(), Some("+ok=01030204423AB50000"));
+        assert_eq!(at_text(b"+ERR=-1\r\n\r\n").as_deref(), Some("+ERR=-1"));
+        assert_eq!(at_text(b"\xaa\x03AT+X"), None, "text inside binary noise is noise");
+        assert_eq!(at_text(&[0x01, 0x03, 0x08]), None);
+        assert_eq!(at_text(&[b'A'; 200][..]), None);
+        let long = [&b"AT+"[..], &[b'X'; 200][..]].concat();
+        assert_eq!(at_text(&long).map(|t| t.len()), Some(64));
+    }
+
+    #[test]
+    fn a_marker_split_over_reads_is_waited_for() {
+        assert!(could_become_at_text(b"A") && could_become_at_text(b"AT") && could_become_at_text(b"+E"));
+        assert!(!could_become_at_text(b"AT+") && !could_become_at_text(b"x") && !could_become_at_text(b""));
     }
 
     #[test]

@@ -148,7 +148,8 @@ impl Wiring<'_> {
         let inverters = &self.config.inverters;
         for stack in self.config.stacks() {
             let master = &inverters[stack[0]];
-            let link = Link::new(master.target(), master.link_settings());
+            let book = crate::transport::LoggerBook::new(&self.config.data_dir);
+            let link = Link::new(master.target(), master.link_settings()).with_book(book);
             let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
             if let [only] = stack[..] {
                 let poller = Poller::for_inverter(&inverters[only], profiles)?;

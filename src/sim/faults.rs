@@ -2,7 +2,8 @@
 //!
 //! Every fault imitates something real loggers do (docs/protocol.md §3): answers split over TCP
 //! writes (Q4), heartbeats glued to or in place of answers (Q1, Q3), junk before frames (Q12),
-//! dropped connections (Q5), damaged frames, the double-CRC firmware bug (Q11) and latency (Q15).
+//! dropped connections (Q5), damaged frames, the double-CRC firmware bug (Q11), latency (Q15) and
+//! AT text in place of V5 (Q12).
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub struct Faults {
     pub garbage_every: Option<u32>,
     /// Append `00 00` after every Modbus CRC, as some Deye firmware does.
     pub double_crc: bool,
+    /// Answer every V5 request with an AT text banner and never a V5 frame, as loggers that
+    /// speak the AT text protocol on port 8899 do (kbialek/deye-inverter-mqtt#206).
+    pub at_text: bool,
 }
 
 /// What to do for one request.
@@ -45,6 +49,9 @@ pub struct Plan {
 /// Junk seen on real V5 sockets: a micro-inverter logger's AT banner, then stray Modbus bytes
 /// (docs/protocol.md Q12).
 pub(crate) const JUNK: &[u8] = b"AT+YZCMPVER=MW3_16U_5406_2.27\r\n\r\n\xaa\x03\x0a\x00\xbe\x9c";
+
+/// What an AT-text logger sends on port 8899 in place of a V5 answer (kbialek/deye-inverter-mqtt#206).
+pub(crate) const AT_BANNER: &[u8] = b"AT+YZCMPVER=MW3_16U_5408_5.0B-S\r\n\r\n";
 
 fn every(n: u64, every: Option<u32>) -> bool {
     every.is_some_and(|e| e > 0 && n.is_multiple_of(u64::from(e)))

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::faults::{JUNK, Plan};
+use super::faults::{AT_BANNER, JUNK, Plan};
 use super::{SimWire, Simulator};
 use crate::protocol::codec::{Inbound, MbapCodec, V5Codec};
 use crate::protocol::v5::{Frame, LoggerTimes, control};
@@ -108,6 +108,10 @@ async fn answer_v5(
     let plan = sim.config.faults.plan(sim.next_request());
     if plan.drop {
         return Ok(false);
+    }
+    if sim.config.faults.at_text {
+        send(sim, AT_BANNER, plan, write).await?;
+        return Ok(true);
     }
     let seq = [frame.seq_client, logger_seq];
     let serial = sim.config.serial;

@@ -9,7 +9,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::modbus_tcp::MbapClient;
 use super::solarman::V5Client;
-use super::{Counters, Error, Event, Transport};
+use super::{Counters, Error, Event, LoggerBook, Transport};
 use crate::backoff::Backoff;
 use crate::protocol::{Answer, Exception, Request};
 
@@ -18,7 +18,7 @@ use crate::protocol::{Answer, Exception, Request};
 pub enum Wire {
     /// Solarman V5 on port 8899, with the logger's serial.
     Solarman {
-        /// The logger (not inverter) serial.
+        /// The logger (not inverter) serial; 0 when not configured: the link learns it.
         serial: u32,
     },
     /// Modbus TCP on port 502.
@@ -94,6 +94,17 @@ impl Client {
             }
         }
     }
+
+    /// A V5 link that brought AT text and no V5 frame has a protocol problem, not a slow logger.
+    fn explain(&self, error: Error, addr: String) -> Error {
+        match (self, &error) {
+            (Self::Solarman(c), Error::Timeout(_) | Error::Closed) => match c.at_text_only() {
+                Some(text) => Error::AtText { addr, text: text.to_string() },
+                None => error,
+            },
+            _ => error,
+        }
+    }
 }
 
 /// A persistent connection that reconnects by itself.
@@ -107,6 +118,10 @@ pub struct Link {
     last_sent: Option<Instant>,
     counters: Counters,
     rng: SmallRng,
+    /// The V5 serial the logger told us (or the book remembered), used when none is configured.
+    learned: Option<u32>,
+    /// Where a learned serial is kept across restarts.
+    book: Option<LoggerBook>,
 }
 
 impl Link {
@@ -122,6 +137,42 @@ impl Link {
             last_sent: None,
             counters: Counters::default(),
             rng: SmallRng::from_os_rng(),
+            learned: None,
+            book: None,
+        }
+    }
+
+    /// Keeps a learned V5 serial in `book`, and starts with the one it remembers for this
+    /// logger. A configured serial needs no book: it is never replaced.
+    pub fn with_book(mut self, book: LoggerBook) -> Self {
+        if !matches!(self.target.wire, Wire::Solarman { serial: 0 }) {
+            return self;
+        }
+        match book.serial(&self.target.addr()) {
+            Ok(serial) => self.learned = serial,
+            Err(e) => tracing::warn!("{e}; the logger's serial will be learned again"),
+        }
+        self.book = Some(book);
+        self
+    }
+
+    /// The V5 serial learned from the logger, if none was configured and one was learned.
+    pub fn learned_serial(&self) -> Option<u32> {
+        self.learned
+    }
+
+    /// Keeps the serial the V5 client adopted, for the next connection and the next start.
+    fn note_serial(&mut self) {
+        let Some(Client::Solarman(client)) = &self.client else { return };
+        let serial = client.serial();
+        if !matches!(self.target.wire, Wire::Solarman { serial: 0 }) || self.learned == Some(serial) {
+            return;
+        }
+        self.learned = Some(serial);
+        if let Some(book) = &self.book
+            && let Err(e) = book.remember_serial(&self.target.addr(), serial)
+        {
+            tracing::warn!("{e}; the serial is learned again after a restart");
         }
     }
 
@@ -145,8 +196,12 @@ impl Link {
         let Self { client, counters, settings, .. } = self;
         let Some(client) = client.as_mut() else { return Err(Error::Closed) };
         let result = timeout(settings.read_timeout, client.call(slave, request, counters)).await;
+        let result = result
+            .unwrap_or(Err(Error::Timeout(settings.read_timeout)))
+            .map_err(|e| client.explain(e, self.target.addr()));
         self.last_sent = Some(Instant::now());
-        result.unwrap_or(Err(Error::Timeout(self.settings.read_timeout)))
+        self.note_serial();
+        result
     }
 
     async fn ensure_connected(&mut self) -> Result<(), Error> {
@@ -183,6 +238,11 @@ impl Link {
         self.retry_at = None;
         self.counters.add(Event::Connect);
         let client = match self.target.wire {
+            Wire::Solarman { serial: 0 } => {
+                let serial = self.learned.unwrap_or(0);
+                let client = V5Client::new(stream, serial, self.target.slave, self.rng.random());
+                Client::Solarman(client.learning())
+            }
             Wire::Solarman { serial } => {
                 Client::Solarman(V5Client::new(stream, serial, self.target.slave, self.rng.random()))
             }

@@ -71,9 +71,10 @@ fn the_toml_file_in_addon_config_sits_between_facts_and_options() {
 
 #[test]
 fn errors_name_the_options_file_and_the_key() {
-    let options = r#"{"inverter": [{"name": "house", "host": "h", "serial": 0}]}"#;
+    // The form's serial 0 means "learn it"; a slave id of 0 is an error the options can make.
+    let options = r#"{"inverter": [{"name": "house", "host": "h", "serial": 0, "slave_id": 0}]}"#;
     let error = load(&layers(options, Some(&service())), None).unwrap_err().to_string();
-    assert!(error.starts_with("/data/options.json: inverter[0].serial: missing"), "{error}");
+    assert!(error.starts_with("/data/options.json: inverter[0].slave_id: 0 is outside"), "{error}");
     let options = r#"{"inverter": [{"name": "house", "host": "h", "serial": 1, "colour": "red"}]}"#;
     let error = load(&layers(options, Some(&service())), None).unwrap_err().to_string();
     assert!(error.starts_with("/data/options.json: ") && error.contains("colour"), "{error}");
