@@ -64,6 +64,24 @@ pub(super) fn assert_decodes_to(p: &Profile, regs: &RegisterSet, expected: &[(&s
     assert_eq!(readings.len(), p.readings.len(), "every reading decodes");
 }
 
+/// Checks that every reading with `_l1`, `_l2` and `_l3` readings beside it and a unit is the sum
+/// of exactly those three (a total's own register can glitch, docs/profiles.md "The S16
+/// overflow"), and returns how many such totals `p` has.
+pub(super) fn three_phase_totals(p: &Profile) -> usize {
+    let mut totals = 0;
+    for spec in &p.readings {
+        let key = &spec.def.key;
+        let phases: Vec<String> = (1..=3).map(|l| format!("{key}_l{l}")).collect();
+        if spec.def.unit.as_deref() != Some("W") || !phases.iter().all(|k| p.index_of(k).is_some()) {
+            continue;
+        }
+        assert_eq!(spec.def.kind, crate::profile::Kind::Sum, "{key} is read, not summed");
+        assert_eq!(spec.def.of, phases, "{key} sums other readings");
+        totals += 1;
+    }
+    totals
+}
+
 fn spec(body: &str) -> ReadingSpec {
     let text = format!("{HEADER}[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\n{body}");
     parse(&text, "t.toml", Some("t")).unwrap().readings.remove(0)
