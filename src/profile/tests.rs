@@ -221,6 +221,7 @@ proptest! {
 
 mod derived;
 mod micro;
+mod narrowed;
 mod sg01lp1_additions;
 mod sg04lp3;
 mod string;
