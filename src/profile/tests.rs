@@ -20,6 +20,14 @@ pub(super) fn builtin(id: &str) -> std::sync::Arc<Profile> {
     BUILTIN.get(id).expect("a built-in profile")
 }
 
+/// Built-in profile `id` without its battery packs and their count: the registers below 10000
+/// that the family tables of these tests fill (the packs have tests of their own, `packs`).
+pub(super) fn builtin_without_packs(id: &str) -> std::sync::Arc<Profile> {
+    let full = builtin(id);
+    let count = full.header.pack_count.clone();
+    std::sync::Arc::new(full.narrowed(|r| r.def.pack.is_none() && Some(&r.def.key) != count.as_ref()))
+}
+
 /// A 32-bit value as the inverter writes it: low word, high word.
 pub(super) fn words32(value: i64) -> [u16; 2] {
     let bits = value as u32;
@@ -222,6 +230,7 @@ proptest! {
 mod derived;
 mod micro;
 mod narrowed;
+mod packs;
 mod sg01lp1_additions;
 mod sg04lp3;
 mod string;

@@ -13,8 +13,9 @@ use crate::profile::{Profile, RegisterBlock, RegisterSet, Value};
 const BUILD: u16 = 15;
 const KWH_BUILD: u16 = 0x1098;
 
+/// The profile below its battery packs, which `super::packs` tests.
 fn profile() -> Arc<Profile> {
-    super::builtin("deye_sg01hp3")
+    super::builtin_without_packs("deye_sg01hp3")
 }
 
 /// One poll's worth of registers, 0 to 799, every one read.

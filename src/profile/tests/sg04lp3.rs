@@ -22,8 +22,9 @@ enum Want {
 
 use Want::{B, N, T};
 
+/// The profile below its battery packs, which `super::packs` tests.
 fn profile() -> std::sync::Arc<Profile> {
-    super::builtin("deye_sg04lp3")
+    super::builtin_without_packs("deye_sg04lp3")
 }
 
 /// Writes a 32-bit signed value as the inverter does: low word at `lo`, high word at `hi`.
