@@ -14,6 +14,7 @@ mod influx;
 mod layers;
 mod mqtt;
 mod observability;
+mod packs;
 mod poll_loop;
 mod process;
 mod secrets;
