@@ -18,7 +18,7 @@ use inverter_monitor::config::{
     Addon, AddonLayers, Config, InverterConfig, LogConfig, LogFormat, Protocol, Sources,
 };
 use inverter_monitor::discover;
-use inverter_monitor::poller::Poller;
+use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::report;
 use inverter_monitor::service::{self, Console};
@@ -375,11 +375,11 @@ async fn read(args: ReadArgs) -> Result<()> {
     inverter.unavailable_after = 1;
     let mut poller = Poller::for_inverter(&inverter, &args.source.profiles()?)?;
     let mut link = Link::new(inverter.target(), inverter.link_settings());
-    let now = chrono::Utc::now();
-    let snapshot = poller
-        .poll_once(&mut link, now, chrono::Local::now().naive_local())
-        .await
-        .with_context(|| format!("reading {} failed", inverter.target().addr()))?;
+    let mut snapshot = read_once(&mut poller, &mut link, &inverter).await?;
+    // A poll that finds battery packs reads them from the next poll on: one more shows them.
+    if poller.profile().is_some_and(|p| !Arc::ptr_eq(p, &snapshot.profile)) {
+        snapshot = read_once(&mut poller, &mut link, &inverter).await?;
+    }
     let header = format!("profile {}", snapshot.choice.describe());
     if args.json {
         // stdout carries only the JSON; the header goes to stderr with the logs (a closed
@@ -463,6 +463,15 @@ fn describe_loggers(loggers: &[discover::Logger]) -> String {
         out += &format!("\n{}", logger.config_block(&name));
     }
     out
+}
+
+/// One poll for `read`, its failure naming the logger.
+async fn read_once(poller: &mut Poller, link: &mut Link, inverter: &InverterConfig) -> Result<Snapshot> {
+    let now = chrono::Utc::now();
+    poller
+        .poll_once(link, now, chrono::Local::now().naive_local())
+        .await
+        .with_context(|| format!("reading {} failed", inverter.target().addr()))
 }
 
 async fn simulate(args: SimulateArgs) -> Result<()> {

@@ -9,6 +9,7 @@
 
 mod availability;
 mod detection;
+mod packs;
 mod snapshot;
 mod stack;
 mod status;
@@ -68,15 +69,32 @@ enum Family {
     /// `profile = "auto"` and not detected yet: the next poll detects first.
     Unknown(Profiles),
     /// The profile in use; `check` holds the profiles to compare a named one against the
-    /// device type with, until that has been done once.
-    Known { profile: Arc<Profile>, choice: Arc<Choice>, check: Option<Profiles> },
+    /// device type with, until that has been done once; `packs` which battery packs the
+    /// profile in use reads, when its family has packs.
+    Known { profile: Arc<Profile>, choice: Arc<Choice>, check: Option<Profiles>, packs: Option<packs::Packs> },
 }
 
 impl Family {
-    /// A profile named in the configuration, to be checked against `check` when given.
-    fn named(profile: Arc<Profile>, check: Option<Profiles>) -> Self {
+    /// A profile named in the configuration, to be checked against `check` when given; and
+    /// the profile in use.
+    fn named(profile: Arc<Profile>, check: Option<Profiles>) -> (Self, Arc<Profile>) {
         let choice = Arc::new(Choice { profile: profile.id().to_string(), detected: false, device: None });
-        Self::Known { profile, choice, check }
+        Self::known(profile, choice, check)
+    }
+
+    /// `profile` known; the profile in use is it without battery packs until their count is
+    /// read ([`packs`]).
+    fn known(profile: Arc<Profile>, choice: Arc<Choice>, check: Option<Profiles>) -> (Self, Arc<Profile>) {
+        let (in_use, packs) = packs::Packs::start(profile);
+        (Self::Known { profile: in_use.clone(), choice, check, packs }, in_use)
+    }
+
+    /// The profile in use, once known.
+    fn profile(&self) -> Option<&Arc<Profile>> {
+        match self {
+            Self::Known { profile, .. } => Some(profile),
+            Self::Unknown(_) => None,
+        }
     }
 }
 
@@ -102,7 +120,8 @@ impl Poller {
     /// A poller for inverter `name` with `profile`, polled every `interval`; it reports the
     /// inverter unavailable after `unavailable_after` failed polls in a row.
     pub fn new(name: &str, profile: Arc<Profile>, interval: Duration, unavailable_after: u32) -> Self {
-        Self::with_plan(name, profile.clone(), profile.plan(), interval, unavailable_after)
+        let (family, in_use) = Family::named(profile, None);
+        Self::build(name, family, in_use.plan(), in_use.readings.len(), interval, unavailable_after)
     }
 
     /// Like [`Poller::new`] with a plan of one's own (a smaller `max_read` for fussy loggers).
@@ -113,8 +132,8 @@ impl Poller {
         interval: Duration,
         unavailable_after: u32,
     ) -> Self {
-        let readings = profile.readings.len();
-        Self::build(name, Family::named(profile, None), plan, readings, interval, unavailable_after)
+        let (family, in_use) = Family::named(profile, None);
+        Self::build(name, family, plan, in_use.readings.len(), interval, unavailable_after)
     }
 
     /// The fields every constructor fills alike; `readings` sizes the plausibility state.
@@ -165,10 +184,10 @@ impl Poller {
             tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = AUTO, ?interval, "polling; the profile is detected first");
             Self::detecting(name, profiles.clone(), inverter.max_read, interval, inverter.unavailable_after)
         } else {
-            let profile = profiles.get(&inverter.profile)?;
+            let (family, profile) = Family::named(profiles.get(&inverter.profile)?, Some(profiles.clone()));
             let plan = inverter.plan(&profile);
             tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), ?interval, "polling");
-            let (readings, family) = (profile.readings.len(), Family::named(profile, Some(profiles.clone())));
+            let readings = profile.readings.len();
             let poller = Self::build(name, family, plan, readings, interval, inverter.unavailable_after);
             // The device-type check reads within the logger's limit too.
             Self { max_read: inverter.max_read, ..poller }
@@ -199,10 +218,7 @@ impl Poller {
 
     /// The profile in use, once known.
     pub fn profile(&self) -> Option<&Arc<Profile>> {
-        match &self.family {
-            Family::Known { profile, .. } => Some(profile),
-            Family::Unknown(_) => None,
-        }
+        self.family.profile()
     }
 
     /// The profile in use and how it was chosen. With `profile = "auto"` the first call
@@ -215,13 +231,14 @@ impl Poller {
             Family::Unknown(profiles) => {
                 let limit = self.max_read.unwrap_or(DETECT_COUNT);
                 let (profile, choice) = detection::detect(&self.name, profiles, transport, limit).await?;
+                let choice = Arc::new(choice);
+                let (family, profile) = Family::known(profile, choice.clone(), None);
+                self.family = family;
                 self.plan = profile.plan_within(self.max_read);
                 self.quality = Quality::new(profile.readings.len(), self.interval * 3);
-                let choice = Arc::new(choice);
-                self.family = Family::Known { profile: profile.clone(), choice: choice.clone(), check: None };
                 Ok((profile, choice))
             }
-            Family::Known { profile, choice, check } => {
+            Family::Known { profile, choice, check, .. } => {
                 if let Some(profiles) = check {
                     let limit = self.max_read.unwrap_or(DETECT_COUNT);
                     let device = detection::check(&self.name, profile, profiles, transport, limit).await?;
@@ -264,6 +281,7 @@ impl Poller {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
         }
         self.learn_serial(&profile, &verdict.accepted);
+        self.follow_packs(&profile, &verdict.accepted);
         Ok(Snapshot {
             inverter: self.name.clone(),
             profile,
@@ -328,6 +346,17 @@ impl Poller {
         if !text.is_empty() && self.serial.as_deref() != Some(text) {
             self.serial = Some(text.into());
             self.identity = identity(Some(text), self.logger_serial, &self.name);
+        }
+    }
+
+    /// Switches to the profile with the battery packs this poll's count reports, from the next
+    /// poll on: new reads, and plausibility state afresh, since the reading indices moved.
+    fn follow_packs(&mut self, profile: &Profile, accepted: &[crate::profile::Reading]) {
+        let Family::Known { profile: in_use, packs: Some(packs), .. } = &mut self.family else { return };
+        if let Some(next) = packs.follow(&self.name, profile, accepted) {
+            self.plan = next.plan_within(self.max_read);
+            self.quality = Quality::new(next.readings.len(), self.interval * 3);
+            *in_use = next;
         }
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod def;
 mod derive;
 pub(crate) mod detect;
 pub mod load;
+pub(crate) mod packs;
 pub(crate) mod plan;
 pub(crate) mod registers;
 pub(crate) mod value;
@@ -79,6 +80,38 @@ impl Profile {
     /// The index of the reading with `key`.
     pub fn index_of(&self, key: &str) -> Option<usize> {
         self.readings.iter().position(|r| r.def.key == key)
+    }
+
+    /// The same profile (same id and header) with only the readings `keep` accepts, every
+    /// index rebuilt: a parallel stack's follower without its settings, an inverter without
+    /// the battery packs it does not have.
+    ///
+    /// A reading that depends on a dropped one goes too: a derived reading whose input is
+    /// dropped, a reading whose `scale_when` register is no longer read. The `zero_poll` rule
+    /// holds only with all its readings (and its `zero_poll_unless` reading): fewer of them
+    /// would reject polls the full rule accepts, so without them it is left out.
+    pub fn narrowed(&self, keep: impl Fn(&ReadingSpec) -> bool) -> Profile {
+        let kept_key = |key: &str| self.readings.iter().find(|r| r.def.key == key).is_some_and(&keep);
+        let mut at: Vec<Option<usize>> = vec![None; self.readings.len()];
+        let mut readings = Vec::with_capacity(self.readings.len());
+        for (index, spec) in self.readings.iter().enumerate() {
+            // Inputs stand above: `at` already says where they went, or that they went.
+            let inputs: Option<Vec<usize>> = spec.inputs.iter().map(|&input| at[input]).collect();
+            let decided = spec.def.scale_when.as_ref().is_none_or(|when| kept_key(&when.key));
+            if let (true, true, Some(inputs)) = (keep(spec), decided, inputs) {
+                at[index] = Some(readings.len());
+                readings.push(ReadingSpec { inputs, ..spec.clone() });
+            }
+        }
+        let mut header = self.header.clone();
+        let unless_kept = header.zero_poll_unless.as_ref().is_none_or(|u| kept_key(&u.key));
+        let mut zero_poll: Vec<usize> = self.zero_poll.iter().filter_map(|&i| at[i]).collect();
+        if zero_poll.len() < self.zero_poll.len() || !unless_kept {
+            zero_poll.clear();
+            header.zero_poll.clear();
+            header.zero_poll_unless = None;
+        }
+        Profile { header, readings, zero_poll, source: self.source.clone() }
     }
 
     /// Decodes every reading whose registers were read, then the derived ones from those (in

@@ -174,7 +174,8 @@ impl Publisher {
         self.dropped
     }
 
-    /// A poll update: state, diagnostics, availability, and discovery when the device changed.
+    /// A poll update: state, diagnostics, availability, and discovery when the device or the
+    /// profile (its readings) changed.
     pub(crate) fn on_update(&mut self, update: Update) -> Vec<Effect> {
         let Some(inverter) = self.inverters.get_mut(update.inverter()) else { return self.done() };
         inverter.status.record(&update);
@@ -193,10 +194,12 @@ impl Publisher {
         inverter.state.update(snapshot);
         let device = DeviceInfo::from_snapshot(snapshot);
         let new_device = inverter.device.as_ref() != Some(&device);
+        // The poller swaps the profile's Arc when the readings change (battery packs found).
+        let new_profile = !inverter.profile.as_ref().is_some_and(|p| Arc::ptr_eq(p, &snapshot.profile));
         inverter.device = Some(device);
         inverter.profile = Some(snapshot.profile.clone());
         let name = snapshot.inverter.to_string();
-        if new_device {
+        if new_device || new_profile {
             self.publish_discovery(&name);
         }
         self.availability_changed(&name, change);

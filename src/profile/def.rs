@@ -51,6 +51,9 @@ pub struct ProfileHeader {
     /// encodings (`5` and `0x0500`): auto-detection picks the profile that lists the code read.
     #[serde(default)]
     pub device_types: Vec<u16>,
+    /// The reading that tells how many battery packs report (`docs/profiles.md`, "Battery
+    /// packs"): a reading with `pack = N` is read only while this one reads at least N.
+    pub pack_count: Option<String>,
 }
 
 /// A reading and the text it shows when a rule does not apply.
@@ -260,6 +263,9 @@ pub struct ReadingDef {
     pub bit: Option<u8>,
     /// Bitmask: the value is `(raw & mask) >> mask.trailing_zeros()`.
     pub mask: Option<u32>,
+    /// Battery pack `N` (1-based): the reading exists only while the header's `pack_count`
+    /// reading reads at least `N`.
+    pub pack: Option<u8>,
 }
 
 impl ReadingDef {

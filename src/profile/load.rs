@@ -220,7 +220,65 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
     // scale_when names other readings: resolvable only now that every reading is known.
     let reading_err = |(key, reason)| ProfileError::Reading { file: file.to_string(), key, reason };
     resolve_scale_when(&mut readings).map_err(reading_err)?;
+    check_packs(&header, &readings).map_err(|e| match e {
+        PackError::Header(reason) => header_err(reason),
+        PackError::Reading(key, reason) => reading_err((key, reason)),
+    })?;
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
+}
+
+/// Which part of a profile a pack rule faults.
+enum PackError {
+    /// The `[profile]` table, with the reason.
+    Header(String),
+    /// A reading's key and the reason.
+    Reading(String, String),
+}
+
+/// The battery-pack rules (`docs/profiles.md`, "Battery packs"): a `pack` reading needs the
+/// header's `pack_count`, which names a plain numeric reading of no pack; and nothing that is
+/// always read may lean on a pack reading, since pack readings come and go with the count.
+fn check_packs(header: &super::ProfileHeader, readings: &[ReadingSpec]) -> Result<(), PackError> {
+    let pack_of = |key: &str| readings.iter().find(|r| r.def.key == key).and_then(|r| r.def.pack);
+    if let Some(key) = &header.pack_count {
+        let spec = readings.iter().find(|r| r.def.key == *key);
+        let Some(def) = spec.map(|s| &s.def) else {
+            return Err(PackError::Header(format!("pack_count names `{key}`, which is not a reading")));
+        };
+        let plain =
+            def.kind.is_integer() && !def.kind.is_derived() && def.bit.is_none() && def.options.is_none();
+        if !plain || def.pack.is_some() {
+            let reason =
+                format!("pack_count names `{key}`: it must be a numeric register reading of no pack");
+            return Err(PackError::Header(reason));
+        }
+    }
+    let device = &header.device;
+    let unless = header.zero_poll_unless.iter().map(|u| &u.key);
+    let named = header.zero_poll.iter().chain(&header.clock).chain(device.serial.iter()).chain(&device.model);
+    if let Some(key) = named.chain(&device.firmware).chain(unless).find(|k| pack_of(k).is_some()) {
+        return Err(PackError::Header(format!(
+            "`{key}` is a pack reading; the header names readings always read"
+        )));
+    }
+    for spec in readings {
+        let (key, pack) = (&spec.def.key, spec.def.pack);
+        let reading_err = |reason: &str| Err(PackError::Reading(key.clone(), reason.to_string()));
+        match pack {
+            Some(0) => return reading_err("pack counts from 1"),
+            Some(_) if header.pack_count.is_none() => {
+                return reading_err("`pack` needs `pack_count` in [profile], the reading of the pack count");
+            }
+            _ => {}
+        }
+        let leans = spec.def.of.iter().chain(spec.def.scale_when.iter().map(|w| &w.key));
+        if leans.map(|k| pack_of(k)).any(|input| input.is_some() && input != pack) {
+            return reading_err(
+                "reads another pack's reading (in `of` or `scale_when`): give it the same `pack`",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Checks one reading and precomputes what decoding needs.

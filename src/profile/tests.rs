@@ -20,6 +20,14 @@ pub(super) fn builtin(id: &str) -> std::sync::Arc<Profile> {
     BUILTIN.get(id).expect("a built-in profile")
 }
 
+/// Built-in profile `id` without its battery packs and their count: the registers below 10000
+/// that the family tables of these tests fill (the packs have tests of their own, `packs`).
+pub(super) fn builtin_without_packs(id: &str) -> std::sync::Arc<Profile> {
+    let full = builtin(id);
+    let count = full.header.pack_count.clone();
+    std::sync::Arc::new(full.narrowed(|r| r.def.pack.is_none() && Some(&r.def.key) != count.as_ref()))
+}
+
 /// A 32-bit value as the inverter writes it: low word, high word.
 pub(super) fn words32(value: i64) -> [u16; 2] {
     let bits = value as u32;
@@ -62,6 +70,24 @@ pub(super) fn assert_decodes_to(p: &Profile, regs: &RegisterSet, expected: &[(&s
         assert_eq!(got.get(key), Some(&want), "reading `{key}`");
     }
     assert_eq!(readings.len(), p.readings.len(), "every reading decodes");
+}
+
+/// Checks that every reading with `_l1`, `_l2` and `_l3` readings beside it and a unit is the sum
+/// of exactly those three (a total's own register can glitch, docs/profiles.md "The S16
+/// overflow"), and returns how many such totals `p` has.
+pub(super) fn three_phase_totals(p: &Profile) -> usize {
+    let mut totals = 0;
+    for spec in &p.readings {
+        let key = &spec.def.key;
+        let phases: Vec<String> = (1..=3).map(|l| format!("{key}_l{l}")).collect();
+        if spec.def.unit.as_deref() != Some("W") || !phases.iter().all(|k| p.index_of(k).is_some()) {
+            continue;
+        }
+        assert_eq!(spec.def.kind, crate::profile::Kind::Sum, "{key} is read, not summed");
+        assert_eq!(spec.def.of, phases, "{key} sums other readings");
+        totals += 1;
+    }
+    totals
 }
 
 fn spec(body: &str) -> ReadingSpec {
@@ -203,6 +229,8 @@ proptest! {
 
 mod derived;
 mod micro;
+mod narrowed;
+mod packs;
 mod sg01lp1_additions;
 mod sg04lp3;
 mod string;

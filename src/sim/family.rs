@@ -21,6 +21,9 @@ const HOUSE_STRING_MAX_V: f64 = 450.0;
 /// Lowest battery voltage of the house, V (a 48 V LV stack).
 const LV_BATTERY_MIN_V: f64 = 48.0;
 
+/// Battery packs the house's battery is made of, where the family reports packs.
+const HOUSE_PACKS: u8 = 2;
+
 /// Per-phase readings and how a house total divides over three phases.
 const PHASES: &[(&str, [&str; 3], Split)] = &[
     ("grid_voltage", ["grid_voltage_l1", "grid_voltage_l2", "grid_voltage_l3"], Split::Same),
@@ -76,6 +79,8 @@ pub struct Family {
     /// PV voltage multiple: below 1 where the family's `pv1_voltage` maximum is below a
     /// house string's (a micro-inverter has one panel per input); currents rise to match.
     pub pv_volts: f64,
+    /// Battery packs reported: the house's, where the profile maps packs and a battery.
+    pub packs: u8,
     /// The device-type reading's text for `code`, when the profile has one.
     device_type: Option<Arc<str>>,
     /// Version readings (firmware) and their register counts: a version spread over several
@@ -105,11 +110,13 @@ impl Family {
             let spec = &profile.readings[profile.index_of("device_type")?];
             spec.options.iter().find(|(raw, _)| *raw == i64::from(code)).map(|(_, text)| text.clone())
         });
+        let battery = profile.index_of("battery_soc").is_some();
         Self {
             code,
             mppts: HOUSE_STRINGS.min(detect::pv_inputs(profile).max(1)),
             phases: detect::phases(profile),
-            battery: profile.index_of("battery_soc").is_some(),
+            battery,
+            packs: if battery { HOUSE_PACKS.min(profile.packs_mapped()) } else { 0 },
             battery_series,
             rated_w,
             string_w,
@@ -197,7 +204,42 @@ impl Family {
                 values.extend(keys.iter().zip(divide(total, split)).map(|(k, v)| (*k, Value::Number(v))));
             }
         }
+        if self.packs > 0 {
+            let packs = self.pack_values(&values);
+            values.extend(packs);
+        }
         values
+    }
+
+    /// The pack count and each pack's BMS data, from the house battery in `values` (already
+    /// as this family reports it): packs in parallel share the voltage, their currents sum to
+    /// the battery's, their SOCs lie around the house's.
+    fn pack_values(&self, values: &[(&'static str, Value)]) -> Vec<(&'static str, Value)> {
+        let battery = |key: &str| values.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_f64());
+        let (Some(volts), Some(amps), Some(soc), Some(temp)) = (
+            battery("battery_voltage"),
+            battery("battery_current"),
+            battery("battery_soc"),
+            battery("battery_temperature"),
+        ) else {
+            return Vec::new();
+        };
+        let n = Value::Number;
+        let mut out = vec![("battery_pack_count", n(f64::from(self.packs)))];
+        let currents = split_tenths(amps, self.packs);
+        for (pack, current) in (1..=self.packs).zip(currents) {
+            let Some(keys) = PACK_KEYS.get(usize::from(pack) - 1) else { break };
+            let spread = f64::from(pack) - 1.5;
+            out.extend([
+                (keys[0], n((volts * 10.0).round() / 10.0)),
+                (keys[1], n(current)),
+                (keys[2], n(((temp + spread) * 10.0).round() / 10.0)),
+                (keys[3], n(((soc - spread).clamp(0.0, 100.0) * 10.0).round() / 10.0)),
+                (keys[4], n(100.0 - f64::from(pack))),
+                (keys[5], n(120.0 + 5.0 * f64::from(pack))),
+            ]);
+        }
+        out
     }
 
     /// Writes the device-type code, and the layout word where the profile maps no reading of
@@ -214,6 +256,38 @@ impl Family {
             *word = DeviceType::layout_word(self.mppts, self.phases);
         }
     }
+}
+
+/// The keys of the packs the house can have: voltage, current, temperature, SOC, SOH, cycles.
+const PACK_KEYS: [[&str; 6]; HOUSE_PACKS as usize] = [
+    [
+        "battery_pack1_voltage",
+        "battery_pack1_current",
+        "battery_pack1_temperature",
+        "battery_pack1_soc",
+        "battery_pack1_soh",
+        "battery_pack1_cycles",
+    ],
+    [
+        "battery_pack2_voltage",
+        "battery_pack2_current",
+        "battery_pack2_temperature",
+        "battery_pack2_soc",
+        "battery_pack2_soh",
+        "battery_pack2_cycles",
+    ],
+];
+
+/// `total` amperes over `parts` packs in steps of 0.1 A, the remainder on the first, so the
+/// parts sum to the total as the BMS would report it.
+fn split_tenths(total: f64, parts: u8) -> Vec<f64> {
+    let tenths = (total * 10.0).round();
+    let each = (tenths / f64::from(parts.max(1))).trunc();
+    let first = tenths - each * f64::from(parts.max(1) - 1);
+    std::iter::once(first)
+        .chain(std::iter::repeat_n(each, usize::from(parts.max(1) - 1)))
+        .map(|t| t / 10.0)
+        .collect()
 }
 
 /// `total` over three phases.
@@ -244,6 +318,29 @@ mod tests {
         assert_eq!((fitted.pv_peak_w, fitted.max_charge_w), (HouseParams::default().pv_peak_w, 5000.0));
         let facts = super::super::registers::fixed("2306178901");
         assert_eq!(family.facts(facts.clone()), facts, "the house's facts are SG01LP1's own");
+    }
+
+    #[test]
+    fn packs_share_the_voltage_and_their_currents_sum_to_the_battery() {
+        let lp3 = Profiles::builtin().unwrap().get("deye_sg04lp3").unwrap();
+        let family = Family::of(&lp3, &HouseParams::default());
+        assert_eq!(family.packs, 2);
+        let n = Value::Number;
+        let house = vec![
+            ("battery_voltage", n(52.37)),
+            ("battery_current", n(-23.47)),
+            ("battery_soc", n(64.0)),
+            ("battery_temperature", n(21.0)),
+        ];
+        let values = family.adjust(house);
+        let get = |key: &str| values.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_f64()).unwrap();
+        assert_eq!(get("battery_pack_count"), 2.0);
+        assert_eq!((get("battery_pack1_voltage"), get("battery_pack2_voltage")), (52.4, 52.4));
+        assert_eq!(get("battery_pack1_current") + get("battery_pack2_current"), -23.5);
+        assert_eq!((get("battery_pack1_soc"), get("battery_pack2_soc")), (64.5, 63.5));
+        assert_eq!(split_tenths(-23.47, 2), [-11.8, -11.7]);
+        let sg01 = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        assert_eq!(Family::of(&sg01, &HouseParams::default()).packs, 0, "no packs mapped, none served");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod layers;
 mod logger_serial;
 mod mqtt;
 mod observability;
+mod packs;
 mod poll_loop;
 mod process;
 mod secrets;

@@ -263,3 +263,32 @@ impl Publisher {
         self.on_timer(Instant::now())
     }
 }
+
+#[test]
+fn a_profile_with_more_readings_is_announced_and_fewer_removes_the_rest() {
+    // The poller narrows the profile when the battery pack count changes: the same device, a
+    // different profile Arc, and discovery must follow both ways.
+    let full = Profiles::builtin().unwrap().get("deye_sg04lp3").unwrap();
+    let (none, two) = (Arc::new(full.with_packs(0)), Arc::new(full.with_packs(2)));
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    let update = |profile: &Arc<Profile>| Update::Polled {
+        snapshot: Arc::new(fixture::snapshot(profile.clone(), "house", at)),
+        change: None,
+    };
+    let components = |effects: &[Effect]| -> Option<Json> {
+        let payload: Json = serde_json::from_str(&payload_of(effects, DEVICE_TOPIC)?).unwrap();
+        Some(payload["cmps"].clone())
+    };
+    let mut p = publisher("device", Ledger::default());
+    connected(&mut p);
+    let first = components(&p.on_update(update(&none))).expect("the first poll announces the device");
+    assert!(first.get("battery_pack1_voltage").is_none());
+    assert!(first.get("battery_pack_count").is_some(), "the count is an ordinary reading");
+    let more = components(&p.on_update(update(&two))).expect("a new profile is announced");
+    assert_eq!(more["battery_pack2_soc"]["p"], json!("sensor"));
+    assert!(more["battery_pack2_soc"]["unique_id"].is_string(), "{}", more["battery_pack2_soc"]);
+    assert!(more.get("battery_pack3_soc").is_none());
+    assert_eq!(components(&p.on_update(update(&two))), None, "the same profile again: nothing to announce");
+    let fewer = components(&p.on_update(update(&none))).expect("fewer readings are announced too");
+    assert_eq!(fewer["battery_pack2_soc"], json!({"p": "sensor"}), "Home Assistant removes a bare stub");
+}

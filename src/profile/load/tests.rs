@@ -118,3 +118,51 @@ fn a_directory_profile_replaces_the_builtin_one() {
     let err = Profiles::with_dir(dir.path()).unwrap_err().to_string();
     assert!(err.contains("broken.toml"), "{err}");
 }
+
+/// A header with `pack_count` naming reading `count`, and that reading.
+fn with_packs(header_extra: &str, readings: &str) -> Result<Profile, ProfileError> {
+    let count = "[[reading]]\nkey = \"count\"\nname = \"Packs\"\ngroup = \"bms\"\nregisters = [10002]\nkind = \"u16\"\n";
+    parse(&format!("{HEADER}{header_extra}{count}{readings}"), "t.toml", Some("t"))
+}
+
+const PACK1: &str = "[[reading]]\nkey = \"p1_v\"\nname = \"V\"\ngroup = \"bms\"\nregisters = [10040]\nkind = \"u16\"\npack = 1\n";
+
+#[test]
+fn pack_readings_need_a_pack_count_reading_of_no_pack() {
+    let p = with_packs("pack_count = \"count\"\n", PACK1).unwrap();
+    assert_eq!(p.readings[1].def.pack, Some(1));
+    let err = |extra: &str, readings: &str| with_packs(extra, readings).unwrap_err().to_string();
+    assert_eq!(
+        err("", PACK1),
+        "t.toml: reading `p1_v`: `pack` needs `pack_count` in [profile], the reading of the pack count"
+    );
+    assert_eq!(
+        err("pack_count = \"nope\"\n", PACK1),
+        "t.toml: [profile]: pack_count names `nope`, which is not a reading"
+    );
+    assert_eq!(
+        err("pack_count = \"p1_v\"\n", PACK1),
+        "t.toml: [profile]: pack_count names `p1_v`: it must be a numeric register reading of no pack"
+    );
+    assert_eq!(
+        err("pack_count = \"count\"\n", &PACK1.replace("pack = 1", "pack = 0")),
+        "t.toml: reading `p1_v`: pack counts from 1"
+    );
+    assert_eq!(
+        err("pack_count = \"count\"\nzero_poll = [\"p1_v\"]\n", PACK1),
+        "t.toml: [profile]: `p1_v` is a pack reading; the header names readings always read"
+    );
+}
+
+#[test]
+fn nothing_always_read_may_lean_on_a_pack_reading() {
+    let sum =
+        "[[reading]]\nkey = \"total\"\nname = \"T\"\ngroup = \"bms\"\nkind = \"sum\"\nof = [\"p1_v\"]\n";
+    let err = with_packs("pack_count = \"count\"\n", &format!("{PACK1}{sum}")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "t.toml: reading `total`: reads another pack's reading (in `of` or `scale_when`): give it the same `pack`"
+    );
+    // The same sum as a reading of pack 1 is fine.
+    with_packs("pack_count = \"count\"\n", &format!("{PACK1}{sum}pack = 1\n")).unwrap();
+}

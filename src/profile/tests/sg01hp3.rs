@@ -13,8 +13,9 @@ use crate::profile::{Profile, RegisterBlock, RegisterSet, Value};
 const BUILD: u16 = 15;
 const KWH_BUILD: u16 = 0x1098;
 
+/// The profile below its battery packs, which `super::packs` tests.
 fn profile() -> Arc<Profile> {
-    super::builtin("deye_sg01hp3")
+    super::builtin_without_packs("deye_sg01hp3")
 }
 
 /// One poll's worth of registers, 0 to 799, every one read.
@@ -376,7 +377,7 @@ fn device_types_cover_the_hv_codes_of_the_maps() {
 
 #[test]
 fn the_map_is_read_in_a_few_requests() {
-    // 0-117, 127-226, 340, 500-624, 625-730: the high words (687-708) and PV5-8 (727-730)
+    // 0-117, 127-226, 340, 500-624, 627-730: the high words (687-708) and PV5-8 (727-730)
     // ride along with the low words instead of costing reads of their own.
     let plan = profile().plan();
     assert!(plan.iter().all(|b| b.count <= 125));
@@ -426,4 +427,37 @@ fn a_32_bit_word_pair_out_of_step_is_rejected_per_phase() {
     let mut quality = Quality::new(profile.readings.len(), std::time::Duration::from_secs(600));
     let verdict = quality.filter(&profile, readings, chrono::Utc::now(), local);
     assert!(verdict.rejected.iter().any(|r| r.index == Some(index)), "{:?}", verdict.rejected);
+}
+
+#[test]
+fn a_glitching_total_register_does_not_matter() {
+    // A total's range (±90000 W) holds a torn 32-bit word: 40 kW read with a stale high word of
+    // 0xFFFF is 40000 − 65536 = −25536 W, a plausible export. The totals are sums of their
+    // phases, so garbage in their old registers changes nothing.
+    use crate::quality::Quality;
+    let profile = profile();
+    let mut glitchy = house();
+    for (lo, hi) in [(625, 690), (607, 703), (619, 708), (636, 694), (643, 699), (653, 659), (667, 671)] {
+        glitchy.set32(lo, hi, 40_000 - 65_536);
+        assert!(!profile.addresses().any(|a| a == lo || a == hi), "{lo}/{hi} still mapped");
+    }
+    let expected = expected();
+    let expected: Vec<(&str, Value)> = expected.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    super::assert_decodes_to(&profile, &glitchy.registers(), &expected);
+    let local = chrono::NaiveDate::from_ymd_opt(2024, 12, 4).unwrap().and_hms_opt(13, 30, 15).unwrap();
+    let mut quality = Quality::new(profile.readings.len(), std::time::Duration::from_secs(600));
+    let (readings, _) = profile.decode(&glitchy.registers());
+    assert_eq!(quality.filter(&profile, readings, chrono::Utc::now(), local).rejected, []);
+    assert_eq!(super::three_phase_totals(&profile), 7);
+}
+
+#[test]
+fn a_glitching_phase_leaves_its_total_out() {
+    // The sum never takes an out-of-range input, so a torn phase cannot become a torn total.
+    let mut spiky = house();
+    spiky.set32(650, 656, 0xFFF0);
+    let got = decode(&spiky);
+    assert_eq!(got["load_power_l1"], n(65520.0));
+    assert!(!got.contains_key("load_power"), "{:?}", got.get("load_power"));
+    assert_eq!(got["grid_power"], n(40000.0));
 }
