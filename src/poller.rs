@@ -111,6 +111,8 @@ pub struct Poller {
     rejected: BTreeMap<&'static str, u64>,
     serial: Option<Arc<str>>,
     logger_serial: u32,
+    /// Whether the readings of group `settings` are read: not on a parallel stack's followers.
+    settings: bool,
     /// [`identity`] of `serial`, `logger_serial` and the name: recomputed when one changes,
     /// not at every poll.
     identity: Arc<str>,
@@ -156,6 +158,7 @@ impl Poller {
             rejected: BTreeMap::new(),
             serial: None,
             logger_serial: 0,
+            settings: true,
             identity: identity(None, 0, name),
         }
     }
@@ -174,17 +177,20 @@ impl Poller {
     }
 
     /// The poller of a configured inverter: detecting with `profile = "auto"`, else with the
-    /// named profile, checked once against the device type.
+    /// named profile, checked once against the device type. Its `settings` readings are left
+    /// out when `settings = false`.
     ///
     /// # Errors
     /// [`ProfileError::Unknown`] when the named profile does not exist.
     pub fn for_inverter(inverter: &InverterConfig, profiles: &Profiles) -> Result<Self, ProfileError> {
-        let (name, interval) = (&inverter.name, inverter.interval);
+        let (name, interval, settings) =
+            (&inverter.name, inverter.interval, inverter.settings.unwrap_or(true));
         let poller = if inverter.profile == AUTO {
             tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = AUTO, ?interval, "polling; the profile is detected first");
             Self::detecting(name, profiles.clone(), inverter.max_read, interval, inverter.unavailable_after)
         } else {
-            let (family, profile) = Family::named(profiles.get(&inverter.profile)?, Some(profiles.clone()));
+            let profile = scoped(profiles.get(&inverter.profile)?, settings);
+            let (family, profile) = Family::named(profile, Some(profiles.clone()));
             let plan = inverter.plan(&profile);
             tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), ?interval, "polling");
             let readings = profile.readings.len();
@@ -195,7 +201,7 @@ impl Poller {
         // The logger's serial names one inverter only: the others of a parallel stack, should
         // their serial be unreadable, fall back to their names.
         let logger_serial = if inverter.slave_id == 1 { inverter.serial.unwrap_or_default() } else { 0 };
-        Ok(poller.with_logger_serial(logger_serial))
+        Ok(Self { settings, ..poller.with_logger_serial(logger_serial) })
     }
 
     /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
@@ -232,7 +238,7 @@ impl Poller {
                 let limit = self.max_read.unwrap_or(DETECT_COUNT);
                 let (profile, choice) = detection::detect(&self.name, profiles, transport, limit).await?;
                 let choice = Arc::new(choice);
-                let (family, profile) = Family::known(profile, choice.clone(), None);
+                let (family, profile) = Family::known(scoped(profile, self.settings), choice.clone(), None);
                 self.family = family;
                 self.plan = profile.plan_within(self.max_read);
                 self.quality = Quality::new(profile.readings.len(), self.interval * 3);
@@ -384,6 +390,18 @@ fn inverter_clock(profile: &Profile, readings: &[crate::profile::Reading]) -> Op
     let [year, month, day, hour, minute, second] = parts[..] else { return None };
     chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
 }
+
+/// `profile`, without its `settings` readings unless `settings`: a parallel stack's followers
+/// take their settings from the master (docs/configuration.md, "Parallel stacks").
+fn scoped(profile: Arc<Profile>, settings: bool) -> Arc<Profile> {
+    if settings {
+        return profile;
+    }
+    Arc::new(profile.narrowed(|r| r.def.group != SETTINGS_GROUP))
+}
+
+/// The profile group of the inverter's settings (work mode, time of use, limits).
+const SETTINGS_GROUP: &str = "settings";
 
 /// The mapped runs of `profile` inside `block`, without gap bridging.
 fn split(profile: &Profile, block: ReadBlock) -> Vec<ReadBlock> {

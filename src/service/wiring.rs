@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::supervisor::{OnEnd, Supervisor};
 use super::{ServiceError, console};
-use crate::config::Config;
+use crate::config::{Config, InverterConfig};
 use crate::control::view::ControlView;
 use crate::mqtt::MqttHandle;
 use crate::poller::{self, Member, Poller, Statuses, Update};
@@ -159,8 +159,12 @@ impl Wiring<'_> {
             }
             let mut members = Vec::with_capacity(stack.len());
             for &i in &stack {
-                let poller = Poller::for_inverter(&inverters[i], profiles)?;
-                members.push(Member { poller, slave: inverters[i].slave_id });
+                // The stack's default: settings on the master only.
+                let inverter = &inverters[i];
+                let settings = Some(inverter.shows_settings(i == stack[0]));
+                let poller =
+                    Poller::for_inverter(&InverterConfig { settings, ..inverter.clone() }, profiles)?;
+                members.push(Member { poller, slave: inverter.slave_id });
             }
             let names: Vec<&str> = stack.iter().map(|&i| inverters[i].name.as_str()).collect();
             tracing::info!(logger = %master.target().addr(), inverters = ?names, "a parallel stack: one connection, polled in turn");

@@ -141,22 +141,26 @@ async fn the_service_runs_a_configured_stack() {
     let serials = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let json: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-            let serials: Vec<String> = json["inverters"]
-                .as_array()
-                .unwrap()
+            let inverters = json["inverters"].as_array().unwrap().clone();
+            let polled: Vec<(String, bool)> = inverters
                 .iter()
-                .filter_map(|i| i["readings"].as_array()?.iter().find(|r| r["key"] == "inverter_serial"))
-                .map(|r| r["value"].as_str().unwrap_or_default().to_string())
+                .filter_map(|i| {
+                    let readings = i["readings"].as_array()?;
+                    let serial = readings.iter().find(|r| r["key"] == "inverter_serial")?["value"].as_str()?;
+                    let settings = readings.iter().any(|r| r["key"] == "battery_max_charge_current");
+                    Some((serial.to_string(), settings))
+                })
                 .collect();
-            if serials.len() == 2 {
-                break serials;
+            if polled.len() == 2 {
+                break polled;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
     .expect("both inverters of the stack polled");
-    assert_eq!(serials, ["2306178901", "2306178902"]);
+    let want = [("2306178901".to_string(), true), ("2306178902".to_string(), false)];
+    assert_eq!(serials, want, "each its own serial; the settings on the master only");
     cancel.cancel();
     running.wait().await.unwrap();
     stop.cancel();
