@@ -20,7 +20,13 @@ pub(super) struct Packs {
     count: u8,
     /// A count above the packs mapped was logged already: it is logged once, not every poll.
     capped: bool,
+    /// Polls in a row that read a count below the one in use.
+    lower: u8,
 }
+
+/// Polls in a row a lower pack count must be read before the packs beyond it are dropped: a
+/// BMS link that blinks for one poll must not remove and re-create their entities.
+const LOWER_AFTER: u8 = 3;
 
 impl Packs {
     /// The profile to poll `profile` with before any count is known (no pack readings), and the
@@ -30,7 +36,7 @@ impl Packs {
             return (profile, None);
         }
         let in_use = Arc::new(profile.with_packs(0));
-        (in_use, Some(Self { full: profile, count: 0, capped: false }))
+        (in_use, Some(Self { full: profile, count: 0, capped: false, lower: 0 }))
     }
 
     /// The profile for the next poll when `readings`, decoded from `in_use`, report a pack count
@@ -59,8 +65,16 @@ impl Packs {
             }
         };
         if count == self.count {
+            self.lower = 0;
             return None;
         }
+        if count < self.count {
+            self.lower += 1;
+            if self.lower < LOWER_AFTER {
+                return None;
+            }
+        }
+        self.lower = 0;
         self.count = count;
         match count {
             0 => tracing::info!(inverter, "no battery packs reported; not reading pack BMS data"),
@@ -92,6 +106,19 @@ mod tests {
         assert_eq!((two.packs_mapped(), two.id()), (2, full.id()));
         assert!(packs.follow("t", &two, &count_reading(&two, 2.0)).is_none(), "the same count again");
         assert!(packs.follow("t", &two, &[]).is_none(), "a poll without the count changes nothing");
+        for blink in 1..LOWER_AFTER {
+            assert!(
+                packs.follow("t", &two, &count_reading(&two, 0.0)).is_none(),
+                "a lower count, poll {blink}"
+            );
+        }
+        assert!(packs.follow("t", &two, &count_reading(&two, 2.0)).is_none(), "back before it counted");
+        for _ in 1..LOWER_AFTER {
+            assert!(packs.follow("t", &two, &count_reading(&two, 1.0)).is_none());
+        }
+        let one = packs.follow("t", &two, &count_reading(&two, 1.0)).unwrap();
+        assert_eq!(one.packs_mapped(), 1, "a lower count read {LOWER_AFTER} polls in a row drops the rest");
+        let two = packs.follow("t", &one, &count_reading(&one, 2.0)).unwrap();
         let capped = packs.follow("t", &two, &count_reading(&two, 40.0)).unwrap();
         assert_eq!(capped.packs_mapped(), 15);
         assert!(packs.capped);

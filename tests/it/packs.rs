@@ -60,9 +60,14 @@ async fn the_packs_present_are_read_and_none_beyond() {
     assert!((currents - number("battery_current")).abs() < 0.15, "{currents} vs the battery's");
     assert!(poller.plan().iter().all(|b| b.end() < PACK3), "{:?}", poller.plan());
 
-    // The BMS loses a pack: the count reads 1 and pack 2 is no longer read from the next poll.
+    // The BMS loses a pack: once the count has read 1 three polls in a row (a blink of the
+    // BMS link must not remove entities), pack 2 is no longer read.
     let write = Request::WriteMultiple { addr: 10002, values: vec![1] };
     assert!(matches!(link.call(&write).await.unwrap(), Ok(Response::Written { .. })));
+    for _ in 0..2 {
+        let blink = poll(&mut poller, &mut link, &handle.sim).await;
+        assert!(blink.get("battery_pack2_voltage").is_some(), "kept while the lower count may be a blink");
+    }
     poll(&mut poller, &mut link, &handle.sim).await;
     let after = poll(&mut poller, &mut link, &handle.sim).await;
     assert_eq!(pack_keys(&keys(&after)).len(), 6, "{:?}", keys(&after));

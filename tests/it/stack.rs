@@ -146,7 +146,8 @@ async fn the_service_runs_a_configured_stack() {
                 .iter()
                 .filter_map(|i| {
                     let readings = i["readings"].as_array()?;
-                    let serial = readings.iter().find(|r| r["key"] == "inverter_serial")?["value"].as_str()?;
+                    let serial =
+                        readings.iter().find(|r| r["key"] == "inverter_serial")?["value"].as_str()?;
                     let settings = readings.iter().any(|r| r["key"] == "battery_max_charge_current");
                     Some((serial.to_string(), settings))
                 })
