@@ -1,4 +1,5 @@
-//! Async clients that carry Modbus requests to a logger and bring the answers back.
+//! Async clients that carry Modbus requests to a logger and bring the answers back: Solarman
+//! V5, Modbus TCP, and raw Modbus RTU over a gateway's TCP socket or a local serial port.
 //!
 //! One persistent connection per logger ([`Link`]): connect and read timeouts, at most one
 //! request in flight (`&mut self`), a pause between requests, reconnects with exponential
@@ -8,6 +9,7 @@
 pub(crate) mod counters;
 pub(crate) mod link;
 pub(crate) mod modbus_tcp;
+pub(crate) mod rtu;
 pub(crate) mod solarman;
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 pub use counters::{Counters, Event};
 pub use link::{Link, LinkSettings, Target, Wire};
+pub use rtu::{Parity, SerialLine};
 
 use crate::protocol::{self, Answer, Request};
 
@@ -37,6 +40,14 @@ pub enum Error {
         addr: String,
         /// The timeout.
         after: Duration,
+    },
+    /// The serial port could not be opened.
+    #[error("cannot open serial port {device}: {cause}")]
+    Open {
+        /// The device path.
+        device: String,
+        /// Why: absent, busy, no permission, not a serial port.
+        cause: String,
     },
     /// Connects are paused after failures.
     #[error("logger unreachable ({failures} failed connects); next attempt in {retry_in:.1?}")]
@@ -64,7 +75,7 @@ impl Error {
     /// The counter this error feeds, if any.
     pub fn event(&self) -> Option<Event> {
         Some(match self {
-            Self::Connect { .. } | Self::ConnectTimeout { .. } => Event::ConnectFailure,
+            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Open { .. } => Event::ConnectFailure,
             Self::Backoff { .. } => return None,
             Self::Timeout(_) => Event::Timeout,
             Self::Closed => Event::Closed,
@@ -83,7 +94,9 @@ impl Error {
             Self::Protocol(e) => {
                 !matches!(e, protocol::Error::SerialMismatch { .. } | protocol::Error::Count { .. })
             }
-            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Backoff { .. } => false,
+            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Open { .. } | Self::Backoff { .. } => {
+                false
+            }
         }
     }
 

@@ -8,13 +8,14 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::modbus_tcp::MbapClient;
+use super::rtu::{RtuClient, SerialLine};
 use super::solarman::V5Client;
 use super::{Counters, Error, Event, Transport};
 use crate::backoff::Backoff;
 use crate::protocol::{Answer, Exception, Request};
 
-/// Which envelope the logger speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which envelope the logger speaks, and for a serial port, which port.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
     /// Solarman V5 on port 8899, with the logger's serial.
     Solarman {
@@ -23,6 +24,10 @@ pub enum Wire {
     },
     /// Modbus TCP on port 502.
     ModbusTcp,
+    /// Raw Modbus RTU frames over TCP: a transparent RS485 gateway.
+    RtuOverTcp,
+    /// Modbus RTU on a local serial port; `host` and `port` are unused.
+    Serial(SerialLine),
 }
 
 /// Where a logger is and how to talk to it.
@@ -39,9 +44,12 @@ pub struct Target {
 }
 
 impl Target {
-    /// `host:port`, for messages.
+    /// `host:port`, or the serial device, for messages.
     pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        match &self.wire {
+            Wire::Serial(line) => line.device.clone(),
+            _ => format!("{}:{}", self.host, self.port),
+        }
     }
 }
 
@@ -79,6 +87,8 @@ impl Default for LinkSettings {
 enum Client {
     Solarman(V5Client<TcpStream>),
     ModbusTcp(MbapClient<TcpStream>),
+    RtuOverTcp(RtuClient<TcpStream>),
+    Serial(RtuClient<tokio_serial::SerialStream>),
 }
 
 impl Client {
@@ -86,6 +96,8 @@ impl Client {
         match self {
             Self::Solarman(c) => c.call(request, counters).await,
             Self::ModbusTcp(c) => c.call(request, counters).await,
+            Self::RtuOverTcp(c) => c.call(request, counters).await,
+            Self::Serial(c) => c.call(request, counters).await,
         }
     }
 }
@@ -145,39 +157,60 @@ impl Link {
         if let Some(at) = self.retry_at.filter(|at| *at > now) {
             return Err(Error::Backoff { failures: self.backoff.failures(), retry_in: at - now });
         }
-        let addr = self.target.addr();
-        let connected = timeout(
-            self.settings.connect_timeout,
-            TcpStream::connect((self.target.host.as_str(), self.target.port)),
-        )
-        .await;
-        let error = match connected {
-            Ok(Ok(stream)) => {
-                self.attach(stream);
+        let error = match self.connect().await {
+            Ok(client) => {
+                self.attach(client);
                 return Ok(());
             }
-            Ok(Err(cause)) => Error::Connect { addr, cause },
-            Err(_) => Error::ConnectTimeout { addr, after: self.settings.connect_timeout },
+            Err(error) => error,
         };
         let delay = self.backoff.fail(self.rng.random());
         self.retry_at = Some(Instant::now() + delay);
         Err(error)
     }
 
-    fn attach(&mut self, stream: TcpStream) {
-        // Small request frames must not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+    /// Opens the way in for the target's wire: a TCP connection, or the serial port.
+    async fn connect(&mut self) -> Result<Client, Error> {
+        let slave = self.target.slave;
+        Ok(match self.target.wire.clone() {
+            Wire::Solarman { serial } => {
+                Client::Solarman(V5Client::new(self.connect_tcp().await?, serial, slave, self.rng.random()))
+            }
+            Wire::ModbusTcp => {
+                Client::ModbusTcp(MbapClient::new(self.connect_tcp().await?, slave, self.rng.random()))
+            }
+            // The gateway times its own serial side: no silence on the socket.
+            Wire::RtuOverTcp => {
+                Client::RtuOverTcp(RtuClient::new(self.connect_tcp().await?, slave, Duration::ZERO))
+            }
+            Wire::Serial(line) => {
+                Client::Serial(RtuClient::new(super::rtu::open(&line)?, slave, line.silence()))
+            }
+        })
+    }
+
+    async fn connect_tcp(&self) -> Result<TcpStream, Error> {
+        let addr = self.target.addr();
+        let connected = timeout(
+            self.settings.connect_timeout,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await;
+        match connected {
+            Ok(Ok(stream)) => {
+                // Small request frames must not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            Ok(Err(cause)) => Err(Error::Connect { addr, cause }),
+            Err(_) => Err(Error::ConnectTimeout { addr, after: self.settings.connect_timeout }),
+        }
+    }
+
+    fn attach(&mut self, client: Client) {
         self.backoff.reset();
         self.retry_at = None;
         self.counters.add(Event::Connect);
-        let client = match self.target.wire {
-            Wire::Solarman { serial } => {
-                Client::Solarman(V5Client::new(stream, serial, self.target.slave, self.rng.random()))
-            }
-            Wire::ModbusTcp => {
-                Client::ModbusTcp(MbapClient::new(stream, self.target.slave, self.rng.random()))
-            }
-        };
         self.client = Some(client);
     }
 
