@@ -1,5 +1,6 @@
-//! A logger simulator: a TCP server speaking Solarman V5 (or Modbus TCP) whose registers come
-//! from a time-driven house model ([`house`]), with fault injection ([`faults`]).
+//! A logger simulator: a TCP server speaking Solarman V5, Modbus TCP or raw RTU (or raw RTU on a
+//! pseudo-terminal, [`Pty`]) whose registers come from a time-driven house model ([`house`]),
+//! with fault injection ([`faults`]).
 //!
 //! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
 //! against fixed vectors (docs/protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
@@ -8,6 +9,7 @@ pub(crate) mod family;
 pub(crate) mod faults;
 pub mod fixture;
 pub(crate) mod house;
+mod pty;
 pub(crate) mod registers;
 mod server;
 
@@ -19,6 +21,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use family::Family;
 pub use faults::Faults;
+pub use pty::{Pty, PtyError, serve_pty};
 pub use server::serve;
 
 use crate::profile::{Profile, Value};
@@ -35,6 +38,8 @@ pub enum SimWire {
     Solarman,
     /// Modbus TCP, as Ethernet loggers on port 502.
     ModbusTcp,
+    /// Raw Modbus RTU over TCP, as a transparent RS485 gateway.
+    RtuOverTcp,
 }
 
 /// Where the simulator's time comes from.

@@ -16,6 +16,7 @@ mod mqtt;
 mod observability;
 mod poll_loop;
 mod process;
+mod rtu;
 mod secrets;
 mod service;
 mod weather;
