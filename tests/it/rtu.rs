@@ -11,6 +11,7 @@ use inverter_monitor::transport::{Event, Link, Parity, SerialLine, Target, Trans
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
+use crate::process::{BIN, terminate};
 
 /// Polls `polls` times over RTU-over-TCP through a simulator with `faults`.
 async fn rtu_over_tcp_survives(faults: Faults, polls: usize) -> Link {
@@ -181,4 +182,83 @@ async fn a_missing_serial_device_is_named_in_the_error_and_backs_off() {
     let again = link.call(&request).await.unwrap_err().to_string();
     assert!(again.starts_with("logger unreachable (1 failed connects)"), "{again}");
     assert_eq!(link.counters().get(Event::ConnectFailure), 1);
+}
+
+/// Runs the binary off the async runtime: (exit ok, stdout, stderr).
+async fn run(args: &[&str]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let output =
+        tokio::task::spawn_blocking(move || std::process::Command::new(BIN).args(&args).output().unwrap())
+            .await
+            .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// `read --json` output: every reading of the SG01LP1 profile, battery SOC among them.
+fn assert_every_reading(stdout: &str) {
+    let readings: Vec<serde_json::Value> = serde_json::from_str(stdout).unwrap();
+    assert_eq!(readings.len(), profile().readings.len());
+    assert!(readings.iter().any(|r| r["key"] == "battery_soc" && r["value"].is_number()), "{stdout}");
+}
+
+#[tokio::test]
+async fn read_over_rtu_over_tcp_through_junk() {
+    let config = SimConfig {
+        wire: SimWire::RtuOverTcp,
+        faults: Faults { garbage_every: Some(2), split: true, ..Faults::default() },
+        ..SimConfig::new(SERIAL)
+    };
+    let handle = spawn_sim(config, profile()).await;
+    let logger = handle.addr.to_string();
+    let (ok, stdout, stderr) =
+        run(&["read", "--protocol", "rtu-over-tcp", "--logger", &logger, "--json"]).await;
+    assert!(ok, "{stderr}");
+    assert_every_reading(&stdout);
+}
+
+#[tokio::test]
+async fn read_over_serial_from_simulate_pty() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyRS485");
+    let mut simulator = std::process::Command::new(BIN)
+        .args(["simulate", "--pty", link.to_str().unwrap(), "--garbage-every", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = simulator.stdout.take().unwrap();
+    let device = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line.trim().to_string()
+    })
+    .await
+    .unwrap();
+    assert!(device.starts_with("/dev/"), "simulate --pty prints the device: {device:?}");
+    assert_eq!(std::fs::read_link(&link).unwrap().to_str(), Some(device.as_str()));
+    let through_link = link.to_str().unwrap();
+    let (ok, stdout, stderr) =
+        run(&["read", "--protocol", "serial", "--device", through_link, "--baud", "19200", "--json"]).await;
+    terminate(&simulator);
+    let _ = tokio::task::spawn_blocking(move || simulator.wait()).await;
+    assert!(ok, "{stderr}");
+    assert_every_reading(&stdout);
+    assert!(!link.exists(), "the simulator removes its link when it stops");
+}
+
+#[tokio::test]
+async fn read_says_what_a_serial_read_is_missing() {
+    let (ok, _, stderr) = run(&["read", "--protocol", "serial"]).await;
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "error: --device is required for --protocol serial, e.g. /dev/ttyUSB0");
+    let (ok, _, stderr) = run(&["read", "--protocol", "rtu-over-tcp"]).await;
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "error: --logger HOST:PORT is required, the logger's or the gateway's address");
+    let (ok, _, stderr) = run(&["read", "--protocol", "serial", "--device", "/dev/no-such-adapter"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("cannot open serial port /dev/no-such-adapter"), "{stderr}");
 }
