@@ -61,7 +61,7 @@ impl SerialLine {
 /// # Errors
 /// [`Error::Open`] naming the device: absent, busy, or not a serial port.
 pub(crate) fn open(line: &SerialLine) -> Result<tokio_serial::SerialStream, Error> {
-    use tokio_serial::SerialPortBuilderExt;
+    use tokio_serial::{SerialPort, SerialPortBuilderExt};
     let parity = match line.parity {
         Parity::None => tokio_serial::Parity::None,
         Parity::Even => tokio_serial::Parity::Even,
@@ -75,6 +75,12 @@ pub(crate) fn open(line: &SerialLine) -> Result<tokio_serial::SerialStream, Erro
         .stop_bits(stop_bits)
         .flow_control(tokio_serial::FlowControl::None)
         .open_native_async()
+        .and_then(|port| {
+            // RTU has no transaction ids: a late answer left in the driver from before a reopen
+            // (the link reopens after a timeout) must not pass for the answer to the next request.
+            port.clear(tokio_serial::ClearBuffer::Input)?;
+            Ok(port)
+        })
         .map_err(|e| Error::Open { device: line.device.clone(), cause: e.to_string() })
 }
 
