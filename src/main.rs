@@ -105,6 +105,8 @@ enum WireArg {
     RtuOverTcp,
     /// Modbus RTU on a local serial port (--device).
     Serial,
+    /// Probe register 0: V5 (with --serial), Modbus TCP, then raw RTU.
+    Auto,
 }
 
 /// The `--parity` values.
@@ -131,6 +133,7 @@ impl ProfileArgs {
             (Some(WireArg::ModbusTcp), _) | (None, true) => Protocol::ModbusTcp,
             (Some(WireArg::RtuOverTcp), _) => Protocol::RtuOverTcp,
             (Some(WireArg::Serial), _) => Protocol::Serial,
+            (Some(WireArg::Auto), _) => Protocol::Auto,
         }
     }
 
@@ -452,6 +455,7 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
         (Protocol::Serial, None) => {
             bail!("--protocol serial: add --pty, a pseudo-terminal standing in for the port")
         }
+        (Protocol::Auto, _) => bail!("--protocol auto is for clients; the simulator speaks one protocol"),
     };
     config.faults = Faults {
         split: args.split,

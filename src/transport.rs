@@ -8,6 +8,7 @@
 
 pub(crate) mod counters;
 pub(crate) mod link;
+mod memory;
 pub(crate) mod modbus_tcp;
 pub(crate) mod rtu;
 pub(crate) mod solarman;
@@ -49,6 +50,16 @@ pub enum Error {
         /// Why: absent, busy, no permission, not a serial port.
         cause: String,
     },
+    /// `protocol = "auto"`: nothing answered the probe read of register 0.
+    #[error(
+        "{addr} answered none of {tried} to a read of register 0; set `protocol` (and `port`), see docs/configuration.md"
+    )]
+    Undetected {
+        /// host:port.
+        addr: String,
+        /// The protocols tried, in order.
+        tried: String,
+    },
     /// Connects are paused after failures.
     #[error("logger unreachable ({failures} failed connects); next attempt in {retry_in:.1?}")]
     Backoff {
@@ -75,7 +86,10 @@ impl Error {
     /// The counter this error feeds, if any.
     pub fn event(&self) -> Option<Event> {
         Some(match self {
-            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Open { .. } => Event::ConnectFailure,
+            Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Open { .. }
+            | Self::Undetected { .. } => Event::ConnectFailure,
             Self::Backoff { .. } => return None,
             Self::Timeout(_) => Event::Timeout,
             Self::Closed => Event::Closed,
@@ -94,9 +108,11 @@ impl Error {
             Self::Protocol(e) => {
                 !matches!(e, protocol::Error::SerialMismatch { .. } | protocol::Error::Count { .. })
             }
-            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Open { .. } | Self::Backoff { .. } => {
-                false
-            }
+            Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Open { .. }
+            | Self::Undetected { .. }
+            | Self::Backoff { .. } => false,
         }
     }
 

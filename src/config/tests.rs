@@ -325,3 +325,12 @@ fn serial_line_settings_are_checked_and_named() {
         "FILE: inverter[0].host: must name the logger's IP or host name"
     );
 }
+
+#[test]
+fn auto_probes_on_8899_and_tries_v5_only_with_a_serial() {
+    let text = "[[inverter]]\nname = \"x\"\nhost = \"h\"\nprotocol = \"auto\"\n";
+    let target = load(text, &[]).unwrap().inverters[0].target();
+    assert_eq!((target.port, target.wire), (8899, Wire::Auto { serial: None, memory: None }));
+    let target = load(&format!("{text}serial = 5\nport = 502\n"), &[]).unwrap().inverters[0].target();
+    assert_eq!((target.port, target.wire), (502, Wire::Auto { serial: Some(5), memory: None }));
+}

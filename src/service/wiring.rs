@@ -146,7 +146,9 @@ impl Wiring<'_> {
     pub(super) fn start_pollers(&mut self, profiles: &Profiles) -> Result<(), ServiceError> {
         for inverter in &self.config.inverters {
             let poller = Poller::for_inverter(inverter, profiles)?;
-            let link = Link::new(inverter.target(), inverter.link_settings());
+            let mut target = inverter.target();
+            target.remember_in(&self.config.data_dir);
+            let link = Link::new(target, inverter.link_settings());
             let run =
                 poller::run(poller, link, inverter.interval, self.bus.clone(), self.cancel.child_token());
             self.tasks.spawn(format!("poller {}", inverter.name), run);

@@ -1,5 +1,6 @@
 //! One persistent, self-healing connection to one logger.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -28,6 +29,14 @@ pub enum Wire {
     RtuOverTcp,
     /// Modbus RTU on a local serial port; `host` and `port` are unused.
     Serial(SerialLine),
+    /// Not known yet: probed at the first connect (V5 when `serial` is known, then Modbus TCP,
+    /// then raw RTU), then used like a configured wire; remembered in `memory` when given.
+    Auto {
+        /// The logger's serial, when known: only then is V5 tried.
+        serial: Option<u32>,
+        /// `<data_dir>/transport.json`.
+        memory: Option<PathBuf>,
+    },
 }
 
 /// Where a logger is and how to talk to it.
@@ -44,6 +53,13 @@ pub struct Target {
 }
 
 impl Target {
+    /// With `protocol = "auto"`, keeps what the probe finds in `data_dir/transport.json`.
+    pub fn remember_in(&mut self, data_dir: &Path) {
+        if let Wire::Auto { memory, .. } = &mut self.wire {
+            *memory = Some(data_dir.join("transport.json"));
+        }
+    }
+
     /// `host:port`, or the serial device, for messages.
     pub fn addr(&self) -> String {
         match &self.wire {
@@ -169,10 +185,65 @@ impl Link {
         Err(error)
     }
 
-    /// Opens the way in for the target's wire: a TCP connection, or the serial port.
+    /// Opens the way in for the target's wire; `auto` is found out first, once.
     async fn connect(&mut self) -> Result<Client, Error> {
+        match self.target.wire.clone() {
+            Wire::Auto { serial, memory } => {
+                let (wire, client) = self.detect(serial, memory.as_deref()).await?;
+                self.target.wire = wire;
+                Ok(client)
+            }
+            wire => self.open(wire).await,
+        }
+    }
+
+    /// The wire that answers a read of register 0: remembered, or probed in order. A connect
+    /// failure ends the probe (the host is down, not the protocol wrong).
+    async fn detect(&mut self, serial: Option<u32>, memory: Option<&Path>) -> Result<(Wire, Client), Error> {
+        let addr = self.target.addr();
+        if let Some(wire) = memory.and_then(|file| super::memory::recall(file, &addr, serial)) {
+            let client = self.open(wire.clone()).await?;
+            return Ok((wire, client));
+        }
+        let candidates: Vec<Wire> = serial
+            .map(|serial| Wire::Solarman { serial })
+            .into_iter()
+            .chain([Wire::ModbusTcp, Wire::RtuOverTcp])
+            .collect();
+        let probe = Request::ReadHolding { addr: 0, count: 1 };
+        for wire in &candidates {
+            let mut client = self.open(wire.clone()).await?;
+            let answered =
+                timeout(self.settings.read_timeout, client.call(&probe, &mut Counters::default())).await;
+            // A logger error or another logger's serial is still V5 spoken back.
+            let spoken = match answered {
+                Ok(Ok(_)) | Ok(Err(Error::Protocol(crate::protocol::Error::SerialMismatch { .. }))) => true,
+                Ok(Err(e)) => {
+                    tracing::debug!(%addr, ?wire, "auto: no: {e}");
+                    false
+                }
+                Err(_) => false,
+            };
+            if spoken {
+                tracing::info!(%addr, ?wire, "auto: the logger answered; remembered for the next start");
+                if let Some(file) = memory {
+                    super::memory::remember(file, &addr, wire);
+                }
+                return Ok((wire.clone(), client));
+            }
+        }
+        let tried = if serial.is_some() {
+            "solarman, modbus-tcp, rtu-over-tcp"
+        } else {
+            "modbus-tcp, rtu-over-tcp (solarman needs `serial`)"
+        };
+        Err(Error::Undetected { addr, tried: tried.into() })
+    }
+
+    /// Opens the way in for `wire`: a TCP connection, or the serial port.
+    async fn open(&mut self, wire: Wire) -> Result<Client, Error> {
         let slave = self.target.slave;
-        Ok(match self.target.wire.clone() {
+        Ok(match wire {
             Wire::Solarman { serial } => {
                 Client::Solarman(V5Client::new(self.connect_tcp().await?, serial, slave, self.rng.random()))
             }
@@ -185,6 +256,10 @@ impl Link {
             }
             Wire::Serial(line) => {
                 Client::Serial(RtuClient::new(super::rtu::open(&line)?, slave, line.silence()))
+            }
+            // `connect` resolves auto before it opens anything.
+            Wire::Auto { .. } => {
+                return Err(Error::Undetected { addr: self.target.addr(), tried: "nothing".into() });
             }
         })
     }

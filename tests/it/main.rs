@@ -3,6 +3,7 @@
 
 mod addon;
 mod addon_mode;
+mod auto;
 mod broker;
 mod cli;
 mod closed_pipe;
