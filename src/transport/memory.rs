@@ -39,9 +39,20 @@ pub(super) fn remember(file: &Path, addr: &str, wire: &Wire) {
     let Some(name) = name(wire) else { return };
     let mut known = load(file);
     known.insert(addr.to_string(), name.to_string());
-    if let Err(e) = crate::state_file::write(file, &known) {
+    if let Err(e) = write(file, &known) {
         tracing::warn!(file = %file.display(), "cannot remember the detected protocol: {e}");
     }
+}
+
+/// Writes a temporary file and renames it, so a power cut leaves the old file whole. The same
+/// few lines as `state_file`, which the transport layer may not import (docs/design.md).
+fn write(file: &Path, known: &BTreeMap<String, String>) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(known)?)?;
+    std::fs::rename(tmp, file)
 }
 
 #[cfg(test)]
