@@ -10,6 +10,7 @@ pub(crate) mod counters;
 pub(crate) mod link;
 mod memory;
 pub(crate) mod modbus_tcp;
+mod probe;
 pub(crate) mod rtu;
 pub(crate) mod solarman;
 
@@ -60,6 +61,18 @@ pub enum Error {
         /// The protocols tried, in order.
         tried: String,
     },
+    /// `protocol = "auto"`: the logger speaks the AT text protocol on this port, not Modbus.
+    #[error(
+        "{addr} answers in the AT text protocol (`{banner}`), not Solarman V5 or Modbus: this logger \
+         firmware gives no Modbus over TCP; wire an RS485 gateway or a USB RS485 adapter to the \
+         inverter (docs/install.md, RS485 gateways and USB adapters)"
+    )]
+    AtText {
+        /// host:port.
+        addr: String,
+        /// The logger's first line, e.g. `AT+YZCMPVER=MW3_16U_5408_5.0B-S`.
+        banner: String,
+    },
     /// Connects are paused after failures.
     #[error("logger unreachable ({failures} failed connects); next attempt in {retry_in:.1?}")]
     Backoff {
@@ -89,7 +102,8 @@ impl Error {
             Self::Connect { .. }
             | Self::ConnectTimeout { .. }
             | Self::Open { .. }
-            | Self::Undetected { .. } => Event::ConnectFailure,
+            | Self::Undetected { .. }
+            | Self::AtText { .. } => Event::ConnectFailure,
             Self::Backoff { .. } => return None,
             Self::Timeout(_) => Event::Timeout,
             Self::Closed => Event::Closed,
@@ -112,6 +126,7 @@ impl Error {
             | Self::ConnectTimeout { .. }
             | Self::Open { .. }
             | Self::Undetected { .. }
+            | Self::AtText { .. }
             | Self::Backoff { .. } => false,
         }
     }

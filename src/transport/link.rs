@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::modbus_tcp::MbapClient;
+use super::probe::Verdict;
 use super::rtu::{RtuClient, SerialLine};
 use super::solarman::V5Client;
 use super::{Counters, Error, Event, Transport};
@@ -197,45 +198,38 @@ impl Link {
         }
     }
 
-    /// The wire that answers a read of register 0: remembered, or probed in order. A connect
-    /// failure ends the probe (the host is down, not the protocol wrong).
+    /// The wire that answers a read of register 0: remembered, or probed in order on throwaway
+    /// connections. A connect failure ends the probe (the host is down, not the envelope wrong).
     async fn detect(&mut self, serial: Option<u32>, memory: Option<&Path>) -> Result<(Wire, Client), Error> {
         let addr = self.target.addr();
         if let Some(wire) = memory.and_then(|file| super::memory::recall(file, &addr, serial)) {
             let client = self.open(wire.clone()).await?;
             return Ok((wire, client));
         }
-        let candidates: Vec<Wire> = serial
-            .map(|serial| Wire::Solarman { serial })
-            .into_iter()
-            .chain([Wire::ModbusTcp, Wire::RtuOverTcp])
-            .collect();
-        let probe = Request::ReadHolding { addr: 0, count: 1 };
-        for wire in &candidates {
-            let mut client = self.open(wire.clone()).await?;
-            let answered =
-                timeout(self.settings.read_timeout, client.call(&probe, &mut Counters::default())).await;
-            // A logger error or another logger's serial is still V5 spoken back.
-            let spoken = match answered {
-                Ok(Ok(_)) | Ok(Err(Error::Protocol(crate::protocol::Error::SerialMismatch { .. }))) => true,
-                Ok(Err(e)) => {
-                    tracing::debug!(%addr, ?wire, "auto: no: {e}");
-                    false
+        let candidates = serial.map(|serial| Wire::Solarman { serial }).into_iter();
+        let mut at_text = None;
+        for wire in candidates.chain([Wire::ModbusTcp, Wire::RtuOverTcp]) {
+            let stream = self.connect_tcp().await?;
+            let (slave, seed, wait) = (self.target.slave, self.rng.random(), self.settings.read_timeout);
+            match super::probe::probe(stream, &wire, slave, seed, wait).await {
+                Verdict::Spoken => {
+                    tracing::info!(%addr, ?wire, "auto: the logger answered; remembered for the next start");
+                    if let Some(file) = memory {
+                        super::memory::remember(file, &addr, &wire);
+                    }
+                    let client = self.open(wire.clone()).await?;
+                    return Ok((wire, client));
                 }
-                Err(_) => false,
-            };
-            if spoken {
-                tracing::info!(%addr, ?wire, "auto: the logger answered; remembered for the next start");
-                if let Some(file) = memory {
-                    super::memory::remember(file, &addr, wire);
-                }
-                return Ok((wire.clone(), client));
+                Verdict::AtText(banner) => at_text = Some(banner),
+                Verdict::No => {}
             }
         }
-        let tried = if serial.is_some() {
-            "solarman, modbus-tcp, rtu-over-tcp"
-        } else {
-            "modbus-tcp, rtu-over-tcp (solarman needs `serial`)"
+        if let Some(banner) = at_text {
+            return Err(Error::AtText { addr, banner });
+        }
+        let tried = match serial {
+            Some(_) => "solarman, modbus-tcp, rtu-over-tcp",
+            None => "modbus-tcp, rtu-over-tcp (solarman needs `serial`)",
         };
         Err(Error::Undetected { addr, tried: tried.into() })
     }

@@ -23,6 +23,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MbapClient<S> {
         Self { framed: Framed::new(stream, MbapCodec), unit, transaction: first_transaction }
     }
 
+    /// The stream back, for a probe that looks at what came (`probe`).
+    pub(crate) fn into_inner(self) -> S {
+        self.framed.into_inner()
+    }
+
     /// Sends `request` and waits for the answer with its transaction id.
     ///
     /// # Errors

@@ -102,6 +102,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RtuClient<S> {
         Self { framed: Framed::new(stream, RtuCodec::default()), slave, silence, last_activity: None }
     }
 
+    /// The stream back, for a probe that looks at what came (`probe`).
+    pub(crate) fn into_inner(self) -> S {
+        self.framed.into_inner()
+    }
+
     /// Sends `request` and waits for its answer, skipping junk and answers of another shape.
     ///
     /// # Errors

@@ -26,6 +26,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
         Self { framed: Framed::new(stream, V5Codec), serial, slave, seq: first_seq }
     }
 
+    /// The stream back, for a probe that looks at what came (`probe`).
+    pub(crate) fn into_inner(self) -> S {
+        self.framed.into_inner()
+    }
+
     /// Sends `request` and waits for its answer, skipping heartbeats, junk and stale replies.
     ///
     /// # Errors

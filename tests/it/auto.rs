@@ -73,3 +73,31 @@ async fn a_logger_that_answers_nothing_is_named_with_what_was_tried() {
     );
     assert!(!data_dir.path().join("transport.json").exists());
 }
+
+#[tokio::test]
+async fn a_logger_speaking_the_at_text_protocol_is_named_with_what_to_do() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // What such a logger sends back to a V5 request on 8899 (and to anything else).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 64];
+                while socket.read(&mut request).await.is_ok_and(|n| n > 0) {
+                    let _ = socket.write_all(b"AT+YZCMPVER=MW3_16U_5408_5.0B-S\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut link = auto_link(port, Some(SERIAL), data_dir.path());
+    let error = link.call(&DEVICE_TYPE).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!(
+            "127.0.0.1:{port} answers in the AT text protocol (`AT+YZCMPVER=MW3_16U_5408_5.0B-S`), not Solarman V5"
+        )),
+        "{error}"
+    );
+    assert!(error.contains("RS485 gateway or a USB RS485 adapter"), "{error}");
+}
