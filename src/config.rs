@@ -28,7 +28,7 @@ pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, PeerNet,
 pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 
 use crate::profile::Profiles;
-use crate::transport::{LinkSettings, Target, Wire};
+use crate::transport::{LinkSettings, Parity, SerialLine, Target, Wire};
 
 /// The prefix of environment variables that override the file.
 pub const ENV_PREFIX: &str = "INVERTER_MONITOR";
@@ -154,6 +154,14 @@ pub enum Protocol {
     Solarman,
     /// Modbus TCP (Ethernet loggers, port 502).
     ModbusTcp,
+    /// Raw Modbus RTU over TCP: a transparent RS485 gateway (Elfin EW11, Waveshare, USR-TCP232).
+    /// Gateways listen on whatever port they were set to, so `port` is required.
+    RtuOverTcp,
+    /// Modbus RTU on a local serial port (`device`): a USB RS485 adapter.
+    Serial,
+    /// Found out at the first connect: V5 (when `serial` is set), Modbus TCP, then raw RTU, each
+    /// asked for register 0 on `port` (default 8899); remembered in `data_dir/transport.json`.
+    Auto,
 }
 
 /// One inverter.
@@ -162,15 +170,27 @@ pub enum Protocol {
 pub struct InverterConfig {
     /// A short name: shown in Home Assistant and used in topics.
     pub name: String,
-    /// The logger's host name or IP.
+    /// The logger's host name or IP; not used with `protocol = "serial"`.
+    #[serde(default)]
     pub host: String,
-    /// The logger's port; 8899 for Solarman, 502 for Modbus TCP.
+    /// The logger's port; 8899 for Solarman, 502 for Modbus TCP, required for RTU over TCP.
     pub port: Option<u16>,
+    /// The serial port, e.g. `/dev/ttyUSB0` (`protocol = "serial"` only).
+    pub device: Option<String>,
+    /// The serial line's speed (`protocol = "serial"` only).
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// The serial line's parity (`protocol = "serial"` only).
+    #[serde(default)]
+    pub parity: Parity,
+    /// The serial line's stop bits, 1 or 2 (`protocol = "serial"` only).
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
     /// The logger's serial (Solarman only; on the logger's sticker). Left out or 0 (the
     /// add-on form's empty value), it is learned from the logger's first answer and kept in
     /// `<data_dir>/loggers.json`; given, it is pinned.
     pub serial: Option<u32>,
-    /// Solarman or Modbus TCP.
+    /// Solarman, Modbus TCP, RTU over TCP, or serial.
     #[serde(default)]
     pub protocol: Protocol,
     /// The register profile, or `"auto"` (the default): detected from the device-type register.
@@ -207,6 +227,12 @@ pub struct InverterConfig {
 fn default_profile() -> String {
     crate::profile::AUTO.into()
 }
+fn default_baud() -> u32 {
+    9600
+}
+fn default_stop_bits() -> u8 {
+    1
+}
 fn default_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -233,6 +259,10 @@ impl InverterConfig {
             name: name.into(),
             host: host.into(),
             port: Some(port),
+            device: None,
+            baud: default_baud(),
+            parity: Parity::None,
+            stop_bits: default_stop_bits(),
             serial: Some(serial),
             protocol: Protocol::Solarman,
             profile: default_profile(),
@@ -253,8 +283,22 @@ impl InverterConfig {
         let (wire, port) = match self.protocol {
             Protocol::Solarman => (Wire::Solarman { serial: self.serial.unwrap_or_default() }, 8899),
             Protocol::ModbusTcp => (Wire::ModbusTcp, 502),
+            // Validation makes `port` required: 0 is never dialled.
+            Protocol::RtuOverTcp => (Wire::RtuOverTcp, 0),
+            Protocol::Serial => (Wire::Serial(self.serial_line()), 0),
+            Protocol::Auto => (Wire::Auto { serial: self.serial.filter(|s| *s != 0), memory: None }, 8899),
         };
         Target { host: self.host.clone(), port: self.port.unwrap_or(port), wire, slave: self.slave_id }
+    }
+
+    /// The serial port and its line settings (meaningful with `protocol = "serial"`).
+    pub fn serial_line(&self) -> SerialLine {
+        SerialLine {
+            device: self.device.clone().unwrap_or_default(),
+            baud: self.baud,
+            parity: self.parity,
+            stop_bits: self.stop_bits,
+        }
     }
 
     /// The link's timing.
@@ -458,8 +502,8 @@ impl InverterConfig {
             );
             return Some(("name", reason));
         }
-        if self.host.trim().is_empty() {
-            return Some(("host", "must name the logger's IP or host name".into()));
+        if let Some(problem) = self.way_in_problem() {
+            return Some(problem);
         }
         if self.port == Some(0) {
             return Some(("port", "must be 1..=65535".into()));
@@ -474,6 +518,37 @@ impl InverterConfig {
             return Some(("max_read", "must be 1..=125".into()));
         }
         self.profile_problem(profiles).map(|reason| ("profile", reason))
+    }
+
+    /// What is wrong with how the inverter is reached: host and port, or the serial port.
+    fn way_in_problem(&self) -> Option<(&'static str, String)> {
+        if self.protocol != Protocol::Serial {
+            if self.host.trim().is_empty() {
+                return Some(("host", "must name the logger's IP or host name".into()));
+            }
+            if self.protocol == Protocol::RtuOverTcp && self.port.is_none() {
+                let reason =
+                    "missing: the RS485 gateway's TCP port (often 502, 8899 or 4196; see its web page)";
+                return Some(("port", reason.into()));
+            }
+            return None;
+        }
+        if self.device.as_deref().is_none_or(|d| d.trim().is_empty()) {
+            return Some((
+                "device",
+                "missing: the serial port of the RS485 adapter, e.g. /dev/ttyUSB0".into(),
+            ));
+        }
+        if !(300..=4_000_000).contains(&self.baud) {
+            return Some((
+                "baud",
+                format!("{} is outside 300..=4000000 (Deye and Sunsynk use 9600)", self.baud),
+            ));
+        }
+        if !(1..=2).contains(&self.stop_bits) {
+            return Some(("stop_bits", format!("{} must be 1 or 2", self.stop_bits)));
+        }
+        None
     }
 
     /// A named profile must exist; `auto` needs every device-type code to pick one profile.

@@ -22,8 +22,8 @@ use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::report;
 use inverter_monitor::service::{self, Console};
-use inverter_monitor::sim::{self, Faults, SimConfig, SimWire, Simulator};
-use inverter_monitor::transport::Link;
+use inverter_monitor::sim::{self, Faults, Pty, SimConfig, SimWire, Simulator};
+use inverter_monitor::transport::{Link, Parity};
 
 /// Polls a Deye/Sunsynk inverter through its Solarman logger. Without a command it runs a demo
 /// against a built-in simulated logger.
@@ -89,9 +89,35 @@ struct ProfileArgs {
     /// A directory of extra profiles.
     #[arg(long)]
     profiles_dir: Option<PathBuf>,
-    /// Speak Modbus TCP instead of Solarman V5.
-    #[arg(long)]
+    /// How the logger is reached (`simulate` serves serial with --pty). Default solarman.
+    #[arg(long, value_enum)]
+    protocol: Option<WireArg>,
+    /// Speak Modbus TCP instead of Solarman V5: the same as --protocol modbus-tcp.
+    #[arg(long, conflicts_with = "protocol")]
     modbus_tcp: bool,
+}
+
+/// The `--protocol` values: the config's `protocol` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WireArg {
+    /// Solarman V5, a Wi-Fi logger on port 8899.
+    Solarman,
+    /// Modbus TCP, an Ethernet logger or inverter on port 502.
+    ModbusTcp,
+    /// Raw Modbus RTU over TCP, a transparent RS485 gateway.
+    RtuOverTcp,
+    /// Modbus RTU on a local serial port (--device).
+    Serial,
+    /// Probe register 0: V5 (with --serial), Modbus TCP, then raw RTU.
+    Auto,
+}
+
+/// The `--parity` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ParityArg {
+    None,
+    Even,
+    Odd,
 }
 
 impl ProfileArgs {
@@ -103,6 +129,17 @@ impl ProfileArgs {
         })
     }
 
+    /// The protocol asked for by `--protocol` or `--modbus-tcp`.
+    fn protocol(&self) -> Protocol {
+        match (self.protocol, self.modbus_tcp) {
+            (Some(WireArg::Solarman), _) | (None, false) => Protocol::Solarman,
+            (Some(WireArg::ModbusTcp), _) | (None, true) => Protocol::ModbusTcp,
+            (Some(WireArg::RtuOverTcp), _) => Protocol::RtuOverTcp,
+            (Some(WireArg::Serial), _) => Protocol::Serial,
+            (Some(WireArg::Auto), _) => Protocol::Auto,
+        }
+    }
+
     /// The profile to serve: `--profile`, else the demo's.
     fn served(&self) -> Result<Arc<inverter_monitor::profile::Profile>> {
         Ok(self.profiles()?.get(self.profile.as_deref().unwrap_or(DEMO_PROFILE))?)
@@ -111,14 +148,16 @@ impl ProfileArgs {
 
 #[derive(Debug, Args)]
 struct ReadArgs {
-    /// The logger, HOST:PORT.
+    /// The logger or gateway, HOST:PORT (all but --protocol serial).
     #[arg(long)]
-    logger: String,
+    logger: Option<String>,
     /// The logger's serial number (Solarman only); learned from the logger when left out.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     serial: Option<u32>,
     #[command(flatten)]
     source: ProfileArgs,
+    #[command(flatten)]
+    line: LineArgs,
     /// Modbus slave id.
     #[arg(long, default_value_t = 1)]
     slave: u8,
@@ -131,6 +170,23 @@ struct ReadArgs {
     /// Print one JSON array: {key, name, value, unit, registers} per reading.
     #[arg(long)]
     json: bool,
+}
+
+/// The serial port of `read --protocol serial`.
+#[derive(Debug, Args)]
+struct LineArgs {
+    /// The serial port, e.g. /dev/ttyUSB0 (--protocol serial).
+    #[arg(long)]
+    device: Option<String>,
+    /// The serial line's speed.
+    #[arg(long, default_value_t = 9600)]
+    baud: u32,
+    /// The serial line's parity.
+    #[arg(long, value_enum, default_value = "none")]
+    parity: ParityArg,
+    /// The serial line's stop bits.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    stop_bits: u8,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +215,10 @@ struct SimulateArgs {
     serial: u32,
     #[command(flatten)]
     source: ProfileArgs,
+    /// Serve raw RTU on a new pseudo-terminal instead of TCP, printing the device a client
+    /// opens (`protocol = "serial"`); with PATH, also a symlink there to it.
+    #[arg(long, num_args = 0..=1, value_name = "PATH")]
+    pty: Option<Option<PathBuf>>,
     /// Answer in two TCP writes.
     #[arg(long)]
     split: bool,
@@ -359,13 +419,22 @@ async fn demo(interval: Duration, profile: &str) -> Result<()> {
 }
 
 async fn read(args: ReadArgs) -> Result<()> {
-    let (host, port) = args.logger.rsplit_once(':').context("--logger must be HOST:PORT")?;
-    let port: u16 = port.parse().with_context(|| format!("--logger port `{port}` is not a number"))?;
     init_read_logging();
+    let protocol = args.source.protocol();
     // Without --serial a Solarman logger names its own serial in its first answer.
-    let mut inverter = InverterConfig::new("read", host, port, args.serial.unwrap_or_default());
+    let serial = args.serial.unwrap_or_default();
+    let mut inverter = match (protocol, &args.logger) {
+        (Protocol::Serial, _) => serial_inverter(&args.line)?,
+        (_, None) => bail!("--logger HOST:PORT is required, the logger's or the gateway's address"),
+        (_, Some(logger)) => {
+            let (host, port) = logger.rsplit_once(':').context("--logger must be HOST:PORT")?;
+            let port: u16 =
+                port.parse().with_context(|| format!("--logger port `{port}` is not a number"))?;
+            InverterConfig::new("read", host, port, serial)
+        }
+    };
+    inverter.protocol = protocol;
     inverter.serial = args.serial;
-    inverter.protocol = if args.source.modbus_tcp { Protocol::ModbusTcp } else { Protocol::Solarman };
     if let Some(profile) = &args.source.profile {
         inverter.profile = profile.clone();
     }
@@ -474,11 +543,36 @@ async fn read_once(poller: &mut Poller, link: &mut Link, inverter: &InverterConf
         .with_context(|| format!("reading {} failed", inverter.target().addr()))
 }
 
+/// The inverter of `read --protocol serial`: the device and its line, checked as the config is.
+fn serial_inverter(line: &LineArgs) -> Result<InverterConfig> {
+    let device =
+        line.device.as_deref().context("--device is required for --protocol serial, e.g. /dev/ttyUSB0")?;
+    let mut inverter = InverterConfig::new("read", "", 0, 0);
+    inverter.device = Some(device.into());
+    inverter.baud = line.baud;
+    inverter.parity = match line.parity {
+        ParityArg::None => Parity::None,
+        ParityArg::Even => Parity::Even,
+        ParityArg::Odd => Parity::Odd,
+    };
+    inverter.stop_bits = line.stop_bits;
+    Ok(inverter)
+}
+
 async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default(), false);
     let profile = args.source.served()?;
     let mut config = SimConfig::new(args.serial);
-    config.wire = if args.source.modbus_tcp { SimWire::ModbusTcp } else { SimWire::Solarman };
+    config.wire = match (args.source.protocol(), &args.pty) {
+        (Protocol::Solarman, _) => SimWire::Solarman,
+        (Protocol::ModbusTcp, _) => SimWire::ModbusTcp,
+        (Protocol::RtuOverTcp, _) => SimWire::RtuOverTcp,
+        (Protocol::Serial, Some(_)) => SimWire::RtuOverTcp,
+        (Protocol::Serial, None) => {
+            bail!("--protocol serial: add --pty, a pseudo-terminal standing in for the port")
+        }
+        (Protocol::Auto, _) => bail!("--protocol auto is for clients; the simulator speaks one protocol"),
+    };
     config.faults = Faults {
         split: args.split,
         heartbeat: args.heartbeat,
@@ -489,6 +583,9 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
         double_crc: args.double_crc,
         at_text: args.at_text,
     };
+    if let Some(link) = &args.pty {
+        return simulate_pty(config, profile, link.as_deref()).await;
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -513,6 +610,33 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     });
     sim::serve_stack(listener, units.collect(), cancel).await?;
     Ok(())
+}
+
+/// `simulate --pty`: raw RTU on a pseudo-terminal; its device is printed on stdout, one line,
+/// for scripts, and linked from `link` when given.
+async fn simulate_pty(
+    config: SimConfig,
+    profile: Arc<inverter_monitor::profile::Profile>,
+    link: Option<&std::path::Path>,
+) -> Result<()> {
+    let pty = Pty::open()?;
+    let device = pty.path().to_string();
+    if let Some(link) = link {
+        // Only a symlink is replaced: a file someone keeps there is not ours to delete.
+        if link.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+            std::fs::remove_file(link).with_context(|| format!("cannot replace {}", link.display()))?;
+        }
+        std::os::unix::fs::symlink(&device, link)
+            .with_context(|| format!("cannot link {} to {device}", link.display()))?;
+    }
+    tracing::info!(device, profile = profile.id(), faults = ?config.faults, "simulated inverter on a pseudo-terminal (protocol = \"serial\"); Ctrl-C stops");
+    print_out(&format!("{device}\n"))?;
+    let cancel = shutdown_on_signal();
+    let served = sim::serve_pty(pty, Arc::new(Simulator::new(config, profile)), cancel).await;
+    if let Some(link) = link {
+        let _ = std::fs::remove_file(link);
+    }
+    Ok(served?)
 }
 
 fn check_config(file: PathBuf) -> Result<()> {

@@ -1,5 +1,6 @@
-//! A logger simulator: a TCP server speaking Solarman V5 (or Modbus TCP) whose registers come
-//! from a time-driven house model ([`house`]), with fault injection ([`faults`]).
+//! A logger simulator: a TCP server speaking Solarman V5, Modbus TCP or raw RTU (or raw RTU on a
+//! pseudo-terminal, [`Pty`]) whose registers come from a time-driven house model ([`house`]),
+//! with fault injection ([`faults`]).
 //!
 //! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
 //! against fixed vectors (docs/protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
@@ -9,6 +10,7 @@ pub(crate) mod faults;
 pub mod finder;
 pub mod fixture;
 pub(crate) mod house;
+mod pty;
 pub(crate) mod registers;
 mod server;
 
@@ -21,6 +23,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 pub use family::Family;
 pub use faults::Faults;
 pub use finder::answer_discovery;
+pub use pty::{Pty, PtyError, serve_pty};
 pub use server::{serve, serve_stack};
 
 use crate::profile::{Profile, Value};
@@ -37,6 +40,8 @@ pub enum SimWire {
     Solarman,
     /// Modbus TCP, as Ethernet loggers on port 502.
     ModbusTcp,
+    /// Raw Modbus RTU over TCP, as a transparent RS485 gateway.
+    RtuOverTcp,
 }
 
 /// Where the simulator's time comes from.

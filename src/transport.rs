@@ -1,4 +1,5 @@
-//! Async clients that carry Modbus requests to a logger and bring the answers back.
+//! Async clients that carry Modbus requests to a logger and bring the answers back: Solarman
+//! V5, Modbus TCP, and raw Modbus RTU over a gateway's TCP socket or a local serial port.
 //!
 //! One persistent connection per logger ([`Link`]): connect and read timeouts, at most one
 //! request in flight (`&mut self`), a pause between requests, reconnects with exponential
@@ -8,7 +9,10 @@
 pub(crate) mod counters;
 pub(crate) mod link;
 pub mod loggers;
+mod memory;
 pub(crate) mod modbus_tcp;
+mod probe;
+pub(crate) mod rtu;
 pub(crate) mod solarman;
 
 use std::future::Future;
@@ -17,6 +21,7 @@ use std::time::Duration;
 pub use counters::{Counters, Event};
 pub use link::{Link, LinkSettings, Target, Unit, Wire};
 pub use loggers::LoggerBook;
+pub use rtu::{Parity, SerialLine};
 
 use crate::protocol::{self, Answer, Request};
 
@@ -40,6 +45,24 @@ pub enum Error {
         /// The timeout.
         after: Duration,
     },
+    /// The serial port could not be opened.
+    #[error("cannot open serial port {device}: {cause}")]
+    Open {
+        /// The device path.
+        device: String,
+        /// Why: absent, busy, no permission, not a serial port.
+        cause: String,
+    },
+    /// `protocol = "auto"`: nothing answered the probe read of register 0.
+    #[error(
+        "{addr} answered none of {tried} to a read of register 0; set `protocol` (and `port`), see docs/configuration.md"
+    )]
+    Undetected {
+        /// host:port.
+        addr: String,
+        /// The protocols tried, in order.
+        tried: String,
+    },
     /// Connects are paused after failures.
     #[error("logger unreachable ({failures} failed connects); next attempt in {retry_in:.1?}")]
     Backoff {
@@ -60,16 +83,17 @@ pub enum Error {
     /// A frame that could not be trusted.
     #[error(transparent)]
     Protocol(#[from] protocol::Error),
-    /// The logger answered in AT text and never in V5: another protocol, not a damaged frame.
+    /// The logger answered in AT text and never in V5 or Modbus: another protocol, not a
+    /// damaged frame.
     #[error(
-        "the logger at {addr} answers the AT text protocol, not Solarman V5 (it said `{text}`): \
-         update the logger's firmware, or wire the inverter's RS485 port to a gateway; if port 502 \
-         answers, set protocol = \"modbus-tcp\""
+        "the logger at {addr} answers the AT text protocol, not Solarman V5 or Modbus (it said \
+         `{text}`): update the logger's firmware, or wire the inverter's RS485 port to a gateway or \
+         a USB RS485 adapter (docs/install.md); if port 502 answers, set protocol = \"modbus-tcp\""
     )]
     AtText {
         /// host:port.
         addr: String,
-        /// The first AT line it sent.
+        /// The first AT line it sent, e.g. `AT+YZCMPVER=MW3_16U_5408_5.0B-S`.
         text: String,
     },
 }
@@ -78,7 +102,10 @@ impl Error {
     /// The counter this error feeds, if any.
     pub fn event(&self) -> Option<Event> {
         Some(match self {
-            Self::Connect { .. } | Self::ConnectTimeout { .. } => Event::ConnectFailure,
+            Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Open { .. }
+            | Self::Undetected { .. } => Event::ConnectFailure,
             Self::Backoff { .. } => return None,
             Self::Timeout(_) => Event::Timeout,
             Self::Closed => Event::Closed,
@@ -99,8 +126,10 @@ impl Error {
             }
             Self::Connect { .. }
             | Self::ConnectTimeout { .. }
-            | Self::Backoff { .. }
-            | Self::AtText { .. } => false,
+            | Self::Open { .. }
+            | Self::Undetected { .. }
+            | Self::AtText { .. }
+            | Self::Backoff { .. } => false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! docs/protocol.md §2), so they must agree on everything the connection is made of.
 
 use super::InverterConfig;
+use crate::transport::Wire;
 
 /// The inverters that share a connection, as indices into the configured list, each group in
 /// configuration order; the first of a group is its master. A lone inverter is a group of one.
@@ -18,7 +19,7 @@ pub(crate) fn stacks(inverters: &[InverterConfig]) -> Vec<Vec<usize>> {
 }
 
 /// The first disagreement inside a stack, as (index, field, reason): members need distinct
-/// slave ids and the same protocol, logger serial and connection timing.
+/// slave ids and the same protocol, logger serial, serial line and connection timing.
 pub(super) fn problem(inverters: &[InverterConfig]) -> Option<(usize, &'static str, String)> {
     for group in stacks(inverters) {
         let master = &inverters[group[0]];
@@ -54,14 +55,21 @@ impl InverterConfig {
     /// True when `other` is reached at the same address (a member of the same stack).
     fn shares_connection(&self, other: &Self) -> bool {
         let (mine, theirs) = (self.target(), other.target());
-        mine.host.eq_ignore_ascii_case(&theirs.host) && mine.port == theirs.port
+        match (&mine.wire, &theirs.wire) {
+            (Wire::Serial(a), Wire::Serial(b)) => a.device == b.device,
+            (Wire::Serial(_), _) | (_, Wire::Serial(_)) => false,
+            _ => mine.host.eq_ignore_ascii_case(&theirs.host) && mine.port == theirs.port,
+        }
     }
 
     /// The first connection setting `other` has otherwise.
     fn differs(&self, other: &Self) -> Option<&'static str> {
-        let fields: [(&'static str, bool); 6] = [
+        let fields: [(&'static str, bool); 9] = [
             ("protocol", self.protocol == other.protocol),
             ("serial", self.serial == other.serial),
+            ("baud", self.baud == other.baud),
+            ("parity", self.parity == other.parity),
+            ("stop_bits", self.stop_bits == other.stop_bits),
             ("connect_timeout", self.connect_timeout == other.connect_timeout),
             ("read_timeout", self.read_timeout == other.read_timeout),
             ("request_pause", self.request_pause == other.request_pause),

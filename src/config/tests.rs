@@ -323,3 +323,79 @@ fn a_stack_must_agree_on_its_connection_and_tell_its_inverters_apart() {
     let other_timing = STACK.replace("slave_id = 2", "slave_id = 2\nread_timeout = \"9s\"");
     assert!(message(&other_timing, &[]).contains("inverter[1].read_timeout: differs"));
 }
+
+#[test]
+fn rtu_over_tcp_needs_its_port_named_because_gateways_have_no_standard_one() {
+    let text = "[[inverter]]\nname = \"ew11\"\nhost = \"192.168.1.70\"\nprotocol = \"rtu-over-tcp\"\n";
+    assert_eq!(
+        message(text, &[]),
+        "FILE: inverter[0].port: missing: the RS485 gateway's TCP port (often 502, 8899 or 4196; see its web page)"
+    );
+    let target = load(&format!("{text}port = 8899\n"), &[]).unwrap().inverters[0].target();
+    assert_eq!(
+        (target.addr(), target.wire, target.port),
+        ("192.168.1.70:8899".into(), Wire::RtuOverTcp, 8899)
+    );
+}
+
+#[test]
+fn serial_needs_a_device_and_no_host_and_defaults_to_9600_8n1() {
+    let text = "[[inverter]]\nname = \"usb\"\nprotocol = \"serial\"\n";
+    assert_eq!(
+        message(text, &[]),
+        "FILE: inverter[0].device: missing: the serial port of the RS485 adapter, e.g. /dev/ttyUSB0"
+    );
+    let config = load(&format!("{text}device = \"/dev/ttyUSB0\"\n"), &[]).unwrap();
+    let target = config.inverters[0].target();
+    let line = SerialLine { device: "/dev/ttyUSB0".into(), baud: 9600, parity: Parity::None, stop_bits: 1 };
+    assert_eq!((target.addr(), target.wire), ("/dev/ttyUSB0".into(), Wire::Serial(line)));
+    let config = load(
+        &format!("{text}device = \"/dev/ttyACM0\"\nbaud = 19200\nparity = \"even\"\nstop_bits = 2\n"),
+        &[("INVERTER_MONITOR__INVERTER__0__BAUD", "38400")],
+    )
+    .unwrap();
+    let line = config.inverters[0].serial_line();
+    assert_eq!((line.baud, line.parity, line.stop_bits), (38400, Parity::Even, 2));
+}
+
+#[test]
+fn serial_line_settings_are_checked_and_named() {
+    let text = "[[inverter]]\nname = \"usb\"\nprotocol = \"serial\"\ndevice = \"/dev/ttyUSB0\"\n";
+    assert_eq!(
+        message(&format!("{text}baud = 12\n"), &[]),
+        "FILE: inverter[0].baud: 12 is outside 300..=4000000 (Deye and Sunsynk use 9600)"
+    );
+    assert_eq!(
+        message(&format!("{text}stop_bits = 3\n"), &[]),
+        "FILE: inverter[0].stop_bits: 3 must be 1 or 2"
+    );
+    assert!(message(&format!("{text}parity = \"mark\"\n"), &[]).contains("parity"));
+    // A TCP logger still needs its host.
+    assert_eq!(
+        message("[[inverter]]\nname = \"x\"\nprotocol = \"modbus-tcp\"\n", &[]),
+        "FILE: inverter[0].host: must name the logger's IP or host name"
+    );
+}
+
+#[test]
+fn auto_probes_on_8899_and_tries_v5_only_with_a_serial() {
+    let text = "[[inverter]]\nname = \"x\"\nhost = \"h\"\nprotocol = \"auto\"\n";
+    let target = load(text, &[]).unwrap().inverters[0].target();
+    assert_eq!((target.port, target.wire), (8899, Wire::Auto { serial: None, memory: None }));
+    let target = load(&format!("{text}serial = 5\nport = 502\n"), &[]).unwrap().inverters[0].target();
+    assert_eq!((target.port, target.wire), (502, Wire::Auto { serial: Some(5), memory: None }));
+}
+
+#[test]
+fn serial_inverters_stack_by_device_only() {
+    let usb = |name: &str, device: &str, slave: u8| {
+        format!(
+            "[[inverter]]\nname = \"{name}\"\nprotocol = \"serial\"\ndevice = \"{device}\"\nslave_id = {slave}\n"
+        )
+    };
+    let text =
+        [usb("a", "/dev/ttyUSB0", 1), usb("b", "/dev/ttyUSB0", 2), usb("c", "/dev/ttyUSB1", 1)].concat();
+    assert_eq!(load(&text, &[]).unwrap().stacks(), [vec![0, 1], vec![2]]);
+    let clash = [usb("a", "/dev/ttyUSB0", 1), usb("b", "/dev/ttyUSB0", 2), "baud = 19200\n".into()].concat();
+    assert!(message(&clash, &[]).contains("inverter[1].baud: differs"), "{}", message(&clash, &[]));
+}

@@ -126,6 +126,12 @@ pub enum Error {
     /// The Modbus TCP header names a protocol other than Modbus (0).
     #[error("MBAP protocol id {0} is not Modbus (0)")]
     MbapProtocol(u16),
+    /// Bytes arrived on a raw RTU line while no request was in flight.
+    #[error("unexpected bytes on the line (first {first:#04x}) while no request was in flight")]
+    UnexpectedBytes {
+        /// The first byte.
+        first: u8,
+    },
     /// The Modbus TCP length field is outside 2..=254.
     #[error("MBAP length {0} is outside 2..=254")]
     MbapLength(u16),

@@ -97,7 +97,10 @@ fn expected_len(request: &Request, frame: &[u8]) -> Result<usize, Error> {
 }
 
 /// Checks the trailing CRC and returns the bytes before it.
-fn check_crc(frame: &[u8]) -> Result<&[u8], Error> {
+///
+/// # Errors
+/// [`Error::Crc`] on a mismatch, [`Error::ModbusLength`] below four bytes.
+pub(crate) fn check_crc(frame: &[u8]) -> Result<&[u8], Error> {
     if frame.len() < 4 {
         return Err(Error::ModbusLength { len: frame.len(), expected: 4 });
     }

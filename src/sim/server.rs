@@ -1,19 +1,19 @@
-//! The simulator's TCP side: accept connections, answer requests, misbehave on purpose.
+//! The simulator's wire side: accept TCP connections (or serve a pseudo-terminal), answer
+//! requests, misbehave on purpose.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::{AT_BANNER, JUNK, Plan};
 use super::{SimWire, Simulator};
-use crate::protocol::codec::{Inbound, MbapCodec, V5Codec};
+use crate::protocol::codec::{Inbound, MbapCodec, RtuRequestCodec, V5Codec};
 use crate::protocol::v5::{Frame, LoggerTimes, control};
 use crate::protocol::{Answer, Exception, ExceptionCode, LoggerError, Request, Response, mbap, rtu};
 
@@ -93,8 +93,53 @@ async fn connection(stream: TcpStream, units: &[Arc<Simulator>]) -> std::io::Res
                 }
             }
         }
+        SimWire::RtuOverTcp => serve_rtu(read, &mut write, sim).await?,
     }
     Ok(())
+}
+
+/// Answers raw RTU requests read from `read` until the stream ends or the fault plan hangs up.
+///
+/// # Errors
+/// I/O errors of the stream.
+pub(super) async fn serve_rtu(
+    read: impl AsyncRead + Unpin,
+    write: &mut (impl AsyncWrite + Unpin),
+    sim: &Simulator,
+) -> std::io::Result<()> {
+    let mut frames = FramedRead::new(read, RtuRequestCodec);
+    while let Some(inbound) = frames.next().await {
+        // Junk and damaged requests get no answer, as on a real bus.
+        let Inbound::Frame(frame) = inbound? else { continue };
+        if !answer_rtu(sim, &frame, write).await? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Answers one raw RTU request; `false` when the fault plan says to hang up.
+async fn answer_rtu(
+    sim: &Simulator,
+    frame: &[u8],
+    write: &mut (impl AsyncWrite + Unpin),
+) -> std::io::Result<bool> {
+    let plan = sim.config.faults.plan(sim.next_request());
+    if plan.drop {
+        return Ok(false);
+    }
+    // A slave that is not addressed, or cannot read the request, stays silent.
+    let Ok((slave, request)) = rtu::decode_request(frame) else { return Ok(true) };
+    if slave != sim.config.slave {
+        return Ok(true);
+    }
+    let mut out = BytesMut::new();
+    if plan.garbage {
+        out.extend_from_slice(JUNK);
+    }
+    out.extend_from_slice(&modbus_answer(sim, slave, &request, plan));
+    send(sim, &out, plan, write).await?;
+    Ok(true)
 }
 
 /// Answers one V5 request; `false` when the fault plan says to hang up.
@@ -102,7 +147,7 @@ async fn answer_v5(
     units: &[Arc<Simulator>],
     frame: &Frame,
     logger_seq: u8,
-    write: &mut OwnedWriteHalf,
+    write: &mut (impl AsyncWrite + Unpin),
 ) -> std::io::Result<bool> {
     let sim = &units[0];
     let plan = sim.config.faults.plan(sim.next_request());
@@ -158,7 +203,7 @@ fn modbus_answer(sim: &Simulator, slave: u8, request: &Request, plan: Plan) -> V
 async fn answer_mbap(
     units: &[Arc<Simulator>],
     frame: &mbap::Frame,
-    write: &mut OwnedWriteHalf,
+    write: &mut (impl AsyncWrite + Unpin),
 ) -> std::io::Result<bool> {
     let sim = &units[0];
     let plan = sim.config.faults.plan(sim.next_request());
@@ -212,7 +257,12 @@ fn execute(sim: &Simulator, request: &Request) -> Answer {
 }
 
 /// Writes `bytes` after the planned delay, in two writes when the plan says split.
-async fn send(sim: &Simulator, bytes: &[u8], plan: Plan, write: &mut OwnedWriteHalf) -> std::io::Result<()> {
+async fn send(
+    sim: &Simulator,
+    bytes: &[u8],
+    plan: Plan,
+    write: &mut (impl AsyncWrite + Unpin),
+) -> std::io::Result<()> {
     if !sim.config.faults.delay.is_zero() {
         tokio::time::sleep(sim.config.faults.delay).await;
     }

@@ -1,5 +1,6 @@
 //! One persistent, self-healing connection to one logger.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -8,13 +9,15 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::modbus_tcp::MbapClient;
+use super::probe::Verdict;
+use super::rtu::{RtuClient, SerialLine};
 use super::solarman::V5Client;
 use super::{Counters, Error, Event, LoggerBook, Transport};
 use crate::backoff::Backoff;
 use crate::protocol::{Answer, Exception, Request};
 
-/// Which envelope the logger speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which envelope the logger speaks, and for a serial port, which port.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
     /// Solarman V5 on port 8899, with the logger's serial.
     Solarman {
@@ -23,6 +26,18 @@ pub enum Wire {
     },
     /// Modbus TCP on port 502.
     ModbusTcp,
+    /// Raw Modbus RTU frames over TCP: a transparent RS485 gateway.
+    RtuOverTcp,
+    /// Modbus RTU on a local serial port; `host` and `port` are unused.
+    Serial(SerialLine),
+    /// Not known yet: probed at the first connect (V5 when `serial` is known, then Modbus TCP,
+    /// then raw RTU), then used like a configured wire; remembered in `memory` when given.
+    Auto {
+        /// The logger's serial, when known: only then is V5 tried.
+        serial: Option<u32>,
+        /// `<data_dir>/transport.json`.
+        memory: Option<PathBuf>,
+    },
 }
 
 /// Where a logger is and how to talk to it.
@@ -39,9 +54,19 @@ pub struct Target {
 }
 
 impl Target {
-    /// `host:port`, for messages.
+    /// With `protocol = "auto"`, keeps what the probe finds in `data_dir/transport.json`.
+    pub fn remember_in(&mut self, data_dir: &Path) {
+        if let Wire::Auto { memory, .. } = &mut self.wire {
+            *memory = Some(data_dir.join("transport.json"));
+        }
+    }
+
+    /// `host:port`, or the serial device, for messages.
     pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        match &self.wire {
+            Wire::Serial(line) => line.device.clone(),
+            _ => format!("{}:{}", self.host, self.port),
+        }
     }
 }
 
@@ -79,6 +104,8 @@ impl Default for LinkSettings {
 enum Client {
     Solarman(V5Client<TcpStream>),
     ModbusTcp(MbapClient<TcpStream>),
+    RtuOverTcp(RtuClient<TcpStream>),
+    Serial(RtuClient<tokio_serial::SerialStream>),
 }
 
 impl Client {
@@ -89,6 +116,14 @@ impl Client {
                 c.call(request, counters).await
             }
             Self::ModbusTcp(c) => {
+                c.set_slave(slave);
+                c.call(request, counters).await
+            }
+            Self::RtuOverTcp(c) => {
+                c.set_slave(slave);
+                c.call(request, counters).await
+            }
+            Self::Serial(c) => {
                 c.set_slave(slave);
                 c.call(request, counters).await
             }
@@ -212,44 +247,118 @@ impl Link {
         if let Some(at) = self.retry_at.filter(|at| *at > now) {
             return Err(Error::Backoff { failures: self.backoff.failures(), retry_in: at - now });
         }
-        let addr = self.target.addr();
-        let connected = timeout(
-            self.settings.connect_timeout,
-            TcpStream::connect((self.target.host.as_str(), self.target.port)),
-        )
-        .await;
-        let error = match connected {
-            Ok(Ok(stream)) => {
-                self.attach(stream);
+        let error = match self.connect().await {
+            Ok(client) => {
+                self.attach(client);
                 return Ok(());
             }
-            Ok(Err(cause)) => Error::Connect { addr, cause },
-            Err(_) => Error::ConnectTimeout { addr, after: self.settings.connect_timeout },
+            Err(error) => error,
         };
         let delay = self.backoff.fail(self.rng.random());
         self.retry_at = Some(Instant::now() + delay);
         Err(error)
     }
 
-    fn attach(&mut self, stream: TcpStream) {
-        // Small request frames must not wait for Nagle.
-        let _ = stream.set_nodelay(true);
-        self.backoff.reset();
-        self.retry_at = None;
-        self.counters.add(Event::Connect);
-        let client = match self.target.wire {
+    /// Opens the way in for the target's wire; `auto` is found out first, once.
+    async fn connect(&mut self) -> Result<Client, Error> {
+        match self.target.wire.clone() {
+            Wire::Auto { serial, memory } => {
+                let (wire, client) = self.detect(serial, memory.as_deref()).await?;
+                self.target.wire = wire;
+                Ok(client)
+            }
+            wire => self.open(wire).await,
+        }
+    }
+
+    /// The wire that answers a read of register 0: remembered, or probed in order on throwaway
+    /// connections. A connect failure ends the probe (the host is down, not the envelope wrong).
+    async fn detect(&mut self, serial: Option<u32>, memory: Option<&Path>) -> Result<(Wire, Client), Error> {
+        let addr = self.target.addr();
+        if let Some(wire) = memory.and_then(|file| super::memory::recall(file, &addr, serial)) {
+            let client = self.open(wire.clone()).await?;
+            return Ok((wire, client));
+        }
+        let candidates = serial.map(|serial| Wire::Solarman { serial }).into_iter();
+        let mut at_text = None;
+        for wire in candidates.chain([Wire::ModbusTcp, Wire::RtuOverTcp]) {
+            let stream = self.connect_tcp().await?;
+            let (slave, seed, wait) = (self.target.slave, self.rng.random(), self.settings.read_timeout);
+            match super::probe::probe(stream, &wire, slave, seed, wait).await {
+                Verdict::Spoken => {
+                    tracing::info!(%addr, ?wire, "auto: the logger answered; remembered for the next start");
+                    if let Some(file) = memory {
+                        super::memory::remember(file, &addr, &wire);
+                    }
+                    let client = self.open(wire.clone()).await?;
+                    return Ok((wire, client));
+                }
+                Verdict::AtText(banner) => at_text = Some(banner),
+                Verdict::No => {}
+            }
+        }
+        if let Some(banner) = at_text {
+            return Err(Error::AtText { addr, text: banner });
+        }
+        let tried = match serial {
+            Some(_) => "solarman, modbus-tcp, rtu-over-tcp",
+            None => "modbus-tcp, rtu-over-tcp (solarman needs `serial`)",
+        };
+        Err(Error::Undetected { addr, tried: tried.into() })
+    }
+
+    /// Opens the way in for `wire`: a TCP connection, or the serial port.
+    async fn open(&mut self, wire: Wire) -> Result<Client, Error> {
+        let slave = self.target.slave;
+        Ok(match wire {
+            // No serial configured: the one learned before, else the logger's first answer tells.
             Wire::Solarman { serial: 0 } => {
                 let serial = self.learned.unwrap_or(0);
-                let client = V5Client::new(stream, serial, self.target.slave, self.rng.random());
+                let client = V5Client::new(self.connect_tcp().await?, serial, slave, self.rng.random());
                 Client::Solarman(client.learning())
             }
             Wire::Solarman { serial } => {
-                Client::Solarman(V5Client::new(stream, serial, self.target.slave, self.rng.random()))
+                Client::Solarman(V5Client::new(self.connect_tcp().await?, serial, slave, self.rng.random()))
             }
             Wire::ModbusTcp => {
-                Client::ModbusTcp(MbapClient::new(stream, self.target.slave, self.rng.random()))
+                Client::ModbusTcp(MbapClient::new(self.connect_tcp().await?, slave, self.rng.random()))
             }
-        };
+            // The gateway times its own serial side: no silence on the socket.
+            Wire::RtuOverTcp => {
+                Client::RtuOverTcp(RtuClient::new(self.connect_tcp().await?, slave, Duration::ZERO))
+            }
+            Wire::Serial(line) => {
+                Client::Serial(RtuClient::new(super::rtu::open(&line)?, slave, line.silence()))
+            }
+            // `connect` resolves auto before it opens anything.
+            Wire::Auto { .. } => {
+                return Err(Error::Undetected { addr: self.target.addr(), tried: "nothing".into() });
+            }
+        })
+    }
+
+    async fn connect_tcp(&self) -> Result<TcpStream, Error> {
+        let addr = self.target.addr();
+        let connected = timeout(
+            self.settings.connect_timeout,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await;
+        match connected {
+            Ok(Ok(stream)) => {
+                // Small request frames must not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            Ok(Err(cause)) => Err(Error::Connect { addr, cause }),
+            Err(_) => Err(Error::ConnectTimeout { addr, after: self.settings.connect_timeout }),
+        }
+    }
+
+    fn attach(&mut self, client: Client) {
+        self.backoff.reset();
+        self.retry_at = None;
+        self.counters.add(Event::Connect);
         self.client = Some(client);
     }
 

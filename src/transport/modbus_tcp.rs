@@ -28,6 +28,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MbapClient<S> {
         self.unit = unit;
     }
 
+    /// The stream back, for a probe that looks at what came (`probe`).
+    pub(crate) fn into_inner(self) -> S {
+        self.framed.into_inner()
+    }
+
     /// Sends `request` and waits for the answer with its transaction id.
     ///
     /// # Errors

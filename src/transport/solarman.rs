@@ -103,6 +103,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> V5Client<S> {
         self.slave = slave;
     }
 
+    /// The stream back, for a probe that looks at what came (`probe`).
+    pub(crate) fn into_inner(self) -> S {
+        self.framed.into_inner()
+    }
+
     /// Sends `request` and waits for its answer, skipping heartbeats, junk and stale replies.
     /// A logger that refuses our serial and names its own gets the request once more with
     /// that serial, when the client may learn it.

@@ -129,8 +129,8 @@ fn unknown_types(schema: &Value) -> Vec<String> {
         Value::Array(items) => items.iter().flat_map(unknown_types).collect(),
         Value::String(t) => {
             let t = t.trim_end_matches('?');
-            let known = ["str", "bool", "port", "password", "url", "email"].contains(&t)
-                || ["int(", "float(", "list(", "match(^"].iter().any(|p| t.starts_with(p))
+            let known = ["str", "bool", "port", "password", "url", "email", "device"].contains(&t)
+                || ["int(", "float(", "list(", "match(^", "device("].iter().any(|p| t.starts_with(p))
                     && t.ends_with(')');
             vec![if known { String::new() } else { t.to_string() }]
         }
@@ -157,6 +157,20 @@ fn the_default_options_ask_for_the_logger_and_then_run() {
     options["inverter"][0]["serial"] = json!(2_712_345_678u32);
     let config = load(options).unwrap();
     assert_eq!(config.mqtt.unwrap().host, "core-mosquitto");
+}
+
+#[test]
+fn a_usb_adapter_on_the_host_needs_a_device_and_no_host() {
+    let manifest = manifest();
+    assert_eq!(manifest["uart"], true, "the Supervisor maps serial devices only with uart");
+    let mut options = manifest["options"].clone();
+    options["inverter"][0]["protocol"] = json!("serial");
+    let error = load(options.clone()).unwrap_err();
+    assert!(error.contains("inverter[0].device: missing"), "{error}");
+    options["inverter"][0]["device"] = json!("/dev/serial/by-id/usb-FTDI_FT232R-if00-port0");
+    let config = load(options).unwrap();
+    let line = config.inverters[0].serial_line();
+    assert_eq!((line.device.as_str(), line.baud), ("/dev/serial/by-id/usb-FTDI_FT232R-if00-port0", 9600));
 }
 
 /// A value of `kind` for option `key`, valid for the config too.

@@ -3,6 +3,7 @@
 
 mod addon;
 mod addon_mode;
+mod auto;
 mod broker;
 mod cli;
 mod closed_pipe;
@@ -19,6 +20,7 @@ mod observability;
 mod packs;
 mod poll_loop;
 mod process;
+mod rtu;
 mod secrets;
 mod service;
 mod stack;

@@ -1,0 +1,75 @@
+//! What `protocol = "auto"` found, kept in `<data_dir>/transport.json` so the next start does
+//! not probe again: one entry per logger address, `{"192.168.1.50:8899": "solarman"}`.
+//!
+//! It owns the file's format and nothing else: probing is [`Link`](super::Link)'s. A file that
+//! cannot be read is as good as none (the logger is probed again); one that cannot be written
+//! costs a warning, never a poll.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::Wire;
+
+/// The name a wire is remembered by: the config's `protocol` value.
+fn name(wire: &Wire) -> Option<&'static str> {
+    match wire {
+        Wire::Solarman { .. } => Some("solarman"),
+        Wire::ModbusTcp => Some("modbus-tcp"),
+        Wire::RtuOverTcp => Some("rtu-over-tcp"),
+        Wire::Serial(_) | Wire::Auto { .. } => None,
+    }
+}
+
+fn load(file: &Path) -> BTreeMap<String, String> {
+    std::fs::read(file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+}
+
+/// The wire remembered for `addr`; V5 only when the logger's `serial` is known.
+pub(super) fn recall(file: &Path, addr: &str, serial: Option<u32>) -> Option<Wire> {
+    match load(file).get(addr)?.as_str() {
+        "solarman" => serial.map(|serial| Wire::Solarman { serial }),
+        "modbus-tcp" => Some(Wire::ModbusTcp),
+        "rtu-over-tcp" => Some(Wire::RtuOverTcp),
+        _ => None,
+    }
+}
+
+/// Remembers that `addr` answered on `wire`.
+pub(super) fn remember(file: &Path, addr: &str, wire: &Wire) {
+    let Some(name) = name(wire) else { return };
+    let mut known = load(file);
+    known.insert(addr.to_string(), name.to_string());
+    if let Err(e) = write(file, &known) {
+        tracing::warn!(file = %file.display(), "cannot remember the detected protocol: {e}");
+    }
+}
+
+/// Writes a temporary file and renames it, so a power cut leaves the old file whole. The same
+/// few lines as `state_file`, which the transport layer may not import (docs/design.md).
+fn write(file: &Path, known: &BTreeMap<String, String>) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(known)?)?;
+    std::fs::rename(tmp, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_wire_comes_back_and_v5_needs_its_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("transport.json");
+        assert_eq!(recall(&file, "h:8899", Some(1)), None);
+        remember(&file, "h:8899", &Wire::Solarman { serial: 7 });
+        remember(&file, "g:502", &Wire::RtuOverTcp);
+        assert_eq!(recall(&file, "h:8899", Some(9)), Some(Wire::Solarman { serial: 9 }));
+        assert_eq!(recall(&file, "h:8899", None), None, "V5 without a serial cannot be spoken");
+        assert_eq!(recall(&file, "g:502", None), Some(Wire::RtuOverTcp));
+        std::fs::write(&file, "not json").unwrap();
+        assert_eq!(recall(&file, "g:502", None), None, "a damaged file means probing again");
+    }
+}
