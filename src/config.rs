@@ -150,7 +150,6 @@ pub enum LogFormat {
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// Solarman V5 (Wi-Fi loggers, port 8899).
-    #[default]
     Solarman,
     /// Modbus TCP (Ethernet loggers, port 502).
     ModbusTcp,
@@ -159,8 +158,9 @@ pub enum Protocol {
     RtuOverTcp,
     /// Modbus RTU on a local serial port (`device`): a USB RS485 adapter.
     Serial,
-    /// Found out at the first connect: V5 (when `serial` is set), Modbus TCP, then raw RTU, each
-    /// asked for register 0 on `port` (default 8899); remembered in `data_dir/transport.json`.
+    /// Found out at the first connect: V5, Modbus TCP, then raw RTU, each asked for register 0
+    /// on `port` (default 8899); remembered in `data_dir/transport.json`. The default.
+    #[default]
     Auto,
 }
 

@@ -89,7 +89,8 @@ struct ProfileArgs {
     /// A directory of extra profiles.
     #[arg(long)]
     profiles_dir: Option<PathBuf>,
-    /// How the logger is reached (`simulate` serves serial with --pty). Default solarman.
+    /// How the logger is reached. `read`: auto by default; `simulate` (serial with --pty):
+    /// solarman by default.
     #[arg(long, value_enum)]
     protocol: Option<WireArg>,
     /// Speak Modbus TCP instead of Solarman V5: the same as --protocol modbus-tcp.
@@ -108,7 +109,7 @@ enum WireArg {
     RtuOverTcp,
     /// Modbus RTU on a local serial port (--device).
     Serial,
-    /// Probe register 0: V5 (with --serial), Modbus TCP, then raw RTU.
+    /// Probe register 0: V5, Modbus TCP, then raw RTU.
     Auto,
 }
 
@@ -129,10 +130,11 @@ impl ProfileArgs {
         })
     }
 
-    /// The protocol asked for by `--protocol` or `--modbus-tcp`.
-    fn protocol(&self) -> Protocol {
+    /// The protocol asked for by `--protocol` or `--modbus-tcp`, else `default`.
+    fn protocol(&self, default: Protocol) -> Protocol {
         match (self.protocol, self.modbus_tcp) {
-            (Some(WireArg::Solarman), _) | (None, false) => Protocol::Solarman,
+            (None, false) => default,
+            (Some(WireArg::Solarman), _) => Protocol::Solarman,
             (Some(WireArg::ModbusTcp), _) | (None, true) => Protocol::ModbusTcp,
             (Some(WireArg::RtuOverTcp), _) => Protocol::RtuOverTcp,
             (Some(WireArg::Serial), _) => Protocol::Serial,
@@ -420,7 +422,7 @@ async fn demo(interval: Duration, profile: &str) -> Result<()> {
 
 async fn read(args: ReadArgs) -> Result<()> {
     init_read_logging();
-    let protocol = args.source.protocol();
+    let protocol = args.source.protocol(Protocol::Auto);
     // Without --serial a Solarman logger names its own serial in its first answer.
     let serial = args.serial.unwrap_or_default();
     let mut inverter = match (protocol, &args.logger) {
@@ -563,7 +565,7 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default(), false);
     let profile = args.source.served()?;
     let mut config = SimConfig::new(args.serial);
-    config.wire = match (args.source.protocol(), &args.pty) {
+    config.wire = match (args.source.protocol(Protocol::Solarman), &args.pty) {
         (Protocol::Solarman, _) => SimWire::Solarman,
         (Protocol::ModbusTcp, _) => SimWire::ModbusTcp,
         (Protocol::RtuOverTcp, _) => SimWire::RtuOverTcp,
@@ -657,7 +659,9 @@ fn check_config(file: PathBuf) -> Result<()> {
         );
     }
     for inverter in &config.inverters {
-        if inverter.protocol == Protocol::Solarman && inverter.serial.is_none_or(|s| s == 0) {
+        if matches!(inverter.protocol, Protocol::Solarman | Protocol::Auto)
+            && inverter.serial.is_none_or(|s| s == 0)
+        {
             out += &format!(
                 "  inverter {}: no serial; it will be learned from the logger and kept in {}\n",
                 inverter.name,

@@ -37,7 +37,8 @@ fn a_minimal_file_gets_defaults() {
     assert_eq!(inverter.interval, Duration::from_secs(30));
     assert_eq!(inverter.profile, "auto", "the family is detected unless named");
     let target = inverter.target();
-    assert_eq!((target.port, target.wire, target.slave), (8899, Wire::Solarman { serial: 2_712_345_678 }, 1));
+    let auto = Wire::Auto { serial: Some(2_712_345_678), memory: None };
+    assert_eq!((target.port, target.wire, target.slave), (8899, auto, 1), "the protocol is found out");
     assert_eq!(inverter.link_settings().pause, Duration::from_millis(100));
     assert_eq!(config.log.level, "info");
 }
@@ -62,7 +63,8 @@ fn environment_overrides_the_file_including_list_items() {
 #[test]
 fn a_solarman_logger_without_a_serial_gets_it_learned() {
     for serial in ["", "serial = 0\n"] {
-        let config = load(&format!("[[inverter]]\nname = \"house\"\nhost = \"h\"\n{serial}"), &[]).unwrap();
+        let text = format!("[[inverter]]\nname = \"house\"\nhost = \"h\"\nprotocol = \"solarman\"\n{serial}");
+        let config = load(&text, &[]).unwrap();
         assert_eq!(config.inverters[0].target().wire, Wire::Solarman { serial: 0 });
     }
 }

@@ -180,7 +180,7 @@ impl Link {
     /// Keeps a learned V5 serial in `book`, and starts with the one it remembers for this
     /// logger. A configured serial needs no book: it is never replaced.
     pub fn with_book(mut self, book: LoggerBook) -> Self {
-        if !matches!(self.target.wire, Wire::Solarman { serial: 0 }) {
+        if !matches!(self.target.wire, Wire::Solarman { serial: 0 } | Wire::Auto { serial: None, .. }) {
             return self;
         }
         match book.serial(&self.target.addr()) {
@@ -279,9 +279,10 @@ impl Link {
             let client = self.open(wire.clone()).await?;
             return Ok((wire, client));
         }
-        let candidates = serial.map(|serial| Wire::Solarman { serial }).into_iter();
+        // V5 first, the common case: without a serial the logger's refusal names its own.
+        let candidates = [Wire::Solarman { serial: serial.unwrap_or(0) }, Wire::ModbusTcp, Wire::RtuOverTcp];
         let mut at_text = None;
-        for wire in candidates.chain([Wire::ModbusTcp, Wire::RtuOverTcp]) {
+        for wire in candidates {
             let stream = self.connect_tcp().await?;
             let (slave, seed, wait) = (self.target.slave, self.rng.random(), self.settings.read_timeout);
             match super::probe::probe(stream, &wire, slave, seed, wait).await {
@@ -300,11 +301,7 @@ impl Link {
         if let Some(banner) = at_text {
             return Err(Error::AtText { addr, text: banner });
         }
-        let tried = match serial {
-            Some(_) => "solarman, modbus-tcp, rtu-over-tcp",
-            None => "modbus-tcp, rtu-over-tcp (solarman needs `serial`)",
-        };
-        Err(Error::Undetected { addr, tried: tried.into() })
+        Err(Error::Undetected { addr, tried: "solarman, modbus-tcp, rtu-over-tcp".into() })
     }
 
     /// Opens the way in for `wire`: a TCP connection, or the serial port.

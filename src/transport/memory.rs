@@ -27,7 +27,7 @@ fn load(file: &Path) -> BTreeMap<String, String> {
 /// The wire remembered for `addr`; V5 only when the logger's `serial` is known.
 pub(super) fn recall(file: &Path, addr: &str, serial: Option<u32>) -> Option<Wire> {
     match load(file).get(addr)?.as_str() {
-        "solarman" => serial.map(|serial| Wire::Solarman { serial }),
+        "solarman" => Some(Wire::Solarman { serial: serial.unwrap_or(0) }),
         "modbus-tcp" => Some(Wire::ModbusTcp),
         "rtu-over-tcp" => Some(Wire::RtuOverTcp),
         _ => None,
@@ -60,14 +60,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_remembered_wire_comes_back_and_v5_needs_its_serial() {
+    fn a_remembered_wire_comes_back_with_the_configured_serial() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("transport.json");
         assert_eq!(recall(&file, "h:8899", Some(1)), None);
         remember(&file, "h:8899", &Wire::Solarman { serial: 7 });
         remember(&file, "g:502", &Wire::RtuOverTcp);
         assert_eq!(recall(&file, "h:8899", Some(9)), Some(Wire::Solarman { serial: 9 }));
-        assert_eq!(recall(&file, "h:8899", None), None, "V5 without a serial cannot be spoken");
+        let learning = Some(Wire::Solarman { serial: 0 });
+        assert_eq!(recall(&file, "h:8899", None), learning, "without one, V5 learns it from the logger");
         assert_eq!(recall(&file, "g:502", None), Some(Wire::RtuOverTcp));
         std::fs::write(&file, "not json").unwrap();
         assert_eq!(recall(&file, "g:502", None), None, "a damaged file means probing again");

@@ -52,6 +52,25 @@ async fn auto_finds_each_protocol_and_the_next_start_does_not_probe() {
 }
 
 #[tokio::test]
+async fn auto_finds_a_v5_logger_without_its_serial_and_learns_it() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let port = handle.addr.port();
+    let book = inverter_monitor::transport::LoggerBook::new(data_dir.path());
+    let mut link = auto_link(port, None, data_dir.path()).with_book(book);
+    assert!(link.call(&DEVICE_TYPE).await.unwrap().is_ok());
+    assert_eq!(link.target().wire, Wire::Solarman { serial: 0 }, "V5, its serial learned, not pinned");
+    assert_eq!(link.learned_serial(), Some(SERIAL));
+
+    // The next start knows both: no probe, no refusal.
+    let before = handle.sim.requests();
+    let book = inverter_monitor::transport::LoggerBook::new(data_dir.path());
+    let mut second = auto_link(port, None, data_dir.path()).with_book(book);
+    assert!(second.call(&DEVICE_TYPE).await.unwrap().is_ok());
+    assert_eq!(handle.sim.requests() - before, 1, "one request: the remembered protocol and serial");
+}
+
+#[tokio::test]
 async fn a_logger_that_answers_nothing_is_named_with_what_was_tried() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -67,8 +86,8 @@ async fn a_logger_that_answers_nothing_is_named_with_what_was_tried() {
     assert_eq!(
         error,
         format!(
-            "127.0.0.1:{port} answered none of modbus-tcp, rtu-over-tcp (solarman needs `serial`) to a read \
-             of register 0; set `protocol` (and `port`), see docs/configuration.md"
+            "127.0.0.1:{port} answered none of solarman, modbus-tcp, rtu-over-tcp to a read of register 0; \
+             set `protocol` (and `port`), see docs/configuration.md"
         )
     );
     assert!(!data_dir.path().join("transport.json").exists());
