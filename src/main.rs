@@ -452,6 +452,12 @@ async fn read(args: ReadArgs) -> Result<()> {
         snapshot = read_once(&mut poller, &mut link, &inverter).await?;
     }
     let header = format!("profile {}", snapshot.choice.describe());
+    if let (Protocol::Auto, Some(found)) = (protocol, link.target().wire.protocol()) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "protocol {found}, found by probing (--protocol {found} skips the probe)"
+        );
+    }
     if args.json {
         // stdout carries only the JSON; the header goes to stderr with the logs (a closed
         // stderr loses the header, never the JSON).

@@ -40,6 +40,19 @@ pub enum Wire {
     },
 }
 
+impl Wire {
+    /// The config's `protocol` value for this wire; none for `serial` and `auto`, which are
+    /// not found by probing.
+    pub fn protocol(&self) -> Option<&'static str> {
+        match self {
+            Self::Solarman { .. } => Some("solarman"),
+            Self::ModbusTcp => Some("modbus-tcp"),
+            Self::RtuOverTcp => Some("rtu-over-tcp"),
+            Self::Serial(_) | Self::Auto { .. } => None,
+        }
+    }
+}
+
 /// Where a logger is and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

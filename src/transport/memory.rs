@@ -10,21 +10,12 @@ use std::path::Path;
 
 use super::Wire;
 
-/// The name a wire is remembered by: the config's `protocol` value.
-fn name(wire: &Wire) -> Option<&'static str> {
-    match wire {
-        Wire::Solarman { .. } => Some("solarman"),
-        Wire::ModbusTcp => Some("modbus-tcp"),
-        Wire::RtuOverTcp => Some("rtu-over-tcp"),
-        Wire::Serial(_) | Wire::Auto { .. } => None,
-    }
-}
-
+/// What the file holds; nothing when it cannot be read.
 fn load(file: &Path) -> BTreeMap<String, String> {
     std::fs::read(file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
 }
 
-/// The wire remembered for `addr`; V5 only when the logger's `serial` is known.
+/// The wire remembered for `addr`; V5 with the configured `serial`, else one to learn.
 pub(super) fn recall(file: &Path, addr: &str, serial: Option<u32>) -> Option<Wire> {
     match load(file).get(addr)?.as_str() {
         "solarman" => Some(Wire::Solarman { serial: serial.unwrap_or(0) }),
@@ -36,23 +27,12 @@ pub(super) fn recall(file: &Path, addr: &str, serial: Option<u32>) -> Option<Wir
 
 /// Remembers that `addr` answered on `wire`.
 pub(super) fn remember(file: &Path, addr: &str, wire: &Wire) {
-    let Some(name) = name(wire) else { return };
+    let Some(name) = wire.protocol() else { return };
     let mut known = load(file);
     known.insert(addr.to_string(), name.to_string());
-    if let Err(e) = write(file, &known) {
+    if let Err(e) = crate::state_file::write(file, &known) {
         tracing::warn!(file = %file.display(), "cannot remember the detected protocol: {e}");
     }
-}
-
-/// Writes a temporary file and renames it, so a power cut leaves the old file whole. The same
-/// few lines as `state_file`, which the transport layer may not import (docs/design.md).
-fn write(file: &Path, known: &BTreeMap<String, String>) -> std::io::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(known)?)?;
-    std::fs::rename(tmp, file)
 }
 
 #[cfg(test)]
