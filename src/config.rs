@@ -200,6 +200,13 @@ pub struct InverterConfig {
     /// Read and publish the `settings` readings. Default: yes, except on the second and later
     /// inverters of a parallel stack, whose settings follow the master's.
     pub settings: Option<bool>,
+    /// Let Home Assistant change this inverter's settings (docs/writes.md). Off by default:
+    /// with it off no writable entity is announced and no command topic is subscribed.
+    #[serde(default)]
+    pub writes: bool,
+    /// With `writes`, only these readings may be set; empty: every writable reading.
+    #[serde(default)]
+    pub write_keys: Vec<String>,
 }
 
 fn default_profile() -> String {
@@ -243,6 +250,8 @@ impl InverterConfig {
             max_read: None,
             unavailable_after: default_unavailable_after(),
             settings: None,
+            writes: false,
+            write_keys: Vec::new(),
         }
     }
 
@@ -477,7 +486,25 @@ impl InverterConfig {
         if self.max_read.is_some_and(|m| !(1..=125).contains(&m)) {
             return Some(("max_read", "must be 1..=125".into()));
         }
-        self.profile_problem(profiles).map(|reason| ("profile", reason))
+        if let Some(reason) = self.profile_problem(profiles) {
+            return Some(("profile", reason));
+        }
+        self.write_keys_problem(profiles).map(|reason| ("write_keys", reason))
+    }
+
+    /// `write_keys` needs `writes`, and with a named profile each key must be one of its
+    /// writable readings; with `auto` the poller checks them once the family is known.
+    fn write_keys_problem(&self, profiles: &Profiles) -> Option<String> {
+        if self.write_keys.is_empty() {
+            return None;
+        }
+        if !self.writes {
+            return Some("write_keys narrows writes, which are off: add writes = true".into());
+        }
+        let profile = profiles.get(&self.profile).ok()?;
+        let unknown = crate::writes::unknown_keys(&profile, &self.write_keys);
+        (!unknown.is_empty())
+            .then(|| format!("{} is not a writable reading of profile {}", unknown.join(", "), profile.id()))
     }
 
     /// A named profile must exist; `auto` needs every device-type code to pick one profile.

@@ -12,6 +12,7 @@ mod detection;
 mod snapshot;
 mod stack;
 mod status;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -364,17 +365,45 @@ fn split(profile: &Profile, block: ReadBlock) -> Vec<ReadBlock> {
 
 /// Polls `transport` every `interval` until `cancel`, announcing each outcome on `bus`.
 pub async fn run<T: Transport>(
-    mut poller: Poller,
-    mut transport: T,
+    poller: Poller,
+    transport: T,
     interval: Duration,
     bus: broadcast::Sender<Update>,
     cancel: CancellationToken,
 ) {
+    run_with_writes(poller, transport, interval, bus, None, cancel).await;
+}
+
+/// [`run`], also carrying out the commands of `writes` between polls over the same
+/// transport: one request in flight per logger. After a write the next poll is at once, so
+/// every sink sees the read-back state.
+pub async fn run_with_writes<T: Transport>(
+    mut poller: Poller,
+    mut transport: T,
+    interval: Duration,
+    bus: broadcast::Sender<Update>,
+    writes: Option<crate::writes::WritePort>,
+    cancel: CancellationToken,
+) {
+    let mut writer = writes.map(writes::Writer::new);
     let mut next = Instant::now();
     loop {
+        let wake = writer.as_ref().and_then(writes::Writer::wake);
         tokio::select! {
             () = cancel.cancelled() => break,
             () = sleep_until(next) => {}
+            command = recv(writer.as_mut()) => {
+                if let Some(writer) = writer.as_mut() { writer.take(command, Instant::now()); }
+                continue;
+            }
+            () = sleep_until(wake.unwrap_or(next)), if wake.is_some_and(|w| w < next) => {
+                if let Some(writer) = writer.as_mut()
+                    && writer.run_due(&poller, &mut transport, Instant::now()).await
+                {
+                    next = Instant::now();
+                }
+                continue;
+            }
         }
         let now = Utc::now();
         let outcome = tokio::select! {
@@ -382,11 +411,22 @@ pub async fn run<T: Transport>(
             outcome = poller.poll_once(&mut transport, now, Local::now().naive_local()) => outcome,
         };
         let update = announce(&mut poller, &transport, outcome, now);
+        if let Some(writer) = writer.as_mut() {
+            writer.observe(&update);
+        }
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
         next = next_after(next, interval);
     }
     tracing::debug!(inverter = %poller.name, "poller stopped");
+}
+
+/// The next write command, or never without writes.
+async fn recv(writer: Option<&mut writes::Writer>) -> crate::writes::Command {
+    match writer {
+        Some(writer) => writer.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// When a poll due at `due` is next due: one `interval` on, or one interval from now when the
