@@ -341,6 +341,9 @@ impl Config {
         if let Some((i, field, reason)) = stack::problem(&self.inverters) {
             return Err(invalid(format!("inverter[{i}].{field}"), reason));
         }
+        if let Some((i, reason)) = self.writes_problem() {
+            return Err(invalid(format!("inverter[{i}].writes"), reason));
+        }
         if let Some((field, reason)) = self.mqtt.as_ref().and_then(MqttConfig::problem) {
             return Err(invalid(format!("mqtt.{field}"), reason));
         }
@@ -375,6 +378,26 @@ impl Config {
         }
         self.validate_control(file)?;
         Ok(profiles)
+    }
+
+    /// Writes come from Home Assistant, so they need MQTT; and a parallel stack takes none yet
+    /// (its poll loop carries no commands; docs/writes.md, "Not yet").
+    fn writes_problem(&self) -> Option<(usize, String)> {
+        let first = self.inverters.iter().position(|i| i.writes)?;
+        if self.mqtt.is_none() {
+            return Some((first, "writes come from Home Assistant over MQTT: add an [mqtt] section".into()));
+        }
+        let stacked = stack::stacks(&self.inverters).into_iter().filter(|g| g.len() > 1).flatten();
+        stacked
+            .filter(|&i| self.inverters[i].writes)
+            .map(|i| {
+                (
+                    i,
+                    "writes to the inverters of a parallel stack are not supported yet: set writes = false"
+                        .into(),
+                )
+            })
+            .next()
     }
 
     /// Checks `[control]` and `[[consumer]]`.

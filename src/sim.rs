@@ -93,6 +93,8 @@ pub struct Simulator {
     house: Mutex<House>,
     now: Mutex<Option<DateTime<Utc>>>,
     written: Mutex<BTreeMap<u16, u16>>,
+    /// Every FC16 served, in order: what the write tests count.
+    write_log: Mutex<Vec<(u16, Vec<u16>)>>,
     requests: AtomicU64,
 }
 
@@ -114,6 +116,7 @@ impl Simulator {
             family,
             base,
             written: Mutex::new(BTreeMap::new()),
+            write_log: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
         }
     }
@@ -187,7 +190,23 @@ impl Simulator {
         regs
     }
 
+    /// Every write served so far, as (first register, values), in order.
+    pub fn writes(&self) -> Vec<(u16, Vec<u16>)> {
+        self.write_log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The holding register `addr` as a read would serve it now.
+    pub fn register(&self, addr: u16) -> Option<u16> {
+        self.image().get(usize::from(addr)).copied()
+    }
+
+    /// Sets register `addr` as if the inverter's own display had: not logged as a write.
+    pub fn poke(&self, addr: u16, value: u16) {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner).insert(addr, value);
+    }
+
     fn write(&self, addr: u16, values: &[u16]) {
+        self.write_log.lock().unwrap_or_else(PoisonError::into_inner).push((addr, values.to_vec()));
         let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         for (offset, value) in values.iter().enumerate() {
             written.insert(addr + offset as u16, *value);

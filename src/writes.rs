@@ -13,6 +13,7 @@
 pub mod check;
 pub mod coalesce;
 pub mod exec;
+pub mod route;
 
 #[cfg(test)]
 mod tests;
@@ -145,10 +146,13 @@ pub fn unknown_keys(profile: &Profile, keys: &[String]) -> Vec<String> {
     keys.iter().filter(|k| !writable(k)).cloned().collect()
 }
 
+/// (inverter, key, outcome): what a write counter counts.
+type CountKey = (String, String, Outcome);
+
 /// Writes counted by inverter, key and outcome, read by `/metrics` at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct WriteCounters {
-    counts: Arc<Mutex<BTreeMap<(String, String, Outcome), u64>>>,
+    counts: Arc<Mutex<BTreeMap<CountKey, u64>>>,
 }
 
 impl WriteCounters {

@@ -42,6 +42,7 @@ use super::{Outgoing, ServiceDevice};
 use crate::config::{Config, DiscoveryMode, MqttConfig};
 use crate::poller::{Change, InverterStatus, Snapshot, Update};
 use crate::profile::Profile;
+use crate::writes::Allowed;
 
 /// Home Assistant asks for a short random delay before rediscovery, so restarts don't stampede.
 const REDISCOVERY_DELAY: RangeInclusive<Duration> = Duration::from_millis(500)..=Duration::from_millis(2500);
@@ -92,6 +93,9 @@ struct Inverter {
     state: StateCache,
     /// The inverter as the updates say (availability, the diagnostics' facts).
     status: InverterStatus,
+    /// What Home Assistant may set, with writes on; `None`: no writable entity, no command
+    /// topic subscribed.
+    writes: Option<Allowed>,
 }
 
 /// Turns inputs into effects; see the module docs.
@@ -120,7 +124,8 @@ impl Publisher {
         let inverters = config.inverters.iter().map(|i| {
             // A reading no longer accepted leaves the state after three intervals.
             let state = StateCache::new(i.interval * 3);
-            (i.name.clone(), Inverter { device: None, profile: None, state, status: InverterStatus::new(i) })
+            let status = InverterStatus::new(i);
+            (i.name.clone(), Inverter { device: None, profile: None, state, status, writes: Allowed::of(i) })
         });
         Self {
             topics,
@@ -220,6 +225,9 @@ impl Publisher {
             {
                 self.out.push(Effect::Deliver { topic, payload: payload.to_vec() });
             }
+            ConnEvent::Message { topic, payload } if self.is_write_command(&topic) => {
+                self.out.push(Effect::Deliver { topic, payload: payload.to_vec() });
+            }
             ConnEvent::Message { topic, payload } => self.switch_state(&topic, &payload),
         }
         self.done()
@@ -288,9 +296,17 @@ impl Publisher {
         let mut topics = vec![self.topics.ha_status()];
         topics.extend(self.switches.iter().map(|s| s.config().state_topic.clone()));
         topics.extend(self.devices.iter().flat_map(|d| d.listen.iter().cloned()));
+        let writing = self.inverters.iter().filter(|(_, i)| i.writes.is_some());
+        topics.extend(writing.map(|(name, _)| self.topics.set_filter(name)));
         topics.sort();
         topics.dedup();
         self.out.extend(topics.into_iter().map(Effect::Subscribe));
+    }
+
+    /// True for a setting command of an inverter with writes on: handed to the write router.
+    fn is_write_command(&self, topic: &str) -> bool {
+        let inverter = self.topics.parse_set(topic).map(|(inverter, _)| inverter);
+        inverter.and_then(|name| self.inverters.get(name)).is_some_and(|i| i.writes.is_some())
     }
 
     fn switch_state(&mut self, topic: &str, payload: &[u8]) {

@@ -21,3 +21,4 @@ mod service;
 mod stack;
 mod weather;
 mod web;
+mod writes;

@@ -1,0 +1,239 @@
+//! Writes from Home Assistant, end to end: commands through the embedded broker to the service,
+//! FC16 over real TCP to the simulator, read-back, state and the result topic.
+
+use std::path::Path;
+use std::time::Duration;
+
+use inverter_monitor::config::{Config, InverterConfig, MqttConfig};
+use inverter_monitor::service::{self, Console};
+use inverter_monitor::sim::SimConfig;
+use serde_json::{Value as Json, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::*;
+use crate::helpers::*;
+
+const DEVICE: &str = "inverter_monitor_2306178901";
+
+/// The service on one simulated SG01LP1, with Home Assistant's view of it.
+struct App {
+    sim: SimHandle,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+    prefix: String,
+    base: String,
+    ha: Observer,
+}
+
+impl App {
+    async fn start(data: &Path, writes: bool, write_keys: &[&str]) -> Self {
+        let (prefix, base) = (unique("ha"), unique("im"));
+        let ha = Observer::new(&[format!("{prefix}/device/+/config"), format!("{base}/#")]).await;
+        let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+        let mut inverter = InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL);
+        inverter.profile = "deye_sg01lp1".into();
+        inverter.interval = Duration::from_millis(200);
+        inverter.request_pause = Duration::from_millis(1);
+        inverter.writes = writes;
+        inverter.write_keys = write_keys.iter().map(|k| k.to_string()).collect();
+        let mut config = Config::new(vec![inverter]);
+        config.mqtt = Some(MqttConfig {
+            host: broker().ip().to_string(),
+            port: broker().port(),
+            discovery_prefix: prefix.clone(),
+            base_topic: base.clone(),
+            client_id: Some(unique("service")),
+            ..MqttConfig::default()
+        });
+        config.data_dir = data.to_path_buf();
+        let cancel = CancellationToken::new();
+        let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+        let task = tokio::spawn(supervised(running));
+        Self { sim, cancel, task, prefix, base, ha }
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(8), self.task).await.expect("the service stops").unwrap();
+    }
+
+    /// The device discovery, once a poll has made the inverter known.
+    async fn discovery(&mut self) -> Json {
+        let topic = format!("{}/device/{DEVICE}/config", self.prefix);
+        self.ha.wait_for("discovery", |m| m.topic == topic).await.json()
+    }
+
+    /// Waits for a state whose `key` reads `value`.
+    async fn state_shows(&mut self, key: &str, value: Json) {
+        let topic = format!("{}/house/state", self.base);
+        let what = format!("state {key} = {value}");
+        self.ha.wait_for(&what, |m| m.topic == topic && m.json()[key] == value).await;
+    }
+
+    async fn set(&self, key: &str, payload: &str) {
+        self.ha.publish(&format!("{}/house/set/{key}", self.base), payload.as_bytes(), false).await;
+    }
+
+    /// The next write result for `key`.
+    async fn result(&mut self, key: &str) -> Json {
+        let topic = format!("{}/house/write_result", self.base);
+        self.ha
+            .wait_for(&format!("a write result for {key}"), |m| m.topic == topic && m.json()["key"] == key)
+            .await
+            .json()
+    }
+}
+
+#[tokio::test]
+async fn a_command_writes_once_reads_back_and_publishes_the_new_state() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &[]).await;
+    let config = app.discovery().await;
+    let number = &config["cmps"]["max_sell_power_set"];
+    assert_eq!(number["p"], json!("number"));
+    assert_eq!(number["unique_id"], json!("2306178901_max_sell_power_set"));
+    assert_eq!(number["default_entity_id"], json!("number.house_max_sell_power"));
+    assert_eq!(number["command_topic"], json!(format!("{}/house/set/max_sell_power", app.base)));
+    assert_eq!(number["entity_category"], json!("config"));
+    assert_eq!(
+        (&number["min"], &number["max"], &number["step"]),
+        (&json!(0.0), &json!(16000.0), &json!(10.0))
+    );
+    assert_eq!(config["cmps"]["work_mode_set"]["p"], json!("select"));
+    assert_eq!(config["cmps"]["solar_sell_set"]["default_entity_id"], json!("switch.house_solar_sell"));
+    assert_eq!(config["cmps"]["program_1_start_time_set"]["p"], json!("text"));
+    // The sensor keeps its unique_id and history, hidden for new installs.
+    assert_eq!(config["cmps"]["max_sell_power"]["unique_id"], json!("2306178901_max_sell_power"));
+    assert_eq!(config["cmps"]["max_sell_power"]["enabled_by_default"], json!(false));
+    app.state_shows("max_sell_power", json!(5000)).await;
+
+    app.set("max_sell_power", "3000").await;
+    let result = app.result("max_sell_power").await;
+    assert_eq!(
+        result,
+        json!({"key": "max_sell_power", "value": "3000", "outcome": "written", "old": 5000, "read_back": 3000})
+    );
+    assert_eq!(app.sim.sim.writes(), vec![(245, vec![3000])], "exactly one FC16 of register 245");
+    app.state_shows("max_sell_power", json!(3000)).await;
+
+    app.set("work_mode", "Zero export to CT").await;
+    let result = app.result("work_mode").await;
+    assert_eq!(result["read_back"], json!("Zero export to CT"));
+    assert_eq!(app.sim.sim.writes()[1..], [(244, vec![2])]);
+    app.state_shows("work_mode", json!("Zero export to CT")).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_value_writes_nothing_and_says_why() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &[]).await;
+    app.state_shows("max_sell_power", json!(5000)).await;
+    // Inside the profile's range, above the simulated inverter's 5 kW rating.
+    app.set("max_sell_power", "6000").await;
+    let result = app.result("max_sell_power").await;
+    assert_eq!(result["outcome"], json!("refused"));
+    assert!(result["reason"].as_str().unwrap().contains("rated power"), "{result}");
+    // Off the step, on another key so the per-key interval does not hold it.
+    app.set("program_1_power", "1005").await;
+    let result = app.result("program_1_power").await;
+    assert_eq!(result["outcome"], json!("refused"));
+    assert!(result["reason"].as_str().unwrap().contains("multiple of 10"), "{result}");
+    app.set("work_mode", "Sell everything").await;
+    assert_eq!(app.result("work_mode").await["outcome"], json!("refused"));
+    app.set("pv1_power", "100").await;
+    assert_eq!(app.result("pv1_power").await["outcome"], json!("refused"));
+    assert!(app.sim.sim.writes().is_empty(), "a refused command writes nothing");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn thirty_rapid_commands_write_at_most_twice_and_the_last_value_wins() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &[]).await;
+    app.state_shows("max_sell_power", json!(5000)).await;
+    for n in 1..=30 {
+        app.set("max_sell_power", &(n * 100).to_string()).await;
+    }
+    let topic = format!("{}/house/write_result", app.base);
+    app.ha.wait_for("the last value written", |m| m.topic == topic && m.json()["value"] == "3000").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let writes = app.sim.sim.writes();
+    assert!((1..=2).contains(&writes.len()), "{writes:?}");
+    assert_eq!(writes.last(), Some(&(245, vec![3000])));
+    app.state_shows("max_sell_power", json!(3000)).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_value_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &[]).await;
+    app.state_shows("max_sell_power", json!(5000)).await;
+    app.set("max_sell_power", "5000").await;
+    let result = app.result("max_sell_power").await;
+    assert_eq!(result["outcome"], json!("unchanged"));
+    assert_eq!(result["read_back"], json!(5000));
+    assert!(app.sim.sim.writes().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bit_fields_keep_their_other_bits() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &[]).await;
+    // Time of use off, on Monday, Wednesday, Friday and Sunday; slot 1 charging from neither
+    // source, with bits above its mask set as the inverter may keep them.
+    app.sim.sim.poke(248, 0b1010_1010);
+    app.sim.sim.poke(274, 0xFF00);
+    app.state_shows("time_of_use_friday", json!(true)).await;
+
+    app.set("time_of_use_enabled", "ON").await;
+    assert_eq!(app.result("time_of_use_enabled").await["read_back"], json!(true));
+    app.set("program_1_charge_source", "Grid").await;
+    assert_eq!(app.result("program_1_charge_source").await["read_back"], json!("Grid"));
+    app.set("time_of_use_friday", "OFF").await;
+    assert_eq!(app.result("time_of_use_friday").await["outcome"], json!("written"));
+    let writes = app.sim.sim.writes();
+    assert_eq!(writes, vec![(248, vec![0b1010_1011]), (274, vec![0xFF01]), (248, vec![0b1000_1011])]);
+    app.state_shows("time_of_use_monday", json!(true)).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn write_keys_narrow_the_entities_and_the_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &["max_sell_power"]).await;
+    let config = app.discovery().await;
+    let settable: Vec<&String> =
+        config["cmps"].as_object().unwrap().keys().filter(|k| k.ends_with("_set")).collect();
+    assert_eq!(settable, ["max_sell_power_set"]);
+    app.state_shows("max_sell_power", json!(5000)).await;
+    app.set("work_mode", "Zero export to CT").await;
+    assert_eq!(app.result("work_mode").await["outcome"], json!("refused"));
+    assert!(app.sim.sim.writes().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_writes_off_there_are_no_writable_entities_and_commands_go_nowhere() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), false, &[]).await;
+    let config = app.discovery().await;
+    let cmps = config["cmps"].as_object().unwrap();
+    assert!(cmps.keys().all(|k| !k.ends_with("_set")), "no writable entity");
+    assert!(cmps.values().all(|c| c.get("command_topic").is_none()), "no command topic");
+    assert!(cmps["max_sell_power"].get("enabled_by_default").is_none(), "the sensor stays as it was");
+    app.state_shows("max_sell_power", json!(5000)).await;
+    app.set("max_sell_power", "3000").await;
+    // Several polls later: nothing written, no result.
+    let topic = format!("{}/house/write_result", app.base);
+    let polls = format!("{}/house/diagnostics", app.base);
+    for _ in 0..10 {
+        let seen = app.ha.wait_for("a poll or a result", |m| m.topic == polls || m.topic == topic).await;
+        assert_ne!(seen.topic, topic, "no write result with writes off");
+    }
+    assert!(app.sim.sim.writes().is_empty());
+    app.stop().await;
+}
