@@ -319,3 +319,37 @@ fn a_stack_must_agree_on_its_connection_and_tell_its_inverters_apart() {
     let other_timing = STACK.replace("slave_id = 2", "slave_id = 2\nread_timeout = \"9s\"");
     assert!(message(&other_timing, &[]).contains("inverter[1].read_timeout: differs"));
 }
+
+#[test]
+fn writes_are_off_by_default_and_write_keys_are_checked() {
+    let inverter = &load(GOOD, &[]).unwrap().inverters[0];
+    assert!(!inverter.writes && inverter.write_keys.is_empty(), "writes are off unless asked for");
+    let mqtt = "[mqtt]\nhost = \"broker\"\n";
+    let on = format!("{GOOD}writes = true\nprofile = \"deye_sg01lp1\"\n");
+    assert!(load(&format!("{on}write_keys = [\"max_sell_power\", \"work_mode\"]\n{mqtt}"), &[]).is_ok());
+    let reason = message(&format!("{on}write_keys = [\"max_sell_power\", \"pv1_power\"]\n{mqtt}"), &[]);
+    assert!(
+        reason
+            .contains("inverter[0].write_keys: pv1_power is not a writable reading of profile deye_sg01lp1"),
+        "{reason}"
+    );
+    // With auto the family is not known yet: the poller warns once it is.
+    let auto = format!("{GOOD}writes = true\nwrite_keys = [\"pv1_power\"]\n{mqtt}");
+    assert!(load(&auto, &[]).is_ok());
+    let reason = message(&format!("{GOOD}write_keys = [\"work_mode\"]\n{mqtt}"), &[]);
+    assert!(reason.contains("inverter[0].write_keys: write_keys narrows writes, which are off"), "{reason}");
+    let reason = message(&on, &[]);
+    assert!(reason.contains("inverter[0].writes: writes come from Home Assistant over MQTT"), "{reason}");
+}
+
+#[test]
+fn a_parallel_stack_takes_no_writes_yet() {
+    let stacked = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true", 1);
+    let reason = message(&format!("{stacked}\n[mqtt]\nhost = \"broker\"\n"), &[]);
+    assert!(
+        reason.contains(
+            "inverter[1].writes: writes to the inverters of a parallel stack are not supported yet"
+        ),
+        "{reason}"
+    );
+}

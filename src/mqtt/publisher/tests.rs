@@ -230,6 +230,45 @@ fn service_device_commands_are_delivered_and_switch_states_reported() {
 }
 
 #[test]
+fn setting_commands_are_subscribed_and_delivered_only_with_writes_on() {
+    let command = || ConnEvent::Message {
+        topic: "inverter-monitor/house/set/max_sell_power".into(),
+        payload: "3000".into(),
+    };
+    let set = Effect::Subscribe("inverter-monitor/house/set/+".into());
+    let mut off = publisher("device", Ledger::default());
+    let effects = connected(&mut off);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Subscribe(t) if t.contains("/set/"))), "{effects:?}");
+    assert!(off.on_event(command(), Instant::now()).is_empty(), "no command is handed on");
+    let discovery = payload_of(&off.on_update(polled(Some(Change::Online))), DEVICE_TOPIC).unwrap();
+    assert!(!discovery.contains("command_topic"));
+
+    let mut config = config();
+    config.inverters[0].writes = true;
+    let mut on = with_config(&config, "device", Ledger::default());
+    assert!(connected(&mut on).contains(&set));
+    let delivered = on.on_event(command(), Instant::now());
+    let want = Effect::Deliver {
+        topic: "inverter-monitor/house/set/max_sell_power".into(),
+        payload: b"3000".to_vec(),
+    };
+    assert_eq!(delivered, [want]);
+    let discovery: Json =
+        serde_json::from_str(&payload_of(&on.on_update(polled(Some(Change::Online))), DEVICE_TOPIC).unwrap())
+            .unwrap();
+    assert_eq!(
+        discovery["cmps"]["max_sell_power_set"]["command_topic"],
+        json!("inverter-monitor/house/set/max_sell_power")
+    );
+    assert_eq!(discovery["cmps"]["max_sell_power_set"]["retain"], json!(false));
+    assert_eq!(
+        discovery["cmps"]["program_1_start_time_set"]["pattern"],
+        json!("^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    );
+    assert_eq!(discovery["cmps"]["solar_sell_set"]["state_on"], json!("ON"));
+}
+
+#[test]
 fn shutdown_says_offline_and_disconnects_only_when_connected() {
     let mut p = publisher("device", Ledger::default());
     assert_eq!(p.shutdown(), []);
