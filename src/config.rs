@@ -380,24 +380,21 @@ impl Config {
         Ok(profiles)
     }
 
-    /// Writes come from Home Assistant, so they need MQTT; and a parallel stack takes none yet
-    /// (its poll loop carries no commands; docs/writes.md, "Not yet").
+    /// Writes come from Home Assistant, so they need MQTT; in a parallel stack they go to the
+    /// master, whose settings the others follow, unless a member says `settings = true`.
     fn writes_problem(&self) -> Option<(usize, String)> {
         let first = self.inverters.iter().position(|i| i.writes)?;
         if self.mqtt.is_none() {
             return Some((first, "writes come from Home Assistant over MQTT: add an [mqtt] section".into()));
         }
-        let stacked = stack::stacks(&self.inverters).into_iter().filter(|g| g.len() > 1).flatten();
-        stacked
-            .filter(|&i| self.inverters[i].writes)
-            .map(|i| {
-                (
-                    i,
-                    "writes to the inverters of a parallel stack are not supported yet: set writes = false"
-                        .into(),
-                )
-            })
-            .next()
+        let followers = stack::stacks(&self.inverters).into_iter().flat_map(|g| g.into_iter().skip(1));
+        let mut refused =
+            followers.filter(|&i| self.inverters[i].writes && self.inverters[i].settings != Some(true));
+        refused.next().map(|i| {
+            let reason = "this inverter's settings follow its stack's master: set writes on the master, \
+                          or settings = true here too if this one's are its own";
+            (i, reason.to_string())
+        })
     }
 
     /// Checks `[control]` and `[[consumer]]`.

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use availability::{Availability, Change};
 pub use detection::DetectFailure;
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
-pub use stack::{Member, run_stack};
+pub use stack::{Member, run_stack, run_stack_with_writes};
 pub use status::{InverterStatus, Statuses};
 
 use crate::config::InverterConfig;
@@ -385,20 +385,20 @@ pub async fn run_with_writes<T: Transport>(
     writes: Option<crate::writes::WritePort>,
     cancel: CancellationToken,
 ) {
-    let mut writer = writes.map(writes::Writer::new);
+    let mut writes = writes.map(writes::Writes::new);
     let mut next = Instant::now();
     loop {
-        let wake = writer.as_ref().and_then(writes::Writer::wake);
+        let wake = writes.as_ref().and_then(writes::Writes::wake).map(|(_, at)| at);
         tokio::select! {
             () = cancel.cancelled() => break,
             () = sleep_until(next) => {}
-            command = recv(writer.as_mut()) => {
-                if let Some(writer) = writer.as_mut() { writer.take(command, Instant::now()); }
+            command = recv(writes.as_mut()) => {
+                if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
                 continue;
             }
             () = sleep_until(wake.unwrap_or(next)), if wake.is_some_and(|w| w < next) => {
-                if let Some(writer) = writer.as_mut()
-                    && writer.run_due(&poller, &mut transport, Instant::now()).await
+                if let Some(writes) = writes.as_mut()
+                    && writes.run_due(&poller, &mut transport, Instant::now()).await
                 {
                     next = Instant::now();
                 }
@@ -411,8 +411,8 @@ pub async fn run_with_writes<T: Transport>(
             outcome = poller.poll_once(&mut transport, now, Local::now().naive_local()) => outcome,
         };
         let update = announce(&mut poller, &transport, outcome, now);
-        if let Some(writer) = writer.as_mut() {
-            writer.observe(&update);
+        if let Some(writes) = writes.as_mut() {
+            writes.observe(&update);
         }
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
@@ -422,9 +422,9 @@ pub async fn run_with_writes<T: Transport>(
 }
 
 /// The next write command, or never without writes.
-async fn recv(writer: Option<&mut writes::Writer>) -> crate::writes::Command {
-    match writer {
-        Some(writer) => writer.recv().await,
+async fn recv(writes: Option<&mut writes::Writes>) -> crate::writes::Command {
+    match writes {
+        Some(writes) => writes.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -172,12 +172,12 @@ impl WriteCounters {
 /// What a poll loop needs to take writes: its commands, where results go, what it allows.
 #[derive(Debug)]
 pub struct WritePort {
-    /// Commands for this inverter.
+    /// Commands for the inverters of this loop (one, or a parallel stack's).
     pub commands: mpsc::Receiver<Command>,
     /// Results, for the result topic.
     pub results: mpsc::Sender<WriteResult>,
-    /// The keys this inverter lets be set.
-    pub allowed: Allowed,
+    /// The keys each inverter of the loop lets be set, by name; one not named takes none.
+    pub allowed: BTreeMap<String, Allowed>,
     /// The counters `/metrics` reads.
     pub counters: WriteCounters,
     /// The timing rules.

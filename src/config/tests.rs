@@ -343,13 +343,16 @@ fn writes_are_off_by_default_and_write_keys_are_checked() {
 }
 
 #[test]
-fn a_parallel_stack_takes_no_writes_yet() {
-    let stacked = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true", 1);
-    let reason = message(&format!("{stacked}\n[mqtt]\nhost = \"broker\"\n"), &[]);
+fn in_a_parallel_stack_writes_go_to_the_master_unless_a_member_says_otherwise() {
+    let mqtt = "\n[mqtt]\nhost = \"broker\"\n";
+    let master = STACK.replacen("serial = 2712345678\n", "serial = 2712345678\nwrites = true\n", 1);
+    assert!(load(&format!("{master}{mqtt}"), &[]).is_ok());
+    let member = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true", 1);
+    let reason = message(&format!("{member}{mqtt}"), &[]);
     assert!(
-        reason.contains(
-            "inverter[1].writes: writes to the inverters of a parallel stack are not supported yet"
-        ),
+        reason.contains("inverter[1].writes: this inverter's settings follow its stack's master"),
         "{reason}"
     );
+    let own = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true\nsettings = true", 1);
+    assert!(load(&format!("{own}{mqtt}"), &[]).is_ok());
 }

@@ -1,87 +1,104 @@
-//! The poll loop's side of writes: commands wait in a [`Coalescer`] and go out between polls
-//! over the poller's own transport, one request in flight per logger.
+//! The poll loop's side of writes: commands wait in a [`Coalescer`] per inverter and go out
+//! between polls over the loop's own transport, one request in flight per logger.
 //!
-//! [`Writer`] holds the latest snapshot for the live limits, gates each command on the
-//! inverter's identity and the allowed keys, runs [`exec::execute`], and reports the result
-//! (audit log at info, counter, result channel). The rules themselves live in
-//! [`crate::writes`]; this module only sequences them.
+//! [`Writes`] is what a loop (one inverter, or a parallel stack) holds: the command channel,
+//! where results go, and a [`Writer`] per inverter with writes on. A writer keeps the latest
+//! snapshot for the live limits, gates each command on the inverter's identity and the allowed
+//! keys, runs [`exec::execute`], and reports the result (audit log at info, counter, result
+//! channel). The rules themselves live in [`crate::writes`]; this module only sequences them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Poller, Snapshot, Update};
 use crate::profile::Value;
 use crate::transport::Transport;
 use crate::writes::coalesce::Coalescer;
-use crate::writes::{Command, Outcome, WriteError, WritePort, WriteResult, check, exec};
+use crate::writes::{
+    Allowed, Command, Outcome, WriteCounters, WriteError, WritePort, WriteResult, check, exec,
+};
 
-/// One inverter's pending writes and what checking them needs.
+/// A loop's writes: commands in, results out, a writer per inverter that takes them.
 #[derive(Debug)]
-pub(super) struct Writer {
-    port: WritePort,
-    coalescer: Coalescer,
-    latest: Option<Arc<Snapshot>>,
-    closed: bool,
-    keys_checked: bool,
+pub(super) struct Writes {
+    commands: Option<mpsc::Receiver<Command>>,
+    results: mpsc::Sender<WriteResult>,
+    counters: WriteCounters,
+    writers: BTreeMap<String, Writer>,
 }
 
-impl Writer {
-    /// A writer taking commands from `port`.
+impl Writes {
+    /// The writes of `port`.
     pub(super) fn new(port: WritePort) -> Self {
-        let coalescer = Coalescer::new(port.timing);
-        Self { port, coalescer, latest: None, closed: false, keys_checked: false }
-    }
-
-    /// When a waiting command may go out.
-    pub(super) fn wake(&self) -> Option<Instant> {
-        self.coalescer.next_due()
+        let writers = port.allowed.into_iter().map(|(name, allowed)| {
+            let writer =
+                Writer { allowed, coalescer: Coalescer::new(port.timing), latest: None, keys_checked: false };
+            (name, writer)
+        });
+        Self {
+            commands: Some(port.commands),
+            results: port.results,
+            counters: port.counters,
+            writers: writers.collect(),
+        }
     }
 
     /// The next command; never ready once the sender is gone.
     pub(super) async fn recv(&mut self) -> Command {
-        if !self.closed {
-            match self.port.commands.recv().await {
+        if let Some(commands) = &mut self.commands {
+            match commands.recv().await {
                 Some(command) => return command,
-                None => self.closed = true,
+                None => self.commands = None,
             }
         }
         std::future::pending().await
     }
 
-    /// Queues `command`; the one of the same key it replaces is counted as superseded.
+    /// Which inverter's waiting command may go out first, and when.
+    pub(super) fn wake(&self) -> Option<(&str, Instant)> {
+        let due = self.writers.iter().filter_map(|(name, w)| Some((name.as_str(), w.coalescer.next_due()?)));
+        due.min_by_key(|(_, at)| *at)
+    }
+
+    /// Queues `command` at `now` with its inverter's writer; a command for an inverter without
+    /// writes is refused at once, and one it replaces is counted as superseded.
     pub(super) fn take(&mut self, command: Command, now: Instant) {
         tracing::debug!(inverter = %command.inverter, key = %command.key, payload = %command.payload, "write command queued");
-        if let Some(old) = self.coalescer.push(command, now) {
-            let result = result_of(&old, Outcome::Superseded, None, None);
-            self.port.counters.count(&result);
+        let Some(writer) = self.writers.get_mut(&command.inverter) else {
+            let reason = format!("writes are off for `{}`", command.inverter);
+            let result = result_of(&command, Outcome::Refused, Some(reason), None);
+            self.report(&command, result);
+            return;
+        };
+        if let Some(old) = writer.coalescer.push(command, now) {
+            self.counters.count(&result_of(&old, Outcome::Superseded, None, None));
         }
     }
 
-    /// Remembers a successful poll: the live limits and the identity gate read it.
+    /// Remembers a successful poll of the inverter it is about.
     pub(super) fn observe(&mut self, update: &Update) {
-        if let Update::Polled { snapshot, .. } = update {
-            if !self.keys_checked {
-                self.keys_checked = true;
-                let unknown = self.port.allowed.unknown(&snapshot.profile);
-                if !unknown.is_empty() {
-                    tracing::warn!(inverter = %snapshot.inverter, profile = snapshot.profile.id(), keys = ?unknown, "write_keys names readings this profile cannot write; they are ignored");
-                }
-            }
-            self.latest = Some(snapshot.clone());
+        if let (Update::Polled { snapshot, .. }, Some(writer)) =
+            (update, self.writers.get_mut(update.inverter()))
+        {
+            writer.observe(snapshot);
         }
     }
 
-    /// Carries out the command due at `now`, if any; true when something was written, so the
-    /// loop polls at once and every sink sees the read-back state.
+    /// Carries out the command of `poller`'s inverter due at `now`, if any; true when
+    /// something was written, so the loop polls that inverter at once and every sink sees the
+    /// read-back state.
     pub(super) async fn run_due<T: Transport>(
         &mut self,
         poller: &Poller,
         transport: &mut T,
         now: Instant,
     ) -> bool {
-        let Some(command) = self.coalescer.take_due(now) else { return false };
-        let result = match self.carry_out(poller, transport, &command).await {
+        let Some(writer) = self.writers.get_mut(&**poller.name()) else { return false };
+        let Some(command) = writer.coalescer.take_due(now) else { return false };
+        let result = match writer.carry_out(poller, transport, &command).await {
             Ok(done) => {
                 let outcome = if done.written { Outcome::Written } else { Outcome::Unchanged };
                 result_of(&command, outcome, None, Some(done))
@@ -89,11 +106,41 @@ impl Writer {
             Err(e @ WriteError::Link(_)) => result_of(&command, Outcome::Failed, Some(e.to_string()), None),
             Err(e) => result_of(&command, Outcome::Refused, Some(e.to_string()), None),
         };
-        audit(&command, &result);
-        self.port.counters.count(&result);
+        let written = result.outcome == Outcome::Written;
+        self.report(&command, result);
+        written
+    }
+
+    /// The audit line, the counter, and the result topic.
+    fn report(&self, command: &Command, result: WriteResult) {
+        audit(command, &result);
+        self.counters.count(&result);
         // A full result queue loses a result message, never a write.
-        let _ = self.port.results.try_send(result.clone());
-        result.outcome == Outcome::Written
+        let _ = self.results.try_send(result);
+    }
+}
+
+/// One inverter's pending writes and what checking them needs.
+#[derive(Debug)]
+struct Writer {
+    allowed: Allowed,
+    coalescer: Coalescer,
+    latest: Option<Arc<Snapshot>>,
+    keys_checked: bool,
+}
+
+impl Writer {
+    /// Keeps the snapshot for the live limits; the first one tells whether `write_keys` fits
+    /// the profile (with `auto`, only now known).
+    fn observe(&mut self, snapshot: &Arc<Snapshot>) {
+        if !self.keys_checked {
+            self.keys_checked = true;
+            let unknown = self.allowed.unknown(&snapshot.profile);
+            if !unknown.is_empty() {
+                tracing::warn!(inverter = %snapshot.inverter, profile = snapshot.profile.id(), keys = ?unknown, "write_keys names readings this profile cannot write; they are ignored");
+            }
+        }
+        self.latest = Some(snapshot.clone());
     }
 
     /// The gates, the checks, then the write; see the module docs.
@@ -104,19 +151,19 @@ impl Writer {
         command: &Command,
     ) -> Result<Done, WriteError> {
         if command.inverter != **poller.name() {
-            return Err(WriteError::Identity(format!(
-                "the command is for `{}`, not `{}`",
-                command.inverter,
-                poller.name()
-            )));
+            let reason = format!("the command is for `{}`, not `{}`", command.inverter, poller.name());
+            return Err(WriteError::Identity(reason));
         }
+        // The identity the entities were announced with must still be the inverter's: a
+        // swapped inverter (another serial at the same address) takes no command meant for
+        // the old one before a poll has announced it anew.
         let latest = self.latest.as_ref().filter(|s| s.identity == poller.identity).ok_or_else(|| {
             WriteError::Identity("the inverter's identity is not known yet: no poll has succeeded".into())
         })?;
         let profile = &latest.profile;
         let spec = profile
             .index_of(&command.key)
-            .filter(|_| self.port.allowed.permits(profile, &command.key))
+            .filter(|_| self.allowed.permits(profile, &command.key))
             .map(|i| &profile.readings[i])
             .ok_or_else(|| WriteError::NotWritable(command.key.clone()))?;
         let value = check::parse(spec, &command.payload)?;

@@ -162,7 +162,7 @@ impl Wiring<'_> {
             let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
             if let [only] = stack[..] {
                 let poller = Poller::for_inverter(&inverters[only], profiles)?;
-                let port = router.as_mut().and_then(|r| r.port(&inverters[only]));
+                let port = router.as_mut().and_then(|r| r.port(&[&inverters[only]]));
                 let run = poller::run_with_writes(poller, link, master.interval, bus, port, cancel);
                 self.tasks.spawn(format!("poller {}", master.name), run);
                 continue;
@@ -174,7 +174,9 @@ impl Wiring<'_> {
             }
             let names: Vec<&str> = stack.iter().map(|&i| inverters[i].name.as_str()).collect();
             tracing::info!(logger = %master.target().addr(), inverters = ?names, "a parallel stack: one connection, polled in turn");
-            let run = poller::run_stack(members, link, bus, cancel);
+            let stacked: Vec<&InverterConfig> = stack.iter().map(|&i| &inverters[i]).collect();
+            let port = router.as_mut().and_then(|r| r.port(&stacked));
+            let run = poller::run_stack_with_writes(members, link, bus, port, cancel);
             self.tasks.spawn(format!("poller {}", names.join("+")), run);
         }
         if let Some(router) = router.filter(|r| !r.inverters.is_empty()) {
@@ -205,12 +207,19 @@ impl Router {
         Self { mqtt, counters, inverters: BTreeMap::new(), results, results_tx }
     }
 
-    /// The write port of `inverter`, with writes on.
-    fn port(&mut self, inverter: &InverterConfig) -> Option<WritePort> {
-        let allowed = Allowed::of(inverter)?;
+    /// The write port of one poll loop's `inverters`, when one of them has writes on: one
+    /// command channel for the loop, each inverter with writes routed to it.
+    fn port(&mut self, inverters: &[&InverterConfig]) -> Option<WritePort> {
+        let allowed: BTreeMap<String, Allowed> =
+            inverters.iter().filter_map(|i| Some((i.name.clone(), Allowed::of(i)?))).collect();
+        if allowed.is_empty() {
+            return None;
+        }
         let (commands_tx, commands) = mpsc::channel(64);
-        self.inverters.insert(inverter.name.clone(), commands_tx);
-        tracing::info!(inverter = %inverter.name, keys = ?inverter.write_keys, "writes from Home Assistant are on");
+        for name in allowed.keys() {
+            self.inverters.insert(name.clone(), commands_tx.clone());
+            tracing::info!(inverter = %name, "writes from Home Assistant are on");
+        }
         Some(WritePort {
             commands,
             results: self.results_tx.clone(),

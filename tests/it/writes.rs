@@ -237,3 +237,88 @@ async fn with_writes_off_there_are_no_writable_entities_and_commands_go_nowhere(
     assert!(app.sim.sim.writes().is_empty());
     app.stop().await;
 }
+
+/// A stack of two SG04LP3 behind one simulated logger, polled by one loop that takes writes
+/// for the master only, as the configuration's default has it.
+#[tokio::test]
+async fn in_a_stack_a_write_goes_to_the_master_over_the_shared_link_and_not_to_the_others() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use inverter_monitor::poller::{self, Member, Poller};
+    use inverter_monitor::profile::Profiles;
+    use inverter_monitor::sim::{self, SimClock, Simulator};
+    use inverter_monitor::writes::coalesce::Timing;
+    use inverter_monitor::writes::{Allowed, Command, Outcome, WriteCounters, WritePort};
+    use tokio::sync::{broadcast, mpsc};
+
+    init_log();
+    let profiles = Profiles::builtin().unwrap();
+    let profile = profiles.get("deye_sg04lp3").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let units: Vec<Arc<Simulator>> = [(1, "2306178901"), (2, "2306178902")]
+        .into_iter()
+        .map(|(slave, serial): (u8, &str)| {
+            let config = SimConfig {
+                slave,
+                inverter_serial: serial.into(),
+                clock: SimClock::Fixed(noon()),
+                ..SimConfig::new(SERIAL)
+            };
+            Arc::new(Simulator::new(config, profile.clone()))
+        })
+        .collect();
+    let stop = CancellationToken::new();
+    tokio::spawn(sim::serve_stack(listener, units.clone(), stop.clone()));
+    let member = |name: &str, slave: u8| {
+        let mut config = InverterConfig::new(name, "127.0.0.1", addr.port(), SERIAL);
+        (config.slave_id, config.interval, config.profile) =
+            (slave, Duration::from_millis(50), "deye_sg04lp3".into());
+        Member { poller: Poller::for_inverter(&config, &profiles).unwrap(), slave }
+    };
+    let (commands_tx, commands) = mpsc::channel(8);
+    let (results_tx, mut results) = mpsc::channel(8);
+    let timing = Timing { settle: Duration::from_millis(100), ..Timing::default() };
+    let port = WritePort {
+        commands,
+        results: results_tx,
+        allowed: BTreeMap::from([("master".to_string(), Allowed::new(&[]))]),
+        counters: WriteCounters::default(),
+        timing,
+    };
+    let (bus, mut updates) = broadcast::channel(64);
+    let cancel = CancellationToken::new();
+    let members = vec![member("master", 1), member("second", 2)];
+    let task = tokio::spawn(poller::run_stack_with_writes(
+        members,
+        link(addr, fast_settings()),
+        bus,
+        Some(port),
+        cancel.clone(),
+    ));
+    // Both polled once, so the master's identity and limits are known.
+    let mut polled = std::collections::BTreeSet::new();
+    while polled.len() < 2 {
+        let update = tokio::time::timeout(Duration::from_secs(10), updates.recv()).await.unwrap().unwrap();
+        if matches!(update, poller::Update::Polled { .. }) {
+            polled.insert(update.inverter().to_string());
+        }
+    }
+    let command = |inverter: &str| Command {
+        inverter: inverter.into(),
+        key: "max_sell_power".into(),
+        payload: "2000".into(),
+        topic: format!("im/{inverter}/set/max_sell_power"),
+    };
+    commands_tx.send(command("second")).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.unwrap().unwrap();
+    assert_eq!((refused.inverter.as_str(), refused.outcome), ("second", Outcome::Refused));
+    commands_tx.send(command("master")).await.unwrap();
+    let written = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.unwrap().unwrap();
+    assert_eq!(written.outcome, Outcome::Written, "{written:?}");
+    assert_eq!(units[0].writes(), vec![(143, vec![2000])], "one FC16 to the master's register 143");
+    assert!(units[1].writes().is_empty(), "nothing to the other member");
+    cancel.cancel();
+    task.await.unwrap();
+}
