@@ -512,6 +512,11 @@ impl InverterConfig {
         self.write_keys_problem(profiles).map(|reason| ("write_keys", reason))
     }
 
+    /// What Home Assistant may set on this inverter; `None` with writes off.
+    pub fn write_allowance(&self) -> Option<crate::writes::Allowed> {
+        self.writes.then(|| crate::writes::Allowed::new(&self.write_keys))
+    }
+
     /// `write_keys` needs `writes`, and with a named profile each key must be one of its
     /// writable readings; with `auto` the poller checks them once the family is known.
     fn write_keys_problem(&self, profiles: &Profiles) -> Option<String> {

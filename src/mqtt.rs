@@ -21,6 +21,7 @@ pub(crate) mod publisher;
 pub(crate) mod state;
 pub(crate) mod switches;
 pub(crate) mod topics;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

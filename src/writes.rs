@@ -7,13 +7,13 @@
 //! out ([`coalesce`]: latest wins after a settle time, one write per key per interval, a global
 //! rate). [`exec`] is the one async step: read, skip when unchanged, one FC16 of the whole
 //! register(s), read back. The poll loop (`poller::run`) drives it through a [`WritePort`];
-//! MQTT only carries commands in and results out. Nothing here opens a connection or
-//! subscribes to anything.
+//! MQTT only carries commands in and results out (`mqtt::writes`). Nothing here opens a
+//! connection or subscribes to anything; it sits in the core layer beside the poller and
+//! imports only profiles, the protocol and the transport trait.
 
 pub mod check;
 pub mod coalesce;
 pub mod exec;
-pub mod route;
 
 #[cfg(test)]
 mod tests;
@@ -121,11 +121,6 @@ impl Allowed {
     /// Every writable reading when `keys` is empty, else only those.
     pub fn new(keys: &[String]) -> Self {
         Self { keys: keys.to_vec() }
-    }
-
-    /// The allowance of an `[[inverter]]`, `None` with writes off.
-    pub fn of(inverter: &crate::config::InverterConfig) -> Option<Self> {
-        inverter.writes.then(|| Self::new(&inverter.write_keys))
     }
 
     /// True when `key` of `profile` is writable and allowed.

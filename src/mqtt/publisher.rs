@@ -125,7 +125,10 @@ impl Publisher {
             // A reading no longer accepted leaves the state after three intervals.
             let state = StateCache::new(i.interval * 3);
             let status = InverterStatus::new(i);
-            (i.name.clone(), Inverter { device: None, profile: None, state, status, writes: Allowed::of(i) })
+            (
+                i.name.clone(),
+                Inverter { device: None, profile: None, state, status, writes: i.write_allowance() },
+            )
         });
         Self {
             topics,

@@ -180,7 +180,7 @@ impl Wiring<'_> {
             self.tasks.spawn(format!("poller {}", names.join("+")), run);
         }
         if let Some(router) = router.filter(|r| !r.inverters.is_empty()) {
-            let run = crate::writes::route::run(
+            let run = crate::mqtt::writes::run(
                 router.mqtt,
                 router.inverters,
                 router.results,
@@ -211,7 +211,7 @@ impl Router {
     /// command channel for the loop, each inverter with writes routed to it.
     fn port(&mut self, inverters: &[&InverterConfig]) -> Option<WritePort> {
         let allowed: BTreeMap<String, Allowed> =
-            inverters.iter().filter_map(|i| Some((i.name.clone(), Allowed::of(i)?))).collect();
+            inverters.iter().filter_map(|i| Some((i.name.clone(), i.write_allowance()?))).collect();
         if allowed.is_empty() {
             return None;
         }

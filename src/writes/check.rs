@@ -27,9 +27,7 @@ pub fn parse(spec: &ReadingSpec, payload: &str) -> Result<Value, WriteError> {
     let text = payload.trim();
     let bad = |why: String| WriteError::BadValue(format!("{}: `{text}` {why}", def.key));
     match form {
-        WriteForm::Switch => {
-            crate::mqtt::switches::plain(text).map(Value::Bool).ok_or_else(|| bad("is not ON or OFF".into()))
-        }
+        WriteForm::Switch => on_off(text).map(Value::Bool).ok_or_else(|| bad("is not ON or OFF".into())),
         WriteForm::Select => spec
             .options
             .iter()
@@ -60,6 +58,15 @@ pub fn parse(spec: &ReadingSpec, payload: &str) -> Result<Value, WriteError> {
             }
             Ok(Value::Number(value))
         }
+    }
+}
+
+/// `ON`/`OFF` in any case, as Home Assistant's switches send, and `1`/`0`, `true`/`false`.
+fn on_off(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "1" | "true" => Some(true),
+        "off" | "0" | "false" => Some(false),
+        _ => None,
     }
 }
 

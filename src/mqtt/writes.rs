@@ -1,13 +1,14 @@
 //! The write router: setting commands from MQTT to the poll loop of their inverter, and each
-//! result back to `<base>/<inverter>/write_result`. It decides nothing; the poll loop checks.
+//! result back to `<base>/<inverter>/write_result`. It only carries: the poll loop checks and
+//! decides (`crate::writes`).
 
 use std::collections::BTreeMap;
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, WriteResult};
-use crate::mqtt::MqttHandle;
+use super::MqttHandle;
+use crate::writes::{Command, WriteResult};
 
 /// Routes until `cancel`: `inverters` maps an inverter's name to its poll loop's commands.
 pub async fn run(
