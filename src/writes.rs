@@ -14,6 +14,7 @@
 pub mod check;
 pub mod coalesce;
 pub mod exec;
+pub mod table;
 
 #[cfg(test)]
 mod tests;
@@ -83,12 +84,12 @@ pub struct WriteResult {
     /// Why it was refused or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The value before the write, as read just before it.
+    /// The value before the write, as read just before it (for a table, by reading key).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub old: Option<crate::profile::Value>,
+    pub old: Option<serde_json::Value>,
     /// The value read back after the write: what the inverter holds now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_back: Option<crate::profile::Value>,
+    pub read_back: Option<serde_json::Value>,
 }
 
 /// Why a command was refused or failed; the text goes to the result topic.

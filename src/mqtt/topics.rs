@@ -5,7 +5,8 @@
 //! <base>/<inverter>/availability         online/offline, retained; offline after N failed polls
 //! <base>/<inverter>/state                retained JSON of the latest accepted readings
 //! <base>/<inverter>/diagnostics          retained JSON of the service's own statistics
-//! <base>/<inverter>/set/<key>            Home Assistant's setting commands (only with writes on)
+//! <base>/<inverter>/set/<key>            Home Assistant's setting commands (only with writes on);
+//!                                        `time_of_use` takes the whole table as JSON
 //! <base>/<inverter>/write_result         JSON of each write command's outcome, not retained
 //! <base>/weather/state                   retained JSON of the weather device's sensors
 //! <base>/weather/availability            online/offline, retained; offline once stale

@@ -18,7 +18,7 @@ use crate::profile::Value;
 use crate::transport::Transport;
 use crate::writes::coalesce::Coalescer;
 use crate::writes::{
-    Allowed, Command, Outcome, WriteCounters, WriteError, WritePort, WriteResult, check, exec,
+    Allowed, Command, Outcome, WriteCounters, WriteError, WritePort, WriteResult, check, exec, table,
 };
 
 /// A loop's writes: commands in, results out, a writer per inverter that takes them.
@@ -161,28 +161,46 @@ impl Writer {
             WriteError::Identity("the inverter's identity is not known yet: no poll has succeeded".into())
         })?;
         let profile = &latest.profile;
+        let live = |key: &str| latest.get(key).and_then(Value::as_f64);
+        if command.key == table::KEY {
+            let items = table::parse(profile, &self.allowed, &command.payload, live)?;
+            let specs: Vec<_> = items.iter().map(|(i, v)| (&profile.readings[*i], v.clone())).collect();
+            let done = exec::execute_all(&specs, transport).await?;
+            let by_key = |values: &[Value]| {
+                let pairs =
+                    specs.iter().zip(values).map(|((spec, _), v)| (spec.def.key.clone(), json(spec, v)));
+                serde_json::Value::Object(pairs.collect())
+            };
+            return Ok(Done {
+                old: by_key(&done.old),
+                read_back: by_key(&done.read_back),
+                written: done.written,
+            });
+        }
         let spec = profile
             .index_of(&command.key)
             .filter(|_| self.allowed.permits(profile, &command.key))
             .map(|i| &profile.readings[i])
             .ok_or_else(|| WriteError::NotWritable(command.key.clone()))?;
         let value = check::parse(spec, &command.payload)?;
-        check::live(&command.key, &value, |key| latest.get(key).and_then(Value::as_f64))?;
+        check::live(&command.key, &value, live)?;
         let done = exec::execute(spec, &value, transport).await?;
-        Ok(Done {
-            old: exec::shown(spec, &done.old),
-            read_back: exec::shown(spec, &done.read_back),
-            written: done.written,
-        })
+        let first = |values: &[Value]| values.first().map_or(serde_json::Value::Null, |v| json(spec, v));
+        Ok(Done { old: first(&done.old), read_back: first(&done.read_back), written: done.written })
     }
 }
 
 /// A write's values, as shown.
 #[derive(Debug)]
 struct Done {
-    old: Value,
-    read_back: Value,
+    old: serde_json::Value,
+    read_back: serde_json::Value,
     written: bool,
+}
+
+/// A value of `spec` as results show it: slot times as `HH:MM`.
+fn json(spec: &crate::profile::ReadingSpec, value: &Value) -> serde_json::Value {
+    serde_json::to_value(exec::shown(spec, value)).unwrap_or(serde_json::Value::Null)
 }
 
 fn result_of(command: &Command, outcome: Outcome, reason: Option<String>, done: Option<Done>) -> WriteResult {
@@ -200,7 +218,8 @@ fn result_of(command: &Command, outcome: Outcome, reason: Option<String>, done: 
 
 /// Every write at info: who asked, the old value, the new one, the read-back, the result.
 fn audit(command: &Command, result: &WriteResult) {
-    let show = |v: &Option<Value>| v.as_ref().map_or_else(|| "-".to_string(), ToString::to_string);
+    let show =
+        |v: &Option<serde_json::Value>| v.as_ref().map_or_else(|| "-".to_string(), ToString::to_string);
     tracing::info!(
         inverter = %command.inverter,
         topic = %command.topic,

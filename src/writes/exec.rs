@@ -15,12 +15,12 @@ use crate::transport::Transport;
 /// What a write did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Executed {
-    /// The value before.
-    pub old: Value,
-    /// True when an FC16 went out; false when the value was already there.
+    /// The values before, one per reading written.
+    pub old: Vec<Value>,
+    /// True when an FC16 went out; false when every value was already there.
     pub written: bool,
-    /// The value read back after the write (the old one when nothing was written).
-    pub read_back: Value,
+    /// The values read back after the write (the old ones when nothing was written).
+    pub read_back: Vec<Value>,
 }
 
 /// Sets `spec` to `value` over `transport`; see the module docs.
@@ -33,26 +33,83 @@ pub async fn execute<T: Transport>(
     value: &Value,
     transport: &mut T,
 ) -> Result<Executed, WriteError> {
-    let start =
-        spec.def.registers.iter().copied().min().ok_or_else(|| link("the reading has no registers"))?;
-    let count = spec.def.registers.len() as u16;
-    let before = read(transport, start, count).await?;
-    let old = decode(spec, start, &before)?;
-    let mut image = vec![0u16; usize::from(start) + before.len()];
-    image[usize::from(start)..].copy_from_slice(&before);
-    spec.encode(value, &mut image).map_err(|e| link(&e.to_string()))?;
-    let after = image[usize::from(start)..].to_vec();
-    if after == before {
-        return Ok(Executed { old: old.clone(), written: false, read_back: old });
+    execute_all(&[(spec, value.clone())], transport).await
+}
+
+/// Sets several readings at once: every register block they cover is read first, the values
+/// are encoded into what was read, and each block that changed goes out as one FC16 of the
+/// whole block, in address order; then every block is read back. A failed read writes
+/// nothing; a failed write stops before the next block.
+///
+/// # Errors
+/// [`WriteError::Link`], as [`execute`].
+pub async fn execute_all<T: Transport>(
+    items: &[(&ReadingSpec, Value)],
+    transport: &mut T,
+) -> Result<Executed, WriteError> {
+    let blocks = blocks(items.iter().flat_map(|(spec, _)| spec.def.registers.iter().copied()));
+    let end = blocks.last().map(|(start, count)| usize::from(*start) + usize::from(*count));
+    let mut image = vec![0u16; end.ok_or_else(|| link("nothing to write"))?];
+    let before = read_blocks(transport, &blocks, &mut image).await?;
+    let old = decode_all(items, &before)?;
+    for (spec, value) in items {
+        spec.encode(value, &mut image).map_err(|e| link(&e.to_string()))?;
     }
-    match transport.call(&Request::WriteMultiple { addr: start, values: after }).await {
-        Ok(Ok(Response::Written { .. })) => {}
-        Ok(Ok(Response::Registers(_))) => return Err(link("the write was answered as a read")),
-        Ok(Err(exception)) => return Err(link(&format!("the inverter refused the write: {exception}"))),
-        Err(e) => return Err(link(&format!("the write failed: {e}"))),
+    let mut written = false;
+    for (block, &(start, count)) in before.blocks().iter().zip(&blocks) {
+        let after = &image[usize::from(start)..usize::from(start) + usize::from(count)];
+        if after != block.values.as_slice() {
+            write(transport, start, after.to_vec()).await?;
+            written = true;
+        }
     }
-    let back = read(transport, start, count).await?;
-    Ok(Executed { old, written: true, read_back: decode(spec, start, &back)? })
+    if !written {
+        return Ok(Executed { read_back: old.clone(), old, written });
+    }
+    let back = read_blocks(transport, &blocks, &mut image).await?;
+    Ok(Executed { old, written, read_back: decode_all(items, &back)? })
+}
+
+/// The runs of consecutive addresses in `addresses`, as (start, count), in address order.
+fn blocks(addresses: impl Iterator<Item = u16>) -> Vec<(u16, u16)> {
+    let mut sorted: Vec<u16> = addresses.collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut blocks: Vec<(u16, u16)> = Vec::new();
+    for address in sorted {
+        match blocks.last_mut() {
+            Some((start, count)) if *start + *count == address => *count += 1,
+            _ => blocks.push((address, 1)),
+        }
+    }
+    blocks
+}
+
+async fn read_blocks<T: Transport>(
+    transport: &mut T,
+    blocks: &[(u16, u16)],
+    image: &mut [u16],
+) -> Result<RegisterSet, WriteError> {
+    let mut set = RegisterSet::new();
+    for &(start, count) in blocks {
+        let values = read(transport, start, count).await?;
+        image[usize::from(start)..usize::from(start) + values.len()].copy_from_slice(&values);
+        set.insert(RegisterBlock { start, values });
+    }
+    Ok(set)
+}
+
+async fn write<T: Transport>(transport: &mut T, addr: u16, values: Vec<u16>) -> Result<(), WriteError> {
+    match transport.call(&Request::WriteMultiple { addr, values }).await {
+        Ok(Ok(Response::Written { .. })) => Ok(()),
+        Ok(Ok(Response::Registers(_))) => Err(link("the write was answered as a read")),
+        Ok(Err(exception)) => Err(link(&format!("the inverter refused the write: {exception}"))),
+        Err(e) => Err(link(&format!("the write failed: {e}"))),
+    }
+}
+
+fn decode_all(items: &[(&ReadingSpec, Value)], regs: &RegisterSet) -> Result<Vec<Value>, WriteError> {
+    items.iter().map(|(spec, _)| spec.decode(regs).map_err(|e| link(&e.to_string()))).collect()
 }
 
 /// How a value of `spec` reads in results and logs: slot times as `HH:MM`.
@@ -70,12 +127,6 @@ async fn read<T: Transport>(transport: &mut T, addr: u16, count: u16) -> Result<
         Ok(Err(exception)) => Err(link(&format!("the inverter refused the read: {exception}"))),
         Err(e) => Err(link(&format!("the read failed: {e}"))),
     }
-}
-
-fn decode(spec: &ReadingSpec, start: u16, values: &[u16]) -> Result<Value, WriteError> {
-    let mut regs = RegisterSet::new();
-    regs.insert(RegisterBlock { start, values: values.to_vec() });
-    spec.decode(&regs).map_err(|e| link(&e.to_string()))
 }
 
 fn link(why: &str) -> WriteError {

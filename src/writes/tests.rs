@@ -115,3 +115,44 @@ fn the_latest_value_wins_after_the_settle_time_and_keys_wait_their_turn() {
     assert_eq!(c.take_due(at + timing.settle + Duration::from_secs(2)), None);
     assert_eq!(c.take_due(at + timing.per_key).unwrap().key, "max_sell_power");
 }
+
+#[test]
+fn a_time_of_use_table_is_checked_as_a_whole() {
+    use super::table;
+    let profile = lp1();
+    let all = Allowed::new(&[]);
+    let latest = |key: &str| (key == "battery_shutdown_soc").then_some(20.0);
+    let slot = |time: &str, soc: u32| {
+        format!(r#"{{"time": "{time}", "power": 3000, "soc": {soc}, "charge_source": "Grid"}}"#)
+    };
+    let table = |slots: &[String]| format!("[{}]", slots.join(","));
+    let times = ["00:00", "05:00", "09:00", "16:00", "20:00", "23:00"];
+    let good: Vec<String> = times.iter().map(|t| slot(t, 50)).collect();
+    let items = table::parse(&profile, &all, &table(&good), latest).unwrap();
+    assert_eq!(items.len(), 24);
+    let (index, value) = &items[4];
+    assert_eq!(
+        (profile.readings[*index].def.key.as_str(), value),
+        ("program_2_start_time", &Value::Number(500.0))
+    );
+
+    let bad = |slots: &[String]| table::parse(&profile, &all, &table(slots), latest);
+    assert!(matches!(bad(&good[..5]), Err(WriteError::BadValue(_))), "six slots or none");
+    let mut backwards = good.clone();
+    backwards[3] = slot("08:00", 50);
+    let Err(WriteError::Limit(reason)) = bad(&backwards) else { panic!("times must rise") };
+    assert!(reason.contains("slot 4's start 08:00 is not after slot 3's 09:00"), "{reason}");
+    let mut low = good.clone();
+    low[0] = slot("00:00", 10);
+    assert!(matches!(bad(&low), Err(WriteError::Limit(_))), "SOC below the shutdown SOC");
+    let mut odd = good.clone();
+    odd[1] = r#"{"time": "05:00", "colour": "red"}"#.into();
+    assert!(matches!(bad(&odd), Err(WriteError::BadValue(_))));
+    let only_times = Allowed::new(
+        &times.iter().enumerate().map(|(n, _)| format!("program_{}_start_time", n + 1)).collect::<Vec<_>>(),
+    );
+    assert!(matches!(
+        table::parse(&profile, &only_times, &table(&good), latest),
+        Err(WriteError::NotWritable(_))
+    ));
+}

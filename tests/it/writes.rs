@@ -322,3 +322,39 @@ async fn in_a_stack_a_write_goes_to_the_master_over_the_shared_link_and_not_to_t
     cancel.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_time_of_use_table_is_written_as_one_fc16_per_register_block() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = App::start(data.path(), true, &[]).await;
+    // Slot 1's charge source keeps the bits above its mask.
+    app.sim.sim.poke(274, 0xFF00);
+    app.state_shows("program_1_charge_source", json!("None")).await;
+    let table = json!([
+        {"time": "00:00", "power": 3000, "soc": 80, "charge_source": "Grid"},
+        {"time": "05:00", "power": 2500, "soc": 70},
+        {"time": "09:00", "power": 2000, "soc": 60},
+        {"time": "16:00", "power": 1500, "soc": 50},
+        {"time": "20:00", "power": 1000, "soc": 40},
+        {"time": "23:00", "power": 500, "soc": 30},
+    ]);
+    app.set("time_of_use", &table.to_string()).await;
+    let result = app.result("time_of_use").await;
+    assert_eq!(result["outcome"], json!("written"), "{result}");
+    assert_eq!(result["read_back"]["program_4_start_time"], json!("16:00"));
+    assert_eq!(result["read_back"]["program_1_charge_source"], json!("Grid"));
+    let writes = app.sim.sim.writes();
+    let times_and_powers = vec![0, 500, 900, 1600, 2000, 2300, 3000, 2500, 2000, 1500, 1000, 500];
+    assert_eq!(writes, vec![(250, times_and_powers), (268, vec![80, 70, 60, 50, 40, 30, 0xFF01])]);
+    app.state_shows("program_6_soc", json!(30)).await;
+
+    // Out of order: refused whole, nothing written.
+    let mut backwards = table.clone();
+    backwards[2]["time"] = json!("04:00");
+    tokio::time::sleep(Duration::from_secs(5)).await; // the per-key interval
+    app.set("time_of_use", &backwards.to_string()).await;
+    let result = app.result("time_of_use").await;
+    assert_eq!(result["outcome"], json!("refused"), "{result}");
+    assert_eq!(app.sim.sim.writes().len(), 2);
+    app.stop().await;
+}
