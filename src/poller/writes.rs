@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Poller, Snapshot, Update};
-use crate::profile::Value;
+use crate::profile::{ReadingSpec, Value};
 use crate::transport::Transport;
 use crate::writes::coalesce::Coalescer;
 use crate::writes::{
@@ -150,32 +150,38 @@ impl Writer {
         transport: &mut T,
         command: &Command,
     ) -> Result<Done, WriteError> {
+        let latest = self.gate(poller, command)?;
+        let items = self.checked(latest, command)?;
+        let done = exec::execute_all(&items, transport).await?;
+        Ok(Done::of(&items, &done, command.key == table::KEY))
+    }
+
+    /// The identity gate: the command names this inverter, and a poll has read its identity
+    /// (the serial its entities are announced with) since it last changed, so a swapped
+    /// inverter at the same address takes no command meant for the old one. Returns the
+    /// latest snapshot, for the live limits.
+    fn gate(&self, poller: &Poller, command: &Command) -> Result<&Arc<Snapshot>, WriteError> {
         if command.inverter != **poller.name() {
             let reason = format!("the command is for `{}`, not `{}`", command.inverter, poller.name());
             return Err(WriteError::Identity(reason));
         }
-        // The identity the entities were announced with must still be the inverter's: a
-        // swapped inverter (another serial at the same address) takes no command meant for
-        // the old one before a poll has announced it anew.
-        let latest = self.latest.as_ref().filter(|s| s.identity == poller.identity).ok_or_else(|| {
+        self.latest.as_ref().filter(|s| s.identity == poller.identity).ok_or_else(|| {
             WriteError::Identity("the inverter's identity is not known yet: no poll has succeeded".into())
-        })?;
+        })
+    }
+
+    /// The readings and values `command` sets, each allowed and checked against the profile
+    /// and the live readings of `latest`: one, or a whole time-of-use table.
+    fn checked<'s>(
+        &self,
+        latest: &'s Snapshot,
+        command: &Command,
+    ) -> Result<Vec<(&'s ReadingSpec, Value)>, WriteError> {
         let profile = &latest.profile;
         let live = |key: &str| latest.get(key).and_then(Value::as_f64);
         if command.key == table::KEY {
             let items = table::parse(profile, &self.allowed, &command.payload, live)?;
-            let specs: Vec<_> = items.iter().map(|(i, v)| (&profile.readings[*i], v.clone())).collect();
-            let done = exec::execute_all(&specs, transport).await?;
-            let by_key = |values: &[Value]| {
-                let pairs =
-                    specs.iter().zip(values).map(|((spec, _), v)| (spec.def.key.clone(), json(spec, v)));
-                serde_json::Value::Object(pairs.collect())
-            };
-            return Ok(Done {
-                old: by_key(&done.old),
-                read_back: by_key(&done.read_back),
-                written: done.written,
-            });
+            return Ok(items.into_iter().map(|(i, v)| (&profile.readings[i], v)).collect());
         }
         let spec = profile
             .index_of(&command.key)
@@ -184,9 +190,7 @@ impl Writer {
             .ok_or_else(|| WriteError::NotWritable(command.key.clone()))?;
         let value = check::parse(spec, &command.payload)?;
         check::live(&command.key, &value, live)?;
-        let done = exec::execute(spec, &value, transport).await?;
-        let first = |values: &[Value]| values.first().map_or(serde_json::Value::Null, |v| json(spec, v));
-        Ok(Done { old: first(&done.old), read_back: first(&done.read_back), written: done.written })
+        Ok(vec![(spec, value)])
     }
 }
 
@@ -198,8 +202,23 @@ struct Done {
     written: bool,
 }
 
+impl Done {
+    /// The values of `done` for `items`: the one value, or a table's by reading key.
+    fn of(items: &[(&ReadingSpec, Value)], done: &exec::Executed, table: bool) -> Self {
+        let shown = |values: &[Value]| -> serde_json::Value {
+            let mut pairs =
+                items.iter().zip(values).map(|((spec, _), v)| (spec.def.key.clone(), json(spec, v)));
+            match table {
+                true => serde_json::Value::Object(pairs.collect()),
+                false => pairs.next().map_or(serde_json::Value::Null, |(_, v)| v),
+            }
+        };
+        Self { old: shown(&done.old), read_back: shown(&done.read_back), written: done.written }
+    }
+}
+
 /// A value of `spec` as results show it: slot times as `HH:MM`.
-fn json(spec: &crate::profile::ReadingSpec, value: &Value) -> serde_json::Value {
+fn json(spec: &ReadingSpec, value: &Value) -> serde_json::Value {
     serde_json::to_value(exec::shown(spec, value)).unwrap_or(serde_json::Value::Null)
 }
 
