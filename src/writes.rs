@@ -38,6 +38,9 @@ pub struct Command {
     pub payload: String,
     /// The topic it came on: the audit log names who asked.
     pub topic: String,
+    /// The identity (`Snapshot::identity`, the inverter's serial) the entity was announced
+    /// with: the poll loop refuses the command unless its inverter still has it.
+    pub identity: String,
 }
 
 /// How a command ended.

@@ -74,6 +74,9 @@ pub(crate) enum Effect {
         /// The payload.
         payload: Vec<u8>,
     },
+    /// A setting command for the write router, stamped with the identity its entity was
+    /// announced with.
+    Write(crate::writes::Command),
     /// A switch reported its state.
     SwitchState {
         /// The switch.
@@ -228,8 +231,8 @@ impl Publisher {
             {
                 self.out.push(Effect::Deliver { topic, payload: payload.to_vec() });
             }
-            ConnEvent::Message { topic, payload } if self.is_write_command(&topic) => {
-                self.out.push(Effect::Deliver { topic, payload: payload.to_vec() });
+            ConnEvent::Message { topic, payload } if self.topics.parse_set(&topic).is_some() => {
+                self.write_command(topic, &payload);
             }
             ConnEvent::Message { topic, payload } => self.switch_state(&topic, &payload),
         }
@@ -306,10 +309,23 @@ impl Publisher {
         self.out.extend(topics.into_iter().map(Effect::Subscribe));
     }
 
-    /// True for a setting command of an inverter with writes on: handed to the write router.
-    fn is_write_command(&self, topic: &str) -> bool {
-        let inverter = self.topics.parse_set(topic).map(|(inverter, _)| inverter);
-        inverter.and_then(|name| self.inverters.get(name)).is_some_and(|i| i.writes.is_some())
+    /// A setting command for an inverter with writes on whose entities have been announced:
+    /// handed to the write router with the identity they carry. Others are not ours.
+    fn write_command(&mut self, topic: String, payload: &[u8]) {
+        let Some((name, key)) = self.topics.parse_set(&topic) else { return };
+        let inverter = self.inverters.get(name).filter(|i| i.writes.is_some());
+        let Some(device) = inverter.and_then(|i| i.device.as_ref()) else {
+            tracing::debug!(%topic, "ignored a setting command: writes are off or nothing is announced yet");
+            return;
+        };
+        let command = crate::writes::Command {
+            inverter: name.to_string(),
+            key: key.to_string(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+            identity: device.serial.clone(),
+            topic: topic.clone(),
+        };
+        self.out.push(Effect::Write(command));
     }
 
     fn switch_state(&mut self, topic: &str, payload: &[u8]) {

@@ -1,6 +1,7 @@
-//! The write router: setting commands from MQTT to the poll loop of their inverter, and each
-//! result back to `<base>/<inverter>/write_result`. It only carries: the poll loop checks and
-//! decides (`crate::writes`).
+//! The write router: setting commands from the publisher to the poll loop of their inverter,
+//! and each result back to `<base>/<inverter>/write_result`. It only carries: the publisher
+//! stamps each command with the identity its entity was announced with, and the poll loop
+//! checks and decides (`crate::writes`).
 
 use std::collections::BTreeMap;
 
@@ -17,14 +18,14 @@ pub async fn run(
     mut results: mpsc::Receiver<WriteResult>,
     cancel: CancellationToken,
 ) {
-    let mut messages = mqtt.messages();
+    let mut commands = mqtt.write_commands();
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            message = messages.recv() => match message {
-                Ok((topic, payload)) => route(&mqtt, &inverters, topic, &payload),
+            command = commands.recv() => match command {
+                Ok(command) => route(&inverters, command),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "write router fell behind: {n} MQTT messages were not seen");
+                    tracing::warn!(lost = n, "write router fell behind: {n} setting commands were dropped");
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -33,23 +34,12 @@ pub async fn run(
     }
 }
 
-/// Hands a setting command to its inverter's poll loop; anything else is not ours.
-fn route(
-    mqtt: &MqttHandle,
-    inverters: &BTreeMap<String, mpsc::Sender<Command>>,
-    topic: String,
-    payload: &[u8],
-) {
-    let Some((inverter, key)) = mqtt.topics().parse_set(&topic) else { return };
-    let Some(sender) = inverters.get(inverter) else { return };
-    let command = Command {
-        inverter: inverter.to_string(),
-        key: key.to_string(),
-        payload: String::from_utf8_lossy(payload).into_owned(),
-        topic: topic.clone(),
-    };
+/// Hands a setting command to its inverter's poll loop.
+fn route(inverters: &BTreeMap<String, mpsc::Sender<Command>>, command: Command) {
+    let Some(sender) = inverters.get(&command.inverter) else { return };
+    let topic = command.topic.clone();
     if let Err(e) = sender.try_send(command) {
-        tracing::warn!(%topic, "write command dropped: {e}");
+        tracing::warn!(%topic, "setting command dropped: {e}");
     }
 }
 

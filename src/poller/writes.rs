@@ -156,13 +156,20 @@ impl Writer {
         Ok(Done::of(&items, &done, command.key == table::KEY))
     }
 
-    /// The identity gate: the command names this inverter, and a poll has read its identity
-    /// (the serial its entities are announced with) since it last changed, so a swapped
-    /// inverter at the same address takes no command meant for the old one. Returns the
-    /// latest snapshot, for the live limits.
+    /// The identity gate: the command names this inverter, and the identity (serial) its
+    /// entity was announced with is the one this inverter has now, so a swapped inverter at
+    /// the same address takes no command meant for the old one. Returns the latest snapshot,
+    /// for the live limits.
     fn gate(&self, poller: &Poller, command: &Command) -> Result<&Arc<Snapshot>, WriteError> {
         if command.inverter != **poller.name() {
             let reason = format!("the command is for `{}`, not `{}`", command.inverter, poller.name());
+            return Err(WriteError::Identity(reason));
+        }
+        if command.identity != *poller.identity {
+            let reason = format!(
+                "the entity belongs to `{}`, but this inverter is now `{}`",
+                command.identity, poller.identity
+            );
             return Err(WriteError::Identity(reason));
         }
         self.latest.as_ref().filter(|s| s.identity == poller.identity).ok_or_else(|| {

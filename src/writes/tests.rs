@@ -83,6 +83,7 @@ fn command(key: &str, payload: &str) -> Command {
         key: key.into(),
         payload: payload.into(),
         topic: format!("im/house/set/{key}"),
+        identity: "2306178901".into(),
     }
 }
 

@@ -305,17 +305,25 @@ async fn in_a_stack_a_write_goes_to_the_master_over_the_shared_link_and_not_to_t
             polled.insert(update.inverter().to_string());
         }
     }
-    let command = |inverter: &str| Command {
+    let command = |inverter: &str, identity: &str| Command {
         inverter: inverter.into(),
         key: "max_sell_power".into(),
         payload: "2000".into(),
         topic: format!("im/{inverter}/set/max_sell_power"),
+        identity: identity.into(),
     };
-    commands_tx.send(command("second")).await.unwrap();
-    let refused = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.unwrap().unwrap();
+    let mut next_result =
+        async || tokio::time::timeout(Duration::from_secs(10), results.recv()).await.unwrap().unwrap();
+    commands_tx.send(command("second", "2306178902")).await.unwrap();
+    let refused = next_result().await;
     assert_eq!((refused.inverter.as_str(), refused.outcome), ("second", Outcome::Refused));
-    commands_tx.send(command("master")).await.unwrap();
-    let written = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.unwrap().unwrap();
+    // The identity gate: an entity announced for another serial does not set the master.
+    commands_tx.send(command("master", "2306178902")).await.unwrap();
+    let refused = next_result().await;
+    assert_eq!(refused.outcome, Outcome::Refused);
+    assert!(refused.reason.as_deref().unwrap().contains("belongs to `2306178902`"), "{refused:?}");
+    commands_tx.send(command("master", "2306178901")).await.unwrap();
+    let written = next_result().await;
     assert_eq!(written.outcome, Outcome::Written, "{written:?}");
     assert_eq!(units[0].writes(), vec![(143, vec![2000])], "one FC16 to the master's register 143");
     assert!(units[1].writes().is_empty(), "nothing to the other member");
