@@ -220,6 +220,7 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
     // scale_when names other readings: resolvable only now that every reading is known.
     let reading_err = |(key, reason)| ProfileError::Reading { file: file.to_string(), key, reason };
     resolve_scale_when(&mut readings).map_err(reading_err)?;
+    check_shared_writes(&readings).map_err(reading_err)?;
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
 }
 
@@ -326,6 +327,28 @@ fn check_write(def: &ReadingDef) -> Result<(), String> {
         WriteForm::Number => check_write_range(def, write),
         _ => Ok(()),
     }
+}
+
+/// A write to a register other readings take bits of must be a bit field itself (`bit` or
+/// `mask`), so it is read-modify-written and their bits keep their values. Errors carry the
+/// key of the reading at fault.
+fn check_shared_writes(readings: &[ReadingSpec]) -> Result<(), (String, String)> {
+    let whole =
+        readings.iter().filter(|r| r.def.write.is_some() && r.def.bit.is_none() && r.def.mask.is_none());
+    for writable in whole {
+        let shares = |other: &&ReadingSpec| {
+            other.def.key != writable.def.key
+                && other.def.registers.iter().any(|a| writable.def.registers.contains(a))
+        };
+        if let Some(other) = readings.iter().find(shares) {
+            let reason = format!(
+                "write: reading `{}` shares its register; a write to a shared register needs bit or mask",
+                other.def.key
+            );
+            return Err((writable.def.key.clone(), reason));
+        }
+    }
+    Ok(())
 }
 
 /// A number's write range: both bounds, in order, inside the reading's, and a positive step.

@@ -155,4 +155,11 @@ fn writes_are_checked_against_the_reading() {
     assert!(err("registers = [1]\nwrite = { limit = 3 }\n").contains("unknown field"));
     let split = "[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nkind = \"u32\"\nword_order = \"low_first\"\nregisters = [1, 3]\nwrite = { min = 0, max = 9 }\n";
     assert!(reason(split).contains("consecutive registers"), "{}", reason(split));
+    let shared = "[[reading]]\nkey = \"flag\"\nname = \"F\"\ngroup = \"g\"\nkind = \"u16\"\nregisters = [1]\nbit = 4\n";
+    let whole = format!("{shared}{r}registers = [1]\nwrite = {{ min = 0, max = 9 }}\n");
+    assert!(
+        reason(&whole).contains("reading `x`: write: reading `flag` shares its register"),
+        "{}",
+        reason(&whole)
+    );
 }
