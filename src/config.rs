@@ -207,6 +207,12 @@ pub struct InverterConfig {
     /// With `writes`, only these readings may be set; empty: every writable reading.
     #[serde(default)]
     pub write_keys: Vec<String>,
+    /// Set the inverter's clock to the host's local time when it drifts (docs/writes.md).
+    #[serde(default)]
+    pub clock_sync: bool,
+    /// With `clock_sync`, the drift that makes a sync.
+    #[serde(default = "default_clock_drift", with = "humantime_serde")]
+    pub clock_drift: Duration,
 }
 
 fn default_profile() -> String {
@@ -226,6 +232,9 @@ fn default_pause() -> Duration {
 }
 fn default_retries() -> u32 {
     2
+}
+fn default_clock_drift() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_unavailable_after() -> u32 {
     3
@@ -252,6 +261,8 @@ impl InverterConfig {
             settings: None,
             writes: false,
             write_keys: Vec::new(),
+            clock_sync: false,
+            clock_drift: default_clock_drift(),
         }
     }
 
@@ -509,7 +520,24 @@ impl InverterConfig {
         if let Some(reason) = self.profile_problem(profiles) {
             return Some(("profile", reason));
         }
-        self.write_keys_problem(profiles).map(|reason| ("write_keys", reason))
+        if let Some(reason) = self.write_keys_problem(profiles) {
+            return Some(("write_keys", reason));
+        }
+        self.clock_problem(profiles)
+    }
+
+    /// `clock_sync` needs a profile that maps the clock (with `auto`, a detected profile
+    /// without one is simply not synced), and a threshold of a second or more.
+    fn clock_problem(&self, profiles: &Profiles) -> Option<(&'static str, String)> {
+        if self.clock_drift < Duration::from_secs(1) {
+            return Some(("clock_drift", format!("{:?} is too short; at least 1s", self.clock_drift)));
+        }
+        let profile = profiles.get(&self.profile).ok().filter(|_| self.clock_sync)?;
+        profile
+            .header
+            .clock
+            .is_empty()
+            .then(|| ("clock_sync", format!("profile {} does not map the inverter's clock", profile.id())))
     }
 
     /// What Home Assistant may set on this inverter; `None` with writes off.

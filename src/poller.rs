@@ -8,6 +8,7 @@
 //! [`Update`]s it broadcasts.
 
 mod availability;
+mod clock;
 mod detection;
 mod snapshot;
 mod stack;
@@ -97,6 +98,8 @@ pub struct Poller {
     /// [`identity`] of `serial`, `logger_serial` and the name: recomputed when one changes,
     /// not at every poll.
     identity: Arc<str>,
+    /// With `clock_sync`: when to set the inverter's clock.
+    clock: Option<crate::writes::clock::ClockSync>,
 }
 
 impl Poller {
@@ -139,6 +142,7 @@ impl Poller {
             serial: None,
             logger_serial: 0,
             identity: identity(None, 0, name),
+            clock: None,
         }
     }
 
@@ -177,7 +181,8 @@ impl Poller {
         // The logger's serial names one inverter only: the others of a parallel stack, should
         // their serial be unreadable, fall back to their names.
         let logger_serial = if inverter.slave_id == 1 { inverter.serial.unwrap_or_default() } else { 0 };
-        Ok(poller.with_logger_serial(logger_serial))
+        let clock = inverter.clock_sync.then(|| crate::writes::clock::ClockSync::new(inverter.clock_drift));
+        Ok(Self { clock, ..poller.with_logger_serial(logger_serial) })
     }
 
     /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
@@ -414,6 +419,7 @@ pub async fn run_with_writes<T: Transport>(
         if let Some(writes) = writes.as_mut() {
             writes.observe(&update);
         }
+        clock::after_poll(&mut poller, &update, &mut transport).await;
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
         next = next_after(next, interval);

@@ -12,6 +12,7 @@
 //! imports only profiles, the protocol and the transport trait.
 
 pub mod check;
+pub mod clock;
 pub mod coalesce;
 pub mod exec;
 pub mod table;

@@ -356,3 +356,22 @@ fn in_a_parallel_stack_writes_go_to_the_master_unless_a_member_says_otherwise() 
     let own = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true\nsettings = true", 1);
     assert!(load(&format!("{own}{mqtt}"), &[]).is_ok());
 }
+
+#[test]
+fn clock_sync_is_off_by_default_and_needs_a_clock() {
+    let inverter = &load(GOOD, &[]).unwrap().inverters[0];
+    assert!(!inverter.clock_sync);
+    assert_eq!(inverter.clock_drift, Duration::from_secs(30));
+    assert!(load(&format!("{GOOD}clock_sync = true\nprofile = \"deye_sg04lp3\"\n"), &[]).is_ok());
+    // A profile of four PV powers and no clock.
+    let dir = tempfile::tempdir().unwrap();
+    lp1_lookalike(dir.path(), "clockless");
+    let with_dir = format!("profiles_dir = {:?}\n{GOOD}", dir.path().display().to_string());
+    let reason = message(&format!("{with_dir}clock_sync = true\nprofile = \"clockless\"\n"), &[]);
+    assert!(
+        reason.contains("inverter[0].clock_sync: profile clockless does not map the inverter's clock"),
+        "{reason}"
+    );
+    let reason = message(&format!("{GOOD}clock_drift = \"500ms\"\n"), &[]);
+    assert!(reason.contains("inverter[0].clock_drift: 500ms is too short"), "{reason}");
+}

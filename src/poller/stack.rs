@@ -82,6 +82,7 @@ pub async fn run_stack_with_writes(
         if let Some(writes) = writes.as_mut() {
             writes.observe(&update);
         }
+        super::clock::after_poll(&mut member.poller, &update, &mut unit).await;
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
         due[i] = next_after(at, member.poller.interval);

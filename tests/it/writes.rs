@@ -176,6 +176,14 @@ async fn an_unchanged_value_writes_nothing() {
     assert_eq!(result["outcome"], json!("unchanged"));
     assert_eq!(result["read_back"], json!(5000));
     assert!(app.sim.sim.writes().is_empty());
+    // The drift sensor's value: the simulated clock stands at 2026-11-27 12:00, the host's
+    // does not, and without clock_sync nothing sets it.
+    let diagnostics = format!("{}/house/diagnostics", app.base);
+    let seen = app.ha.wait_for("diagnostics", |m| m.topic == diagnostics).await.json();
+    let local = chrono::Local::now().naive_local();
+    let noon = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap().and_hms_opt(12, 0, 0).unwrap();
+    let expected = (noon - local).as_seconds_f64();
+    assert!((seen["clock_drift_s"].as_f64().unwrap() - expected).abs() < 60.0, "{seen}");
     app.stop().await;
 }
 
@@ -365,4 +373,47 @@ async fn a_time_of_use_table_is_written_as_one_fc16_per_register_block() {
     assert_eq!(result["outcome"], json!("refused"), "{result}");
     assert_eq!(app.sim.sim.writes().len(), 2);
     app.stop().await;
+}
+
+/// The simulated inverter's clock stands at noon of 2026-11-27 while the host's runs on: a
+/// drifting clock, set once and then left alone.
+#[tokio::test]
+async fn a_drifting_clock_gets_exactly_one_sync() {
+    use chrono::{Datelike, Local, Timelike};
+    use inverter_monitor::poller::{self, Poller};
+    use inverter_monitor::profile::Profiles;
+    use tokio::sync::broadcast;
+
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let mut config = InverterConfig::new("house", "127.0.0.1", handle.addr.port(), SERIAL);
+    (config.profile, config.clock_sync, config.interval) =
+        ("deye_sg01lp1".into(), true, Duration::from_millis(100));
+    let poller = Poller::for_inverter(&config, &Profiles::builtin().unwrap()).unwrap();
+    let (bus, mut updates) = broadcast::channel(64);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(poller::run(
+        poller,
+        link(handle.addr, fast_settings()),
+        config.interval,
+        bus,
+        cancel.clone(),
+    ));
+    let mut polls = 0;
+    while polls < 20 {
+        let update = tokio::time::timeout(Duration::from_secs(10), updates.recv()).await.unwrap().unwrap();
+        polls += usize::from(matches!(update, poller::Update::Polled { .. }));
+    }
+    cancel.cancel();
+    task.await.unwrap();
+    let writes = handle.sim.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    let (addr, values) = &writes[0];
+    assert_eq!((*addr, values.len()), (22, 3), "one FC16 of registers 22 to 24");
+    let now = Local::now();
+    assert_eq!(values[0], ((now.year() as u16 - 2000) << 8) | now.month() as u16);
+    assert_eq!(values[1] >> 8, now.day() as u16);
+    let set =
+        i64::from(values[1] & 0xFF) * 3600 + i64::from(values[2] >> 8) * 60 + i64::from(values[2] & 0xFF);
+    let host = i64::from(now.num_seconds_from_midnight());
+    assert!((host - set).rem_euclid(86_400) < 60, "set to the host's local time: {set} vs {host}");
 }
