@@ -222,6 +222,19 @@ pub struct InverterConfig {
     /// Read and publish the `settings` readings. Default: yes, except on the second and later
     /// inverters of a parallel stack, whose settings follow the master's.
     pub settings: Option<bool>,
+    /// Let Home Assistant change this inverter's settings (docs/writes.md). Off by default:
+    /// with it off no writable entity is announced and no command topic is subscribed.
+    #[serde(default)]
+    pub writes: bool,
+    /// With `writes`, only these readings may be set; empty: every writable reading.
+    #[serde(default)]
+    pub write_keys: Vec<String>,
+    /// Set the inverter's clock to the host's local time when it drifts (docs/writes.md).
+    #[serde(default)]
+    pub clock_sync: bool,
+    /// With `clock_sync`, the drift that makes a sync.
+    #[serde(default = "default_clock_drift", with = "humantime_serde")]
+    pub clock_drift: Duration,
 }
 
 fn default_profile() -> String {
@@ -247,6 +260,9 @@ fn default_pause() -> Duration {
 }
 fn default_retries() -> u32 {
     2
+}
+fn default_clock_drift() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_unavailable_after() -> u32 {
     3
@@ -275,6 +291,10 @@ impl InverterConfig {
             max_read: None,
             unavailable_after: default_unavailable_after(),
             settings: None,
+            writes: false,
+            write_keys: Vec::new(),
+            clock_sync: false,
+            clock_drift: default_clock_drift(),
         }
     }
 
@@ -378,6 +398,9 @@ impl Config {
         if let Some((i, field, reason)) = stack::problem(&self.inverters) {
             return Err(invalid(format!("inverter[{i}].{field}"), reason));
         }
+        if let Some((i, reason)) = self.writes_problem() {
+            return Err(invalid(format!("inverter[{i}].writes"), reason));
+        }
         if let Some((field, reason)) = self.mqtt.as_ref().and_then(MqttConfig::problem) {
             return Err(invalid(format!("mqtt.{field}"), reason));
         }
@@ -412,6 +435,23 @@ impl Config {
         }
         self.validate_control(file)?;
         Ok(profiles)
+    }
+
+    /// Writes come from Home Assistant, so they need MQTT; in a parallel stack they go to the
+    /// master, whose settings the others follow, unless a member says `settings = true`.
+    fn writes_problem(&self) -> Option<(usize, String)> {
+        let first = self.inverters.iter().position(|i| i.writes)?;
+        if self.mqtt.is_none() {
+            return Some((first, "writes come from Home Assistant over MQTT: add an [mqtt] section".into()));
+        }
+        let followers = stack::stacks(&self.inverters).into_iter().flat_map(|g| g.into_iter().skip(1));
+        let mut refused =
+            followers.filter(|&i| self.inverters[i].writes && self.inverters[i].settings != Some(true));
+        refused.next().map(|i| {
+            let reason = "this inverter's settings follow its stack's master: set writes on the master, \
+                          or settings = true here too if this one's are its own";
+            (i, reason.to_string())
+        })
     }
 
     /// Checks `[control]` and `[[consumer]]`.
@@ -517,7 +557,47 @@ impl InverterConfig {
         if self.max_read.is_some_and(|m| !(1..=125).contains(&m)) {
             return Some(("max_read", "must be 1..=125".into()));
         }
-        self.profile_problem(profiles).map(|reason| ("profile", reason))
+        if let Some(reason) = self.profile_problem(profiles) {
+            return Some(("profile", reason));
+        }
+        if let Some(reason) = self.write_keys_problem(profiles) {
+            return Some(("write_keys", reason));
+        }
+        self.clock_problem(profiles)
+    }
+
+    /// `clock_sync` needs a profile that maps the clock (with `auto`, a detected profile
+    /// without one is simply not synced), and a threshold of a second or more.
+    fn clock_problem(&self, profiles: &Profiles) -> Option<(&'static str, String)> {
+        if self.clock_drift < Duration::from_secs(1) {
+            return Some(("clock_drift", format!("{:?} is too short; at least 1s", self.clock_drift)));
+        }
+        let profile = profiles.get(&self.profile).ok().filter(|_| self.clock_sync)?;
+        profile
+            .header
+            .clock
+            .is_empty()
+            .then(|| ("clock_sync", format!("profile {} does not map the inverter's clock", profile.id())))
+    }
+
+    /// What Home Assistant may set on this inverter; `None` with writes off.
+    pub fn write_allowance(&self) -> Option<crate::writes::Allowed> {
+        self.writes.then(|| crate::writes::Allowed::new(&self.write_keys))
+    }
+
+    /// `write_keys` needs `writes`, and with a named profile each key must be one of its
+    /// writable readings; with `auto` the poller checks them once the family is known.
+    fn write_keys_problem(&self, profiles: &Profiles) -> Option<String> {
+        if self.write_keys.is_empty() {
+            return None;
+        }
+        if !self.writes {
+            return Some("write_keys narrows writes, which are off: add writes = true".into());
+        }
+        let profile = profiles.get(&self.profile).ok()?;
+        let unknown = crate::writes::unknown_keys(&profile, &self.write_keys);
+        (!unknown.is_empty())
+            .then(|| format!("{} is not a writable reading of profile {}", unknown.join(", "), profile.id()))
     }
 
     /// What is wrong with how the inverter is reached: host and port, or the serial port.

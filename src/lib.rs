@@ -45,3 +45,4 @@ pub(crate) mod state_file;
 pub mod transport;
 pub mod weather;
 pub mod web;
+pub mod writes;

@@ -21,6 +21,7 @@ pub(crate) mod publisher;
 pub(crate) mod state;
 pub(crate) mod switches;
 pub(crate) mod topics;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub struct MqttHandle {
     commands: mpsc::Sender<(String, bool)>,
     outgoing: mpsc::Sender<Outgoing>,
     messages: broadcast::Sender<(String, Vec<u8>)>,
+    writes: broadcast::Sender<crate::writes::Command>,
     states: watch::Receiver<BTreeMap<String, bool>>,
     connected: Arc<AtomicBool>,
     topics: Topics,
@@ -115,6 +117,12 @@ impl MqttHandle {
         self.messages.subscribe()
     }
 
+    /// Setting commands from Home Assistant (`<base>/<inverter>/set/<key>`), for inverters
+    /// with writes on.
+    pub fn write_commands(&self) -> broadcast::Receiver<crate::writes::Command> {
+        self.writes.subscribe()
+    }
+
     /// The topics of this broker connection: where other tasks publish and listen.
     pub fn topics(&self) -> &Topics {
         &self.topics
@@ -140,6 +148,7 @@ pub fn spawn(
     let (commands_tx, commands) = mpsc::channel(64);
     let (outgoing_tx, outgoing) = mpsc::channel(64);
     let (messages, _) = broadcast::channel(64);
+    let (writes, _) = broadcast::channel(64);
     let (states_tx, states) = watch::channel(BTreeMap::new());
     let stop = CancellationToken::new();
     let broker = format!("{}:{}", mqtt.host, mqtt.port);
@@ -153,8 +162,17 @@ pub fn spawn(
         client,
         states: states_tx,
         messages: messages.clone(),
+        writes: writes.clone(),
         connected: connected.clone(),
     };
     tasks.spawn(publisher::task::run(publisher, inputs, outputs));
-    Ok(MqttHandle { commands: commands_tx, outgoing: outgoing_tx, messages, states, connected, topics })
+    Ok(MqttHandle {
+        commands: commands_tx,
+        outgoing: outgoing_tx,
+        messages,
+        writes,
+        states,
+        connected,
+        topics,
+    })
 }

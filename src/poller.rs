@@ -8,11 +8,13 @@
 //! [`Update`]s it broadcasts.
 
 mod availability;
+mod clock;
 mod detection;
 mod packs;
 mod snapshot;
 mod stack;
 mod status;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use availability::{Availability, Change};
 pub use detection::DetectFailure;
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
-pub use stack::{Member, run_stack};
+pub use stack::{Member, run_stack, run_stack_with_writes};
 pub use status::{InverterStatus, Statuses};
 
 use crate::config::InverterConfig;
@@ -116,6 +118,8 @@ pub struct Poller {
     /// [`identity`] of `serial`, `logger_serial` and the name: recomputed when one changes,
     /// not at every poll.
     identity: Arc<str>,
+    /// With `clock_sync`: when to set the inverter's clock.
+    clock: Option<crate::writes::clock::ClockSync>,
 }
 
 impl Poller {
@@ -160,6 +164,7 @@ impl Poller {
             logger_serial: 0,
             settings: true,
             identity: identity(None, 0, name),
+            clock: None,
         }
     }
 
@@ -201,7 +206,8 @@ impl Poller {
         // The logger's serial names one inverter only: the others of a parallel stack, should
         // their serial be unreadable, fall back to their names.
         let logger_serial = if inverter.slave_id == 1 { inverter.serial.unwrap_or_default() } else { 0 };
-        Ok(Self { settings, ..poller.with_logger_serial(logger_serial) })
+        let clock = inverter.clock_sync.then(|| crate::writes::clock::ClockSync::new(inverter.clock_drift));
+        Ok(Self { settings, clock, ..poller.with_logger_serial(logger_serial) })
     }
 
     /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
@@ -411,17 +417,45 @@ fn split(profile: &Profile, block: ReadBlock) -> Vec<ReadBlock> {
 
 /// Polls `transport` every `interval` until `cancel`, announcing each outcome on `bus`.
 pub async fn run<T: Transport>(
-    mut poller: Poller,
-    mut transport: T,
+    poller: Poller,
+    transport: T,
     interval: Duration,
     bus: broadcast::Sender<Update>,
     cancel: CancellationToken,
 ) {
+    run_with_writes(poller, transport, interval, bus, None, cancel).await;
+}
+
+/// [`run`], also carrying out the commands of `writes` between polls over the same
+/// transport: one request in flight per logger. After a write the next poll is at once, so
+/// every sink sees the read-back state.
+pub async fn run_with_writes<T: Transport>(
+    mut poller: Poller,
+    mut transport: T,
+    interval: Duration,
+    bus: broadcast::Sender<Update>,
+    writes: Option<crate::writes::WritePort>,
+    cancel: CancellationToken,
+) {
+    let mut writes = writes.map(writes::Writes::new);
     let mut next = Instant::now();
     loop {
+        let wake = writes.as_ref().and_then(writes::Writes::wake).map(|(_, at)| at);
         tokio::select! {
             () = cancel.cancelled() => break,
             () = sleep_until(next) => {}
+            command = recv(writes.as_mut()) => {
+                if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
+                continue;
+            }
+            () = sleep_until(wake.unwrap_or(next)), if wake.is_some_and(|w| w < next) => {
+                if let Some(writes) = writes.as_mut()
+                    && writes.run_due(&poller, &mut transport, Instant::now()).await
+                {
+                    next = Instant::now();
+                }
+                continue;
+            }
         }
         let now = Utc::now();
         let outcome = tokio::select! {
@@ -429,11 +463,23 @@ pub async fn run<T: Transport>(
             outcome = poller.poll_once(&mut transport, now, Local::now().naive_local()) => outcome,
         };
         let update = announce(&mut poller, &transport, outcome, now);
+        if let Some(writes) = writes.as_mut() {
+            writes.observe(&update);
+        }
+        clock::after_poll(&mut poller, &update, &mut transport).await;
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
         next = next_after(next, interval);
     }
     tracing::debug!(inverter = %poller.name, "poller stopped");
+}
+
+/// The next write command, or never without writes.
+async fn recv(writes: Option<&mut writes::Writes>) -> crate::writes::Command {
+    match writes {
+        Some(writes) => writes.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// When a poll due at `due` is next due: one `interval` on, or one interval from now when the

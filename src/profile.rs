@@ -21,7 +21,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use decode::{DecodeError, EncodeError};
-pub use def::{Counter, EntityCategory, Kind, ProfileHeader, ReadingDef, StateClass};
+pub use def::{Counter, EntityCategory, Kind, ProfileHeader, ReadingDef, StateClass, WriteDef, WriteForm};
 pub use detect::{AUTO, Choice, DetectError, DeviceType};
 pub use load::{ProfileError, Profiles};
 pub use plan::ReadBlock;

@@ -24,6 +24,7 @@ use crate::poller::Update;
 use crate::profile::ProfileError;
 use crate::sinks::influx::{InfluxError, InfluxHandle};
 use crate::weather::WeatherHandle;
+use crate::writes::WriteCounters;
 
 pub use supervisor::{TaskCause, TaskError};
 
@@ -102,10 +103,12 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
     let weather = wiring.start_weather(mqtt.as_ref())?;
     let control = wiring.start_control(mqtt.as_ref(), weather.as_ref());
     let influx = wiring.start_influx(weather.as_ref())?;
-    let sources = wiring::sources(mqtt.as_ref(), influx.as_ref(), weather.as_ref(), control);
+    let writes = config.inverters.iter().any(|i| i.writes).then(WriteCounters::default);
+    let mut sources = wiring::sources(mqtt.as_ref(), influx.as_ref(), weather.as_ref(), control);
+    sources.writes = writes.clone();
     let http = wiring.start_http(sources)?;
     wiring.start_pings();
-    wiring.start_pollers(&profiles)?;
+    wiring.start_pollers(&profiles, mqtt.as_ref().zip(writes))?;
     Ok(Running { tasks, mqtt, http, influx, weather })
 }
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
 pub use family::Family;
 pub use faults::Faults;
@@ -26,7 +26,7 @@ pub use finder::answer_discovery;
 pub use pty::{Pty, PtyError, serve_pty};
 pub use server::{serve, serve_stack};
 
-use crate::profile::{Profile, Value};
+use crate::profile::{Profile, RegisterBlock, RegisterSet, Value};
 use house::{House, HouseParams, HouseState};
 
 /// Registers the simulated inverter serves at least: 0..IMAGE_SIZE, more when the profile maps
@@ -100,6 +100,11 @@ pub struct Simulator {
     house: Mutex<House>,
     now: Mutex<Option<DateTime<Utc>>>,
     written: Mutex<BTreeMap<u16, u16>>,
+    /// Every FC16 served, in order: what the write tests count.
+    write_log: Mutex<Vec<(u16, Vec<u16>)>>,
+    /// How far the inverter's own clock is off the house's: drifted by tests, set by a write
+    /// of the clock registers, as a real inverter's clock is.
+    clock_offset: Mutex<TimeDelta>,
     requests: AtomicU64,
 }
 
@@ -121,6 +126,8 @@ impl Simulator {
             family,
             base,
             written: Mutex::new(BTreeMap::new()),
+            write_log: Mutex::new(Vec::new()),
+            clock_offset: Mutex::new(TimeDelta::zero()),
             requests: AtomicU64::new(0),
         }
     }
@@ -178,8 +185,64 @@ impl Simulator {
         self.now.lock().unwrap_or_else(PoisonError::into_inner).unwrap_or_else(Utc::now)
     }
 
+    /// The inverter's wall clock at `at`: the house's, off by the clock offset.
     fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        self.house_local(at) + self.clock_offset()
+    }
+
+    fn house_local(&self, at: DateTime<Utc>) -> NaiveDateTime {
         at.with_timezone(&self.config.house.utc_offset).naive_local()
+    }
+
+    /// Moves the inverter's clock by `by`, as a drifting quartz or a logger pushing its own time.
+    pub fn drift_clock(&self, by: TimeDelta) {
+        *self.clock_offset.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+
+    /// How far the inverter's clock is off the house's.
+    pub fn clock_offset(&self) -> TimeDelta {
+        *self.clock_offset.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A write that covered every clock register sets the clock: the time written becomes the
+    /// offset from the house's, and the registers tick on from there instead of standing still.
+    fn take_clock_write(&self) {
+        let registers: Vec<u16> = self
+            .profile
+            .header
+            .clock
+            .iter()
+            .filter_map(|k| self.profile.index_of(k))
+            .flat_map(|i| self.profile.readings[i].def.registers.clone())
+            .collect();
+        let covered = {
+            let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+            !registers.is_empty() && registers.iter().all(|a| written.contains_key(a))
+        };
+        if !covered {
+            return;
+        }
+        let mut set = RegisterSet::new();
+        set.insert(RegisterBlock { start: 0, values: self.image() });
+        let part = |key: &String| {
+            let index = self.profile.index_of(key)?;
+            Some(self.profile.readings[index].decode(&set).ok()?.as_f64()? as u32)
+        };
+        let parts: Option<Vec<u32>> = self.profile.header.clock.iter().map(part).collect();
+        let time = parts.and_then(|p| match p[..] {
+            [year, month, day, hour, minute, second] => {
+                chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
+            }
+            _ => None,
+        });
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        registers.iter().for_each(|a| {
+            written.remove(a);
+        });
+        if let Some(time) = time {
+            *self.clock_offset.lock().unwrap_or_else(PoisonError::into_inner) =
+                time - self.house_local(self.time());
+        }
     }
 
     /// The register image as of now.
@@ -194,11 +257,30 @@ impl Simulator {
         regs
     }
 
+    /// Every write served so far, as (first register, values), in order.
+    pub fn writes(&self) -> Vec<(u16, Vec<u16>)> {
+        self.write_log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The holding register `addr` as a read would serve it now.
+    pub fn register(&self, addr: u16) -> Option<u16> {
+        self.image().get(usize::from(addr)).copied()
+    }
+
+    /// Sets register `addr` as if the inverter's own display had: not logged as a write.
+    pub fn poke(&self, addr: u16, value: u16) {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner).insert(addr, value);
+    }
+
     fn write(&self, addr: u16, values: &[u16]) {
-        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        for (offset, value) in values.iter().enumerate() {
-            written.insert(addr + offset as u16, *value);
+        self.write_log.lock().unwrap_or_else(PoisonError::into_inner).push((addr, values.to_vec()));
+        {
+            let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+            for (offset, value) in values.iter().enumerate() {
+                written.insert(addr + offset as u16, *value);
+            }
         }
+        self.take_clock_write();
     }
 }
 

@@ -401,3 +401,59 @@ fn serial_inverters_stack_by_device_only() {
     let clash = [usb("a", "/dev/ttyUSB0", 1), usb("b", "/dev/ttyUSB0", 2), "baud = 19200\n".into()].concat();
     assert!(message(&clash, &[]).contains("inverter[1].baud: differs"), "{}", message(&clash, &[]));
 }
+
+#[test]
+fn writes_are_off_by_default_and_write_keys_are_checked() {
+    let inverter = &load(GOOD, &[]).unwrap().inverters[0];
+    assert!(!inverter.writes && inverter.write_keys.is_empty(), "writes are off unless asked for");
+    let mqtt = "[mqtt]\nhost = \"broker\"\n";
+    let on = format!("{GOOD}writes = true\nprofile = \"deye_sg01lp1\"\n");
+    assert!(load(&format!("{on}write_keys = [\"max_sell_power\", \"work_mode\"]\n{mqtt}"), &[]).is_ok());
+    let reason = message(&format!("{on}write_keys = [\"max_sell_power\", \"pv1_power\"]\n{mqtt}"), &[]);
+    assert!(
+        reason
+            .contains("inverter[0].write_keys: pv1_power is not a writable reading of profile deye_sg01lp1"),
+        "{reason}"
+    );
+    // With auto the family is not known yet: the poller warns once it is.
+    let auto = format!("{GOOD}writes = true\nwrite_keys = [\"pv1_power\"]\n{mqtt}");
+    assert!(load(&auto, &[]).is_ok());
+    let reason = message(&format!("{GOOD}write_keys = [\"work_mode\"]\n{mqtt}"), &[]);
+    assert!(reason.contains("inverter[0].write_keys: write_keys narrows writes, which are off"), "{reason}");
+    let reason = message(&on, &[]);
+    assert!(reason.contains("inverter[0].writes: writes come from Home Assistant over MQTT"), "{reason}");
+}
+
+#[test]
+fn in_a_parallel_stack_writes_go_to_the_master_unless_a_member_says_otherwise() {
+    let mqtt = "\n[mqtt]\nhost = \"broker\"\n";
+    let master = STACK.replacen("serial = 2712345678\n", "serial = 2712345678\nwrites = true\n", 1);
+    assert!(load(&format!("{master}{mqtt}"), &[]).is_ok());
+    let member = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true", 1);
+    let reason = message(&format!("{member}{mqtt}"), &[]);
+    assert!(
+        reason.contains("inverter[1].writes: this inverter's settings follow its stack's master"),
+        "{reason}"
+    );
+    let own = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true\nsettings = true", 1);
+    assert!(load(&format!("{own}{mqtt}"), &[]).is_ok());
+}
+
+#[test]
+fn clock_sync_is_off_by_default_and_needs_a_clock() {
+    let inverter = &load(GOOD, &[]).unwrap().inverters[0];
+    assert!(!inverter.clock_sync);
+    assert_eq!(inverter.clock_drift, Duration::from_secs(30));
+    assert!(load(&format!("{GOOD}clock_sync = true\nprofile = \"deye_sg04lp3\"\n"), &[]).is_ok());
+    // A profile of four PV powers and no clock.
+    let dir = tempfile::tempdir().unwrap();
+    lp1_lookalike(dir.path(), "clockless");
+    let with_dir = format!("profiles_dir = {:?}\n{GOOD}", dir.path().display().to_string());
+    let reason = message(&format!("{with_dir}clock_sync = true\nprofile = \"clockless\"\n"), &[]);
+    assert!(
+        reason.contains("inverter[0].clock_sync: profile clockless does not map the inverter's clock"),
+        "{reason}"
+    );
+    let reason = message(&format!("{GOOD}clock_drift = \"500ms\"\n"), &[]);
+    assert!(reason.contains("inverter[0].clock_drift: 500ms is too short"), "{reason}");
+}

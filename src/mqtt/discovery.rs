@@ -16,6 +16,7 @@ mod device;
 mod diagnostics;
 pub(crate) mod entity;
 mod sensor;
+pub(crate) mod writable;
 
 use std::collections::BTreeMap;
 
@@ -84,6 +85,29 @@ pub(crate) fn components(profile: &Profile, ctx: &Context<'_>) -> Vec<Component>
         None => sensor::component(spec, ctx),
     });
     readings.chain(diagnostics::components(ctx)).collect()
+}
+
+/// [`components`], plus the writable entity of each reading `writable` allows; the sensor of
+/// such a reading is announced disabled by default ([`writable`] says why it stays).
+pub(crate) fn components_with_writes(
+    profile: &Profile,
+    ctx: &Context<'_>,
+    writable: impl Fn(&str) -> bool,
+) -> Vec<Component> {
+    let mut all = components(profile, ctx);
+    let settable: Vec<Component> = profile
+        .readings
+        .iter()
+        .filter(|spec| writable(&spec.def.key))
+        .filter_map(|spec| writable::component(spec, ctx))
+        .collect();
+    for component in &mut all {
+        if settable.iter().any(|s| s.id == writable::id(&component.id)) {
+            component.config.enabled_by_default = Some(false);
+        }
+    }
+    all.extend(settable);
+    all
 }
 
 /// A component in the device payload: its config with its platform, or only the platform of

@@ -42,6 +42,7 @@ use super::{Outgoing, ServiceDevice};
 use crate::config::{Config, DiscoveryMode, MqttConfig};
 use crate::poller::{Change, InverterStatus, Snapshot, Update};
 use crate::profile::Profile;
+use crate::writes::Allowed;
 
 /// Home Assistant asks for a short random delay before rediscovery, so restarts don't stampede.
 const REDISCOVERY_DELAY: RangeInclusive<Duration> = Duration::from_millis(500)..=Duration::from_millis(2500);
@@ -73,6 +74,9 @@ pub(crate) enum Effect {
         /// The payload.
         payload: Vec<u8>,
     },
+    /// A setting command for the write router, stamped with the identity its entity was
+    /// announced with.
+    Write(crate::writes::Command),
     /// A switch reported its state.
     SwitchState {
         /// The switch.
@@ -92,6 +96,9 @@ struct Inverter {
     state: StateCache,
     /// The inverter as the updates say (availability, the diagnostics' facts).
     status: InverterStatus,
+    /// What Home Assistant may set, with writes on; `None`: no writable entity, no command
+    /// topic subscribed.
+    writes: Option<Allowed>,
 }
 
 /// Turns inputs into effects; see the module docs.
@@ -120,7 +127,11 @@ impl Publisher {
         let inverters = config.inverters.iter().map(|i| {
             // A reading no longer accepted leaves the state after three intervals.
             let state = StateCache::new(i.interval * 3);
-            (i.name.clone(), Inverter { device: None, profile: None, state, status: InverterStatus::new(i) })
+            let status = InverterStatus::new(i);
+            (
+                i.name.clone(),
+                Inverter { device: None, profile: None, state, status, writes: i.write_allowance() },
+            )
         });
         Self {
             topics,
@@ -223,6 +234,9 @@ impl Publisher {
             {
                 self.out.push(Effect::Deliver { topic, payload: payload.to_vec() });
             }
+            ConnEvent::Message { topic, payload } if self.topics.parse_set(&topic).is_some() => {
+                self.write_command(topic, &payload);
+            }
             ConnEvent::Message { topic, payload } => self.switch_state(&topic, &payload),
         }
         self.done()
@@ -291,9 +305,30 @@ impl Publisher {
         let mut topics = vec![self.topics.ha_status()];
         topics.extend(self.switches.iter().map(|s| s.config().state_topic.clone()));
         topics.extend(self.devices.iter().flat_map(|d| d.listen.iter().cloned()));
+        let writing = self.inverters.iter().filter(|(_, i)| i.writes.is_some());
+        topics.extend(writing.map(|(name, _)| self.topics.set_filter(name)));
         topics.sort();
         topics.dedup();
         self.out.extend(topics.into_iter().map(Effect::Subscribe));
+    }
+
+    /// A setting command for an inverter with writes on whose entities have been announced:
+    /// handed to the write router with the identity they carry. Others are not ours.
+    fn write_command(&mut self, topic: String, payload: &[u8]) {
+        let Some((name, key)) = self.topics.parse_set(&topic) else { return };
+        let inverter = self.inverters.get(name).filter(|i| i.writes.is_some());
+        let Some(device) = inverter.and_then(|i| i.device.as_ref()) else {
+            tracing::debug!(%topic, "ignored a setting command: writes are off or nothing is announced yet");
+            return;
+        };
+        let command = crate::writes::Command {
+            inverter: name.to_string(),
+            key: key.to_string(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+            identity: device.serial.clone(),
+            topic: topic.clone(),
+        };
+        self.out.push(Effect::Write(command));
     }
 
     fn switch_state(&mut self, topic: &str, payload: &[u8]) {

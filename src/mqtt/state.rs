@@ -79,6 +79,7 @@ pub(crate) fn diagnostics_json(status: &InverterStatus) -> Json {
         "poll_duration_ms": snapshot.map(|s| s.duration.as_millis()),
         "last_success": status.last_success().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         "consecutive_failures": status.consecutive_failures,
+        "clock_drift_s": snapshot.and_then(Snapshot::clock_drift).map(f64::round),
         "link": link,
         "rejected": rejected,
     })

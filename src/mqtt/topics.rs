@@ -5,6 +5,9 @@
 //! <base>/<inverter>/availability         online/offline, retained; offline after N failed polls
 //! <base>/<inverter>/state                retained JSON of the latest accepted readings
 //! <base>/<inverter>/diagnostics          retained JSON of the service's own statistics
+//! <base>/<inverter>/set/<key>            Home Assistant's setting commands (only with writes on);
+//!                                        `time_of_use` takes the whole table as JSON
+//! <base>/<inverter>/write_result         JSON of each write command's outcome, not retained
 //! <base>/weather/state                   retained JSON of the weather device's sensors
 //! <base>/weather/availability            online/offline, retained; offline once stale
 //! <base>/control/state                   retained JSON of the load-control device's entities
@@ -75,6 +78,28 @@ impl Topics {
     /// An inverter's diagnostics JSON.
     pub fn diagnostics(&self, inverter: &str) -> String {
         format!("{}/{inverter}/diagnostics", self.base)
+    }
+
+    /// Where Home Assistant sets reading `key` of an inverter (with writes on).
+    pub fn set(&self, inverter: &str, key: &str) -> String {
+        format!("{}/{inverter}/set/{key}", self.base)
+    }
+
+    /// The filter of every setting command of an inverter.
+    pub fn set_filter(&self, inverter: &str) -> String {
+        format!("{}/{inverter}/set/+", self.base)
+    }
+
+    /// The (inverter, key) a setting command's topic names, when it is one.
+    pub fn parse_set<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str)> {
+        let rest = topic.strip_prefix(self.base.as_str())?.strip_prefix('/')?;
+        let (inverter, key) = rest.split_once("/set/")?;
+        (!inverter.contains('/') && !key.contains('/') && !key.is_empty()).then_some((inverter, key))
+    }
+
+    /// Where each write command's outcome is published.
+    pub fn write_result(&self, inverter: &str) -> String {
+        format!("{}/{inverter}/write_result", self.base)
     }
 
     /// The weather device's state JSON.

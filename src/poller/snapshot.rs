@@ -93,6 +93,15 @@ impl Snapshot {
         self.iter().find(|(spec, _)| spec.def.key == key).map(|(_, v)| v)
     }
 
+    /// How far the inverter's clock, as this poll read it, is off the host's local time when
+    /// the poll started, in seconds (positive: ahead); `None` when the profile maps no clock or
+    /// this poll did not read it.
+    pub fn clock_drift(&self) -> Option<f64> {
+        let inverter = super::inverter_clock(&self.profile, &self.readings)?;
+        let host = self.time.with_timezone(&chrono::Local).naive_local();
+        Some((inverter - host).as_seconds_f64())
+    }
+
     /// The readings as `{key, name, value, unit, registers}` objects.
     pub fn views(&self) -> Vec<ReadingView<'_>> {
         self.iter()

@@ -4,15 +4,17 @@
 //! Each member keeps its own interval and its own [`Poller`] (profile, plausibility,
 //! availability); only the connection and its counters are shared. The loop polls whichever
 //! member is due first, so a slow member delays the others by one poll at most, never starves
-//! them.
+//! them. Writes to the members that allow them go out between polls over the same link.
 
 use chrono::{Local, Utc};
 use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::{Poller, Update, announce, next_after};
+use super::writes::Writes;
+use super::{Poller, Update, announce, next_after, recv};
 use crate::transport::Link;
+use crate::writes::WritePort;
 
 /// One inverter of a stack: its poller and the slave id it answers to.
 #[derive(Debug)]
@@ -26,17 +28,48 @@ pub struct Member {
 /// Polls every member over `link` at its own interval until `cancel`, announcing each outcome
 /// on `bus`.
 pub async fn run_stack(
-    mut members: Vec<Member>,
-    mut link: Link,
+    members: Vec<Member>,
+    link: Link,
     bus: broadcast::Sender<Update>,
     cancel: CancellationToken,
 ) {
+    run_stack_with_writes(members, link, bus, None, cancel).await;
+}
+
+/// [`run_stack`], also carrying out the commands of `writes` for the members it allows,
+/// between polls and over the same link: one request in flight for the whole stack.
+pub async fn run_stack_with_writes(
+    mut members: Vec<Member>,
+    mut link: Link,
+    bus: broadcast::Sender<Update>,
+    writes: Option<WritePort>,
+    cancel: CancellationToken,
+) {
+    let mut writes = writes.map(Writes::new);
     let start = Instant::now();
     let mut due: Vec<Instant> = vec![start; members.len()];
     while let Some((i, at)) = due.iter().copied().enumerate().min_by_key(|(_, at)| *at) {
+        let wake = writes
+            .as_ref()
+            .and_then(Writes::wake)
+            .and_then(|(name, when)| Some((members.iter().position(|m| **m.poller.name() == *name)?, when)));
         tokio::select! {
             () = cancel.cancelled() => break,
             () = sleep_until(at) => {}
+            command = recv(writes.as_mut()) => {
+                if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
+                continue;
+            }
+            () = sleep_until(wake.map_or(at, |(_, when)| when)), if wake.is_some_and(|(_, when)| when < at) => {
+                if let (Some(writes), Some((w, _))) = (writes.as_mut(), wake) {
+                    let member = &members[w];
+                    let mut unit = link.unit(member.slave);
+                    if writes.run_due(&member.poller, &mut unit, Instant::now()).await {
+                        due[w] = Instant::now();
+                    }
+                }
+                continue;
+            }
         }
         let member = &mut members[i];
         let mut unit = link.unit(member.slave);
@@ -46,6 +79,10 @@ pub async fn run_stack(
             outcome = member.poller.poll_once(&mut unit, now, Local::now().naive_local()) => outcome,
         };
         let update = announce(&mut member.poller, &unit, outcome, now);
+        if let Some(writes) = writes.as_mut() {
+            writes.observe(&update);
+        }
+        super::clock::after_poll(&mut member.poller, &update, &mut unit).await;
         // No subscriber is fine: the service may run without sinks.
         let _ = bus.send(update);
         due[i] = next_after(at, member.poller.interval);

@@ -266,6 +266,53 @@ pub struct ReadingDef {
     /// Battery pack `N` (1-based): the reading exists only while the header's `pack_count`
     /// reading reads at least `N`.
     pub pack: Option<u8>,
+    /// Home Assistant may set this reading (`docs/writes.md`); the key and the sensor stay.
+    pub write: Option<WriteDef>,
+}
+
+/// How a writable reading may be set: the range and step of a number, or nothing more for a
+/// flag (`bit`), an enum (`enum`, with or without `mask`) or a time of day (`time = true`).
+///
+/// The writes module reads this; the loader checks it against the reading (a range inside
+/// the reading's own `min`..`max`, a bit field with `bit` or `mask`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteDef {
+    /// Smallest value accepted, in the reading's unit.
+    pub min: Option<f64>,
+    /// Largest value accepted, in the reading's unit.
+    pub max: Option<f64>,
+    /// Values accepted are `min + n × step`.
+    pub step: Option<f64>,
+    /// The raw value is a time of day as `HHMM` (Deye's time-of-use slots): set as `HH:MM`.
+    #[serde(default)]
+    pub time: bool,
+}
+
+/// What Home Assistant entity a writable reading becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteForm {
+    /// A number with a range and a step.
+    Number,
+    /// One option of an enum.
+    Select,
+    /// One bit: on or off.
+    Switch,
+    /// A time of day, `HH:MM`.
+    Time,
+}
+
+impl ReadingDef {
+    /// The form of a writable reading, `None` when it is read-only.
+    pub fn write_form(&self) -> Option<WriteForm> {
+        let write = self.write.as_ref()?;
+        Some(match (self.bit, &self.options, write.time) {
+            (Some(_), _, _) => WriteForm::Switch,
+            (None, Some(_), _) => WriteForm::Select,
+            (None, None, true) => WriteForm::Time,
+            (None, None, false) => WriteForm::Number,
+        })
+    }
 }
 
 impl ReadingDef {

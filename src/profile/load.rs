@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::def::{ProfileFile, ReadingDef, StateClass};
+use super::def::{Kind, ProfileFile, ReadingDef, StateClass, WriteDef, WriteForm};
 use super::{Profile, ReadingSpec};
 
 /// Profiles shipped inside the binary, so `cargo run` and the container need no files.
@@ -224,6 +224,7 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
         PackError::Header(reason) => header_err(reason),
         PackError::Reading(key, reason) => reading_err((key, reason)),
     })?;
+    check_shared_writes(&readings).map_err(reading_err)?;
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
 }
 
@@ -290,6 +291,7 @@ fn validate(def: ReadingDef) -> Result<ReadingSpec, String> {
     check_home_assistant(&def)?;
     check_plausibility(&def)?;
     check_scale_when(&def)?;
+    check_write(&def)?;
     let options = options(&def)?;
     if !def.scale.is_finite() || def.scale == 0.0 || !def.offset.is_finite() {
         return Err(format!("scale {} and offset {} must be finite, scale non-zero", def.scale, def.offset));
@@ -357,6 +359,71 @@ fn deciding_register(readings: &[ReadingSpec], own: &str, key: &str) -> Result<u
         (true, [register]) => Ok(*register),
         _ => Err(format!("scale_when names `{key}`: it must be one u16 or version register, no bit or mask")),
     }
+}
+
+/// A writable reading: registers one FC16 can write whole, and a `write` table that fits its
+/// form. Ranges must sit inside the reading's own plausible `min`..`max`, so a value we may
+/// write is never one the plausibility rules would reject when read back.
+fn check_write(def: &ReadingDef) -> Result<(), String> {
+    let (Some(write), Some(form)) = (&def.write, def.write_form()) else { return Ok(()) };
+    if def.kind.is_derived() || !def.kind.is_integer() || def.scale_when.is_some() {
+        return Err("write applies to integer readings of their own registers, without scale_when".into());
+    }
+    let mut sorted = def.registers.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[1] != w[0] + 1) {
+        return Err("write needs consecutive registers: one FC16 writes them whole".into());
+    }
+    let range = write.min.is_some() || write.max.is_some() || write.step.is_some();
+    match form {
+        WriteForm::Switch | WriteForm::Select if range || write.time => {
+            Err("a flag's or an enum's write takes no min, max, step or time: write = {}".into())
+        }
+        WriteForm::Time if range || def.kind != Kind::U16 || def.mask.is_some() || def.scale != 1.0 => {
+            Err("a time write needs one plain u16 register holding HHMM, and no min, max or step".into())
+        }
+        WriteForm::Number => check_write_range(def, write),
+        _ => Ok(()),
+    }
+}
+
+/// A write to a register other readings take bits of must be a bit field itself (`bit` or
+/// `mask`), so it is read-modify-written and their bits keep their values. Errors carry the
+/// key of the reading at fault.
+fn check_shared_writes(readings: &[ReadingSpec]) -> Result<(), (String, String)> {
+    let whole =
+        readings.iter().filter(|r| r.def.write.is_some() && r.def.bit.is_none() && r.def.mask.is_none());
+    for writable in whole {
+        let shares = |other: &&ReadingSpec| {
+            other.def.key != writable.def.key
+                && other.def.registers.iter().any(|a| writable.def.registers.contains(a))
+        };
+        if let Some(other) = readings.iter().find(shares) {
+            let reason = format!(
+                "write: reading `{}` shares its register; a write to a shared register needs bit or mask",
+                other.def.key
+            );
+            return Err((writable.def.key.clone(), reason));
+        }
+    }
+    Ok(())
+}
+
+/// A number's write range: both bounds, in order, inside the reading's, and a positive step.
+fn check_write_range(def: &ReadingDef, write: &WriteDef) -> Result<(), String> {
+    let (Some(min), Some(max)) = (write.min, write.max) else {
+        return Err("a number's write needs min and max".into());
+    };
+    if !(min.is_finite() && max.is_finite() && min <= max) {
+        return Err(format!("write: min {min} must be at most max {max}"));
+    }
+    if def.min.is_some_and(|low| min < low) || def.max.is_some_and(|high| max > high) {
+        return Err(format!("write: {min}..={max} must lie inside the reading's min..max"));
+    }
+    if write.step.is_some_and(|step| !(step.is_finite() && step > 0.0)) {
+        return Err("write: step must be positive".into());
+    }
+    Ok(())
 }
 
 fn check_key(key: &str) -> Result<(), String> {

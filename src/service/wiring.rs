@@ -5,10 +5,11 @@
 //! load control and weather, the weather for InfluxDB, everything for the status page). It must
 //! not run anything itself: tasks go to the [`Supervisor`], which judges how they end.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::supervisor::{OnEnd, Supervisor};
@@ -24,6 +25,8 @@ use crate::transport::Link;
 use crate::weather::WeatherHandle;
 use crate::web::WebState;
 use crate::web::board::StatusBoard;
+use crate::writes::coalesce::Timing;
+use crate::writes::{Allowed, Command, WriteCounters, WritePort, WriteResult};
 
 /// What every start function needs: the config, the bus, the tasks and the shutdown token.
 pub(super) struct Wiring<'a> {
@@ -144,8 +147,15 @@ impl Wiring<'_> {
 
     /// One poller per inverter, last: every sink has subscribed by now. The inverters of a
     /// parallel stack share one connection and one task.
-    pub(super) fn start_pollers(&mut self, profiles: &Profiles) -> Result<(), ServiceError> {
+    /// With `writes` (MQTT and the counters, when an inverter has writes on), each such
+    /// inverter's poll loop takes commands, routed from MQTT by one task.
+    pub(super) fn start_pollers(
+        &mut self,
+        profiles: &Profiles,
+        writes: Option<(&MqttHandle, WriteCounters)>,
+    ) -> Result<(), ServiceError> {
         let inverters = &self.config.inverters;
+        let mut router = writes.map(|(mqtt, counters)| Router::new(mqtt.clone(), counters));
         for stack in self.config.stacks() {
             let master = &inverters[stack[0]];
             let book = crate::transport::LoggerBook::new(&self.config.data_dir);
@@ -155,7 +165,8 @@ impl Wiring<'_> {
             let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
             if let [only] = stack[..] {
                 let poller = Poller::for_inverter(&inverters[only], profiles)?;
-                let run = poller::run(poller, link, master.interval, bus, cancel);
+                let port = router.as_mut().and_then(|r| r.port(&[&inverters[only]]));
+                let run = poller::run_with_writes(poller, link, master.interval, bus, port, cancel);
                 self.tasks.spawn(format!("poller {}", master.name), run);
                 continue;
             }
@@ -170,10 +181,59 @@ impl Wiring<'_> {
             }
             let names: Vec<&str> = stack.iter().map(|&i| inverters[i].name.as_str()).collect();
             tracing::info!(logger = %master.target().addr(), inverters = ?names, "a parallel stack: one connection, polled in turn");
-            let run = poller::run_stack(members, link, bus, cancel);
+            let stacked: Vec<&InverterConfig> = stack.iter().map(|&i| &inverters[i]).collect();
+            let port = router.as_mut().and_then(|r| r.port(&stacked));
+            let run = poller::run_stack_with_writes(members, link, bus, port, cancel);
             self.tasks.spawn(format!("poller {}", names.join("+")), run);
         }
+        if let Some(router) = router.filter(|r| !r.inverters.is_empty()) {
+            let run = crate::mqtt::writes::run(
+                router.mqtt,
+                router.inverters,
+                router.results,
+                self.cancel.child_token(),
+            );
+            self.tasks.spawn("write router", run);
+        }
         Ok(())
+    }
+}
+
+/// The write router being wired: one command channel per inverter with writes on.
+struct Router {
+    mqtt: MqttHandle,
+    counters: WriteCounters,
+    inverters: BTreeMap<String, mpsc::Sender<Command>>,
+    results: mpsc::Receiver<WriteResult>,
+    results_tx: mpsc::Sender<WriteResult>,
+}
+
+impl Router {
+    fn new(mqtt: MqttHandle, counters: WriteCounters) -> Self {
+        let (results_tx, results) = mpsc::channel(64);
+        Self { mqtt, counters, inverters: BTreeMap::new(), results, results_tx }
+    }
+
+    /// The write port of one poll loop's `inverters`, when one of them has writes on: one
+    /// command channel for the loop, each inverter with writes routed to it.
+    fn port(&mut self, inverters: &[&InverterConfig]) -> Option<WritePort> {
+        let allowed: BTreeMap<String, Allowed> =
+            inverters.iter().filter_map(|i| Some((i.name.clone(), i.write_allowance()?))).collect();
+        if allowed.is_empty() {
+            return None;
+        }
+        let (commands_tx, commands) = mpsc::channel(64);
+        for name in allowed.keys() {
+            self.inverters.insert(name.clone(), commands_tx.clone());
+            tracing::info!(inverter = %name, "writes from Home Assistant are on");
+        }
+        Some(WritePort {
+            commands,
+            results: self.results_tx.clone(),
+            allowed,
+            counters: self.counters.clone(),
+            timing: Timing::default(),
+        })
     }
 }
 
@@ -189,5 +249,6 @@ pub(super) fn sources(
         spool: influx.map(|handle| Arc::new(handle.clone()) as Arc<dyn MetricSource>),
         weather: weather.cloned(),
         control,
+        writes: None,
     }
 }

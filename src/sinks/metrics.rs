@@ -52,6 +52,8 @@ pub struct ScrapeSources {
     pub weather: Option<WeatherHandle>,
     /// Load control's decisions (when consumers are configured).
     pub control: Option<crate::control::view::ControlView>,
+    /// Write commands by inverter, key and outcome (when an inverter has writes on).
+    pub writes: Option<crate::writes::WriteCounters>,
 }
 
 /// Something that reports metrics at scrape time, each as (name, help, value).
@@ -313,8 +315,27 @@ impl Collector for Readings {
         if let Some(view) = &self.sources.control {
             control::encode(view, &mut encoder)?;
         }
+        if let Some(counters) = &self.sources.writes {
+            encode_writes(counters, &mut encoder)?;
+        }
         Ok(())
     }
+}
+
+/// `inverter_monitor_writes_total{inverter,key,outcome}`: every write command's end.
+fn encode_writes(
+    counters: &crate::writes::WriteCounters,
+    encoder: &mut DescriptorEncoder,
+) -> std::fmt::Result {
+    let help = "Write commands from Home Assistant by reading and outcome";
+    let mut family = encoder.encode_descriptor("inverter_monitor_writes", help, None, MetricType::Counter)?;
+    for (inverter, key, outcome, count) in counters.snapshot() {
+        let labels = [("inverter", inverter.as_str()), ("key", key.as_str()), ("outcome", outcome.as_str())];
+        family
+            .encode_family(&labels)?
+            .encode_counter::<NoLabelSet, f64, f64>(&(count as f64), None::<&Exemplar<NoLabelSet, f64>>)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

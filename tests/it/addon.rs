@@ -103,7 +103,9 @@ fn assert_translated(schema: &Value, translations: &Value, path: &str) {
         let translation = &translations[key];
         assert!(translation["name"].is_string(), "{path}{key} has no translated name");
         assert!(translation["description"].is_string(), "{path}{key} has no description");
-        if !entry.is_string() {
+        // A list of plain values (`write_keys: [str?]`) has no fields of its own.
+        let plain_list = entry.as_array().is_some_and(|items| items[0].is_string());
+        if !entry.is_string() && !plain_list {
             assert_translated(entry, &translation["fields"], &format!("{path}{key}."));
         }
     }
@@ -183,6 +185,7 @@ fn sample(key: &str, kind: &str) -> Value {
         ("inverter", "str") => json!("house"),
         ("allowed_hours" | "off_peak", _) => json!("06:00-22:00"),
         ("surplus_stop", _) => json!(0),
+        ("write_keys", _) => json!("max_sell_power"),
         ("pv_efficiency", _) => json!(0.85),
         (_, "bool") => json!(true),
         (_, "port") => json!(1884),
@@ -203,6 +206,8 @@ fn fill(schema: &Value, skip: &[&str]) -> Value {
         let filled = map.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| {
             let value = match v {
                 Value::String(kind) => sample(k, kind),
+                // A list of plain values: one sample of its item type.
+                Value::Array(items) if items[0].is_string() => json!([sample(k, items[0].as_str().unwrap())]),
                 other => fill(other, skip),
             };
             (k.clone(), value)
@@ -223,6 +228,7 @@ fn every_schema_entry_is_a_config_key_of_the_right_type() {
     let config = load(options).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.mqtt.unwrap().host, "x", "a broker in the options wins over the Supervisor's");
     assert_eq!(config.inverters[0].slave_id, 1);
+    assert!(config.inverters[0].writes && config.inverters[0].write_keys == ["max_sell_power"]);
     assert!(config.influxdb.is_some() && config.sentry.dsn.is_some() && config.health_pings.is_some());
     assert_eq!((config.consumers.len(), config.control.dry_run), (1, true));
     assert_eq!(config.consumers[0].payload_on.as_deref(), Some("x"));

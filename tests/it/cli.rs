@@ -51,7 +51,7 @@ async fn read_prints_a_table() {
         run(args(&["read", "--logger", &handle.addr.to_string(), "--serial", "2712345678"])).await;
     assert!(ok);
     assert!(stdout.contains("[battery]") && stdout.contains("battery_soc"), "{stdout}");
-    assert!(stdout.contains("152 readings in 3 reads"), "{stdout}");
+    assert!(stdout.contains("159 readings in 3 reads"), "{stdout}");
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ fn simulate_serves_read_with_fault_flags() {
     assert!(sim.wait().unwrap().success(), "simulate exits cleanly on SIGTERM");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let readings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(readings.len(), 152);
+    assert_eq!(readings.len(), 159);
 }
 
 #[test]

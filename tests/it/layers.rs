@@ -15,14 +15,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("discover", &[]),
     ("quality", &["profile"]),
     ("transport", &["protocol", "backoff", "state_file"]),
-    ("poller", &["profile", "protocol", "quality", "transport", "config"]),
+    ("writes", &["profile", "protocol", "transport"]),
+    ("poller", &["profile", "protocol", "quality", "transport", "config", "writes"]),
     ("sim", &["profile", "protocol", "poller", "discover"]),
-    ("config", &["profile", "transport", "mqtt"]),
+    ("config", &["profile", "transport", "mqtt", "writes"]),
     ("report", &["poller", "profile"]),
-    ("mqtt", &["config", "poller", "profile", "quality", "transport", "backoff", "state_file"]),
+    ("mqtt", &["config", "poller", "profile", "quality", "transport", "backoff", "state_file", "writes"]),
     ("weather", &["config", "backoff", "http_client", "mqtt"]),
     ("control", &["config", "poller", "profile", "state_file", "mqtt", "weather"]),
-    ("sinks", &["config", "poller", "profile", "quality", "backoff", "http_client", "weather", "control"]),
+    (
+        "sinks",
+        &["config", "poller", "profile", "quality", "backoff", "http_client", "weather", "control", "writes"],
+    ),
     ("web", &["config", "poller", "profile", "quality", "sinks", "weather", "control"]),
 ];
 

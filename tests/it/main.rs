@@ -26,3 +26,4 @@ mod service;
 mod stack;
 mod weather;
 mod web;
+mod writes;

@@ -25,6 +25,11 @@ pub(super) fn components(ctx: &Context<'_>) -> Vec<Component> {
             |e| e.state_class("measurement").icon("mdi:lan-disconnect"),
         ),
     ];
+    // Whether clock sync is on or not: a drifting clock shifts the daily counters and the
+    // time-of-use slots, so the drift is worth seeing either way.
+    list.push(entity(ctx, "clock_drift", "Inverter clock drift", "{{ value_json.clock_drift_s }}", |e| {
+        e.unit("s").class("duration").state_class("measurement").icon("mdi:clock-alert-outline")
+    }));
     list.extend(Event::ALL.into_iter().map(|event| link(ctx, event)));
     list.extend(Rule::ALL.into_iter().map(|rule| rejected(ctx, rule)));
     list

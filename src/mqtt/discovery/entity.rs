@@ -17,6 +17,12 @@ pub enum Platform {
     BinarySensor,
     /// An on/off value Home Assistant can command.
     Switch,
+    /// A number Home Assistant can set, within a range.
+    Number,
+    /// One of a list of options Home Assistant can pick.
+    Select,
+    /// A text Home Assistant can set (our time-of-day settings, `HH:MM`).
+    Text,
 }
 
 impl Platform {
@@ -26,6 +32,9 @@ impl Platform {
             Self::Sensor => "sensor",
             Self::BinarySensor => "binary_sensor",
             Self::Switch => "switch",
+            Self::Number => "number",
+            Self::Select => "select",
+            Self::Text => "text",
         }
     }
 }
@@ -92,6 +101,21 @@ pub struct Entity {
     /// What a switch reads as its state.
     #[serde(flatten)]
     pub states: Option<SwitchStates>,
+    /// A number's or a text's (length) least value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// A number's or a text's (length) largest value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// A number's step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<f64>,
+    /// A number's input: `box` or `slider`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+    /// The regular expression a text must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<&'static str>,
     /// Whether Home Assistant retains its commands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retain: Option<bool>,

@@ -30,13 +30,19 @@ pub(super) fn component(spec: &ReadingSpec, ctx: &Context<'_>) -> Component {
 /// The texts of an enum reading, each once: several raw values may share a text (0 and 2 are
 /// both "Off"), and HA wants each once.
 fn options(spec: &ReadingSpec) -> Option<Vec<String>> {
+    let options = options_of(spec);
+    (!options.is_empty()).then_some(options)
+}
+
+/// The texts of an enum reading, each once, in raw order.
+pub(super) fn options_of(spec: &ReadingSpec) -> Vec<String> {
     let mut options: Vec<String> = Vec::with_capacity(spec.options.len());
     for (_, text) in &spec.options {
         if !options.iter().any(|o| **o == **text) {
             options.push(text.to_string());
         }
     }
-    (!options.is_empty()).then_some(options)
+    options
 }
 
 /// The state class as HA spells it.

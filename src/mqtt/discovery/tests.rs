@@ -147,3 +147,29 @@ fn entity_payloads_each_carry_the_device() {
     assert_eq!(payload["device"]["identifiers"], json!(["inverter_monitor_2306178901"]));
     assert_eq!(payload["origin"]["name"], json!("inverter-monitor"));
 }
+
+#[test]
+fn every_entity_docs_predbat_names_is_announced_with_writes_on() {
+    let (device, topics, profile) = (device(), Topics::new("homeassistant", "inverter-monitor"), sg01());
+    let ctx = Context { device: &device, topics: &topics };
+    let announced: Vec<String> = super::components_with_writes(&profile, &ctx, |_| true)
+        .into_iter()
+        .map(|c| c.config.default_entity_id)
+        .collect();
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/predbat.md")).unwrap();
+    let defined = [
+        "sensor.house_battery_capacity_kwh",
+        "sensor.house_battery_soc_kwh",
+        "sensor.house_charge_rate",
+        "sensor.house_discharge_rate",
+    ];
+    let named: Vec<&str> = page
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .filter(|w| ["sensor.house_", "number.house_", "select.house_"].iter().any(|p| w.starts_with(p)))
+        .filter(|w| !w.ends_with('_'))
+        .collect();
+    assert!(named.len() >= 15, "{named:?}");
+    for id in named.into_iter().filter(|id| !defined.contains(id)) {
+        assert!(announced.iter().any(|a| a == id), "docs/predbat.md names {id}, which is not announced");
+    }
+}

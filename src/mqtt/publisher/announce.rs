@@ -55,7 +55,13 @@ impl Publisher {
         let (Some(device), Some(profile)) = (inverter.device.clone(), inverter.profile.clone()) else {
             return;
         };
-        let components = discovery::components(&profile, &Context { device: &device, topics: &self.topics });
+        let ctx = Context { device: &device, topics: &self.topics };
+        let components = match &inverter.writes {
+            Some(allowed) => {
+                discovery::components_with_writes(&profile, &ctx, |key| allowed.permits(&profile, key))
+            }
+            None => discovery::components(&profile, &ctx),
+        };
         self.publish_components(name, &device, &components);
     }
 

@@ -42,6 +42,8 @@ pub(crate) struct Outputs {
     pub states: watch::Sender<BTreeMap<String, bool>>,
     /// Messages on the service devices' topics, for the tasks listening.
     pub messages: broadcast::Sender<(String, Vec<u8>)>,
+    /// Setting commands, for the write router.
+    pub writes: broadcast::Sender<crate::writes::Command>,
     /// True while connected, read by the metrics at scrape time.
     pub connected: Arc<AtomicBool>,
 }
@@ -101,6 +103,10 @@ pub(crate) fn carry_out(publisher: &mut Publisher, outputs: &Outputs, effects: V
             // Nobody listening (yet) is fine: retained commands come again on reconnect.
             Effect::Deliver { topic, payload } => {
                 let _ = outputs.messages.send((topic, payload));
+            }
+            // Nobody listening means writes are off for every inverter.
+            Effect::Write(command) => {
+                let _ = outputs.writes.send(command);
             }
             Effect::SwitchState { name, on } => outputs.states.send_modify(|states| {
                 states.insert(name, on);

@@ -230,6 +230,48 @@ fn service_device_commands_are_delivered_and_switch_states_reported() {
 }
 
 #[test]
+fn setting_commands_are_subscribed_and_delivered_only_with_writes_on() {
+    let command = || ConnEvent::Message {
+        topic: "inverter-monitor/house/set/max_sell_power".into(),
+        payload: "3000".into(),
+    };
+    let set = Effect::Subscribe("inverter-monitor/house/set/+".into());
+    let mut off = publisher("device", Ledger::default());
+    let effects = connected(&mut off);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Subscribe(t) if t.contains("/set/"))), "{effects:?}");
+    assert!(off.on_event(command(), Instant::now()).is_empty(), "no command is handed on");
+    let discovery = payload_of(&off.on_update(polled(Some(Change::Online))), DEVICE_TOPIC).unwrap();
+    assert!(!discovery.contains("command_topic"));
+
+    let mut config = config();
+    config.inverters[0].writes = true;
+    let mut on = with_config(&config, "device", Ledger::default());
+    assert!(connected(&mut on).contains(&set));
+    assert!(on.on_event(command(), Instant::now()).is_empty(), "nothing announced yet: no entity asked");
+    let discovery: Json =
+        serde_json::from_str(&payload_of(&on.on_update(polled(Some(Change::Online))), DEVICE_TOPIC).unwrap())
+            .unwrap();
+    let want = Effect::Write(crate::writes::Command {
+        inverter: "house".into(),
+        key: "max_sell_power".into(),
+        payload: "3000".into(),
+        topic: "inverter-monitor/house/set/max_sell_power".into(),
+        identity: "2306178901".into(),
+    });
+    assert_eq!(on.on_event(command(), Instant::now()), [want], "stamped with the announced identity");
+    assert_eq!(
+        discovery["cmps"]["max_sell_power_set"]["command_topic"],
+        json!("inverter-monitor/house/set/max_sell_power")
+    );
+    assert_eq!(discovery["cmps"]["max_sell_power_set"]["retain"], json!(false));
+    assert_eq!(
+        discovery["cmps"]["program_1_start_time_set"]["pattern"],
+        json!("^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    );
+    assert_eq!(discovery["cmps"]["solar_sell_set"]["state_on"], json!("ON"));
+}
+
+#[test]
 fn shutdown_says_offline_and_disconnects_only_when_connected() {
     let mut p = publisher("device", Ledger::default());
     assert_eq!(p.shutdown(), []);
@@ -245,7 +287,8 @@ async fn a_full_client_queue_drops_messages_and_counts_them() {
     let (client, _eventloop) = rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 2);
     let (states, _) = tokio::sync::watch::channel(Default::default());
     let (messages, _) = tokio::sync::broadcast::channel(1);
-    let outputs = task::Outputs { client, states, messages, connected: Default::default() };
+    let writes = tokio::sync::broadcast::channel(1).0;
+    let outputs = task::Outputs { client, states, messages, writes, connected: Default::default() };
     let mut p = publisher("device", Ledger::default());
     p.on_update(polled(Some(Change::Online)));
     let effects = connected(&mut p);

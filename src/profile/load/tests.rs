@@ -166,3 +166,48 @@ fn nothing_always_read_may_lean_on_a_pack_reading() {
     // The same sum as a reading of pack 1 is fine.
     with_packs("pack_count = \"count\"\n", &format!("{PACK1}{sum}pack = 1\n")).unwrap();
 }
+
+#[test]
+fn writes_are_checked_against_the_reading() {
+    let r = "[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nkind = \"u16\"\n";
+    let ok = |extra: &str| profile(&format!("{r}{extra}")).map(|p| p.readings[0].def.write_form());
+    assert_eq!(
+        ok("registers = [1]\nmin = 0\nmax = 100\nwrite = { min = 0, max = 50, step = 5 }\n").unwrap(),
+        Some(crate::profile::WriteForm::Number)
+    );
+    assert_eq!(
+        ok("registers = [1]\nbit = 3\nwrite = {}\n").unwrap(),
+        Some(crate::profile::WriteForm::Switch)
+    );
+    assert_eq!(
+        ok("registers = [1]\nwrite = { time = true }\n").unwrap(),
+        Some(crate::profile::WriteForm::Time)
+    );
+    let enum_ = "registers = [1]\nmask = 0x3\ndevice_class = \"enum\"\nenum = { 0 = \"A\", 1 = \"B\" }\n";
+    assert_eq!(ok(&format!("{enum_}write = {{}}\n")).unwrap(), Some(crate::profile::WriteForm::Select));
+    assert_eq!(ok("registers = [1]\n").unwrap(), None);
+
+    let err = |extra: &str| reason(&format!("{r}{extra}"));
+    assert!(
+        err("registers = [1]\nmin = 0\nmax = 100\nwrite = { min = 0, max = 200 }\n")
+            .contains("inside the reading's")
+    );
+    assert!(err("registers = [1]\nwrite = {}\n").contains("needs min and max"));
+    assert!(err("registers = [1]\nwrite = { min = 5, max = 1 }\n").contains("at most max"));
+    assert!(
+        err("registers = [1]\nwrite = { min = 0, max = 9, step = 0 }\n").contains("step must be positive")
+    );
+    assert!(err("registers = [1]\nbit = 0\nwrite = { min = 0, max = 1 }\n").contains("write = {}"));
+    assert!(err(&format!("{enum_}write = {{ time = true }}\n")).contains("write = {}"));
+    assert!(err("registers = [1]\nscale = 0.1\nwrite = { time = true }\n").contains("HHMM"));
+    assert!(err("registers = [1]\nwrite = { limit = 3 }\n").contains("unknown field"));
+    let split = "[[reading]]\nkey = \"x\"\nname = \"X\"\ngroup = \"g\"\nkind = \"u32\"\nword_order = \"low_first\"\nregisters = [1, 3]\nwrite = { min = 0, max = 9 }\n";
+    assert!(reason(split).contains("consecutive registers"), "{}", reason(split));
+    let shared = "[[reading]]\nkey = \"flag\"\nname = \"F\"\ngroup = \"g\"\nkind = \"u16\"\nregisters = [1]\nbit = 4\n";
+    let whole = format!("{shared}{r}registers = [1]\nwrite = {{ min = 0, max = 9 }}\n");
+    assert!(
+        reason(&whole).contains("reading `x`: write: reading `flag` shares its register"),
+        "{}",
+        reason(&whole)
+    );
+}

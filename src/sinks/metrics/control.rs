@@ -88,7 +88,7 @@ mod tests {
         view.record(&[decision("geyser", Some(true)), decision("pool", None)], true);
         view.sent("geyser", true);
         let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 8899, 1)]);
-        let sources = ScrapeSources { mqtt_connected: None, spool: None, weather: None, control: Some(view) };
+        let sources = ScrapeSources { control: Some(view), ..ScrapeSources::default() };
         let text = Metrics::new(crate::poller::Statuses::new(&config), sources).render();
         for line in [
             "inverter_monitor_control_dry_run 1",

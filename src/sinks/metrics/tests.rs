@@ -28,3 +28,31 @@ fn before_the_first_poll_the_serial_label_follows_the_identity_rule() {
     assert!(text.contains(r#"inverter_monitor_up{inverter="garage",serial="garage"} 0"#), "{text}");
     assert!(text.contains(r#"inverter_monitor_up{inverter="house",serial="2712345678"} 0"#), "{text}");
 }
+
+#[test]
+fn writes_are_counted_by_inverter_key_and_outcome() {
+    use crate::writes::{Outcome, WriteCounters, WriteResult};
+    let config =
+        crate::config::Config::new(vec![crate::config::InverterConfig::new("house", "127.0.0.1", 8899, 1)]);
+    let counters = WriteCounters::default();
+    let result = |key: &str, outcome| WriteResult {
+        inverter: "house".into(),
+        key: key.into(),
+        value: "1".into(),
+        outcome,
+        reason: None,
+        old: None,
+        read_back: None,
+    };
+    counters.count(&result("max_sell_power", Outcome::Written));
+    counters.count(&result("max_sell_power", Outcome::Written));
+    counters.count(&result("work_mode", Outcome::Refused));
+    let sources = ScrapeSources { writes: Some(counters), ..ScrapeSources::default() };
+    let text = Metrics::new(Statuses::new(&config), sources).render();
+    let written =
+        r#"inverter_monitor_writes_total{inverter="house",key="max_sell_power",outcome="written"} 2.0"#;
+    assert!(text.contains(written), "{text}");
+    let refused = r#"inverter_monitor_writes_total{inverter="house",key="work_mode",outcome="refused"} 1.0"#;
+    assert!(text.contains(refused), "{text}");
+    assert!(text.contains("# TYPE inverter_monitor_writes_total counter"), "{text}");
+}
