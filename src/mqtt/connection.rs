@@ -42,6 +42,8 @@ pub(crate) enum ConnEvent {
         topic: String,
         /// The payload.
         payload: Bytes,
+        /// Delivered from the broker's store (a retained message), not sent just now.
+        retained: bool,
     },
 }
 
@@ -119,7 +121,7 @@ pub(crate) async fn drive(
                 ConnEvent::Connected
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                ConnEvent::Message { topic: p.topic, payload: p.payload }
+                ConnEvent::Message { topic: p.topic, payload: p.payload, retained: p.retain }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => continue,

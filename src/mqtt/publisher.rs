@@ -222,22 +222,27 @@ impl Publisher {
         match event {
             ConnEvent::Connected => self.connected(),
             ConnEvent::Disconnected => self.connected = false,
-            ConnEvent::Message { topic, payload } if topic == self.topics.ha_status() => {
+            ConnEvent::Message { topic, payload, .. } if topic == self.topics.ha_status() => {
                 if &payload[..] == b"online" {
                     let delay = rand::rng().random_range(self.rediscovery_delay.clone());
                     tracing::info!("Home Assistant came online; republishing discovery in {delay:?}");
                     self.rediscover_at = Some(now + delay);
                 }
             }
-            ConnEvent::Message { topic, payload }
+            ConnEvent::Message { topic, payload, .. }
                 if self.devices.iter().any(|d| d.listen.contains(&topic)) =>
             {
                 self.out.push(Effect::Deliver { topic, payload: payload.to_vec() });
             }
-            ConnEvent::Message { topic, payload } if self.topics.parse_set(&topic).is_some() => {
+            ConnEvent::Message { topic, retained: true, .. } if self.topics.parse_set(&topic).is_some() => {
+                // A retained setting would be written again at every connect, long after
+                // whoever sent it meant it: a setting is applied only when it is sent.
+                tracing::warn!(%topic, "ignored a retained setting command; clear it with `mosquitto_pub -r -n -t {topic}`");
+            }
+            ConnEvent::Message { topic, payload, .. } if self.topics.parse_set(&topic).is_some() => {
                 self.write_command(topic, &payload);
             }
-            ConnEvent::Message { topic, payload } => self.switch_state(&topic, &payload),
+            ConnEvent::Message { topic, payload, .. } => self.switch_state(&topic, &payload),
         }
         self.done()
     }

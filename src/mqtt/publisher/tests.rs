@@ -172,6 +172,7 @@ fn home_assistants_birth_brings_rediscovery_after_the_delay() {
     let birth = |payload: &'static str| ConnEvent::Message {
         topic: "homeassistant/status".into(),
         payload: payload.into(),
+        retained: false,
     };
     let now = Instant::now();
     assert_eq!(p.on_event(birth("offline"), now), []);
@@ -217,12 +218,16 @@ fn service_device_commands_are_delivered_and_switch_states_reported() {
         payload_of(&effects, "homeassistant/device/inverter_monitor_inverter-monitor_control/config")
             .is_some()
     );
-    let message =
-        ConnEvent::Message { topic: "inverter-monitor/control/dry_run/set".into(), payload: "ON".into() };
+    let message = ConnEvent::Message {
+        topic: "inverter-monitor/control/dry_run/set".into(),
+        payload: "ON".into(),
+        retained: false,
+    };
     let expected =
         Effect::Deliver { topic: "inverter-monitor/control/dry_run/set".into(), payload: b"ON".to_vec() };
     assert_eq!(p.on_event(message, Instant::now()), [expected]);
-    let plug = ConnEvent::Message { topic: "plugs/pool_pump/state".into(), payload: "ON".into() };
+    let plug =
+        ConnEvent::Message { topic: "plugs/pool_pump/state".into(), payload: "ON".into(), retained: true };
     assert_eq!(
         p.on_event(plug, Instant::now()),
         [Effect::SwitchState { name: "pool_pump".into(), on: true }]
@@ -231,10 +236,12 @@ fn service_device_commands_are_delivered_and_switch_states_reported() {
 
 #[test]
 fn setting_commands_are_subscribed_and_delivered_only_with_writes_on() {
-    let command = || ConnEvent::Message {
+    let sent = |retained: bool| ConnEvent::Message {
         topic: "inverter-monitor/house/set/max_sell_power".into(),
         payload: "3000".into(),
+        retained,
     };
+    let command = || sent(false);
     let set = Effect::Subscribe("inverter-monitor/house/set/+".into());
     let mut off = publisher("device", Ledger::default());
     let effects = connected(&mut off);
@@ -259,6 +266,7 @@ fn setting_commands_are_subscribed_and_delivered_only_with_writes_on() {
         identity: "2306178901".into(),
     });
     assert_eq!(on.on_event(command(), Instant::now()), [want], "stamped with the announced identity");
+    assert_eq!(on.on_event(sent(true), Instant::now()), [], "a retained command is never acted on");
     assert_eq!(
         discovery["cmps"]["max_sell_power_set"]["command_topic"],
         json!("inverter-monitor/house/set/max_sell_power")
