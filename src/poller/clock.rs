@@ -29,7 +29,8 @@ pub(super) async fn after_poll<T: Transport>(poller: &mut Poller, update: &Updat
                 tracing::info!(inverter = %poller.name, drift_seconds = drift.round(), set = %time, read_back = %read_back, "inverter clock set");
             }
             Err(e) => {
-                tracing::warn!(inverter = %poller.name, drift_seconds = drift.round(), "inverter clock not set: {e}")
+                sync.attempted(*host.offset(), Instant::now());
+                tracing::warn!(inverter = %poller.name, drift_seconds = drift.round(), "inverter clock not set (next try in an hour): {e}")
             }
         },
     }

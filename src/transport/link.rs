@@ -397,7 +397,11 @@ impl Link {
             if error.needs_reconnect() {
                 self.client = None;
             }
-            if !error.is_retryable() || retries >= self.settings.retries {
+            // A write is sent once: a lost answer does not say the write was lost, and a
+            // second FC16 may change what the first did (docs/writes.md). The writer reads
+            // back to learn what the inverter holds.
+            let once = matches!(request, Request::WriteMultiple { .. });
+            if once || !error.is_retryable() || retries >= self.settings.retries {
                 return Err(error);
             }
             retries += 1;

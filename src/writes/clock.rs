@@ -81,6 +81,12 @@ impl ClockSync {
     pub fn synced(&mut self, offset: FixedOffset, now: Instant) {
         self.last = Some(LastSync { at: now, offset, checked: false });
     }
+
+    /// Records a sync that failed at `now`: the next try waits as after a sync (once an hour,
+    /// or a new UTC offset), but there is nothing the inverter could have undone.
+    pub fn attempted(&mut self, offset: FixedOffset, now: Instant) {
+        self.last = Some(LastSync { at: now, offset, checked: true });
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +132,21 @@ mod tests {
             sync.step(inverter, summer, t0 + Duration::from_secs(60)),
             Step::Set(summer.naive_local())
         );
+    }
+
+    #[test]
+    fn a_failed_sync_waits_like_a_sync_and_is_no_revert() {
+        let mut sync = ClockSync::new(Duration::from_secs(30));
+        let now = Instant::now();
+        let h = host(1, 12, 0);
+        assert_eq!(sync.step(at(h, 300), h, now), Step::Set(h.naive_local()));
+        sync.attempted(*h.offset(), now);
+        for poll in 1..=3 {
+            let later = now + Duration::from_secs(30 * poll);
+            assert_eq!(sync.step(at(h, 300), h, later), Step::Keep, "not again at every poll");
+        }
+        assert_eq!(sync.reverts, 0, "nothing was set, nothing undone");
+        assert_eq!(sync.step(at(h, 300), h, now + MIN_GAP), Step::Set(h.naive_local()), "an hour on");
     }
 
     #[test]

@@ -114,6 +114,27 @@ async fn a_logger_slower_than_the_timeout_fails_the_poll_with_a_timeout() {
 }
 
 #[tokio::test]
+async fn a_write_whose_answer_is_lost_is_not_sent_again() {
+    let config = SimConfig {
+        faults: Faults { delay: Duration::from_millis(400), ..Faults::default() },
+        ..SimConfig::new(SERIAL)
+    };
+    let handle = spawn_sim(config, profile()).await;
+    let settings = inverter_monitor::transport::LinkSettings {
+        read_timeout: Duration::from_millis(100),
+        retries: 2,
+        ..fast_settings()
+    };
+    let mut link = link(handle.addr, settings);
+    let write = inverter_monitor::protocol::Request::WriteMultiple { addr: 245, values: vec![3000] };
+    let error = link.call(&write).await.unwrap_err();
+    assert_eq!(error.to_string(), "no answer within 100ms");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(handle.sim.writes().len(), 1, "one FC16, not one per retry: {:?}", handle.sim.writes());
+    assert_eq!((link.counters().get(Event::Timeout), link.counters().get(Event::Retry)), (1, 0));
+}
+
+#[tokio::test]
 async fn a_wrong_serial_is_reported_with_the_loggers_real_one() {
     let handle = spawn_sim(SimConfig::new(SERIAL + 1), profile()).await;
     let mut link = link(handle.addr, fast_settings());
