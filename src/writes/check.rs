@@ -4,7 +4,8 @@
 //! The live rules are keyed by reading keys, so they apply to every family whose profile uses
 //! those keys: `max_sell_power` at most `rated_power`; `program_N_soc` at least
 //! `battery_shutdown_soc`; `program_N_start_time` strictly after slot N−1's and before slot
-//! N+1's, so the six slots run in order through the day and only the last wraps past midnight.
+//! N+1's, and slot 1 at 00:00, so the six slots run in order through the day and none spans
+//! midnight (slot 6 ends there).
 
 use std::sync::Arc;
 
@@ -110,29 +111,37 @@ pub fn live(key: &str, value: &Value, latest: impl Fn(&str) -> Option<f64>) -> R
         }
     }
     if let Some(slot) = slot_of(key, "_start_time") {
-        ascending(key, slot, value, &latest)?;
+        ascending(key, slot, value, need)?;
     }
     Ok(())
 }
 
-/// Slot N's start after slot N−1's and before slot N+1's.
+/// Slot 1 at 00:00; slot N's start after slot N−1's and before slot N+1's, as read (a
+/// neighbour not read yet refuses, through `need`).
 fn ascending(
     key: &str,
     slot: u8,
     value: f64,
-    latest: &impl Fn(&str) -> Option<f64>,
+    need: impl Fn(&str) -> Result<f64, WriteError>,
 ) -> Result<(), WriteError> {
-    let time = |n: u8| latest(&format!("program_{n}_start_time"));
+    let time = |n: u8| need(&format!("program_{n}_start_time"));
     let refuse = |why: String| Err(WriteError::Limit(format!("{key}: {} {why}", time_text(value))));
-    if let Some(before) = (slot > 1).then(|| time(slot - 1)).flatten()
-        && value <= before
-    {
-        return refuse(format!("is not after slot {}'s start {}", slot - 1, time_text(before)));
+    if slot == 1 && value != 0.0 {
+        return refuse(
+            "is not 00:00: slot 1 starts the day, so slot 6 ends at midnight and no slot spans it".into(),
+        );
     }
-    if let Some(after) = (slot < SLOTS).then(|| time(slot + 1)).flatten()
-        && value >= after
-    {
-        return refuse(format!("is not before slot {}'s start {}", slot + 1, time_text(after)));
+    if slot > 1 {
+        let before = time(slot - 1)?;
+        if value <= before {
+            return refuse(format!("is not after slot {}'s start {}", slot - 1, time_text(before)));
+        }
+    }
+    if slot < SLOTS {
+        let after = time(slot + 1)?;
+        if value >= after {
+            return refuse(format!("is not before slot {}'s start {}", slot + 1, time_text(after)));
+        }
     }
     Ok(())
 }

@@ -77,13 +77,20 @@ pub fn parse(
     Ok(items)
 }
 
-/// Slot times strictly rising, so only the last slot wraps past midnight to the first.
+/// Slot 1 at 00:00 and the times strictly rising, so slot 6 ends at midnight and no slot
+/// spans it.
 fn ascending(profile: &Profile, items: &[(usize, Value)]) -> Result<(), WriteError> {
     let times: Vec<f64> = items
         .iter()
         .filter(|(i, _)| profile.readings[*i].def.key.ends_with("_start_time"))
         .filter_map(|(_, v)| v.as_f64())
         .collect();
+    if let Some(first) = times.first().filter(|t| **t != 0.0) {
+        return Err(WriteError::Limit(format!(
+            "{KEY}: slot 1 starts at {}, not 00:00: slot 1 starts the day, so slot 6 ends at midnight and no slot spans it",
+            check::time_text(*first)
+        )));
+    }
     match times.windows(2).position(|w| w[1] <= w[0]) {
         Some(at) => Err(WriteError::Limit(format!(
             "{KEY}: slot {}'s start {} is not after slot {}'s {}",

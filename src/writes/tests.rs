@@ -49,7 +49,7 @@ fn live_limits_refuse_what_the_inverter_cannot_take() {
     let latest = |key: &str| match key {
         "rated_power" => Some(5000.0),
         "battery_shutdown_soc" => Some(20.0),
-        "program_1_start_time" => Some(100.0),
+        "program_1_start_time" => Some(0.0),
         "program_2_start_time" => Some(500.0),
         "program_3_start_time" => Some(900.0),
         _ => None,
@@ -60,7 +60,18 @@ fn live_limits_refuse_what_the_inverter_cannot_take() {
     assert!(matches!(live("program_4_soc", &Value::Number(15.0), latest), Err(WriteError::Limit(_))));
     assert!(live("program_2_start_time", &Value::Number(800.0), latest).is_ok());
     assert!(matches!(live("program_2_start_time", &Value::Number(900.0), latest), Err(WriteError::Limit(_))));
-    assert!(matches!(live("program_2_start_time", &Value::Number(100.0), latest), Err(WriteError::Limit(_))));
+    assert!(matches!(live("program_2_start_time", &Value::Number(0.0), latest), Err(WriteError::Limit(_))));
+    // Slot 1 starts the day: slot 6 ends at midnight and no slot spans it.
+    assert!(live("program_1_start_time", &Value::Number(0.0), latest).is_ok());
+    let Err(WriteError::Limit(reason)) = live("program_1_start_time", &Value::Number(100.0), latest) else {
+        panic!("slot 1 away from 00:00")
+    };
+    assert!(reason.contains("01:00 is not 00:00"), "{reason}");
+    // A neighbour whose time is not read refuses: slot 4's is unknown here.
+    let Err(WriteError::Limit(reason)) = live("program_3_start_time", &Value::Number(1000.0), latest) else {
+        panic!("slot 4 unknown")
+    };
+    assert!(reason.contains("`program_4_start_time` has not been read yet"), "{reason}");
     // Unknown limits refuse rather than guess.
     assert!(matches!(live("max_sell_power", &Value::Number(1.0), |_: &str| None), Err(WriteError::Limit(_))));
 }
@@ -143,6 +154,10 @@ fn a_time_of_use_table_is_checked_as_a_whole() {
     backwards[3] = slot("08:00", 50);
     let Err(WriteError::Limit(reason)) = bad(&backwards) else { panic!("times must rise") };
     assert!(reason.contains("slot 4's start 08:00 is not after slot 3's 09:00"), "{reason}");
+    let mut late_start = good.clone();
+    late_start[0] = slot("01:00", 50);
+    let Err(WriteError::Limit(reason)) = bad(&late_start) else { panic!("slot 1 at 00:00") };
+    assert!(reason.contains("slot 1 starts at 01:00, not 00:00"), "{reason}");
     let mut low = good.clone();
     low[0] = slot("00:00", 10);
     assert!(matches!(bad(&low), Err(WriteError::Limit(_))), "SOC below the shutdown SOC");
