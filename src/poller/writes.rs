@@ -34,8 +34,13 @@ impl Writes {
     /// The writes of `port`.
     pub(super) fn new(port: WritePort) -> Self {
         let writers = port.allowed.into_iter().map(|(name, allowed)| {
-            let writer =
-                Writer { allowed, coalescer: Coalescer::new(port.timing), latest: None, keys_checked: false };
+            let writer = Writer {
+                allowed,
+                coalescer: Coalescer::new(port.timing),
+                latest: None,
+                keys_checked: false,
+                unread: false,
+            };
             (name, writer)
         });
         Self {
@@ -106,9 +111,12 @@ impl Writes {
             Err(e @ WriteError::Link(_)) => result_of(&command, Outcome::Failed, Some(e.to_string()), None),
             Err(e) => result_of(&command, Outcome::Refused, Some(e.to_string()), None),
         };
-        let written = result.outcome == Outcome::Written;
+        // A write that went out, or may have, changed what the live limits must be checked
+        // against: until a poll has read it, the next command waits.
+        let unread = matches!(result.outcome, Outcome::Written | Outcome::Failed);
+        writer.unread |= unread;
         self.report(&command, result);
-        written
+        unread
     }
 
     /// The audit line, the counter, and the result topic.
@@ -127,6 +135,8 @@ struct Writer {
     coalescer: Coalescer,
     latest: Option<Arc<Snapshot>>,
     keys_checked: bool,
+    /// A write went out (or may have) since `latest` was read.
+    unread: bool,
 }
 
 impl Writer {
@@ -141,6 +151,7 @@ impl Writer {
             }
         }
         self.latest = Some(snapshot.clone());
+        self.unread = false;
     }
 
     /// The gates, the checks, then the write; see the module docs.
@@ -150,6 +161,12 @@ impl Writer {
         transport: &mut T,
         command: &Command,
     ) -> Result<Done, WriteError> {
+        if self.unread {
+            return Err(WriteError::Limit(
+                "the last write has not been read back by a poll yet; send it again after the next poll"
+                    .into(),
+            ));
+        }
         let latest = self.gate(poller, command)?;
         let items = self.checked(latest, command)?;
         let done = exec::execute_all(&items, transport).await?;
