@@ -72,6 +72,9 @@ pub struct SimConfig {
     pub clock: SimClock,
     /// Registers whose reads are refused with an illegal-address exception.
     pub refuse: Vec<u16>,
+    /// (register, largest value): a write above is kept as that value, as an inverter that
+    /// clamps a setting to what its firmware allows.
+    pub clamp: Vec<(u16, u16)>,
 }
 
 impl SimConfig {
@@ -86,6 +89,7 @@ impl SimConfig {
             house: HouseParams::default(),
             clock: SimClock::Real,
             refuse: Vec::new(),
+            clamp: Vec::new(),
         }
     }
 }
@@ -277,7 +281,9 @@ impl Simulator {
         {
             let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
             for (offset, value) in values.iter().enumerate() {
-                written.insert(addr + offset as u16, *value);
+                let at = addr + offset as u16;
+                let most = self.config.clamp.iter().find(|(a, _)| *a == at).map_or(u16::MAX, |(_, m)| *m);
+                written.insert(at, (*value).min(most));
             }
         }
         self.take_clock_write();

@@ -48,8 +48,10 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Written and read back.
+    /// Written and read back as asked.
     Written,
+    /// Written, but the read-back is not what was asked: the inverter clamped or ignored it.
+    NotKept,
     /// The inverter already held the value: nothing was written.
     Unchanged,
     /// A rule refused it: nothing was written.
@@ -65,6 +67,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Written => "written",
+            Self::NotKept => "not_kept",
             Self::Unchanged => "unchanged",
             Self::Refused => "refused",
             Self::Failed => "failed",

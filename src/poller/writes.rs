@@ -105,7 +105,11 @@ impl Writes {
         let Some(command) = writer.coalescer.take_due(now) else { return false };
         let result = match writer.carry_out(poller, transport, &command).await {
             Ok(done) => {
-                let outcome = if done.written { Outcome::Written } else { Outcome::Unchanged };
+                let outcome = match (done.written, done.kept) {
+                    (true, true) => Outcome::Written,
+                    (true, false) => Outcome::NotKept,
+                    (false, _) => Outcome::Unchanged,
+                };
                 result_of(&command, outcome, None, Some(done))
             }
             Err(e @ WriteError::Link(_)) => result_of(&command, Outcome::Failed, Some(e.to_string()), None),
@@ -113,7 +117,7 @@ impl Writes {
         };
         // A write that went out, or may have, changed what the live limits must be checked
         // against: until a poll has read it, the next command waits.
-        let unread = matches!(result.outcome, Outcome::Written | Outcome::Failed);
+        let unread = matches!(result.outcome, Outcome::Written | Outcome::NotKept | Outcome::Failed);
         writer.unread |= unread;
         self.report(&command, result);
         unread
@@ -224,6 +228,7 @@ struct Done {
     old: serde_json::Value,
     read_back: serde_json::Value,
     written: bool,
+    kept: bool,
 }
 
 impl Done {
@@ -237,7 +242,12 @@ impl Done {
                 false => pairs.next().map_or(serde_json::Value::Null, |(_, v)| v),
             }
         };
-        Self { old: shown(&done.old), read_back: shown(&done.read_back), written: done.written }
+        Self {
+            old: shown(&done.old),
+            read_back: shown(&done.read_back),
+            written: done.written,
+            kept: done.kept,
+        }
     }
 }
 

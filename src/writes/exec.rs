@@ -21,6 +21,8 @@ pub struct Executed {
     pub written: bool,
     /// The values read back after the write (the old ones when nothing was written).
     pub read_back: Vec<Value>,
+    /// True when every value read back is the one asked for.
+    pub kept: bool,
 }
 
 /// Sets `spec` to `value` over `transport`; see the module docs.
@@ -64,10 +66,20 @@ pub async fn execute_all<T: Transport>(
         }
     }
     if !written {
-        return Ok(Executed { read_back: old.clone(), old, written });
+        return Ok(Executed { read_back: old.clone(), old, written, kept: true });
     }
     let back = read_blocks(transport, &blocks, &mut image).await?;
-    Ok(Executed { old, written, read_back: decode_all(items, &back)? })
+    let read_back = decode_all(items, &back)?;
+    let kept = items.iter().zip(&read_back).all(|((_, asked), got)| same(asked, got));
+    Ok(Executed { old, written, read_back, kept })
+}
+
+/// True when `got` is `asked`, numbers within the rounding of a register.
+fn same(asked: &Value, got: &Value) -> bool {
+    match (asked.as_f64(), got.as_f64()) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-6 * a.abs().max(1.0),
+        _ => asked == got,
+    }
 }
 
 /// The runs of consecutive addresses in `addresses`, as (start, count), in address order.

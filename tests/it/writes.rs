@@ -28,9 +28,13 @@ struct App {
 
 impl App {
     async fn start(data: &Path, writes: bool, write_keys: &[&str]) -> Self {
+        Self::start_with(data, writes, write_keys, SimConfig::new(SERIAL)).await
+    }
+
+    async fn start_with(data: &Path, writes: bool, write_keys: &[&str], sim: SimConfig) -> Self {
         let (prefix, base) = (unique("ha"), unique("im"));
         let ha = Observer::new(&[format!("{prefix}/device/+/config"), format!("{base}/#")]).await;
-        let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+        let sim = spawn_sim(sim, profile()).await;
         let mut inverter = InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL);
         inverter.profile = "deye_sg01lp1".into();
         inverter.interval = Duration::from_millis(200);
@@ -163,6 +167,21 @@ async fn thirty_rapid_commands_write_at_most_twice_and_the_last_value_wins() {
     assert!((1..=2).contains(&writes.len()), "{writes:?}");
     assert_eq!(writes.last(), Some(&(245, vec![3000])));
     app.state_shows("max_sell_power", json!(3000)).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_value_the_inverter_does_not_keep_is_reported_as_not_kept() {
+    let data = tempfile::tempdir().unwrap();
+    // An inverter whose firmware caps the export limit (register 245) at 2500 W.
+    let sim = SimConfig { clamp: vec![(245, 2500)], ..SimConfig::new(SERIAL) };
+    let mut app = App::start_with(data.path(), true, &[], sim).await;
+    app.state_shows("max_sell_power", json!(5000)).await;
+    app.set("max_sell_power", "3000").await;
+    let result = app.result("max_sell_power").await;
+    assert_eq!((&result["outcome"], &result["read_back"]), (&json!("not_kept"), &json!(2500)), "{result}");
+    assert_eq!(app.sim.sim.writes(), [(245, vec![3000])], "one FC16 went out");
+    app.state_shows("max_sell_power", json!(2500)).await;
     app.stop().await;
 }
 
