@@ -398,8 +398,8 @@ impl Config {
         if let Some((i, field, reason)) = stack::problem(&self.inverters) {
             return Err(invalid(format!("inverter[{i}].{field}"), reason));
         }
-        if let Some((i, reason)) = self.writes_problem() {
-            return Err(invalid(format!("inverter[{i}].writes"), reason));
+        if let Some((i, field, reason)) = self.writes_problem() {
+            return Err(invalid(format!("inverter[{i}].{field}"), reason));
         }
         if let Some((field, reason)) = self.mqtt.as_ref().and_then(MqttConfig::problem) {
             return Err(invalid(format!("mqtt.{field}"), reason));
@@ -437,21 +437,31 @@ impl Config {
         Ok(profiles)
     }
 
-    /// Writes come from Home Assistant, so they need MQTT; in a parallel stack they go to the
-    /// master, whose settings the others follow, unless a member says `settings = true`.
-    fn writes_problem(&self) -> Option<(usize, String)> {
-        let first = self.inverters.iter().position(|i| i.writes)?;
-        if self.mqtt.is_none() {
-            return Some((first, "writes come from Home Assistant over MQTT: add an [mqtt] section".into()));
+    /// Writes come from Home Assistant, so they need MQTT; in a parallel stack they and the
+    /// clock sync go to the master, whose settings the others follow, unless a member says
+    /// `settings = true`. As (index, key, reason).
+    fn writes_problem(&self) -> Option<(usize, &'static str, String)> {
+        if let Some(first) = self.inverters.iter().position(|i| i.writes)
+            && self.mqtt.is_none()
+        {
+            let reason = "writes come from Home Assistant over MQTT: add an [mqtt] section";
+            return Some((first, "writes", reason.into()));
         }
         let followers = stack::stacks(&self.inverters).into_iter().flat_map(|g| g.into_iter().skip(1));
-        let mut refused =
-            followers.filter(|&i| self.inverters[i].writes && self.inverters[i].settings != Some(true));
-        refused.next().map(|i| {
-            let reason = "this inverter's settings follow its stack's master: set writes on the master, \
-                          or settings = true here too if this one's are its own";
-            (i, reason.to_string())
-        })
+        for i in followers.filter(|&i| self.inverters[i].settings != Some(true)) {
+            let inverter = &self.inverters[i];
+            let key = match (inverter.writes, inverter.clock_sync) {
+                (true, _) => "writes",
+                (false, true) => "clock_sync",
+                (false, false) => continue,
+            };
+            let reason = format!(
+                "this inverter's settings follow its stack's master: set {key} on the master, \
+                 or settings = true here too if this one's are its own"
+            );
+            return Some((i, key, reason));
+        }
+        None
     }
 
     /// Checks `[control]` and `[[consumer]]`.

@@ -437,6 +437,9 @@ fn in_a_parallel_stack_writes_go_to_the_master_unless_a_member_says_otherwise() 
     );
     let own = STACK.replacen("slave_id = 2", "slave_id = 2\nwrites = true\nsettings = true", 1);
     assert!(load(&format!("{own}{mqtt}"), &[]).is_ok());
+    let clock = STACK.replacen("slave_id = 2", "slave_id = 2\nclock_sync = true", 1);
+    let reason = message(&clock, &[]);
+    assert!(reason.contains("inverter[1].clock_sync: this inverter's settings follow"), "{reason}");
 }
 
 #[test]
