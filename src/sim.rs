@@ -13,6 +13,7 @@ pub(crate) mod house;
 mod pty;
 pub(crate) mod registers;
 mod server;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,8 +123,10 @@ impl Simulator {
         let family = Family::of(&profile, &config.house);
         config.house = family.fit(config.house);
         let base = base_image(&profile, &family, &config.inverter_serial);
+        let mut house = House::new(config.house.clone(), start);
+        house.set_settings(settings::read(&profile, &base, family.battery_series));
         Self {
-            house: Mutex::new(House::new(config.house.clone(), start)),
+            house: Mutex::new(house),
             now: Mutex::new(matches!(config.clock, SimClock::Fixed(_)).then_some(start)),
             config,
             profile,
@@ -271,13 +274,18 @@ impl Simulator {
         self.image().get(usize::from(addr)).copied()
     }
 
-    /// Sets register `addr` as if the inverter's own display had: not logged as a write.
+    /// Sets register `addr` as if the inverter's own display had: not logged as a write, but
+    /// obeyed like one.
     pub fn poke(&self, addr: u16, value: u16) {
+        self.state();
         self.written.lock().unwrap_or_else(PoisonError::into_inner).insert(addr, value);
+        self.obey_settings();
     }
 
     fn write(&self, addr: u16, values: &[u16]) {
         self.write_log.lock().unwrap_or_else(PoisonError::into_inner).push((addr, values.to_vec()));
+        // The house runs up to the write under the settings in force until then.
+        self.state();
         {
             let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
             for (offset, value) in values.iter().enumerate() {
@@ -287,6 +295,20 @@ impl Simulator {
             }
         }
         self.take_clock_write();
+        self.obey_settings();
+    }
+
+    /// Hands the house the settings the image now holds. They are read from the fixed registers
+    /// and the writes alone, never from the house's own values, so this needs no house state.
+    fn obey_settings(&self) {
+        let mut regs = self.base.clone();
+        for (addr, value) in self.written.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            if let Some(reg) = regs.get_mut(usize::from(*addr)) {
+                *reg = *value;
+            }
+        }
+        let settings = settings::read(&self.profile, &regs, self.family.battery_series);
+        self.house.lock().unwrap_or_else(PoisonError::into_inner).set_settings(settings);
     }
 }
 

@@ -91,6 +91,90 @@ impl Default for HouseParams {
     }
 }
 
+/// The inverter settings the house obeys, as written to its registers, in the house's units.
+///
+/// The default is an inverter that limits nothing beyond [`HouseParams`]: a house built without
+/// settings behaves as it always did. The simulator reads these from its register image by key
+/// (`super::settings`); the house only applies them, so every rule is testable without a wire.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Settings {
+    /// Battery charge current limit, A at the house's battery voltage; `None`: no limit.
+    pub max_charge_a: Option<f64>,
+    /// Battery discharge current limit, A at the house's battery voltage; `None`: no limit.
+    pub max_discharge_a: Option<f64>,
+    /// Most the house may export, W: the max sell power when selling is allowed, else 0;
+    /// `None`: no limit. PV beyond it is curtailed.
+    pub export_limit_w: Option<f64>,
+    /// Grid charging by the time-of-use table; `None` when grid charge or time of use is off.
+    pub grid_charge: Option<GridCharge>,
+}
+
+/// Charging the battery from the grid in the time-of-use slots that allow it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GridCharge {
+    /// Grid charge current, A at the house's battery voltage.
+    pub current_a: f64,
+    /// The time-of-use slots in table order; each runs until the next one starts.
+    pub slots: Vec<Slot>,
+}
+
+/// One time-of-use slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Slot {
+    /// Start, minutes after local midnight.
+    pub start_min: u32,
+    /// SOC %, the target the grid charges the battery up to.
+    pub soc: f64,
+    /// Whether the slot's charge source includes the grid.
+    pub grid: bool,
+}
+
+impl GridCharge {
+    /// The slot in force at `minute` of the local day: the last one started, and before the
+    /// first start the last slot still runs from the day before, as on the inverter's table.
+    fn slot_at(&self, minute: u32) -> Option<&Slot> {
+        self.slots.iter().rev().find(|s| s.start_min <= minute).or_else(|| self.slots.last())
+    }
+
+    /// The SOC the grid charges up to now, if the slot in force charges from the grid.
+    fn target(&self, hour: f64) -> Option<f64> {
+        let minute = (hour * 60.0).floor().clamp(0.0, 1439.0) as u32;
+        self.slot_at(minute).filter(|s| s.grid).map(|s| s.soc)
+    }
+}
+
+/// Power limits for one step, W, from the parameters and the settings at the battery's voltage.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    charge_w: f64,
+    discharge_w: f64,
+    /// W the grid adds to the battery's charge, and the SOC it charges up to.
+    grid_charge: Option<(f64, f64)>,
+}
+
+impl Limits {
+    /// `wh_per_pct` is the power that moves the SOC by 1 % in this step.
+    fn new(p: &HouseParams, settings: &Settings, soc: f64, hour: f64, wh_per_pct: f64) -> Self {
+        let cap = |limit_w: f64, amps: Option<f64>, sign: f64| {
+            amps.map_or(limit_w, |a| {
+                // Discharging lowers the SOC and with it the voltage the current is reported at
+                // after the step: convert at the step's end so the reported current stays within.
+                let end = if sign > 0.0 { soc - a * open_circuit_v(soc) / wh_per_pct.max(1.0) } else { soc };
+                limit_w.min(amps_to_w(a.max(0.0), end.max(0.0), sign))
+            })
+        };
+        let grid_charge = settings.grid_charge.as_ref().and_then(|g| {
+            let target = g.target(hour)?;
+            (soc < target).then_some((amps_to_w(g.current_a.max(0.0), soc, -1.0), target))
+        });
+        Self {
+            charge_w: cap(p.max_charge_w.max(0.0), settings.max_charge_a, -1.0),
+            discharge_w: cap(p.max_discharge_w.max(0.0), settings.max_discharge_a, 1.0),
+            grid_charge,
+        }
+    }
+}
+
 /// Everything the inverter would report at one instant, in physical units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HouseState {
@@ -163,6 +247,8 @@ pub(crate) struct House {
     state: HouseState,
     /// What the outside world does to the house: loads switched by load control, outages.
     outside: Outside,
+    /// What the inverter was told to do: current limits, export limit, grid charging.
+    settings: Settings,
 }
 
 /// Conditions set from outside the model.
@@ -194,13 +280,29 @@ impl House {
             state: initial_state(&params, midnight),
             params,
             outside: Outside { extra_load_w: 0.0, grid_up: true },
+            settings: Settings::default(),
         };
         house.advance(start);
         // The warm-up moved the SOC; the caller asked for this SOC *now*.
         house.soc = house.params.initial_soc.clamp(0.0, 100.0);
-        let flows = Flows::at(&house.params, start, house.soc, step_hours(), house.outside);
-        house.refresh(start, &flows, 0.0);
+        house.resample();
         house
+    }
+
+    /// Obeys `settings` from now on; the instantaneous values show them at once, as a poll
+    /// right after a write would see on the inverter.
+    pub(crate) fn set_settings(&mut self, settings: Settings) {
+        if settings != self.settings {
+            self.settings = settings;
+            self.resample();
+        }
+    }
+
+    /// Recomputes the instantaneous values at the current time without integrating.
+    fn resample(&mut self) {
+        let t = self.state.time;
+        let flows = Flows::at(&self.params, t, self.soc, step_hours(), self.outside, &self.settings);
+        self.refresh(t, &flows, 0.0);
     }
 
     /// Integrates from the last time to `now` in steps of at most 10 s (so a jump of days works, and is still fast: a day should take well under 50 ms). Time going backwards is ignored.
@@ -249,7 +351,7 @@ impl House {
             reset_today(&mut self.state);
             self.day = day;
         }
-        let flows = Flows::at(&self.params, next, self.soc, dt_h, self.outside);
+        let flows = Flows::at(&self.params, next, self.soc, dt_h, self.outside, &self.settings);
         let delta = -flows.battery * dt_h / capacity_wh(&self.params) * 100.0;
         self.soc = (self.soc + delta).clamp(0.0, 100.0);
         add_energy(&mut self.state, &flows, dt_h);
@@ -269,8 +371,15 @@ impl House {
 }
 
 impl Flows {
-    /// Samples PV and load at `t` and dispatches the battery given the SOC.
-    fn at(p: &HouseParams, t: DateTime<Utc>, soc: f64, dt_h: f64, outside: Outside) -> Self {
+    /// Samples PV and load at `t` and dispatches the battery given the SOC and the settings.
+    fn at(
+        p: &HouseParams,
+        t: DateTime<Utc>,
+        soc: f64,
+        dt_h: f64,
+        outside: Outside,
+        settings: &Settings,
+    ) -> Self {
         let hour = local_hour(t, p.utc_offset);
         let minutes = epoch_minutes(t);
         let cloud = match p.cloud_cover {
@@ -280,9 +389,14 @@ impl Flows {
         };
         let pv = [0, 1].map(|i| string_power(p.pv_peak_w[i], hour + STRING_SHIFT_H[i], cloud, i));
         let load = load_w(p, hour, minutes) + outside.extra_load_w;
-        let (battery, grid) = dispatch(p, soc, pv[0] + pv[1], load, dt_h);
+        let limits =
+            Limits::new(p, settings, soc, hour, capacity_wh(p) / 100.0 / dt_h.max(f64::MIN_POSITIVE));
+        let (battery, grid) = dispatch(p, &limits, soc, pv[0] + pv[1], load, dt_h);
         let mut flows = Self { pv, load, battery, grid };
         flows.clip_to_rating(p.rated_w);
+        if let Some(limit) = settings.export_limit_w {
+            flows.limit_export(limit);
+        }
         if !outside.grid_up {
             flows.island(soc, capacity_wh(p) / 100.0 / dt_h.max(f64::MIN_POSITIVE));
         }
@@ -311,6 +425,20 @@ impl Flows {
         let scale = if pv_ac > 0.0 { ((pv_ac - curtail) / pv_ac).clamp(0.0, 1.0) } else { 1.0 };
         self.pv = self.pv.map(|w| w * scale);
         self.grid += excess;
+    }
+
+    /// Keeps export within `limit_w` by curtailing PV, as zero export and the max sell power
+    /// do on the inverter: the battery already took what it could, so the rest is not produced.
+    fn limit_export(&mut self, limit_w: f64) {
+        let excess = -self.grid - limit_w.max(0.0);
+        if excess <= 0.0 {
+            return;
+        }
+        let pv_ac = (self.pv[0] + self.pv[1]) * INVERTER_EFFICIENCY;
+        let curtail = excess.min(pv_ac);
+        let scale = if pv_ac > 0.0 { ((pv_ac - curtail) / pv_ac).clamp(0.0, 1.0) } else { 1.0 };
+        self.pv = self.pv.map(|w| w * scale);
+        self.grid += curtail;
     }
 
     /// Powers feeding the counters, in the order of `counters`: pv, load,
@@ -368,19 +496,27 @@ fn window(hour: f64, start: f64, end: f64) -> f64 {
 
 /// Splits the AC surplus or deficit between battery and grid; returns
 /// (battery W, grid W) in Deye signs. Limits use the energy left for this step
-/// so SOC lands exactly on 100 % or `min_soc` instead of overshooting.
-fn dispatch(p: &HouseParams, soc: f64, pv: f64, load: f64, dt_h: f64) -> (f64, f64) {
+/// so SOC lands exactly on 100 % or `min_soc` instead of overshooting. The
+/// battery's share is capped by `limits`; the grid takes the rest either way.
+fn dispatch(p: &HouseParams, limits: &Limits, soc: f64, pv: f64, load: f64, dt_h: f64) -> (f64, f64) {
     let wh_per_pct = capacity_wh(p) / 100.0 / dt_h.max(f64::MIN_POSITIVE);
     let surplus = pv * INVERTER_EFFICIENCY - load;
+    if let Some((grid_w, target)) = limits.grid_charge {
+        // A grid-charge slot: the battery holds and takes the surplus plus the grid charge,
+        // up to the slot's SOC; the grid also carries the whole load.
+        let room_w = (target.min(100.0) - soc).max(0.0) * wh_per_pct;
+        let charge = (surplus.max(0.0) + grid_w).min(limits.charge_w).min(room_w);
+        return (0.0 - charge, charge - surplus);
+    }
     if surplus >= 0.0 {
         let room_w = (100.0 - soc).max(0.0) * wh_per_pct;
-        let charge = surplus.min(p.max_charge_w.max(0.0)).min(room_w);
+        let charge = surplus.min(limits.charge_w).min(room_w);
         // `0.0 -` rather than negation so an idle battery reports +0, not -0.
         return (0.0 - charge, charge - surplus);
     }
     let deficit = -surplus;
     let avail_w = (soc - p.min_soc).max(0.0) * wh_per_pct;
-    let discharge = deficit.min(p.max_discharge_w.max(0.0)).min(avail_w);
+    let discharge = deficit.min(limits.discharge_w).min(avail_w);
     (discharge, deficit - discharge)
 }
 
@@ -409,14 +545,31 @@ fn string_voltage(index: usize, power: f64, peak: f64, ambient: f64) -> f64 {
 
 /// Battery electrics: open-circuit voltage from SOC, ±1 V from internal resistance.
 fn set_battery(s: &mut HouseState, soc: f64, f: &Flows) {
-    let open_circuit = 48.0 + 8.0 * soc / 100.0;
-    // 10 mΩ: discharging sags the voltage, charging lifts it.
-    let sag = (f.battery / open_circuit * 0.01).clamp(-1.0, 1.0);
-    s.battery_voltage = (open_circuit - sag).clamp(48.0, 57.0);
+    s.battery_voltage = terminal_v(soc, f.battery);
     s.battery_current = f.battery / s.battery_voltage;
     s.battery_power = f.battery;
     s.battery_soc = soc.round();
     s.load_power = f.load;
+}
+
+/// Open-circuit voltage of the 48 V stack at `soc`.
+fn open_circuit_v(soc: f64) -> f64 {
+    48.0 + 8.0 * soc / 100.0
+}
+
+/// Terminal voltage at `soc` while `battery_w` flows (+ discharging): 10 mΩ of internal
+/// resistance make discharging sag the voltage and charging lift it, by at most 1 V.
+fn terminal_v(soc: f64, battery_w: f64) -> f64 {
+    let open_circuit = open_circuit_v(soc);
+    let sag = (battery_w / open_circuit * 0.01).clamp(-1.0, 1.0);
+    (open_circuit - sag).clamp(48.0, 57.0)
+}
+
+/// The power `amps` make at `soc`, discharging (`sign` 1) or charging (-1): taken at the
+/// terminal voltage of `amps` at the open-circuit voltage, which the capped power sags less,
+/// so the current the house then reports never exceeds `amps`.
+fn amps_to_w(amps: f64, soc: f64, sign: f64) -> f64 {
+    amps * terminal_v(soc, sign * amps * open_circuit_v(soc))
 }
 
 /// Grid side: power, voltage (export pushes it up) and frequency.
@@ -802,6 +955,121 @@ mod tests {
         assert_eq!(house.state(), &before);
         house.advance(before.time);
         assert_eq!(house.state(), &before);
+    }
+
+    /// A house at `start` obeying `settings`.
+    fn obeying(params: HouseParams, start: DateTime<Utc>, settings: Settings) -> House {
+        let mut house = House::new(params, start);
+        house.set_settings(settings);
+        house
+    }
+
+    fn pv_total(s: &HouseState) -> f64 {
+        s.pv_power[0] + s.pv_power[1]
+    }
+
+    #[test]
+    fn settings_that_bind_nothing_change_nothing() {
+        // SG01LP1's settings as a fresh simulator starts: 120 A both ways, 5 kW export, no grid charge.
+        let start = local_midnight_utc();
+        let settings = Settings {
+            max_charge_a: Some(120.0),
+            max_discharge_a: Some(120.0),
+            export_limit_w: Some(5000.0),
+            grid_charge: None,
+        };
+        let (mut plain, mut set) = (house_at(start), obeying(HouseParams::default(), start, settings));
+        run(&mut plain, 2 * 8640, 10, |_, _| {});
+        run(&mut set, 2 * 8640, 10, |_, _| {});
+        assert_eq!(plain.state(), set.state());
+    }
+
+    #[test]
+    fn discharge_current_caps_the_battery_and_the_grid_covers_the_rest() {
+        let evening = local_midnight_utc() + TimeDelta::hours(19);
+        let settings = Settings { max_discharge_a: Some(10.0), ..Default::default() };
+        let before = house_at(evening).state().clone();
+        assert!(before.battery_current > 20.0, "the house discharges hard at 19:00: {before:?}");
+        let mut house = obeying(HouseParams::default(), evening, settings);
+        let mut both = 0;
+        run(&mut house, 360, 10, |_, h| {
+            let s = h.state();
+            assert!(s.battery_current <= 10.0 + 1e-9, "{}", s.battery_current);
+            assert!((s.inverter_power + s.grid_power - s.load_power).abs() < 1.0);
+            both +=
+                usize::from(s.battery_current > 9.9 && s.grid_power > s.load_power - s.battery_power - 1.0);
+        });
+        assert!(both > 300, "the battery gave its 10 A and the grid the rest: {both}");
+    }
+
+    #[test]
+    fn charge_current_caps_the_battery_and_the_surplus_is_exported() {
+        let noon = local_midnight_utc() + TimeDelta::hours(12);
+        let params = HouseParams { initial_soc: 40.0, ..Default::default() };
+        let settings = Settings { max_charge_a: Some(5.0), ..Default::default() };
+        let mut house = obeying(params, noon, settings);
+        run(&mut house, 360, 10, |_, h| {
+            let s = h.state();
+            assert!(s.battery_current >= -5.0 - 1e-9, "{}", s.battery_current);
+            assert!(s.battery_current < -4.9 && s.grid_power < -500.0, "{s:?}");
+        });
+    }
+
+    #[test]
+    fn export_limit_curtails_pv() {
+        let noon = local_midnight_utc() + TimeDelta::hours(12);
+        let full = HouseParams { initial_soc: 100.0, ..Default::default() };
+        let free = House::new(full.clone(), noon).state().clone();
+        assert!(free.grid_power < -1000.0, "a full battery at noon exports: {free:?}");
+        for limit in [0.0, 700.0] {
+            let mut house =
+                obeying(full.clone(), noon, Settings { export_limit_w: Some(limit), ..Default::default() });
+            assert!(pv_total(house.state()) < pv_total(&free) - 500.0, "PV curtailed");
+            run(&mut house, 360, 10, |_, h| {
+                let s = h.state();
+                assert!(s.grid_power >= -limit - 1e-6, "limit {limit}: {}", s.grid_power);
+                assert!(
+                    (s.inverter_power - (pv_total(s) * INVERTER_EFFICIENCY + s.battery_power)).abs() < 1.0
+                );
+                assert!((s.inverter_power + s.grid_power - s.load_power).abs() < 1.0);
+            });
+            assert!((house.state().grid_power + limit).abs() < 1.0, "exports up to the limit");
+        }
+    }
+
+    #[test]
+    fn grid_charges_in_a_grid_slot_up_to_its_soc() {
+        let slot = |hour: u32, soc: f64, grid: bool| Slot { start_min: hour * 60, soc, grid };
+        let charge = GridCharge { current_a: 40.0, slots: vec![slot(0, 80.0, true), slot(5, 20.0, false)] };
+        let params = HouseParams { initial_soc: 30.0, ..Default::default() };
+        let one_am = local_midnight_utc() + TimeDelta::hours(1);
+        let mut house = obeying(params, one_am, Settings { grid_charge: Some(charge), ..Default::default() });
+        let mut reached = false;
+        // 01:00 to 05:00: charging from the grid at 40 A until 80 %, then holding.
+        run(&mut house, 4 * 360 - 1, 10, |_, h| {
+            let s = h.state();
+            assert!(h.soc <= 80.2, "{}", h.soc);
+            assert!(s.battery_current >= -40.0 - 1e-9, "{}", s.battery_current);
+            if h.soc < 79.0 {
+                assert!(s.battery_current < -39.0 && s.grid_power > s.load_power + 1500.0, "{s:?}");
+            }
+            reached |= h.soc >= 79.9;
+        });
+        assert!(reached, "soc {}", house.soc);
+        // From 05:00 the slot charges from nothing: the battery carries the load again.
+        run(&mut house, 60, 10, |_, h| assert!(h.state().battery_power > 0.0, "{:?}", h.state()));
+    }
+
+    #[test]
+    fn the_slot_in_force_is_the_last_started_and_wraps_past_midnight() {
+        let slot = |start_min: u32, soc: f64| Slot { start_min, soc, grid: true };
+        let table =
+            GridCharge { current_a: 1.0, slots: vec![slot(60, 10.0), slot(600, 20.0), slot(1200, 30.0)] };
+        assert_eq!(table.slot_at(0).map(|s| s.soc), Some(30.0), "before the first start, yesterday's last");
+        assert_eq!(table.slot_at(60).map(|s| s.soc), Some(10.0));
+        assert_eq!(table.slot_at(599).map(|s| s.soc), Some(10.0));
+        assert_eq!(table.slot_at(1439).map(|s| s.soc), Some(30.0));
+        assert_eq!(GridCharge { current_a: 1.0, slots: vec![] }.target(12.0), None);
     }
 
     proptest! {

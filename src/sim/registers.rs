@@ -106,8 +106,10 @@ pub(crate) fn fixed(serial: &str) -> Vec<(&'static str, Value)> {
         ("grid_connected", Value::Bool(true)),
         ("inverter_on_off", t("On")),
         ("battery_capacity", n(200.0)),
-        ("battery_max_charge_current", n(100.0)),
-        ("battery_max_discharge_current", n(100.0)),
+        // The SUN-5K-SG01LP1's own 120 A: at the stack's 48 V and up that is above the
+        // house's 5 kW battery limit, so the starting settings bind nothing.
+        ("battery_max_charge_current", n(120.0)),
+        ("battery_max_discharge_current", n(120.0)),
         ("battery_shutdown_soc", n(10.0)),
         ("battery_restart_soc", n(30.0)),
         ("battery_low_soc", n(20.0)),

@@ -23,6 +23,7 @@ mod process;
 mod rtu;
 mod secrets;
 mod service;
+mod sim_reacts;
 mod stack;
 mod weather;
 mod web;
