@@ -120,6 +120,10 @@ pub struct Poller {
     identity: Arc<str>,
     /// With `clock_sync`: when to set the inverter's clock.
     clock: Option<crate::writes::clock::ClockSync>,
+    /// With recording on: where each poll's raw registers go. `None` costs a poll nothing:
+    /// the registers are moved into the record only when there is one to make, after decoding
+    /// is done with them (no copy, and no field on [`Snapshot`] every sink would carry).
+    tap: Option<crate::record::Tap>,
 }
 
 impl Poller {
@@ -165,6 +169,7 @@ impl Poller {
             settings: true,
             identity: identity(None, 0, name),
             clock: None,
+            tap: None,
         }
     }
 
@@ -216,6 +221,11 @@ impl Poller {
         self.logger_serial = serial;
         self.identity = identity(self.serial.as_deref(), serial, &self.name);
         self
+    }
+
+    /// Records every poll that read registers to `tap`: its raw blocks, before decoding.
+    pub fn recording(self, tap: crate::record::Tap) -> Self {
+        Self { tap: Some(tap), ..self }
     }
 
     /// The reads each poll makes.
@@ -278,11 +288,12 @@ impl Poller {
         let (regs, refused) = self.read_all(&profile, transport).await?;
         let whole = Quality::zero_frame(&profile, &regs);
         let (readings, errors) = profile.decode(&regs);
+        let local = inverter_clock(&profile, &readings).unwrap_or(local);
+        self.tape(&profile, regs, &refused, now, local);
         if let Some(rejection) = whole.or_else(|| Quality::zero_poll(&profile, &readings)) {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
             return Err(PollError::Rejected(rejection));
         }
-        let local = inverter_clock(&profile, &readings).unwrap_or(local);
         let mut verdict = self.quality.filter(&profile, readings, now, local);
         verdict.rejected.extend(errors.into_iter().map(|(index, e)| Rejection {
             index: Some(index),
@@ -309,6 +320,27 @@ impl Poller {
             rejected_total: self.rejected.clone(),
             identity: self.identity.clone(),
         })
+    }
+
+    /// Hands this poll's raw registers to the recorder, when recording is on.
+    fn tape(
+        &self,
+        profile: &Profile,
+        regs: RegisterSet,
+        refused: &[(ReadBlock, Exception)],
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+    ) {
+        let Some(tap) = &self.tap else { return };
+        tap.offer(crate::record::Poll {
+            time: now,
+            local,
+            inverter: self.name.to_string(),
+            profile: profile.id().to_string(),
+            identity: self.identity.to_string(),
+            blocks: regs.into_blocks().into_iter().map(Into::into).collect(),
+            refused: refused.iter().map(|(block, e)| crate::record::Refused::of(*block, *e)).collect(),
+        });
     }
 
     /// Reads every planned block. A bridged block that is refused is split into the runs it
