@@ -522,8 +522,9 @@ fn next_after(due: Instant, interval: Duration) -> Instant {
     if next < late { late + interval } else { next }
 }
 
-/// Turns a poll outcome into the update sinks see, logging it once here at the edge.
-fn announce<T: Transport>(
+/// Turns a poll outcome into the update sinks see, logging it once here at the edge. Public
+/// for `replay`, which drives [`Poller::poll_once`] itself with the recorded clock.
+pub fn announce<T: Transport>(
     poller: &mut Poller,
     transport: &T,
     outcome: Result<Snapshot, PollError>,

@@ -10,8 +10,14 @@ fn poll(profile: &str, blocks: Vec<Block>) -> Poll {
         identity: "2305178010".into(),
         blocks,
         refused: vec![
-            Refused::of(ReadBlock { start: 600, count: 8 }, Exception::Modbus(ExceptionCode::IllegalDataAddress)),
-            Refused::of(ReadBlock { start: 700, count: 2 }, Exception::Logger(LoggerError::NoInverterResponse)),
+            Refused::of(
+                ReadBlock { start: 600, count: 8 },
+                Exception::Modbus(ExceptionCode::IllegalDataAddress),
+            ),
+            Refused::of(
+                ReadBlock { start: 700, count: 2 },
+                Exception::Logger(LoggerError::NoInverterResponse),
+            ),
         ],
     }
 }
@@ -30,7 +36,8 @@ fn a_line_reads_back_as_the_poll_it_was() {
 
 #[test]
 fn registers_are_served_from_the_block_that_holds_them_all() {
-    let p = poll("x", vec![Block { start: 10, values: vec![1, 2, 3, 4] }, Block { start: 20, values: vec![9] }]);
+    let p =
+        poll("x", vec![Block { start: 10, values: vec![1, 2, 3, 4] }, Block { start: 20, values: vec![9] }]);
     assert_eq!(p.registers(11, 2), Some(&[2, 3][..]));
     assert_eq!(p.registers(20, 1), Some(&[9][..]));
     assert_eq!(p.registers(12, 3), None, "past the block's end");
@@ -49,8 +56,11 @@ fn rotation_names_a_file_per_utc_day() {
 #[test]
 fn a_day_of_the_sg01lp1_at_60_s_is_under_5_mb() {
     let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
-    let blocks: Vec<Block> =
-        profile.plan().iter().map(|b| Block { start: b.start, values: vec![65535; usize::from(b.count)] }).collect();
+    let blocks: Vec<Block> = profile
+        .plan()
+        .iter()
+        .map(|b| Block { start: b.start, values: vec![65535; usize::from(b.count)] })
+        .collect();
     let line = poll(profile.id(), blocks).to_line();
     let day = (line.len() + 1) * 1440;
     assert!(day < 5_000_000, "a day is {day} bytes");

@@ -211,12 +211,8 @@ impl Wiring<'_> {
     fn start_recorder(&mut self) -> Option<crate::record::Tap> {
         let settings = self.config.record.as_ref()?;
         let (tap, polls) = crate::record::Tap::new();
-        let write = crate::record::write(
-            settings.path.clone(),
-            settings.rotate,
-            polls,
-            self.cancel.child_token(),
-        );
+        let write =
+            crate::record::write(settings.path.clone(), settings.rotate, polls, self.cancel.child_token());
         self.tasks.spawn_with("recorder", OnEnd::Fail, async move { Ok(write.await?) });
         Some(tap)
     }

@@ -20,6 +20,8 @@ mod observability;
 mod packs;
 mod poll_loop;
 mod process;
+mod record;
+mod replay;
 mod rtu;
 mod secrets;
 mod service;
