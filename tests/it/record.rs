@@ -64,3 +64,41 @@ async fn the_service_records_every_poll_whole_and_without_secrets() {
         }
     }
 }
+
+/// The commands as a user runs them: `record` until SIGTERM, with every poll so far whole on
+/// disk, then `replay --fast` of what it wrote, with its report.
+#[tokio::test]
+async fn record_until_sigterm_then_replay_the_file() {
+    use crate::process::{BIN, output, terminate};
+    let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let toml = format!(
+        "data_dir = {:?}\n[[inverter]]\nname = \"house\"\nhost = \"127.0.0.1\"\nport = {}\nserial = {SERIAL}\nprofile = \"deye_sg01lp1\"\ninterval = \"1s\"\nrequest_pause = \"1ms\"\n",
+        dir.path().join("data"),
+        sim.addr.port()
+    );
+    std::fs::write(&config, toml).unwrap();
+    let out = dir.path().join("day.jsonl");
+    let (config, out_arg) = (config.to_str().unwrap().to_string(), out.to_str().unwrap().to_string());
+    let mut child = std::process::Command::new(BIN)
+        .args(["record", "--config", &config, "--out", &out_arg])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || std::fs::read_to_string(&out).map(|t| t.lines().count()).unwrap_or(0);
+    until("two recorded polls", || lines() >= 2).await;
+    terminate(&child);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "record stops cleanly on SIGTERM");
+    let polls = record::read(&out).unwrap();
+    assert!(polls.len() >= 2);
+
+    let (ok, stdout, stderr) = output(&["replay", &out_arg, "--config", &config, "--fast"]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("polls replayed:    {} (0 without a snapshot)", polls.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("to Home Assistant: {} state messages", polls.len())), "{stdout}");
+}
