@@ -14,6 +14,7 @@ mod packs;
 mod snapshot;
 mod stack;
 mod status;
+mod totals;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -124,6 +125,8 @@ pub struct Poller {
     /// the registers are moved into the record only when there is one to make, after decoding
     /// is done with them (no copy, and no field on [`Snapshot`] every sink would carry).
     tap: Option<crate::record::Tap>,
+    /// With a data dir: the total counters kept across restarts.
+    totals: Option<totals::Totals>,
 }
 
 impl Poller {
@@ -170,6 +173,7 @@ impl Poller {
             identity: identity(None, 0, name),
             clock: None,
             tap: None,
+            totals: None,
         }
     }
 
@@ -226,6 +230,21 @@ impl Poller {
     /// Records every poll that read registers to `tap`: its raw blocks, before decoding.
     pub fn recording(self, tap: crate::record::Tap) -> Self {
         Self { tap: Some(tap), ..self }
+    }
+
+    /// Keeps the last good value of every total counter in `data_dir` (at most every ten
+    /// minutes, and at [`Poller::save_totals`]), and judges the first polls by the values kept
+    /// by the last run: a restart takes no spike and no step back.
+    pub fn keeping_totals(self, data_dir: &std::path::Path) -> Self {
+        let totals = totals::Totals::load(data_dir, &self.name);
+        Self { totals: Some(totals), ..self }
+    }
+
+    /// Writes the kept total counters now: at shutdown.
+    pub fn save_totals(&mut self) {
+        if let (Some(totals), Some(profile)) = (&mut self.totals, self.family.profile()) {
+            totals.shutdown(&self.quality, profile);
+        }
     }
 
     /// The reads each poll makes.
@@ -294,7 +313,13 @@ impl Poller {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
             return Err(PollError::Rejected(rejection));
         }
+        if let Some(totals) = &mut self.totals {
+            totals.restore(&mut self.quality, &profile);
+        }
         let mut verdict = self.quality.filter(&profile, readings, now, local);
+        if let Some(totals) = &mut self.totals {
+            totals.after_poll(&self.quality, &profile, now);
+        }
         verdict.rejected.extend(errors.into_iter().map(|(index, e)| Rejection {
             index: Some(index),
             rule: Rule::UnknownOption,
@@ -398,6 +423,9 @@ impl Poller {
     fn follow_packs(&mut self, profile: &Profile, accepted: &[crate::profile::Reading]) {
         let Family::Known { profile: in_use, packs: Some(packs), .. } = &mut self.family else { return };
         if let Some(next) = packs.follow(&self.name, profile, accepted) {
+            if let Some(totals) = &mut self.totals {
+                totals.renew(&self.quality, profile);
+            }
             self.plan = next.plan_within(self.max_read);
             self.quality = Quality::new(next.readings.len(), self.interval * 3);
             *in_use = next;
@@ -503,6 +531,7 @@ pub async fn run_with_writes<T: Transport>(
         let _ = bus.send(update);
         next = next_after(next, interval);
     }
+    poller.save_totals();
     tracing::debug!(inverter = %poller.name, "poller stopped");
 }
 

@@ -156,9 +156,13 @@ impl Wiring<'_> {
     ) -> Result<(), ServiceError> {
         let inverters = &self.config.inverters;
         let tap = self.start_recorder();
-        let record = |poller: Poller| match &tap {
-            Some(tap) => poller.recording(tap.clone()),
-            None => poller,
+        let data_dir = &self.config.data_dir;
+        let record = |poller: Poller| {
+            let poller = poller.keeping_totals(data_dir);
+            match &tap {
+                Some(tap) => poller.recording(tap.clone()),
+                None => poller,
+            }
         };
         let mut router = writes.map(|(mqtt, counters)| Router::new(mqtt.clone(), counters));
         for stack in self.config.stacks() {

@@ -26,6 +26,7 @@ mod rtu;
 mod secrets;
 mod service;
 mod stack;
+mod totals;
 mod weather;
 mod web;
 mod writes;
