@@ -276,3 +276,6 @@ async fn drain(bus: &broadcast::Sender<Update>) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+#[cfg(test)]
+mod tests;
