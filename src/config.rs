@@ -102,10 +102,28 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Recording every poll's raw registers; no `[record]`, no recording.
+    pub record: Option<RecordConfig>,
     /// The profiles loaded and checked by [`Config::validate`], so the service does not load
     /// them (and read `profiles_dir`) a second time, nor a different set.
     #[serde(skip)]
     validated_profiles: Option<Profiles>,
+}
+
+/// `[record]`: every poll's raw registers appended to a file, one JSON line a poll
+/// (docs/configuration.md, "Recording").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    /// The file; with `rotate`, each UTC day goes to `path.YYYY-MM-DD`.
+    pub path: PathBuf,
+    /// A file per day (the default), so no file grows without end.
+    #[serde(default = "yes")]
+    pub rotate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Logging settings.
@@ -355,6 +373,7 @@ impl Config {
             health_pings: None,
             weather: None,
             log: LogConfig::default(),
+            record: None,
             validated_profiles: None,
         }
     }

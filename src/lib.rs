@@ -13,6 +13,8 @@
 //! - [`poller`]: the per-inverter schedule: read plan → decode → plausibility → snapshot.
 //! - [`quality`]: plausibility rules; rejected readings are dropped, never zeroed.
 //! - [`report`]: snapshots as text for people.
+//! - [`record`]: recordings of raw polls, one JSON line each, for replay and bug reports.
+//! - [`replay`]: a recording through the poller and the configured sinks, with a report.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
 //! - [`state_file`]: small JSON files in the data dir that must survive restarts, written
 //!   atomically.
@@ -37,6 +39,8 @@ pub mod poller;
 pub mod profile;
 pub mod protocol;
 pub mod quality;
+pub mod record;
+pub mod replay;
 pub mod report;
 pub mod service;
 pub mod sim;

@@ -1,5 +1,5 @@
-//! The command line: `run`, `read`, `discover`, `simulate`, `check-config`, `healthcheck`, and a
-//! demo when called bare.
+//! The command line: `run`, `read`, `discover`, `simulate`, `record`, `replay`, `check-config`,
+//! `healthcheck`, and a demo when called bare.
 //! Logic lives in the library; this file parses arguments, sets up logging and reports errors.
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use inverter_monitor::config::{
-    Addon, AddonLayers, Config, InverterConfig, LogConfig, LogFormat, Protocol, Sources,
+    Addon, AddonLayers, Config, InverterConfig, LogConfig, LogFormat, Protocol, RecordConfig, Sources,
 };
 use inverter_monitor::discover;
 use inverter_monitor::poller::{Poller, Snapshot};
@@ -57,6 +57,19 @@ enum Command {
     Discover(DiscoverArgs),
     /// Run the simulated logger alone, for pointing other tools at it.
     Simulate(SimulateArgs),
+    /// Poll the configured inverters and append every poll's raw registers to a file, one JSON
+    /// line each, until Ctrl-C or SIGTERM; nothing is published. For a bug report or a replay.
+    Record {
+        /// The TOML config file.
+        #[arg(long, short, env = "INVERTER_MONITOR_CONFIG", default_value = "inverter-monitor.toml")]
+        config: PathBuf,
+        /// The recording to write (appended to when it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replay a recording through decoding, plausibility and the configured sinks, with the
+    /// recorded clock; print what was rejected and what reached Home Assistant.
+    Replay(ReplayArgs),
     /// Validate a config file and exit.
     CheckConfig {
         /// The TOML config file.
@@ -75,6 +88,22 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+}
+
+/// `replay`'s arguments.
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The recording (`record --out`, or a day of `[record]`).
+    recording: PathBuf,
+    /// The TOML config file: its inverters, profiles and sinks.
+    #[arg(long, short, env = "INVERTER_MONITOR_CONFIG", default_value = "inverter-monitor.toml")]
+    config: PathBuf,
+    /// Replay this many times faster than recorded (1: as recorded).
+    #[arg(long, default_value_t = 1.0, conflicts_with = "fast")]
+    speed: f64,
+    /// No waiting between polls at all: a day in well under a second.
+    #[arg(long)]
+    fast: bool,
 }
 
 /// The profile the demo and `simulate` serve when none is named.
@@ -354,6 +383,8 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Discover(args) => find_loggers(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::CheckConfig { file } => check_config(file),
+        Command::Record { config, out } => record(config, out).await,
+        Command::Replay(args) => replay(args).await,
         Command::Healthcheck { url, timeout } => {
             print_out(&format!("{}\n", inverter_monitor::web::probe(&url, timeout).await?))
         }
@@ -645,6 +676,40 @@ async fn simulate_pty(
         let _ = std::fs::remove_file(link);
     }
     Ok(served?)
+}
+
+/// `record`: the configured pollers, with recording on and every sink off.
+async fn record(file: PathBuf, out: PathBuf) -> Result<()> {
+    let mut config = Config::load(&file, &env())?;
+    init_logging(&config.log, false);
+    config.record = Some(RecordConfig { path: out.clone(), rotate: false });
+    // Recording only: nothing reaches Home Assistant, a database or the network.
+    config.mqtt = None;
+    config.influxdb = None;
+    config.http = None;
+    config.health_pings = None;
+    config.weather = None;
+    config.consumers.clear();
+    config.switches.clear();
+    tracing::info!(out = %out.display(), "recording every poll; Ctrl-C stops");
+    service::run(config, Console::Quiet, shutdown_on_signal()).await?;
+    Ok(())
+}
+
+/// `replay`: the recording through the configured pipeline, then its report.
+async fn replay(args: ReplayArgs) -> Result<()> {
+    let config = Config::load(&args.config, &env())?;
+    init_logging(&config.log, false);
+    let polls = inverter_monitor::record::read(&args.recording)?;
+    let pace = if args.fast {
+        inverter_monitor::replay::Pace::Fast
+    } else if args.speed > 0.0 && args.speed.is_finite() {
+        inverter_monitor::replay::Pace::Speed(args.speed)
+    } else {
+        bail!("--speed must be a positive number")
+    };
+    let report = inverter_monitor::replay::run(&config, polls, pace, shutdown_on_signal()).await?;
+    print_out(&report.to_string())
 }
 
 fn check_config(file: PathBuf) -> Result<()> {

@@ -14,6 +14,7 @@ mod packs;
 mod snapshot;
 mod stack;
 mod status;
+mod totals;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -120,6 +121,12 @@ pub struct Poller {
     identity: Arc<str>,
     /// With `clock_sync`: when to set the inverter's clock.
     clock: Option<crate::writes::clock::ClockSync>,
+    /// With recording on: where each poll's raw registers go. `None` costs a poll nothing:
+    /// the registers are moved into the record only when there is one to make, after decoding
+    /// is done with them (no copy, and no field on [`Snapshot`] every sink would carry).
+    tap: Option<crate::record::Tap>,
+    /// With a data dir: the total counters kept across restarts.
+    totals: Option<totals::Totals>,
 }
 
 impl Poller {
@@ -165,6 +172,8 @@ impl Poller {
             settings: true,
             identity: identity(None, 0, name),
             clock: None,
+            tap: None,
+            totals: None,
         }
     }
 
@@ -216,6 +225,26 @@ impl Poller {
         self.logger_serial = serial;
         self.identity = identity(self.serial.as_deref(), serial, &self.name);
         self
+    }
+
+    /// Records every poll that read registers to `tap`: its raw blocks, before decoding.
+    pub fn recording(self, tap: crate::record::Tap) -> Self {
+        Self { tap: Some(tap), ..self }
+    }
+
+    /// Keeps the last good value of every total counter in `data_dir` (at most every ten
+    /// minutes, and at [`Poller::save_totals`]), and judges the first polls by the values kept
+    /// by the last run: a restart takes no spike and no step back.
+    pub fn keeping_totals(self, data_dir: &std::path::Path) -> Self {
+        let totals = totals::Totals::load(data_dir, &self.name);
+        Self { totals: Some(totals), ..self }
+    }
+
+    /// Writes the kept total counters now: at shutdown.
+    pub fn save_totals(&mut self) {
+        if let (Some(totals), Some(profile)) = (&mut self.totals, self.family.profile()) {
+            totals.shutdown(&self.quality, profile);
+        }
     }
 
     /// The reads each poll makes.
@@ -278,12 +307,19 @@ impl Poller {
         let (regs, refused) = self.read_all(&profile, transport).await?;
         let whole = Quality::zero_frame(&profile, &regs);
         let (readings, errors) = profile.decode(&regs);
+        let local = inverter_clock(&profile, &readings).unwrap_or(local);
+        self.tape(&profile, regs, &refused, now, local);
         if let Some(rejection) = whole.or_else(|| Quality::zero_poll(&profile, &readings)) {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
             return Err(PollError::Rejected(rejection));
         }
-        let local = inverter_clock(&profile, &readings).unwrap_or(local);
+        if let Some(totals) = &mut self.totals {
+            totals.restore(&mut self.quality, &profile);
+        }
         let mut verdict = self.quality.filter(&profile, readings, now, local);
+        if let Some(totals) = &mut self.totals {
+            totals.after_poll(&self.quality, &profile, now);
+        }
         verdict.rejected.extend(errors.into_iter().map(|(index, e)| Rejection {
             index: Some(index),
             rule: Rule::UnknownOption,
@@ -309,6 +345,27 @@ impl Poller {
             rejected_total: self.rejected.clone(),
             identity: self.identity.clone(),
         })
+    }
+
+    /// Hands this poll's raw registers to the recorder, when recording is on.
+    fn tape(
+        &self,
+        profile: &Profile,
+        regs: RegisterSet,
+        refused: &[(ReadBlock, Exception)],
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+    ) {
+        let Some(tap) = &self.tap else { return };
+        tap.offer(crate::record::Poll {
+            time: now,
+            local,
+            inverter: self.name.to_string(),
+            profile: profile.id().to_string(),
+            identity: self.identity.to_string(),
+            blocks: regs.into_blocks().into_iter().map(Into::into).collect(),
+            refused: refused.iter().map(|(block, e)| crate::record::Refused::of(*block, *e)).collect(),
+        });
     }
 
     /// Reads every planned block. A bridged block that is refused is split into the runs it
@@ -366,6 +423,9 @@ impl Poller {
     fn follow_packs(&mut self, profile: &Profile, accepted: &[crate::profile::Reading]) {
         let Family::Known { profile: in_use, packs: Some(packs), .. } = &mut self.family else { return };
         if let Some(next) = packs.follow(&self.name, profile, accepted) {
+            if let Some(totals) = &mut self.totals {
+                totals.renew(&self.quality, profile);
+            }
             self.plan = next.plan_within(self.max_read);
             self.quality = Quality::new(next.readings.len(), self.interval * 3);
             *in_use = next;
@@ -471,6 +531,7 @@ pub async fn run_with_writes<T: Transport>(
         let _ = bus.send(update);
         next = next_after(next, interval);
     }
+    poller.save_totals();
     tracing::debug!(inverter = %poller.name, "poller stopped");
 }
 
@@ -490,8 +551,9 @@ fn next_after(due: Instant, interval: Duration) -> Instant {
     if next < late { late + interval } else { next }
 }
 
-/// Turns a poll outcome into the update sinks see, logging it once here at the edge.
-fn announce<T: Transport>(
+/// Turns a poll outcome into the update sinks see, logging it once here at the edge. Public
+/// for `replay`, which drives [`Poller::poll_once`] itself with the recorded clock.
+pub fn announce<T: Transport>(
     poller: &mut Poller,
     transport: &T,
     outcome: Result<Snapshot, PollError>,

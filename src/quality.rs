@@ -10,6 +10,8 @@
 //! rejected three polls in a row, each time consistent with the last rejected one, is taken as
 //! the new baseline.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 
 use crate::profile::{Counter, Profile, Reading, RegisterSet};
@@ -250,6 +252,27 @@ impl Quality {
             return Judgement::Rebaseline;
         }
         Judgement::Reject(Rejection { index: Some(index), rule, reason })
+    }
+
+    /// The last accepted value of every total counter (`counter = "total"`), by reading key:
+    /// what a restart must not forget.
+    pub fn totals(&self, profile: &Profile) -> BTreeMap<String, f64> {
+        let total = |i: &usize| profile.readings.get(*i).filter(|r| r.def.counter == Some(Counter::Total));
+        (0..self.last.len()).filter_map(|i| Some((total(&i)?.def.key.clone(), self.last[i]?.value))).collect()
+    }
+
+    /// Takes `totals` (from [`Quality::totals`] before a restart, kept at `at`) as the last
+    /// accepted values of the total counters that have none yet, so the first polls after a
+    /// restart are judged as the running service would have judged them: a spike or a step
+    /// back is rejected, not taken as the new baseline. Keys the profile lacks are ignored.
+    pub fn restore_totals(&mut self, profile: &Profile, totals: &BTreeMap<String, f64>, at: DateTime<Utc>) {
+        for (key, value) in totals {
+            let Some(index) = profile.index_of(key) else { continue };
+            let total = profile.readings[index].def.counter == Some(Counter::Total);
+            if let Some(slot @ None) = self.last.get_mut(index).filter(|_| total) {
+                *slot = Some(Accepted { value: *value, at, local: at.naive_utc() });
+            }
+        }
     }
 
     fn accept(&mut self, index: usize, value: f64, now: DateTime<Utc>, local: NaiveDateTime) {

@@ -93,9 +93,41 @@ pub struct Running {
 /// A profile that does not load, or MQTT, InfluxDB, weather or HTTP settings that cannot be used.
 pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
     let profiles = config.profiles()?;
-    let (bus, _) = broadcast::channel::<Update>(64);
+    let (mut running, bus, writes) = sinks(config, console, cancel, BUS)?;
+    let mqtt = running.mqtt.clone();
+    let mut wiring = Wiring { config, bus, tasks: &mut running.tasks, cancel };
+    wiring.start_pollers(&profiles, mqtt.as_ref().zip(writes))?;
+    Ok(running)
+}
+
+/// Updates the bus holds for a sink that is behind.
+const BUS: usize = 64;
+
+/// Starts the sinks of `config` without its pollers, and returns the bus they listen to: for
+/// `replay`, which feeds it recorded polls. `capacity` is the bus's.
+///
+/// # Errors
+/// As [`start`].
+pub fn start_sinks(
+    config: &Config,
+    console: Console,
+    cancel: &CancellationToken,
+    capacity: usize,
+) -> Result<(Running, broadcast::Sender<Update>), ServiceError> {
+    let (running, bus, _) = sinks(config, console, cancel, capacity)?;
+    Ok((running, bus))
+}
+
+/// Every part of [`start`] but the pollers; and the write counters, when writes are on.
+fn sinks(
+    config: &Config,
+    console: Console,
+    cancel: &CancellationToken,
+    capacity: usize,
+) -> Result<(Running, broadcast::Sender<Update>, Option<WriteCounters>), ServiceError> {
+    let (bus, _) = broadcast::channel::<Update>(capacity);
     let mut tasks = Supervisor::new(cancel);
-    let mut wiring = Wiring { config, bus, tasks: &mut tasks, cancel };
+    let mut wiring = Wiring { config, bus: bus.clone(), tasks: &mut tasks, cancel };
     if console == Console::Table {
         wiring.start_console();
     }
@@ -108,8 +140,7 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
     sources.writes = writes.clone();
     let http = wiring.start_http(sources)?;
     wiring.start_pings();
-    wiring.start_pollers(&profiles, mqtt.as_ref().zip(writes))?;
-    Ok(Running { tasks, mqtt, http, influx, weather })
+    Ok((Running { tasks, mqtt, http, influx, weather }, bus, writes))
 }
 
 impl Running {

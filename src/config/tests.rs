@@ -460,3 +460,13 @@ fn clock_sync_is_off_by_default_and_needs_a_clock() {
     let reason = message(&format!("{GOOD}clock_drift = \"500ms\"\n"), &[]);
     assert!(reason.contains("inverter[0].clock_drift: 500ms is too short"), "{reason}");
 }
+
+#[test]
+fn record_rotates_by_default_and_refuses_unknown_keys() {
+    let config = load(&format!("{GOOD}\n[record]\npath = \"rec/polls.jsonl\"\n"), &[]).unwrap();
+    let record = config.record.unwrap();
+    assert_eq!((record.path, record.rotate), (PathBuf::from("rec/polls.jsonl"), true));
+    assert!(load(GOOD, &[]).unwrap().record.is_none(), "no [record], no recording");
+    let text = message(&format!("{GOOD}\n[record]\npath = \"p\"\nrotation = \"daily\"\n"), &[]);
+    assert!(text.contains("rotation"), "{text}");
+}

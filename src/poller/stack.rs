@@ -87,5 +87,8 @@ pub async fn run_stack_with_writes(
         let _ = bus.send(update);
         due[i] = next_after(at, member.poller.interval);
     }
+    for member in &mut members {
+        member.poller.save_totals();
+    }
     tracing::debug!(inverters = members.len(), "stack poller stopped");
 }

@@ -45,6 +45,11 @@ impl RegisterSet {
     pub fn blocks(&self) -> &[RegisterBlock] {
         &self.blocks
     }
+
+    /// The blocks, sorted by start address, given away (a recording keeps them).
+    pub fn into_blocks(self) -> Vec<RegisterBlock> {
+        self.blocks
+    }
 }
 
 #[cfg(test)]

@@ -189,3 +189,25 @@ fn text_and_flags_pass_untouched() {
     let v = quality(&p).filter(&p, vec![r.clone()], at(1, 1, 1).0, at(1, 1, 1).1);
     assert_eq!(v.accepted, vec![r]);
 }
+
+#[test]
+fn totals_are_kept_and_restored_for_total_counters_only() {
+    let p = profile();
+    let mut running = quality(&p);
+    run(&mut running, &p, at(1, 12, 0), &[(0, 60.0), (2, 1234.5), (3, 7.0)]);
+    let kept = running.totals(&p);
+    assert_eq!(kept, BTreeMap::from([("pv_total".to_string(), 1234.5)]), "daily counters reset anyway");
+
+    let mut restarted = quality(&p);
+    let mut foreign = kept.clone();
+    foreign.insert("soc".into(), 1.0);
+    foreign.insert("gone".into(), 1.0);
+    restarted.restore_totals(&p, &foreign, at(1, 12, 0).0);
+    // A day later (stale for any other reading), a step back and a spike are still rejected.
+    let back = run(&mut restarted, &p, at(2, 12, 0), &[(2, 1200.0), (0, 10.0)]);
+    assert_eq!(back.rejected.iter().map(|r| r.rule).collect::<Vec<_>>(), [Rule::CounterBackwards]);
+    assert_eq!(back.accepted, vec![reading(0, 10.0)], "only totals are restored");
+    let spike = run(&mut restarted, &p, at(2, 12, 1), &[(2, 7788.0)]);
+    assert_eq!(spike.rejected[0].rule, Rule::MaxChange);
+    assert!(run(&mut restarted, &p, at(2, 12, 2), &[(2, 1240.0)]).rejected.is_empty());
+}

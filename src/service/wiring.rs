@@ -155,6 +155,15 @@ impl Wiring<'_> {
         writes: Option<(&MqttHandle, WriteCounters)>,
     ) -> Result<(), ServiceError> {
         let inverters = &self.config.inverters;
+        let tap = self.start_recorder();
+        let data_dir = &self.config.data_dir;
+        let record = |poller: Poller| {
+            let poller = poller.keeping_totals(data_dir);
+            match &tap {
+                Some(tap) => poller.recording(tap.clone()),
+                None => poller,
+            }
+        };
         let mut router = writes.map(|(mqtt, counters)| Router::new(mqtt.clone(), counters));
         for stack in self.config.stacks() {
             let master = &inverters[stack[0]];
@@ -164,7 +173,7 @@ impl Wiring<'_> {
             let link = Link::new(target, master.link_settings()).with_book(book);
             let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
             if let [only] = stack[..] {
-                let poller = Poller::for_inverter(&inverters[only], profiles)?;
+                let poller = record(Poller::for_inverter(&inverters[only], profiles)?);
                 let port = router.as_mut().and_then(|r| r.port(&[&inverters[only]]));
                 let run = poller::run_with_writes(poller, link, master.interval, bus, port, cancel);
                 self.tasks.spawn(format!("poller {}", master.name), run);
@@ -177,6 +186,7 @@ impl Wiring<'_> {
                 let settings = Some(inverter.shows_settings(i == stack[0]));
                 let poller =
                     Poller::for_inverter(&InverterConfig { settings, ..inverter.clone() }, profiles)?;
+                let poller = record(poller);
                 members.push(Member { poller, slave: inverter.slave_id });
             }
             let names: Vec<&str> = stack.iter().map(|&i| inverters[i].name.as_str()).collect();
@@ -196,6 +206,19 @@ impl Wiring<'_> {
             self.tasks.spawn("write router", run);
         }
         Ok(())
+    }
+}
+
+impl Wiring<'_> {
+    /// The recorder, with `[record]`: the pollers get its tap; the writer drains it until
+    /// shutdown, then writes what is queued.
+    fn start_recorder(&mut self) -> Option<crate::record::Tap> {
+        let settings = self.config.record.as_ref()?;
+        let (tap, polls) = crate::record::Tap::new();
+        let write =
+            crate::record::write(settings.path.clone(), settings.rotate, polls, self.cancel.child_token());
+        self.tasks.spawn_with("recorder", OnEnd::Fail, async move { Ok(write.await?) });
+        Some(tap)
     }
 }
 

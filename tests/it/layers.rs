@@ -14,9 +14,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("http_client", &[]),
     ("discover", &[]),
     ("quality", &["profile"]),
+    ("record", &["profile", "protocol"]),
     ("transport", &["protocol", "backoff", "state_file"]),
     ("writes", &["profile", "protocol", "transport"]),
-    ("poller", &["profile", "protocol", "quality", "transport", "config", "writes"]),
+    ("poller", &["profile", "protocol", "quality", "transport", "config", "writes", "record", "state_file"]),
     ("sim", &["profile", "protocol", "poller", "discover"]),
     ("config", &["profile", "transport", "mqtt", "writes"]),
     ("report", &["poller", "profile"]),
@@ -28,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["config", "poller", "profile", "quality", "backoff", "http_client", "weather", "control", "writes"],
     ),
     ("web", &["config", "poller", "profile", "quality", "sinks", "weather", "control"]),
+    ("replay", &["config", "mqtt", "poller", "profile", "protocol", "record", "service", "transport"]),
 ];
 
 /// The Rust files of `dir`, recursively.
