@@ -130,14 +130,15 @@ async fn a_faulty_day_reaches_home_assistant_without_a_spike_and_the_same_twice(
     assert!(last - base_value < 3.0 + 1e-6, "{key} rose {} kWh in 30 minutes", last - base_value);
 }
 
+/// A whole day with `--fast`: every poll replayed, nothing paced. How long it takes is a
+/// figure for the replay report and the notes (release build), not a test on a shared machine.
 #[tokio::test]
-async fn a_day_at_60_s_replays_in_under_a_second_with_fast() {
+async fn a_day_at_60_s_replays_whole_with_fast() {
     let day = faulty_day(&recorded_poll().await, 1440);
     let config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, SERIAL)]);
     let report = replay::run(&config, day, Pace::Fast, CancellationToken::new()).await.unwrap();
     assert_eq!(report.polls, 1440);
     assert_eq!(report.state_messages, 1440);
-    assert!(report.elapsed < Duration::from_secs(1), "a day took {:?}", report.elapsed);
 }
 
 #[tokio::test]
