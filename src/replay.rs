@@ -29,8 +29,6 @@ use crate::transport::{self, Counters, Transport};
 const BUS: usize = 64;
 /// The longest the replay waits for the MQTT broker before it starts.
 const CONNECT: Duration = Duration::from_secs(10);
-/// How long the MQTT client gets to send what the sink queued before the replay stops it.
-const SETTLE: Duration = Duration::from_millis(500);
 /// The longest the sinks get to take in the last updates before the replay stops them.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -207,11 +205,6 @@ pub async fn run(
     }
     drain(&bus).await;
     report.elapsed = started.elapsed();
-    if running.mqtt.is_some() {
-        // The MQTT sink hands its messages to the client's queue and, once stopped, drops the
-        // connection: give the queue time to reach the broker first.
-        tokio::time::sleep(SETTLE).await;
-    }
     stop.cancel();
     running.wait().await?;
     Ok(report)

@@ -100,6 +100,20 @@ fn tls_config(config: &MqttConfig) -> Result<ClientConfig, String> {
     }
 }
 
+/// After our DISCONNECT went out: keeps reading until the broker closes the connection (or
+/// [`LINGER`] passes). Dropping the socket at once, with the broker's answers still unread,
+/// makes the kernel reset the connection, and a broker that sees the reset may discard the
+/// last messages it had not read yet.
+async fn linger(mut eventloop: EventLoop) {
+    let _ = tokio::time::timeout(LINGER, async {
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await;
+}
+
+/// The longest wait for the broker to close after our DISCONNECT.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// Polls `eventloop` until a DISCONNECT went out or `stop` is cancelled while disconnected.
 pub(crate) async fn drive(
     mut eventloop: EventLoop,
@@ -123,7 +137,7 @@ pub(crate) async fn drive(
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 ConnEvent::Message { topic: p.topic, payload: p.payload, retained: p.retain }
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return linger(eventloop).await,
             Ok(_) => continue,
             Err(e) => {
                 let delay = backoff.fail(rng.random());
