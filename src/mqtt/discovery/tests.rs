@@ -35,7 +35,8 @@ const KNOWN: &[&str] = &[
     "p",
 ];
 
-fn device() -> DeviceInfo {
+/// The simulator's SG01LP1 as the example config names it: `house`.
+pub(super) fn device() -> DeviceInfo {
     DeviceInfo {
         inverter: "house".into(),
         serial: "2306178901".into(),
@@ -46,7 +47,7 @@ fn device() -> DeviceInfo {
     }
 }
 
-fn sg01() -> std::sync::Arc<Profile> {
+pub(super) fn sg01() -> std::sync::Arc<Profile> {
     Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap()
 }
 
@@ -148,16 +149,22 @@ fn entity_payloads_each_carry_the_device() {
     assert_eq!(payload["origin"]["name"], json!("inverter-monitor"));
 }
 
+/// Every entity id discovery suggests for [`device`] with every write allowed: what docs and
+/// dashboards may name.
+pub(super) fn announced_with_writes() -> Vec<String> {
+    let (device, topics, profile) = (device(), Topics::new("homeassistant", "inverter-monitor"), sg01());
+    let ctx = Context { device: &device, topics: &topics };
+    super::components_with_writes(&profile, &ctx, |_| true)
+        .into_iter()
+        .map(|c| c.config.default_entity_id)
+        .collect()
+}
+
 #[test]
 fn every_entity_docs_predbat_names_is_announced_with_writes_on() {
     // Every platform whose ids the page may name for the inverter `house`.
     const PLATFORMS: [&str; 5] = ["sensor", "number", "select", "switch", "text"];
-    let (device, topics, profile) = (device(), Topics::new("homeassistant", "inverter-monitor"), sg01());
-    let ctx = Context { device: &device, topics: &topics };
-    let announced: Vec<String> = super::components_with_writes(&profile, &ctx, |_| true)
-        .into_iter()
-        .map(|c| c.config.default_entity_id)
-        .collect();
+    let announced = announced_with_writes();
     let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/predbat.md")).unwrap();
     // The template sensors the page itself defines in Home Assistant.
     let defined = [
