@@ -105,10 +105,7 @@ fn tls_config(config: &MqttConfig) -> Result<ClientConfig, String> {
 /// makes the kernel reset the connection, and a broker that sees the reset may discard the
 /// last messages it had not read yet.
 async fn linger(mut eventloop: EventLoop) {
-    let _ = tokio::time::timeout(LINGER, async {
-        while eventloop.poll().await.is_ok() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(LINGER, async { while eventloop.poll().await.is_ok() {} }).await;
 }
 
 /// The longest wait for the broker to close after our DISCONNECT.
