@@ -11,12 +11,23 @@ use chrono::{DateTime, Local, Utc};
 
 use super::Health;
 use super::board::{InverterView, Sample};
-use crate::poller::{PowerFlows, Snapshot, direction};
+use super::flow::{self, Picture};
+use crate::poller::Snapshot;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;background:#f6f7f9}\
-h1{font-size:1.3rem}section{background:#fff;border-radius:8px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002}\
-.flows{display:flex;gap:1rem;flex-wrap:wrap}.flow{min-width:9rem}.flow b{display:block;font-size:1.4rem}\
-.ok{color:#197a2b}.bad{color:#b3261e}small{color:#666}svg{width:100%;max-width:760px;height:auto}\
+/// The style sheet: light by default, dark when the browser prefers it; one column on a phone.
+/// The picture's colours are classes here, so the SVG carries none of its own.
+const STYLE: &str = ":root{--fg:#222;--bg:#f6f7f9;--card:#fff;--dim:#666;--line:#ccc;--ok:#197a2b;--bad:#b3261e}\
+@media(prefers-color-scheme:dark){:root{--fg:#e6e6e6;--bg:#15171a;--card:#22252a;--dim:#9aa0a6;--line:#444;--ok:#6fcf7f;--bad:#f28b82}}\
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:var(--fg);background:var(--bg)}\
+@media(max-width:600px){body{margin:.5rem}section{padding:.6rem}}\
+h1{font-size:1.3rem}h3{font-size:1rem;margin:.6rem 0 .3rem}a{color:inherit}\
+section{background:var(--card);border-radius:8px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002;overflow-x:auto}\
+.flows{display:flex;gap:.4rem 1rem;flex-wrap:wrap}.flow{min-width:7rem}.flow b{display:block;font-size:1.2rem}\
+.ok{color:var(--ok)}.bad{color:var(--bad)}small{color:var(--dim)}svg{width:100%;max-width:760px;height:auto}\
+svg.pf{max-width:420px;display:block}.pf text{fill:var(--fg);font-size:10px;text-anchor:middle}.pf .v{font-weight:600}\
+.pf .l{stroke:var(--line);stroke-width:3}.n{fill:var(--card);stroke-width:3}.hub{fill:var(--line)}\
+.pv{stroke:#f2a900;fill:#f2a900}.grid{stroke:#c0392b;fill:#c0392b}.load{stroke:#5b6ee1;fill:#5b6ee1}\
+.bat{stroke:#2a9d8f;fill:#2a9d8f}.gen{stroke:#8e6c8a;fill:#8e6c8a}.pf circle.n{fill:var(--card)}\
 .legend span{margin-right:1rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left;vertical-align:top}";
 
 /// One line of the chart: label, colour, and how to read its value from a sample.
@@ -61,13 +72,19 @@ pub(super) fn footer() -> &'static str {
     "<p><small><a href=\"./api/snapshot\">snapshot JSON</a> · <a href=\"./metrics\">metrics</a> · <a href=\"./healthz\">health</a></small></p></body></html>"
 }
 
-/// One inverter's section: its power flows, the last poll, failures, and the 24-hour chart.
+/// One inverter's section: its power-flow picture, today's energy, the last poll, failures,
+/// and the 24-hour chart.
 pub(super) fn inverter(view: &InverterView<'_>, now: DateTime<Utc>) -> String {
     let status = view.status;
-    let mut html = String::with_capacity(8 * 1024);
+    let mut html = String::with_capacity(16 * 1024);
     let _ = write!(html, "<section><h2>{}</h2>", escape(&status.name));
     match &status.snapshot {
-        Some(snapshot) => last_poll(&mut html, snapshot, now),
+        Some(snapshot) => {
+            let picture = Picture::of(snapshot);
+            flow::svg(&mut html, &picture);
+            flow::energy_today(&mut html, &picture);
+            last_poll(&mut html, snapshot, now);
+        }
         None => html.push_str("<p>No successful poll yet.</p>"),
     }
     if status.consecutive_failures > 0 {
@@ -84,16 +101,24 @@ pub(super) fn inverter(view: &InverterView<'_>, now: DateTime<Utc>) -> String {
     html
 }
 
-/// The power flows of the last good poll, and when it was.
+/// The sum of every inverter that has polled, when there are two or more: one picture and
+/// today's energy, no chart (each inverter has its own).
+pub(super) fn total(views: &[InverterView<'_>]) -> Option<String> {
+    let pictures: Vec<Picture> =
+        views.iter().filter_map(|v| v.status.snapshot.as_deref()).map(Picture::of).collect();
+    if pictures.len() < 2 {
+        return None;
+    }
+    let picture = Picture::total(&pictures);
+    let mut html = format!("<section><h2>Total <small>({} inverters)</small></h2>", pictures.len());
+    flow::svg(&mut html, &picture);
+    flow::energy_today(&mut html, &picture);
+    html.push_str("</section>");
+    Some(html)
+}
+
+/// When the last good poll was, how many readings it brought, and which profile read them.
 fn last_poll(html: &mut String, snapshot: &Snapshot, now: DateTime<Utc>) {
-    let flows = PowerFlows::of(snapshot);
-    html.push_str("<div class=\"flows\">");
-    flow(html, "PV", &watts(flows.pv), "");
-    let soc = flows.battery_soc.map_or("–".into(), |s| format!("{s:.0} %"));
-    flow(html, "Battery", &soc, &moving(flows.battery, "discharging", "charging"));
-    flow(html, "Grid", &watts(flows.grid.map(f64::abs)), &moving(flows.grid, "importing", "exporting"));
-    flow(html, "Load", &watts(flows.load), "");
-    html.push_str("</div>");
     let age = (now - snapshot.time).num_seconds();
     let local = snapshot.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let _ = write!(
@@ -105,30 +130,13 @@ fn last_poll(html: &mut String, snapshot: &Snapshot, now: DateTime<Utc>) {
     );
 }
 
-fn flow(html: &mut String, label: &str, value: &str, note: &str) {
-    let _ = write!(
-        html,
-        "<div class=\"flow\">{label}<b>{}</b><small>{}</small></div>",
-        escape(value),
-        escape(note)
-    );
-}
-
 pub(super) fn watts(w: Option<f64>) -> String {
     w.map_or("–".into(), |w| format!("{:.2} kW", w / 1000.0))
 }
 
-/// "charging 1.20 kW": the direction word and the size of a flow, or nothing when unknown.
-fn moving(w: Option<f64>, positive: &'static str, negative: &'static str) -> String {
-    match w.map(|w| (direction(w, positive, negative), w.abs())) {
-        Some(("idle", _)) => "idle".into(),
-        Some((word, w)) => format!("{word} {:.2} kW", w / 1000.0),
-        None => String::new(),
-    }
-}
-
 /// 24 hours of power flows as an inline SVG with one polyline per series.
 fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
+    let samples = coarse(&samples);
     let (width, height) = (720.0f32, 200.0f32);
     let end = now.timestamp() as f32;
     let start = end - 86_400.0;
@@ -157,6 +165,36 @@ fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
         let _ = write!(html, "<span style=\"color:{colour}\">■ {label}</span>");
     }
     let _ = write!(html, "last 24 h, ±{:.1} kW</small></div>", peak / 1000.0);
+}
+
+/// Minutes averaged into one point of the chart: 288 points a day keep a full chart small
+/// (the page's size budget) and are finer than the 720-unit wide picture shows anyway.
+const CHART_STEP_S: i64 = 5 * 60;
+
+/// `samples` averaged into [`CHART_STEP_S`] buckets, each at its bucket's start.
+fn coarse(samples: &[Sample]) -> Vec<Sample> {
+    let mut out: Vec<(Sample, f32)> = Vec::with_capacity(samples.len() / 5 + 1);
+    for s in samples {
+        let bucket = s.minute.div_euclid(CHART_STEP_S) * CHART_STEP_S;
+        match out.last_mut() {
+            Some((acc, n)) if acc.minute == bucket => {
+                let avg = |a: f32, b: f32| (a * *n + b) / (*n + 1.0);
+                (acc.pv, acc.load, acc.battery, acc.grid) = (
+                    avg(acc.pv, s.pv),
+                    avg(acc.load, s.load),
+                    avg(acc.battery, s.battery),
+                    avg(acc.grid, s.grid),
+                );
+                *n += 1.0;
+            }
+            _ => {
+                let mut first = *s;
+                first.minute = bucket;
+                out.push((first, 1.0));
+            }
+        }
+    }
+    out.into_iter().map(|(s, _)| s).collect()
 }
 
 /// Minimal HTML escaping for text nodes and attribute values.
