@@ -204,9 +204,60 @@ pub(super) fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
     use serde_json::json;
 
     use super::*;
+    use crate::config::InverterConfig;
+    use crate::poller::{InverterStatus, Update};
+    use crate::profile::Profiles;
+    use crate::web::board::History;
+
+    /// The page's size budget for one inverter with a full day of history, in bytes: small
+    /// enough for a phone on a weak link every 30 s. Each further inverter adds less than
+    /// [`MORE_BUDGET`].
+    const PAGE_BUDGET: usize = 32 * 1024;
+    const MORE_BUDGET: usize = 24 * 1024;
+
+    /// An inverter polled every minute for a day, and the status it ends in.
+    fn a_full_day(name: &str, end: DateTime<Utc>) -> (InverterStatus, History) {
+        let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let mut status = InverterStatus::new(&InverterConfig::new(name, "127.0.0.1", 8899, 42));
+        let mut history = History::default();
+        let day = crate::sim::fixture::snapshot(profile, name, end);
+        for minute in (0..24 * 60).rev() {
+            let mut snapshot = day.clone();
+            snapshot.time = end - chrono::Duration::minutes(minute);
+            history.record(&snapshot);
+            status.record(&Update::Polled { snapshot: Arc::new(snapshot), change: None });
+        }
+        (status, history)
+    }
+
+    #[test]
+    fn a_full_day_stays_within_the_page_budget() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 18, 0, 0).unwrap();
+        let health = Health { healthy: true, body: json!({}) };
+        let days: Vec<_> = ["house", "garage"].iter().map(|name| a_full_day(name, now)).collect();
+        let views: Vec<InverterView<'_>> =
+            days.iter().map(|(status, history)| InverterView { status, history }).collect();
+        assert_eq!(views[0].history.samples().count(), 24 * 60);
+        let one = compose(&health, &[inverter(&views[0], now)]);
+        assert!(one.len() < PAGE_BUDGET, "one inverter: {} bytes", one.len());
+        assert!(one.contains("<polygon") && one.contains("Energy today"), "the picture is drawn");
+        let mut sections: Vec<String> = total(&views).into_iter().collect();
+        sections.extend(views.iter().map(|view| inverter(view, now)));
+        let two = compose(&health, &sections);
+        assert!(two.contains("Total <small>(2 inverters)"), "two inverters get a total");
+        assert!(
+            two.len() - one.len() < MORE_BUDGET,
+            "the second inverter and the total: {} bytes",
+            two.len() - one.len()
+        );
+        eprintln!("page sizes: one {} B, two {} B", one.len(), two.len());
+    }
 
     #[test]
     fn a_page_is_the_header_then_the_sections_in_order_then_the_footer() {
