@@ -94,8 +94,10 @@ impl Picture {
     }
 }
 
-/// Where a node sits in the picture's 360 × 230 box; the inverter is in the middle.
-const HUB: (f32, f32) = (180.0, 112.0);
+/// The inverter, in the middle of the picture's 360 × 270 box.
+const HUB: (f32, f32) = (180.0, 130.0);
+/// A node's radius: wide enough for "10.00 kW".
+const R: f32 = 30.0;
 
 /// One end of a flow: where, what, and which way the power goes.
 struct Node<'a> {
@@ -117,7 +119,7 @@ pub(super) fn svg(html: &mut String, picture: &Picture) {
     let soc = f.battery_soc.map_or("–".into(), |s| format!("{s:.0} %"));
     let mut nodes = vec![
         Node {
-            at: (180.0, 24.0),
+            at: (180.0, 36.0),
             class: "pv",
             label: "PV",
             value: kw(f.pv),
@@ -126,7 +128,7 @@ pub(super) fn svg(html: &mut String, picture: &Picture) {
             dashed: false,
         },
         Node {
-            at: (44.0, 112.0),
+            at: (48.0, 130.0),
             class: "grid",
             label: "Grid",
             value: kw(f.grid.map(f64::abs)),
@@ -135,7 +137,7 @@ pub(super) fn svg(html: &mut String, picture: &Picture) {
             dashed: picture.off_grid,
         },
         Node {
-            at: (316.0, 112.0),
+            at: (312.0, 130.0),
             class: "load",
             label: "Load",
             value: kw(f.load),
@@ -144,7 +146,7 @@ pub(super) fn svg(html: &mut String, picture: &Picture) {
             dashed: false,
         },
         Node {
-            at: (180.0, 200.0),
+            at: (180.0, 222.0),
             class: "bat",
             label: "Battery",
             value: soc,
@@ -158,7 +160,7 @@ pub(super) fn svg(html: &mut String, picture: &Picture) {
     ];
     if let Some(gen_w) = picture.generator {
         nodes.push(Node {
-            at: (44.0, 200.0),
+            at: (48.0, 222.0),
             class: "gen",
             label: "Gen",
             value: kw(Some(gen_w.abs())),
@@ -167,7 +169,7 @@ pub(super) fn svg(html: &mut String, picture: &Picture) {
             dashed: false,
         });
     }
-    html.push_str("<svg class=\"pf\" viewBox=\"0 0 360 230\" role=\"img\" aria-label=\"power flows now\">");
+    html.push_str("<svg class=\"pf\" viewBox=\"0 0 360 270\" role=\"img\" aria-label=\"power flows now\">");
     for node in &nodes {
         line(html, node);
     }
@@ -213,16 +215,17 @@ fn bubble(html: &mut String, node: &Node<'_>) {
     let (x, y) = node.at;
     let _ = write!(
         html,
-        "<circle class=\"n {c}\" cx=\"{x}\" cy=\"{y}\" r=\"22\"/>\
+        "<circle class=\"n {c}\" cx=\"{x}\" cy=\"{y}\" r=\"{R}\"/>\
          <text x=\"{x}\" y=\"{ly}\" class=\"t\">{label}</text><text x=\"{x}\" y=\"{vy}\" class=\"v\">{value}</text>",
         c = node.class,
-        ly = y - 4.0,
+        ly = y - 5.0,
         vy = y + 10.0,
         label = node.label,
         value = escape(&node.value),
     );
     if !node.note.is_empty() {
-        let _ = write!(html, "<text x=\"{x}\" y=\"{}\" class=\"t\">{}</text>", y + 34.0, escape(&node.note));
+        let _ =
+            write!(html, "<text x=\"{x}\" y=\"{}\" class=\"t\">{}</text>", y + R + 13.0, escape(&node.note));
     }
 }
 

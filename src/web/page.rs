@@ -24,7 +24,9 @@ h1{font-size:1.3rem}h3{font-size:1rem;margin:.6rem 0 .3rem}a{color:inherit}\
 section{background:var(--card);border-radius:8px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002;overflow-x:auto}\
 .flows{display:flex;gap:.4rem 1rem;flex-wrap:wrap}.flow{min-width:7rem}.flow b{display:block;font-size:1.2rem}\
 .ok{color:var(--ok)}.bad{color:var(--bad)}small{color:var(--dim)}svg{width:100%;max-width:760px;height:auto}\
-svg.pf{max-width:420px;display:block}.pf text{fill:var(--fg);font-size:10px;text-anchor:middle}.pf .v{font-weight:600}\
+.top{display:flex;flex-wrap:wrap;gap:0 2rem;align-items:center}.top>div{flex:1 1 16rem}\
+svg.pf{flex:0 1 400px;min-width:17rem;max-width:400px}.pf text{fill:var(--fg);font-size:10px;text-anchor:middle}.pf .v{font-size:12px;font-weight:600}\
+.ch text{fill:var(--dim);font-size:14px}\
 .pf .l{stroke:var(--line);stroke-width:3}.n{fill:var(--card);stroke-width:3}.hub{fill:var(--line)}\
 .pv{stroke:#f2a900;fill:#f2a900}.grid{stroke:#c0392b;fill:#c0392b}.load{stroke:#5b6ee1;fill:#5b6ee1}\
 .bat{stroke:#2a9d8f;fill:#2a9d8f}.gen{stroke:#8e6c8a;fill:#8e6c8a}.pf circle.n{fill:var(--card)}\
@@ -111,9 +113,11 @@ pub(super) fn total(views: &[InverterView<'_>]) -> Option<String> {
     }
     let picture = Picture::total(&pictures);
     let mut html = format!("<section><h2>Total <small>({} inverters)</small></h2>", pictures.len());
+    html.push_str("<div class=\"top\">");
     flow::svg(&mut html, &picture);
+    html.push_str("<div>");
     flow::energy_today(&mut html, &picture);
-    html.push_str("</section>");
+    html.push_str("</div></div></section>");
     Some(html)
 }
 
@@ -137,7 +141,8 @@ pub(super) fn watts(w: Option<f64>) -> String {
 /// 24 hours of power flows as an inline SVG with one polyline per series.
 fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
     let samples = coarse(&samples);
-    let (width, height) = (720.0f32, 200.0f32);
+    // The plot is `height` tall; the hour labels go below it.
+    let (width, height) = (720.0f32, 190.0f32);
     let end = now.timestamp() as f32;
     let start = end - 86_400.0;
     let peak =
@@ -145,10 +150,26 @@ fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
     let y = |v: f32| height / 2.0 - v / peak * (height / 2.0 - 4.0);
     let _ = write!(
         html,
-        "<svg viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"power over the last 24 hours\">"
+        "<svg class=\"ch\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"power over the last 24 hours\">",
+        height + 18.0
     );
     let _ =
-        write!(html, "<line x1=\"0\" y1=\"{0}\" x2=\"{width}\" y2=\"{0}\" stroke=\"#ccc\"/>", height / 2.0);
+        write!(html, "<line x1=\"0\" y1=\"{0}\" x2=\"{width}\" y2=\"{0}\" stroke=\"#8884\"/>", height / 2.0);
+    for (i, label) in ["−24 h", "−18 h", "−12 h", "−6 h", "now"].iter().enumerate() {
+        let x = i as f32 * width / 4.0;
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
+        let _ = write!(
+            html,
+            "<line x1=\"{x}\" y1=\"0\" x2=\"{x}\" y2=\"{height}\" stroke=\"#8883\"/>\
+             <text x=\"{x}\" y=\"{}\" text-anchor=\"{anchor}\">{label}</text>",
+            height + 15.0
+        );
+    }
+    let _ = write!(html, "<text x=\"4\" y=\"14\">+{:.1} kW</text>", peak / 1000.0);
     for (_, colour, value) in SERIES {
         let points: Vec<String> = samples
             .iter()
