@@ -1,11 +1,11 @@
 //! The status board: what the status page and `/healthz` know about every inverter. Each
 //! inverter's [`InverterStatus`] (last snapshot, last failure, failures in a row, availability),
-//! read from the shared [`Statuses`], and 24 hours of power history in one-minute buckets, which
-//! only the board keeps.
+//! read from the shared [`Statuses`], and 24 hours of power history in one-minute buckets with
+//! the energy of the last 30 days, which only the board keeps.
 //!
 //! The history survives restarts: [`keep`] writes it to `<data_dir>/history.json` every
 //! [`SAVE_EVERY`] and once more at shutdown (never per poll: a Raspberry Pi's SD card wears),
-//! and [`StatusBoard::load`] reads it back, dropping what is older than 24 hours. A crash loses
+//! and [`StatusBoard::load`] reads it back, dropping power samples older than 24 hours. A crash loses
 //! at most the minutes since the last save; a missing or unreadable file, an empty chart.
 //!
 //! It is web state: nothing outside `web` reads it. [`follow`] feeds the statuses, the board and
@@ -18,11 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, NaiveDate, Utc};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::flow::ENERGY_TODAY;
 use crate::poller::{InverterStatus, PowerFlows, Snapshot, Statuses, Update};
+use crate::profile::Value;
 use crate::sinks::metrics::Metrics;
 
 /// One-minute buckets kept: 24 hours.
@@ -54,6 +56,9 @@ type Row = (i64, f32, f32, f32, f32, u32);
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Saved {
     inverters: BTreeMap<String, Vec<Row>>,
+    /// Each inverter's energy by day (absent in files of older versions).
+    #[serde(default)]
+    days: BTreeMap<String, BTreeMap<NaiveDate, DayEnergy>>,
 }
 
 /// Average power flows over one minute, in W (Deye signs: battery + discharge, grid + import).
@@ -72,16 +77,27 @@ pub struct Sample {
     count: u32,
 }
 
-/// The power history of an inverter.
+/// Days of energy kept for the bar chart.
+pub(crate) const DAYS: usize = 30;
+
+/// The largest clock drift, in s, taken as the inverter's idea of the date.
+const MAX_TRUSTED_DRIFT_S: f64 = 12.0 * 3600.0;
+
+/// One day's energy counters, in [`ENERGY_TODAY`]'s order, kWh; `None` where the family has none.
+pub(crate) type DayEnergy = [Option<f64>; 6];
+
+/// The power history of an inverter, and its energy of the last [`DAYS`] days.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     samples: VecDeque<Sample>,
+    days: BTreeMap<NaiveDate, DayEnergy>,
 }
 
 impl History {
     /// Adds a snapshot's power flows to its minute's average. A poll that lacks one of them
     /// (rejected, not read) adds nothing: a gap, never a false zero.
     pub fn record(&mut self, snapshot: &Snapshot) {
+        self.record_day(snapshot);
         let flows = PowerFlows::of(snapshot);
         let (Some(pv), Some(load), Some(battery), Some(grid)) =
             (flows.pv, flows.load, flows.battery, flows.grid)
@@ -118,6 +134,30 @@ impl History {
         self.samples.iter()
     }
 
+    /// Each day's energy, oldest first: the last counters read on that day.
+    pub fn days(&self) -> impl Iterator<Item = (&NaiveDate, &DayEnergy)> {
+        self.days.iter()
+    }
+
+    /// Keeps the poll's energy counters as its day's. The day is the inverter's own, by its
+    /// clock (the host's corrected by the drift read), since that is when its counters reset:
+    /// the last poll of a day then holds the day's total, whichever clock is ahead. A clock
+    /// more than [`MAX_TRUSTED_DRIFT_S`] off is wrong, not early or late, and the host's date
+    /// is taken.
+    fn record_day(&mut self, snapshot: &Snapshot) {
+        let energy: DayEnergy = ENERGY_TODAY.map(|(key, _)| snapshot.get(key).and_then(Value::as_f64));
+        if energy.iter().all(Option::is_none) {
+            return;
+        }
+        let drift = snapshot.clock_drift().filter(|d| d.abs() <= MAX_TRUSTED_DRIFT_S).unwrap_or(0.0);
+        let drift = chrono::Duration::milliseconds((drift * 1000.0) as i64);
+        let day = (snapshot.time.with_timezone(&Local).naive_local() + drift).date();
+        self.days.insert(day, energy);
+        while self.days.len() > DAYS {
+            self.days.pop_first();
+        }
+    }
+
     /// The rows [`Saved`] keeps.
     fn rows(&self) -> Vec<Row> {
         self.samples
@@ -139,7 +179,7 @@ impl History {
             .skip(skip)
             .map(|(minute, pv, load, battery, grid, count)| Sample { minute, pv, load, battery, grid, count })
             .collect();
-        Self { samples }
+        Self { samples, days: BTreeMap::new() }
     }
 }
 
@@ -187,12 +227,19 @@ impl StatusBoard {
     pub fn load(statuses: Statuses, now: DateTime<Utc>, data_dir: &Path) -> Self {
         let board = Self::new(statuses, now);
         match read_saved(&data_dir.join(HISTORY_FILE)) {
-            Ok(saved) => {
+            Ok(mut saved) => {
                 let histories = saved
                     .inverters
                     .into_iter()
-                    .map(|(name, rows)| (name, History::from_rows(rows, now)))
-                    .filter(|(_, history)| !history.samples.is_empty())
+                    .map(|(name, rows)| {
+                        let mut history = History::from_rows(rows, now);
+                        history.days = saved.days.remove(&name).unwrap_or_default();
+                        while history.days.len() > DAYS {
+                            history.days.pop_first();
+                        }
+                        (name, history)
+                    })
+                    .filter(|(_, history)| !history.samples.is_empty() || !history.days.is_empty())
                     .collect();
                 *board.histories.write().unwrap_or_else(PoisonError::into_inner) = histories;
             }
@@ -211,12 +258,14 @@ impl StatusBoard {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let saved = self.read(|views| Saved {
-            inverters: views
-                .iter()
-                .filter(|view| !view.history.samples.is_empty())
-                .map(|view| (view.status.name.clone(), view.history.rows()))
-                .collect(),
+        let saved = self.read(|views| {
+            let kept = || {
+                views.iter().filter(|view| !view.history.samples.is_empty() || !view.history.days.is_empty())
+            };
+            Saved {
+                inverters: kept().map(|view| (view.status.name.clone(), view.history.rows())).collect(),
+                days: kept().map(|view| (view.status.name.clone(), view.history.days.clone())).collect(),
+            }
         });
         let written = crate::state_file::write_compact(&data_dir.join(HISTORY_FILE), &saved);
         if written.is_err() {
@@ -349,6 +398,11 @@ mod tests {
             samples(&board(later, dir.path())).iter().map(|s| (s.minute, s.load)).collect();
         let expected: Vec<(i64, f32)> = before.iter().map(|s| (s.minute, s.load.round())).collect();
         assert_eq!(after, expected, "the same minutes, to the watt");
+
+        let days: Vec<_> =
+            board(later, dir.path()).read(|views| views[0].history.days().map(|(d, e)| (*d, *e)).collect());
+        assert_eq!(days.len(), 1, "today's energy came back too");
+        assert!(days[0].1[0].is_some(), "with the PV of the day");
 
         let next_day = start + chrono::Duration::minutes(24 * 60 + 10);
         let kept = samples(&board(next_day, dir.path()));

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Local, Utc};
 
 use super::Health;
-use super::board::{InverterView, Sample};
+use super::board::{History, InverterView, Sample};
 use super::flow::{self, Picture};
 use crate::poller::Snapshot;
 
@@ -75,7 +75,7 @@ pub(super) fn footer() -> &'static str {
 }
 
 /// One inverter's section: its power-flow picture, today's energy, the last poll, failures,
-/// and the 24-hour chart.
+/// the 24-hour chart and the energy of the last 30 days.
 pub(super) fn inverter(view: &InverterView<'_>, now: DateTime<Utc>) -> String {
     let status = view.status;
     let mut html = String::with_capacity(16 * 1024);
@@ -99,6 +99,7 @@ pub(super) fn inverter(view: &InverterView<'_>, now: DateTime<Utc>) -> String {
         );
     }
     chart(&mut html, view.history.samples().copied().collect(), now);
+    days(&mut html, view.history);
     html.push_str("</section>");
     html
 }
@@ -188,6 +189,50 @@ fn chart(html: &mut String, samples: Vec<Sample>, now: DateTime<Utc>) {
     let _ = write!(html, "last 24 h, ±{:.1} kW</small></div>", peak / 1000.0);
 }
 
+/// The bars of the daily energy chart: label, colour, index in a day's counters.
+const DAY_BARS: [(&str, &str, usize); 2] = [("PV", "#f2a900", 0), ("Load", "#5b6ee1", 1)];
+
+/// PV and load energy of the last 30 days as bars, one pair per day the history holds,
+/// when any day has one of them.
+fn days(html: &mut String, history: &History) {
+    let days: Vec<_> = history.days().filter(|(_, e)| DAY_BARS.iter().any(|b| e[b.2].is_some())).collect();
+    let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) else { return };
+    let (width, height, slot) = (720.0f32, 120.0f32, 24.0f32);
+    let peak = days.iter().flat_map(|(_, e)| DAY_BARS.map(|b| e[b.2].unwrap_or(0.0))).fold(1.0, f64::max);
+    let _ = write!(
+        html,
+        "<h3>Energy by day</h3><svg class=\"ch\" viewBox=\"0 0 {width} {}\" role=\"img\" \
+         aria-label=\"energy of the last 30 days\"><text x=\"4\" y=\"14\">{peak:.1} kWh</text>",
+        height + 18.0
+    );
+    let start = width - slot * days.len() as f32;
+    for (i, (_, energy)) in days.iter().enumerate() {
+        for (j, (_, colour, index)) in DAY_BARS.iter().enumerate() {
+            let Some(kwh) = energy[*index] else { continue };
+            let h = (kwh / peak) as f32 * (height - 20.0);
+            let x = start + i as f32 * slot + 3.0 + j as f32 * 9.0;
+            let _ = write!(
+                html,
+                "<rect x=\"{x:.0}\" y=\"{:.1}\" width=\"9\" height=\"{h:.1}\" fill=\"{colour}\"/>",
+                height - h
+            );
+        }
+    }
+    let _ = write!(
+        html,
+        "<text x=\"{start}\" y=\"{y}\">{}</text><text x=\"{width}\" y=\"{y}\" text-anchor=\"end\">{}</text></svg>\
+         <div class=\"legend\"><small>",
+        // The first day's label would run into the last's.
+        if days.len() > 4 { first.format("%d %b").to_string() } else { String::new() },
+        last.format("%d %b"),
+        y = height + 15.0
+    );
+    for (label, colour, _) in DAY_BARS {
+        let _ = write!(html, "<span style=\"color:{colour}\">■ {label}</span>");
+    }
+    html.push_str("kWh a day</small></div>");
+}
+
 /// Minutes averaged into one point of the chart: 288 points a day keep a full chart small
 /// (the page's size budget) and are finer than the 720-unit wide picture shows anyway.
 const CHART_STEP_S: i64 = 5 * 60;
@@ -234,7 +279,6 @@ mod tests {
     use crate::config::InverterConfig;
     use crate::poller::{InverterStatus, Update};
     use crate::profile::Profiles;
-    use crate::web::board::History;
 
     /// The page's size budget for one inverter with a full day of history, in bytes: small
     /// enough for a phone on a weak link every 30 s. Each further inverter adds less than
@@ -248,6 +292,11 @@ mod tests {
         let mut status = InverterStatus::new(&InverterConfig::new(name, "127.0.0.1", 8899, 42));
         let mut history = History::default();
         let day = crate::sim::fixture::snapshot(profile, name, end);
+        for days_ago in (1..40).rev() {
+            let mut snapshot = day.clone();
+            snapshot.time = end - chrono::Duration::days(days_ago);
+            history.record(&snapshot);
+        }
         for minute in (0..24 * 60).rev() {
             let mut snapshot = day.clone();
             snapshot.time = end - chrono::Duration::minutes(minute);
@@ -265,9 +314,11 @@ mod tests {
         let views: Vec<InverterView<'_>> =
             days.iter().map(|(status, history)| InverterView { status, history }).collect();
         assert_eq!(views[0].history.samples().count(), 24 * 60);
+        assert_eq!(views[0].history.days().count(), 30, "a month of days, no more");
         let one = compose(&health, &[inverter(&views[0], now)]);
         assert!(one.len() < PAGE_BUDGET, "one inverter: {} bytes", one.len());
         assert!(one.contains("<polygon") && one.contains("Energy today"), "the picture is drawn");
+        assert_eq!(one.matches("<rect").count(), 60, "PV and load bars for 30 days");
         let mut sections: Vec<String> = total(&views).into_iter().collect();
         sections.extend(views.iter().map(|view| inverter(view, now)));
         let two = compose(&health, &sections);

@@ -195,7 +195,8 @@ fn console_errors(log: &str) -> Vec<&str> {
 /// screenshots at a phone's and a desktop's width. They go to a temporary directory, or to
 /// docs/images/ (status-phone.png, status-desktop.png) with `UPDATE_SCREENSHOTS=1`.
 /// A sunny day's history as the status page saves it, ending now: PV by day, a morning and an
-/// evening peak of load, the battery taking the surplus and giving it back.
+/// evening peak of load, the battery taking the surplus and giving it back; and 29 days of
+/// energy before today.
 fn a_sunny_day() -> serde_json::Value {
     let now = chrono::Utc::now().timestamp().div_euclid(60) * 60;
     let rows: Vec<serde_json::Value> = (0..24 * 60)
@@ -210,7 +211,15 @@ fn a_sunny_day() -> serde_json::Value {
             serde_json::json!([minute, pv.round(), load, battery.round(), (load - pv - battery).round(), 12])
         })
         .collect();
-    serde_json::json!({ "inverters": { "house": rows } })
+    let today = chrono::Local::now().date_naive();
+    let days: serde_json::Map<String, serde_json::Value> = (1..30)
+        .map(|ago| {
+            let pv = 8.0 + 14.0 * ((ago * 7 % 11) as f64 / 10.0);
+            let day = today - chrono::Duration::days(ago);
+            (day.to_string(), serde_json::json!([pv, 11.0 + (ago % 4) as f64, 2.0, pv - 9.0, 6.0, 5.5]))
+        })
+        .collect();
+    serde_json::json!({ "inverters": { "house": rows }, "days": { "house": days } })
 }
 
 #[tokio::test]
@@ -227,6 +236,7 @@ async fn the_status_page_renders_in_headless_chromium_without_console_errors() {
     assert!(dom.contains(&format!("{:.2} kW", number("load_power") / 1000.0)), "and the load: {dom}");
     assert!(dom.contains(&format!("PV<b>{:.1} kWh</b>", number("pv_energy_today"))), "and today's PV: {dom}");
     assert!(dom.contains("<polyline") && dom.contains("<polygon"), "the chart and the arrows rendered");
+    assert_eq!(dom.matches("<rect").count(), 60, "30 days of PV and load bars: 29 seeded and today");
     assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
 
     let into_docs = std::env::var_os("UPDATE_SCREENSHOTS").is_some();
@@ -237,7 +247,7 @@ async fn the_status_page_renders_in_headless_chromium_without_console_errors() {
         shots.path().to_path_buf()
     };
     std::fs::create_dir_all(&dir).unwrap();
-    for (name, size) in [("status-phone.png", "390,1000"), ("status-desktop.png", "1280,760")] {
+    for (name, size) in [("status-phone.png", "390,1200"), ("status-desktop.png", "1280,960")] {
         let path = dir.join(name);
         let args = vec![format!("--screenshot={}", path.display()), format!("--window-size={size}")];
         let (_, log) = chromium(url.clone(), args).await;
