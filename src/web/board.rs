@@ -422,5 +422,9 @@ mod tests {
         poll(&broken, now);
         broken.save(dir.path()).unwrap();
         assert_eq!(samples(&super::tests::board(now, dir.path())).len(), 1, "the next save replaced it");
+        let minute = now.timestamp() - 60;
+        let older = format!("{{\"inverters\":{{\"house\":[[{minute},1.0,2.0,3.0,4.0,1]]}}}}");
+        std::fs::write(dir.path().join(HISTORY_FILE), older).unwrap();
+        assert_eq!(samples(&super::tests::board(now, dir.path())).len(), 1, "a file without days loads");
     }
 }
