@@ -19,6 +19,20 @@ pub(crate) fn write(path: &Path, value: &impl Serialize) -> std::io::Result<()> 
     std::fs::rename(tmp, path)
 }
 
+/// As [`write`], but compact JSON: for files of many numbers (the status page's history),
+/// where pretty printing would triple the bytes written.
+///
+/// # Errors
+/// The directory or the file cannot be written.
+pub(crate) fn write_compact(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(value)?)?;
+    std::fs::rename(tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -12,6 +12,7 @@
 
 mod auth;
 pub(crate) mod board;
+mod flow;
 mod health;
 mod page;
 mod probe;
@@ -132,10 +133,12 @@ async fn status_page(State(state): State<WebState>) -> Html<String> {
     Html(page::compose(&health, &page_sections(&state, now)))
 }
 
-/// The page's sections, in order: one per inverter, then the weather, then load control.
+/// The page's sections, in order: the total of several inverters, one per inverter, then the
+/// weather, then load control.
 fn page_sections(state: &WebState, now: chrono::DateTime<Utc>) -> Vec<String> {
-    let mut sections: Vec<String> =
-        state.board.read(|views| views.iter().map(|view| page::inverter(view, now)).collect());
+    let mut sections: Vec<String> = state.board.read(|views| {
+        page::total(&views).into_iter().chain(views.iter().map(|view| page::inverter(view, now))).collect()
+    });
     sections.extend(state.weather.as_ref().map(|weather| sections::weather(weather, now)));
     sections.extend(state.control.as_ref().map(sections::control));
     sections

@@ -118,7 +118,8 @@ impl Wiring<'_> {
         let listener = crate::web::bind(addr).map_err(listen)?;
         let bound = listener.local_addr().map_err(listen)?;
         let statuses = Statuses::new(self.config);
-        let board = Arc::new(StatusBoard::new(statuses.clone(), chrono::Utc::now()));
+        let data_dir = self.config.data_dir.clone();
+        let board = Arc::new(StatusBoard::load(statuses.clone(), chrono::Utc::now(), &data_dir));
         let (weather, control) = (sources.weather.clone(), sources.control.clone());
         let metrics = Arc::new(Metrics::new(statuses.clone(), sources));
         let follow = crate::web::board::follow(
@@ -129,6 +130,8 @@ impl Wiring<'_> {
             self.cancel.child_token(),
         );
         self.tasks.spawn("status view", follow);
+        let keep = crate::web::board::keep(board.clone(), data_dir, self.cancel.child_token());
+        self.tasks.spawn("status page history", keep);
         let state = WebState { board, metrics, weather, control };
         let serve = crate::web::serve(listener, state, http.clone(), self.cancel.child_token());
         self.tasks.spawn("http server", serve);

@@ -28,7 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "sinks",
         &["config", "poller", "profile", "quality", "backoff", "http_client", "weather", "control", "writes"],
     ),
-    ("web", &["config", "poller", "profile", "quality", "sinks", "weather", "control"]),
+    ("web", &["config", "poller", "profile", "quality", "sinks", "weather", "control", "state_file"]),
     ("replay", &["config", "mqtt", "poller", "profile", "protocol", "record", "service", "transport"]),
 ];
 

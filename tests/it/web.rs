@@ -16,6 +16,8 @@ struct App {
     sim: SimHandle,
     http: SocketAddr,
     cancel: CancellationToken,
+    /// The service's data dir: the status page keeps its history there.
+    _data: tempfile::TempDir,
 }
 
 async fn start() -> App {
@@ -23,17 +25,29 @@ async fn start() -> App {
 }
 
 async fn start_polling_every(interval: Duration) -> App {
+    start_in(interval, tempfile::tempdir().unwrap()).await
+}
+
+/// The service polling the simulator every `interval`, keeping its state in `data`.
+async fn start_in(interval: Duration, data: tempfile::TempDir) -> App {
     let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
     let mut inverter = InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL);
     inverter.interval = interval;
     inverter.request_pause = Duration::from_millis(1);
-    let mut config = Config::new(vec![inverter]);
-    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
+    let config = config_in(vec![inverter], data.path());
     let cancel = CancellationToken::new();
     let running = service::start(&config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
     tokio::spawn(supervised(running));
-    App { sim, http, cancel }
+    App { sim, http, cancel, _data: data }
+}
+
+/// A config serving HTTP on a free loopback port, keeping its state in `data_dir`.
+fn config_in(inverters: Vec<InverterConfig>, data_dir: &std::path::Path) -> Config {
+    let mut config = Config::new(inverters);
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
+    config.data_dir = data_dir.to_path_buf();
+    config
 }
 
 impl Drop for App {
@@ -43,8 +57,12 @@ impl Drop for App {
 }
 
 async fn get(app: &App, path: &str) -> (u16, String) {
+    get_from(app.http, path).await
+}
+
+async fn get_from(http: SocketAddr, path: &str) -> (u16, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::get(format!("http://{}{path}", app.http)).await.unwrap();
+    let response = reqwest::get(format!("http://{http}{path}")).await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
@@ -148,31 +166,128 @@ async fn the_snapshot_api_and_the_status_page_show_the_simulators_values() {
     assert!(!page.contains("href=\"/") && !page.contains("src=\"/"), "only relative links, for ingress");
 }
 
-#[tokio::test]
-async fn the_status_page_renders_in_headless_chromium_without_console_errors() {
-    let app = start().await;
-    polled(&app).await;
-    let soc =
-        app.sim.sim.expected().into_iter().find(|(k, _)| *k == "battery_soc").unwrap().1.as_f64().unwrap();
-    let url = format!("http://{}/", app.http);
+/// Runs headless Chromium on `url` with `args` (e.g. `--dump-dom`); its stdout and stderr.
+async fn chromium(url: String, args: Vec<String>) -> (String, String) {
     let profile_dir = tempfile::tempdir().unwrap();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("chromium")
             .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
             .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
             .arg(format!("--user-data-dir={}", profile_dir.path().display()))
-            .args(["--enable-logging=stderr", "--v=0", "--dump-dom", &url])
+            .args(["--enable-logging=stderr", "--v=0", "--hide-scrollbars"])
+            .args(args)
+            .arg(&url)
             .output()
     })
     .await
     .unwrap()
     .expect("chromium is needed for this test: apt-get install chromium");
-    let dom = String::from_utf8_lossy(&output.stdout);
-    let log = String::from_utf8_lossy(&output.stderr);
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "chromium failed: {log}");
-    assert!(dom.contains(&format!("{soc:.0} %")), "the page shows the simulator's SOC {soc}: {dom}");
-    assert!(dom.contains("<polyline"), "the chart rendered");
-    let console_errors: Vec<&str> =
-        log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
-    assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
+    (String::from_utf8_lossy(&output.stdout).into_owned(), log)
+}
+
+fn console_errors(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect()
+}
+
+/// The page in Chromium: no console errors, the simulator's numbers in the picture, and
+/// screenshots at a phone's and a desktop's width. They go to a temporary directory, or to
+/// docs/images/ (status-phone.png, status-desktop.png) with `UPDATE_SCREENSHOTS=1`.
+/// A sunny day's history as the status page saves it, ending now: PV by day, a morning and an
+/// evening peak of load, the battery taking the surplus and giving it back; and 29 days of
+/// energy before today.
+fn a_sunny_day() -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp().div_euclid(60) * 60;
+    let rows: Vec<serde_json::Value> = (0..24 * 60)
+        .rev()
+        .map(|ago| {
+            let minute = now - ago * 60;
+            let hour = (minute.rem_euclid(86_400)) as f64 / 3600.0;
+            let pv = (5500.0 * ((hour - 6.0) / 12.0 * std::f64::consts::PI).sin()).max(0.0);
+            let peak = |at: f64, w: f64| if (hour - at).abs() < 1.0 { w } else { 0.0 };
+            let load = 450.0 + peak(7.5, 1800.0) + peak(19.0, 2200.0);
+            let battery = (load - pv).clamp(-3000.0, 3000.0);
+            serde_json::json!([minute, pv.round(), load, battery.round(), (load - pv - battery).round(), 12])
+        })
+        .collect();
+    let today = chrono::Local::now().date_naive();
+    let days: serde_json::Map<String, serde_json::Value> = (1..30)
+        .map(|ago| {
+            let pv = 8.0 + 14.0 * ((ago * 7 % 11) as f64 / 10.0);
+            let day = today - chrono::Duration::days(ago);
+            (day.to_string(), serde_json::json!([pv, 11.0 + (ago % 4) as f64, 2.0, pv - 9.0, 6.0, 5.5]))
+        })
+        .collect();
+    serde_json::json!({ "inverters": { "house": rows }, "days": { "house": days } })
+}
+
+#[tokio::test]
+async fn the_status_page_renders_in_headless_chromium_without_console_errors() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("history.json"), a_sunny_day().to_string()).unwrap();
+    let app = start_in(Duration::from_millis(100), data).await;
+    polled(&app).await;
+    let expected = app.sim.sim.expected();
+    let number = |key: &str| expected.iter().find(|(k, _)| *k == key).unwrap().1.as_f64().unwrap();
+    let url = format!("http://{}/", app.http);
+    let (dom, log) = chromium(url.clone(), vec!["--dump-dom".into()]).await;
+    assert!(dom.contains(&format!("{:.0} %", number("battery_soc"))), "the picture shows the SOC: {dom}");
+    assert!(dom.contains(&format!("{:.2} kW", number("load_power") / 1000.0)), "and the load: {dom}");
+    assert!(dom.contains(&format!("PV<b>{:.1} kWh</b>", number("pv_energy_today"))), "and today's PV: {dom}");
+    assert!(dom.contains("<polyline") && dom.contains("<polygon"), "the chart and the arrows rendered");
+    assert_eq!(dom.matches("<rect").count(), 60, "30 days of PV and load bars: 29 seeded and today");
+    assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
+
+    let into_docs = std::env::var_os("UPDATE_SCREENSHOTS").is_some();
+    let shots = tempfile::tempdir().unwrap();
+    let dir = if into_docs {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images")
+    } else {
+        shots.path().to_path_buf()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, size) in [("status-phone.png", "390,1200"), ("status-desktop.png", "1280,960")] {
+        let path = dir.join(name);
+        let args = vec![format!("--screenshot={}", path.display()), format!("--window-size={size}")];
+        let (_, log) = chromium(url.clone(), args).await;
+        assert!(console_errors(&log).is_empty(), "console errors at {size}: {:?}", console_errors(&log));
+        let png = std::fs::read(&path).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name} is a picture of something");
+    }
+}
+
+/// The 24 h chart is kept in the data dir: a second service on the same dir, which cannot
+/// poll at all, draws the first one's history.
+#[tokio::test]
+async fn the_24_hour_chart_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let mut inverter = InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL);
+    (inverter.interval, inverter.request_pause) = (Duration::from_millis(100), Duration::from_millis(1));
+    let cancel = CancellationToken::new();
+    let running =
+        service::start(&config_in(vec![inverter.clone()], data.path()), Console::Quiet, &cancel).unwrap();
+    let http = running.http.unwrap();
+    let drawn = |page: &str| page.contains("<polyline") && !page.contains("points=\"\"");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !drawn(&get_from(http, "/").await.1) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a poll in the chart within 10 s");
+    cancel.cancel();
+    running.wait().await.unwrap();
+    assert!(data.path().join("history.json").exists(), "saved at shutdown");
+
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    inverter.port = Some(nowhere);
+    let cancel = CancellationToken::new();
+    let running = service::start(&config_in(vec![inverter], data.path()), Console::Quiet, &cancel).unwrap();
+    let (_, page) = get_from(running.http.unwrap(), "/").await;
+    assert!(page.contains("No successful poll yet"), "the second service has not polled: {page}");
+    assert!(drawn(&page), "yet it draws the first one's history: {page}");
+    cancel.cancel();
+    running.wait().await.unwrap();
 }
