@@ -148,6 +148,14 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 
+/// A directory of its own under the temp dir, for a configuration made in code; created only
+/// when something is written there.
+fn scratch_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("inverter-monitor-{}-{n}", std::process::id()))
+}
+
 fn default_level() -> String {
     "info".into()
 }
@@ -357,12 +365,14 @@ impl InverterConfig {
 }
 
 impl Config {
-    /// A configuration of `inverters` with every other setting at its default (no MQTT).
+    /// A configuration of `inverters` with every other setting at its default (no MQTT), its
+    /// state in a fresh directory under the temp dir ([`scratch_dir`]): the demo's and the
+    /// tests' files never land in the working directory, and two of them never share one.
     pub fn new(inverters: Vec<InverterConfig>) -> Self {
         Self {
             inverters,
             profiles_dir: None,
-            data_dir: default_data_dir(),
+            data_dir: scratch_dir(),
             mqtt: None,
             switches: Vec::new(),
             control: ControlConfig::default(),
