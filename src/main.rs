@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use inverter_monitor::config::{
-    Addon, AddonLayers, Config, InverterConfig, LogConfig, LogFormat, Protocol, RecordConfig, Sources,
+    Addon, AddonLayers, Config, HttpConfig, InverterConfig, LogConfig, LogFormat, Protocol, RecordConfig,
+    Sources,
 };
 use inverter_monitor::discover;
 use inverter_monitor::poller::{Poller, Snapshot};
@@ -50,6 +51,9 @@ enum Command {
         /// The family the simulated inverter is (the service detects it).
         #[arg(long, default_value = DEMO_PROFILE)]
         profile: String,
+        /// Where the status page listens; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        http: SocketAddr,
     },
     /// Read every register of a profile once and print the readings.
     Read(ReadArgs),
@@ -287,9 +291,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // reqwest and Sentry use rustls without a built-in provider: pick ring once, for all.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let command = cli
-        .command
-        .unwrap_or(Command::Demo { interval: Duration::from_secs(10), profile: DEMO_PROFILE.into() });
+    let command = cli.command.unwrap_or(Command::Demo {
+        interval: Duration::from_secs(10),
+        profile: DEMO_PROFILE.into(),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+    });
     // `run` reads its config before the runtime starts: Sentry must be set up first and its
     // guard must outlive the runtime, so errors during shutdown are still sent.
     let (command, _sentry) = match command {
@@ -378,7 +384,7 @@ async fn dispatch(command: Command) -> Result<()> {
     match command {
         // `main` prepares `run` before the runtime exists (Sentry must come first).
         Command::Run { .. } => bail!("`run` is started by main, not dispatched"),
-        Command::Demo { interval, profile } => demo(interval, &profile).await,
+        Command::Demo { interval, profile, http } => demo(interval, &profile, http).await,
         Command::Read(args) => read(args).await,
         Command::Discover(args) => find_loggers(args).await,
         Command::Simulate(args) => simulate(args).await,
@@ -425,7 +431,7 @@ async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-async fn demo(interval: Duration, profile: &str) -> Result<()> {
+async fn demo(interval: Duration, profile: &str, http: SocketAddr) -> Result<()> {
     init_logging(&LogConfig::default(), false);
     let cancel = shutdown_on_signal();
     let profile = Profiles::builtin()?.get(profile)?;
@@ -439,8 +445,13 @@ async fn demo(interval: Duration, profile: &str) -> Result<()> {
     // The inverter's profile is left at "auto": the demo shows detection too.
     let mut inverter = InverterConfig::new("demo", &addr.ip().to_string(), addr.port(), 2_712_345_678);
     inverter.interval = interval;
-    let config = Config::new(vec![inverter]);
-    service::run(config, Console::Table, cancel).await?;
+    let mut config = Config::new(vec![inverter]);
+    config.http = Some(HttpConfig::new(http));
+    let running = service::start(&config, Console::Table, &cancel)?;
+    if let Some(page) = running.http {
+        let _ = writeln!(std::io::stderr(), "demo: the status page is at http://{page}/");
+    }
+    running.wait().await?;
     let _ = server.await;
     // Not eprintln!: it panics when stderr is closed.
     let _ = writeln!(

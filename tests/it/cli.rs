@@ -176,4 +176,29 @@ fn the_bare_binary_runs_the_demo_and_stops_on_sigterm() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut demo.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("demo over. Your own logger: `inverter-monitor discover`"), "{stderr}");
+    assert!(stderr.contains("demo: the status page is at http://127.0.0.1:"), "{stderr}");
+}
+
+#[test]
+fn the_demo_serves_the_status_page_of_the_simulated_house() {
+    let http = format!("127.0.0.1:{}", free_port());
+    let mut demo = Command::new(BIN)
+        .args(["demo", "--http", &http, "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    // The first table means the first poll went into the page's board too.
+    assert!(lines.next().unwrap().unwrap().starts_with("demo · "));
+    wait_for_port(&http);
+    let mut socket = std::net::TcpStream::connect(&http).unwrap();
+    std::io::Write::write_all(&mut socket, b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut socket, &mut page).unwrap();
+    terminate(&demo);
+    assert!(demo.wait().unwrap().success());
+    assert!(page.contains("<svg") && page.contains("demo"), "the power flow of the demo inverter: {page}");
+    assert!(page.contains("deye_sg01lp1"), "the detected profile");
 }
