@@ -406,7 +406,10 @@ fn init_logging(log: &LogConfig, sentry: bool) {
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only on a terminal and without NO_COLOR: tracing checks NO_COLOR but not whether
+    // stderr is a file or the journal, which would keep the escape codes as garbage.
+    let ansi = report::terminal::stderr_ansi();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     let fmt = match log.format {
         LogFormat::Json => fmt.json().boxed(),
         LogFormat::Text => fmt.boxed(),
@@ -506,7 +509,12 @@ async fn read(args: ReadArgs) -> Result<()> {
         let _ = writeln!(std::io::stderr(), "{header}");
         print_out(&format!("{}\n", serde_json::to_string_pretty(&snapshot.views())?))
     } else {
-        print_out(&format!("{header}\n{}", report::table(&snapshot)))
+        let terminal = report::terminal::Terminal::stdout();
+        print_out(&format!(
+            "{}\n{}",
+            report::wrap(&header, terminal.width, "  "),
+            report::table(&snapshot, terminal)
+        ))
     }
 }
 

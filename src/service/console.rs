@@ -2,15 +2,17 @@
 //!
 //! It owns only the printing. Stdout may be a pipe whose reader goes away (`demo | head`): then
 //! the sink ends quietly and the supervisor stops the service cleanly, instead of the panic
-//! `println!` would raise.
+//! `println!` would raise. What stdout takes (escape codes, width) is asked again for each table:
+//! a resized window is followed.
 
-use std::io::{ErrorKind, IsTerminal, Write};
+use std::io::{ErrorKind, Write};
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::poller::Update;
 use crate::report;
+use crate::report::terminal::Terminal;
 
 /// Prints updates until `cancel`, the bus closing or stdout closing (all three `Ok`).
 ///
@@ -20,7 +22,6 @@ pub(super) async fn print_tables(
     mut updates: broadcast::Receiver<Update>,
     cancel: CancellationToken,
 ) -> Result<(), std::io::Error> {
-    let clear = std::io::stdout().is_terminal();
     loop {
         let update = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
@@ -28,9 +29,11 @@ pub(super) async fn print_tables(
         };
         let text = match update {
             Ok(Update::Polled { snapshot, .. }) => {
-                // On a terminal the table redraws in place: a live view, not a scroll.
-                let prefix = if clear { "\x1b[2J\x1b[H" } else { "" };
-                format!("{prefix}{}", report::table(&snapshot))
+                let terminal = Terminal::stdout();
+                // On a terminal the table redraws in place: a live view, not a scroll. Not with
+                // NO_COLOR: it asks for plain text, and clearing is an escape code too.
+                let prefix = if terminal.ansi { "\x1b[2J\x1b[H" } else { "" };
+                format!("{prefix}{}", report::table(&snapshot, terminal))
             }
             Ok(Update::Failed { failure, .. }) => format!(
                 "{}: poll failed ({} in a row): {}",

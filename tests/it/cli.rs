@@ -54,6 +54,62 @@ async fn read_prints_a_table() {
     assert!(stdout.contains("159 readings in 3 reads"), "{stdout}");
 }
 
+/// Runs the binary with `env` set and NO_COLOR and COLUMNS otherwise unset; (ok, stdout, stderr).
+async fn run_with(args: Vec<String>, env: &'static [(&'static str, &'static str)]) -> (bool, String, String) {
+    let output = tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(BIN);
+        command.args(&args).env_remove("NO_COLOR").env_remove("COLUMNS").envs(env.iter().copied());
+        command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn read_fits_columns_and_writes_no_escape_codes_with_no_color() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    // Without --serial `read` logs the serial it learns: stderr has a log line to colour.
+    let (ok, stdout, stderr) = run_with(
+        args(&["read", "--logger", &handle.addr.to_string()]),
+        &[("NO_COLOR", "1"), ("COLUMNS", "60")],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("the logger's serial is 2712345678"), "{stderr}");
+    assert!(!stdout.contains('\x1b') && !stderr.contains('\x1b'), "{stdout}{stderr}");
+    for line in stdout.lines() {
+        assert!(line.chars().count() <= 60, "{} columns: {line:?}", line.chars().count());
+    }
+    assert!(
+        stdout.starts_with("profile deye_sg01lp1, detected from device type 0x0003 (2\n  MPPT"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("battery_soc"), "no room for the key column at 60: {stdout}");
+    assert!(stdout.contains(" Single-phase hybrid\n"), "values are whole: {stdout}");
+    assert!(stdout.contains("159 readings in 3 reads"), "{stdout}");
+}
+
+#[tokio::test]
+async fn read_into_a_pipe_keeps_whole_lines_and_writes_no_escape_codes() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let (ok, stdout, stderr) = run_with(args(&["read", "--logger", &handle.addr.to_string()]), &[]).await;
+    assert!(ok, "{stderr}");
+    // Not a terminal: tracing would colour its lines by default, and the table clear nothing.
+    assert!(stderr.contains("the logger's serial is 2712345678"), "{stderr}");
+    assert!(!stdout.contains('\x1b') && !stderr.contains('\x1b'), "{stdout}{stderr}");
+    assert!(!stdout.contains('…'), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  Communication board firmware ") && l.ends_with(" comm_board_firmware"))
+    );
+}
+
 #[tokio::test]
 async fn read_fails_clearly_when_nothing_listens() {
     let logger = format!("127.0.0.1:{}", free_port());
