@@ -110,6 +110,45 @@ async fn read_into_a_pipe_keeps_whole_lines_and_writes_no_escape_codes() {
     );
 }
 
+/// Runs `read` with stdout on a new pseudo-terminal, as at a user's terminal (one that does not
+/// say its width), and returns what reached the terminal.
+async fn read_on_a_terminal(logger: String, no_color: bool) -> String {
+    use tokio::io::AsyncReadExt;
+    use tokio_serial::SerialPort;
+    let (mut master, slave) = tokio_serial::SerialStream::pair().unwrap();
+    let tty = std::fs::OpenOptions::new().write(true).open(slave.name().unwrap()).unwrap();
+    let mut command = Command::new(BIN);
+    command.args(["read", "--logger", &logger, "--serial", "2712345678"]);
+    command.env_remove("NO_COLOR").env_remove("COLUMNS").stdout(tty).stderr(Stdio::null());
+    if no_color {
+        command.env("NO_COLOR", "1");
+    }
+    let mut child = command.spawn().unwrap();
+    let (mut out, mut buf, deadline) = (Vec::new(), [0u8; 4096], Instant::now() + Duration::from_secs(30));
+    // Read while it writes (a terminal's buffer is small); stop once it is gone and all is read.
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(300), master.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ if child.try_wait().unwrap().is_some() => break,
+            _ => {}
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn read_on_a_terminal_is_coloured_unless_no_color_and_fits_80_columns() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    let coloured = read_on_a_terminal(handle.addr.to_string(), false).await;
+    assert!(coloured.contains("\x1b[1m[battery]\x1b[0m"), "{coloured}");
+    let plain = read_on_a_terminal(handle.addr.to_string(), true).await;
+    assert!(plain.contains("[battery]") && !plain.contains('\x1b'), "{plain}");
+    for line in plain.lines() {
+        assert!(line.trim_end_matches('\r').chars().count() <= 80, "{line:?}");
+    }
+}
+
 #[tokio::test]
 async fn read_fails_clearly_when_nothing_listens() {
     let logger = format!("127.0.0.1:{}", free_port());
