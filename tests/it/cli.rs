@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use inverter_monitor::sim::SimConfig;
 
 use crate::helpers::*;
-use crate::process::{BIN, free_port, spawn_logged, stop, terminate, wait_for_port};
+use crate::process::{BIN, free_port, terminate, wait_for_port};
 
 /// Runs the binary off the async runtime and returns (exit ok, stdout, stderr).
 async fn run(args: Vec<String>) -> (bool, String, String) {
@@ -207,6 +207,7 @@ fn the_demo_serves_the_status_page_of_the_simulated_house() {
 #[tokio::test]
 async fn demo_mqtt_runs_a_broker_that_home_assistant_can_watch() {
     use crate::broker::Observer;
+    use crate::process::{spawn_logged, stop};
     let dir = tempfile::tempdir().unwrap();
     let mqtt = format!("127.0.0.1:{}", free_port());
     let demo = spawn_logged(&dir, &["demo", "--mqtt", &mqtt, "--interval", "1s"], &[]);
