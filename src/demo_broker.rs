@@ -22,7 +22,8 @@ pub enum Error {
     )]
     NotBuilt,
     /// The address is taken or not ours.
-    #[error("the MQTT broker cannot listen on {addr}: {source}")]
+    // The OS's reason is the source: the error chain prints it once, after this.
+    #[error("the MQTT broker cannot listen on {addr}")]
     Listen {
         /// The address asked for.
         addr: SocketAddr,
