@@ -21,6 +21,8 @@ rustup target add "$triple"
 upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
 export "CARGO_TARGET_${upper}_LINKER=$gcc"
 export "CC_$(echo "$triple" | tr '-' '_')=$gcc"
-cargo build --release --locked --target "$triple" --bin inverter-monitor
+# The image only runs `run`: without the demo's embedded MQTT broker (feature demo-broker),
+# whose code would otherwise be mapped into every service's memory.
+cargo build --release --locked --no-default-features --target "$triple" --bin inverter-monitor
 mkdir -p "$out"
 cp "target/$triple/release/inverter-monitor" "$out/inverter-monitor"

@@ -32,6 +32,7 @@
 pub(crate) mod backoff;
 pub mod config;
 pub mod control;
+pub mod demo_broker;
 pub mod discover;
 pub mod http_client;
 pub mod mqtt;

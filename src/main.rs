@@ -15,16 +15,16 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use inverter_monitor::config::{
-    Addon, AddonLayers, Config, HttpConfig, InverterConfig, LogConfig, LogFormat, Protocol, RecordConfig,
-    Sources,
+    Addon, AddonLayers, Config, HttpConfig, InverterConfig, LogConfig, LogFormat, MqttConfig, Protocol,
+    RecordConfig, Sources,
 };
-use inverter_monitor::discover;
 use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::report;
 use inverter_monitor::service::{self, Console};
 use inverter_monitor::sim::{self, Faults, Pty, SimConfig, SimWire, Simulator};
 use inverter_monitor::transport::{Link, Parity};
+use inverter_monitor::{demo_broker, discover};
 
 /// Polls a Deye/Sunsynk inverter through its Solarman logger. Without a command it runs a demo
 /// against a built-in simulated logger.
@@ -54,6 +54,10 @@ enum Command {
         /// Where the status page listens; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:0")]
         http: SocketAddr,
+        /// Also run an MQTT broker in-process and publish to it, discovery on: PORT listens on
+        /// 127.0.0.1 only; ADDR:PORT (e.g. 0.0.0.0:1883) lets Home Assistant on another machine in.
+        #[arg(long, value_name = "PORT|ADDR:PORT", value_parser = demo_broker::parse_listen)]
+        mqtt: Option<SocketAddr>,
     },
     /// Read every register of a profile once and print the readings.
     Read(ReadArgs),
@@ -295,6 +299,7 @@ fn main() -> ExitCode {
         interval: Duration::from_secs(10),
         profile: DEMO_PROFILE.into(),
         http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        mqtt: None,
     });
     // `run` reads its config before the runtime starts: Sentry must be set up first and its
     // guard must outlive the runtime, so errors during shutdown are still sent.
@@ -384,7 +389,7 @@ async fn dispatch(command: Command) -> Result<()> {
     match command {
         // `main` prepares `run` before the runtime exists (Sentry must come first).
         Command::Run { .. } => bail!("`run` is started by main, not dispatched"),
-        Command::Demo { interval, profile, http } => demo(interval, &profile, http).await,
+        Command::Demo { interval, profile, http, mqtt } => demo(interval, &profile, http, mqtt).await,
         Command::Read(args) => read(args).await,
         Command::Discover(args) => find_loggers(args).await,
         Command::Simulate(args) => simulate(args).await,
@@ -434,8 +439,11 @@ async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-async fn demo(interval: Duration, profile: &str, http: SocketAddr) -> Result<()> {
-    init_logging(&LogConfig::default(), false);
+async fn demo(interval: Duration, profile: &str, http: SocketAddr, mqtt: Option<SocketAddr>) -> Result<()> {
+    // rumqttd logs every connection at info; the demo's stderr is for the demo.
+    init_logging(&LogConfig { level: "info,rumqttd=warn".into(), ..LogConfig::default() }, false);
+    // Before the simulator: a taken port or a binary without the broker ends the demo at once.
+    let broker = mqtt.map(demo_broker::start).transpose()?;
     let cancel = shutdown_on_signal();
     let profile = Profiles::builtin()?.get(profile)?;
     let sim_config = SimConfig::new(2_712_345_678);
@@ -450,6 +458,7 @@ async fn demo(interval: Duration, profile: &str, http: SocketAddr) -> Result<()>
     inverter.interval = interval;
     let mut config = Config::new(vec![inverter]);
     config.http = Some(HttpConfig::new(http));
+    config.mqtt = broker.map(demo_mqtt);
     let running = service::start(&config, Console::Table, &cancel)?;
     if let Some(page) = running.http {
         let _ = writeln!(std::io::stderr(), "demo: the status page is at http://{page}/");
@@ -463,6 +472,18 @@ async fn demo(interval: Duration, profile: &str, http: SocketAddr) -> Result<()>
          prints its [[inverter]] block; `inverter-monitor read --logger IP:8899` reads it once."
     );
     Ok(())
+}
+
+/// Points the demo at its embedded broker, discovery on, and says how to watch it.
+fn demo_mqtt(listen: SocketAddr) -> MqttConfig {
+    let local = demo_broker::local_address(listen);
+    let _ = writeln!(
+        std::io::stderr(),
+        "demo: MQTT broker on {listen}; try mosquitto_sub -h {} -p {} -v -t '#'",
+        local.ip(),
+        local.port()
+    );
+    MqttConfig { host: local.ip().to_string(), port: local.port(), ..MqttConfig::default() }
 }
 
 async fn read(args: ReadArgs) -> Result<()> {

@@ -297,3 +297,40 @@ fn the_demo_serves_the_status_page_of_the_simulated_house() {
     assert!(page.contains("<svg") && page.contains("demo"), "the power flow of the demo inverter: {page}");
     assert!(page.contains("deye_sg01lp1"), "the detected profile");
 }
+
+#[cfg(feature = "demo-broker")]
+#[tokio::test]
+async fn demo_mqtt_runs_a_broker_that_home_assistant_can_watch() {
+    use crate::broker::Observer;
+    use crate::process::{spawn_logged, stop};
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt = format!("127.0.0.1:{}", free_port());
+    let demo = spawn_logged(&dir, &["demo", "--mqtt", &mqtt, "--interval", "1s"], &[]);
+    tokio::task::spawn_blocking({
+        let mqtt = mqtt.clone();
+        move || wait_for_port(&mqtt)
+    })
+    .await
+    .unwrap();
+    let filters = ["homeassistant/device/+/config".to_string(), "inverter-monitor/demo/state".to_string()];
+    let mut ha = Observer::at(mqtt.parse().unwrap(), &filters).await;
+    let config = ha.wait_for("the demo's discovery config", |m| m.topic.ends_with("/config")).await;
+    let config = config.json();
+    assert_eq!(config["dev"]["name"], "demo");
+    let soc = &config["cmps"]["battery_soc"];
+    assert_eq!(soc["state_topic"], "inverter-monitor/demo/state", "{soc}");
+    let state = ha.wait_for("a state", |m| m.topic == "inverter-monitor/demo/state").await.json();
+    assert!(state["battery_soc"].is_number(), "{state}");
+    let log = stop(demo, &dir).await;
+    let hint = format!("demo: MQTT broker on {mqtt}; try mosquitto_sub -h 127.0.0.1 -p ");
+    assert!(log.contains(&hint), "{log}");
+}
+
+#[cfg(not(feature = "demo-broker"))]
+#[tokio::test]
+async fn demo_mqtt_without_the_broker_feature_says_how_to_get_it() {
+    let mqtt = format!("127.0.0.1:{}", free_port());
+    let (ok, _, stderr) = run(args(&["demo", "--mqtt", &mqtt])).await;
+    assert!(!ok);
+    assert!(stderr.contains("--features demo-broker"), "{stderr}");
+}

@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("state_file", &[]),
     ("http_client", &[]),
     ("discover", &[]),
+    ("demo_broker", &[]),
     ("quality", &["profile"]),
     ("record", &["profile", "protocol"]),
     ("transport", &["protocol", "backoff", "state_file"]),
