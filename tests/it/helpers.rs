@@ -64,6 +64,32 @@ pub fn spawn_sim_on(listener: TcpListener, mut config: SimConfig, profile: Arc<P
     SimHandle { addr, sim, stop }
 }
 
+/// A stack of `slaves` behind one logger on a free port; each inverter has its own serial.
+pub async fn spawn_stack(
+    slaves: &[(u8, &str)],
+    profile: &str,
+) -> (std::net::SocketAddr, Vec<Arc<Simulator>>, CancellationToken) {
+    init_log();
+    let profile = Profiles::builtin().unwrap().get(profile).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let units: Vec<Arc<Simulator>> = slaves
+        .iter()
+        .map(|(slave, serial)| {
+            let config = SimConfig {
+                slave: *slave,
+                inverter_serial: (*serial).into(),
+                clock: SimClock::Fixed(noon()),
+                ..SimConfig::new(SERIAL)
+            };
+            Arc::new(Simulator::new(config, profile.clone()))
+        })
+        .collect();
+    let stop = CancellationToken::new();
+    tokio::spawn(sim::serve_stack(listener, units.clone(), stop.clone()));
+    (addr, units, stop)
+}
+
 /// Fast link settings for tests: no pause, short timeouts.
 pub fn fast_settings() -> LinkSettings {
     LinkSettings {

@@ -1,46 +1,17 @@
 //! Parallel stacks over real TCP: several inverters behind one simulated logger, told apart by
 //! slave id, polled in turn over one connection; and the service wiring them from a config.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use inverter_monitor::config::{Config, HttpConfig, InverterConfig};
 use inverter_monitor::poller::{self, Member, Poller, Update};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::service::{self, Console};
-use inverter_monitor::sim::{self, SimClock, SimConfig, Simulator};
 use inverter_monitor::transport::Event;
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
-
-/// A stack of `slaves` behind one logger on a free port; each inverter has its own serial.
-async fn spawn_stack(
-    slaves: &[(u8, &str)],
-    profile: &str,
-) -> (std::net::SocketAddr, Vec<Arc<Simulator>>, CancellationToken) {
-    init_log();
-    let profile = Profiles::builtin().unwrap().get(profile).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let units: Vec<Arc<Simulator>> = slaves
-        .iter()
-        .map(|(slave, serial)| {
-            let config = SimConfig {
-                slave: *slave,
-                inverter_serial: (*serial).into(),
-                clock: SimClock::Fixed(noon()),
-                ..SimConfig::new(SERIAL)
-            };
-            Arc::new(Simulator::new(config, profile.clone()))
-        })
-        .collect();
-    let stop = CancellationToken::new();
-    tokio::spawn(sim::serve_stack(listener, units.clone(), stop.clone()));
-    (addr, units, stop)
-}
 
 fn member(name: &str, addr: std::net::SocketAddr, slave: u8) -> Member {
     let mut config = InverterConfig::new(name, "127.0.0.1", addr.port(), SERIAL);

@@ -270,34 +270,15 @@ async fn with_writes_off_there_are_no_writable_entities_and_commands_go_nowhere(
 #[tokio::test]
 async fn in_a_stack_a_write_goes_to_the_master_over_the_shared_link_and_not_to_the_others() {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use inverter_monitor::poller::{self, Member, Poller};
     use inverter_monitor::profile::Profiles;
-    use inverter_monitor::sim::{self, SimClock, Simulator};
     use inverter_monitor::writes::coalesce::Timing;
     use inverter_monitor::writes::{Allowed, Command, Outcome, WriteCounters, WritePort};
     use tokio::sync::{broadcast, mpsc};
 
-    init_log();
     let profiles = Profiles::builtin().unwrap();
-    let profile = profiles.get("deye_sg04lp3").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let units: Vec<Arc<Simulator>> = [(1, "2306178901"), (2, "2306178902")]
-        .into_iter()
-        .map(|(slave, serial): (u8, &str)| {
-            let config = SimConfig {
-                slave,
-                inverter_serial: serial.into(),
-                clock: SimClock::Fixed(noon()),
-                ..SimConfig::new(SERIAL)
-            };
-            Arc::new(Simulator::new(config, profile.clone()))
-        })
-        .collect();
-    let stop = CancellationToken::new();
-    tokio::spawn(sim::serve_stack(listener, units.clone(), stop.clone()));
+    let (addr, units, _stop) = spawn_stack(&[(1, "2306178901"), (2, "2306178902")], "deye_sg04lp3").await;
     let member = |name: &str, slave: u8| {
         let mut config = InverterConfig::new(name, "127.0.0.1", addr.port(), SERIAL);
         (config.slave_id, config.interval, config.profile) =
