@@ -9,18 +9,10 @@ use inverter_monitor::transport::{Event, Link, Target, Transport, Wire};
 
 use crate::helpers::*;
 
-/// Polls `polls` times through a simulator with `faults`; every poll must match the model.
+/// Polls `polls` times over V5 through a simulator with `faults`; every poll must match the model.
 async fn polls_survive(faults: Faults, polls: usize) -> Link {
-    let profile = profile();
     let config = SimConfig { faults, ..SimConfig::new(SERIAL) };
-    let handle = spawn_sim(config, profile.clone()).await;
-    let mut link = link(handle.addr, fast_settings());
-    let mut poller = poller(profile);
-    for _ in 0..polls {
-        let snapshot = poll(&mut poller, &mut link, &handle.sim).await;
-        assert_matches_model(&snapshot, &handle.sim);
-    }
-    link
+    polls_survive_on(config, Wire::Solarman { serial: SERIAL }, polls).await
 }
 
 #[tokio::test]
@@ -94,8 +86,8 @@ async fn every_fault_at_once() {
     polls_survive(faults, 4).await;
 }
 
-#[tokio::test]
-async fn a_logger_slower_than_the_timeout_fails_the_poll_with_a_timeout() {
+/// A logger that answers after 400 ms, and a link that waits 100 ms and sends `retries` more.
+async fn slower_than_the_timeout(retries: u32) -> (SimHandle, Link) {
     let config = SimConfig {
         faults: Faults { delay: Duration::from_millis(400), ..Faults::default() },
         ..SimConfig::new(SERIAL)
@@ -103,10 +95,16 @@ async fn a_logger_slower_than_the_timeout_fails_the_poll_with_a_timeout() {
     let handle = spawn_sim(config, profile()).await;
     let settings = inverter_monitor::transport::LinkSettings {
         read_timeout: Duration::from_millis(100),
-        retries: 1,
+        retries,
         ..fast_settings()
     };
-    let mut link = link(handle.addr, settings);
+    let link = link(handle.addr, settings);
+    (handle, link)
+}
+
+#[tokio::test]
+async fn a_logger_slower_than_the_timeout_fails_the_poll_with_a_timeout() {
+    let (_handle, mut link) = slower_than_the_timeout(1).await;
     let now = noon();
     let error = poller(profile()).poll_once(&mut link, now, now.naive_utc()).await.unwrap_err();
     assert_eq!(error.to_string(), "no answer within 100ms");
@@ -115,17 +113,7 @@ async fn a_logger_slower_than_the_timeout_fails_the_poll_with_a_timeout() {
 
 #[tokio::test]
 async fn a_write_whose_answer_is_lost_is_not_sent_again() {
-    let config = SimConfig {
-        faults: Faults { delay: Duration::from_millis(400), ..Faults::default() },
-        ..SimConfig::new(SERIAL)
-    };
-    let handle = spawn_sim(config, profile()).await;
-    let settings = inverter_monitor::transport::LinkSettings {
-        read_timeout: Duration::from_millis(100),
-        retries: 2,
-        ..fast_settings()
-    };
-    let mut link = link(handle.addr, settings);
+    let (handle, mut link) = slower_than_the_timeout(2).await;
     let write = inverter_monitor::protocol::Request::WriteMultiple { addr: 245, values: vec![3000] };
     let error = link.call(&write).await.unwrap_err();
     assert_eq!(error.to_string(), "no answer within 100ms");

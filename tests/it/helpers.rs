@@ -90,6 +90,21 @@ pub async fn spawn_stack(
     (addr, units, stop)
 }
 
+/// Polls `polls` times through a simulator of `config` (its wire, its faults) over a link of
+/// `wire`; every poll must match the model. The link comes back for its counters.
+pub async fn polls_survive_on(config: SimConfig, wire: Wire, polls: usize) -> Link {
+    let profile = profile();
+    let handle = spawn_sim(config, profile.clone()).await;
+    let target = Target { host: "127.0.0.1".into(), port: handle.addr.port(), wire, slave: 1 };
+    let mut link = Link::new(target, fast_settings());
+    let mut poller = poller(profile);
+    for _ in 0..polls {
+        let snapshot = poll(&mut poller, &mut link, &handle.sim).await;
+        assert_matches_model(&snapshot, &handle.sim);
+    }
+    link
+}
+
 /// Fast link settings for tests: no pause, short timeouts.
 pub fn fast_settings() -> LinkSettings {
     LinkSettings {

@@ -15,18 +15,8 @@ use crate::process::{BIN, terminate};
 
 /// Polls `polls` times over RTU-over-TCP through a simulator with `faults`.
 async fn rtu_over_tcp_survives(faults: Faults, polls: usize) -> Link {
-    let profile = profile();
     let config = SimConfig { wire: SimWire::RtuOverTcp, faults, ..SimConfig::new(SERIAL) };
-    let handle = spawn_sim(config, profile.clone()).await;
-    let target =
-        Target { host: "127.0.0.1".into(), port: handle.addr.port(), wire: Wire::RtuOverTcp, slave: 1 };
-    let mut link = Link::new(target, fast_settings());
-    let mut poller = poller(profile);
-    for _ in 0..polls {
-        let snapshot = poll(&mut poller, &mut link, &handle.sim).await;
-        assert_matches_model(&snapshot, &handle.sim);
-    }
-    link
+    polls_survive_on(config, Wire::RtuOverTcp, polls).await
 }
 
 #[tokio::test]
