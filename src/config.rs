@@ -185,7 +185,7 @@ pub enum Protocol {
     /// Modbus RTU on a local serial port (`device`): a USB RS485 adapter.
     Serial,
     /// Found out at the first connect: V5, Modbus TCP, then raw RTU, each asked for register 0
-    /// on `port` (default 8899); remembered in `data_dir/transport.json`. The default.
+    /// on `port` (default 8899); remembered in `data_dir/loggers.json`. The default.
     #[default]
     Auto,
 }
@@ -332,7 +332,7 @@ impl InverterConfig {
             // Validation makes `port` required: 0 is never dialled.
             Protocol::RtuOverTcp => (Wire::RtuOverTcp, 0),
             Protocol::Serial => (Wire::Serial(self.serial_line()), 0),
-            Protocol::Auto => (Wire::Auto { serial: self.serial.filter(|s| *s != 0), memory: None }, 8899),
+            Protocol::Auto => (Wire::Auto { serial: self.serial.filter(|s| *s != 0) }, 8899),
         };
         Target { host: self.host.clone(), port: self.port.unwrap_or(port), wire, slave: self.slave_id }
     }

@@ -9,7 +9,6 @@
 pub(crate) mod counters;
 pub(crate) mod link;
 pub mod loggers;
-mod memory;
 pub(crate) mod modbus_tcp;
 mod probe;
 pub(crate) mod rtu;

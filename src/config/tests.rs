@@ -37,7 +37,7 @@ fn a_minimal_file_gets_defaults() {
     assert_eq!(inverter.interval, Duration::from_secs(30));
     assert_eq!(inverter.profile, "auto", "the family is detected unless named");
     let target = inverter.target();
-    let auto = Wire::Auto { serial: Some(2_712_345_678), memory: None };
+    let auto = Wire::Auto { serial: Some(2_712_345_678) };
     assert_eq!((target.port, target.wire, target.slave), (8899, auto, 1), "the protocol is found out");
     assert_eq!(inverter.link_settings().pause, Duration::from_millis(100));
     assert_eq!(config.log.level, "info");
@@ -383,9 +383,9 @@ fn serial_line_settings_are_checked_and_named() {
 fn auto_probes_on_8899_and_tries_v5_only_with_a_serial() {
     let text = "[[inverter]]\nname = \"x\"\nhost = \"h\"\nprotocol = \"auto\"\n";
     let target = load(text, &[]).unwrap().inverters[0].target();
-    assert_eq!((target.port, target.wire), (8899, Wire::Auto { serial: None, memory: None }));
+    assert_eq!((target.port, target.wire), (8899, Wire::Auto { serial: None }));
     let target = load(&format!("{text}serial = 5\nport = 502\n"), &[]).unwrap().inverters[0].target();
-    assert_eq!((target.port, target.wire), (502, Wire::Auto { serial: Some(5), memory: None }));
+    assert_eq!((target.port, target.wire), (502, Wire::Auto { serial: Some(5) }));
 }
 
 #[test]

@@ -171,9 +171,7 @@ impl Wiring<'_> {
         for stack in self.config.stacks() {
             let master = &inverters[stack[0]];
             let book = crate::transport::LoggerBook::new(&self.config.data_dir);
-            let mut target = master.target();
-            target.remember_in(&self.config.data_dir);
-            let link = Link::new(target, master.link_settings()).with_book(book);
+            let link = Link::new(master.target(), master.link_settings()).with_book(book);
             let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
             if let [only] = stack[..] {
                 let poller = record(Poller::for_inverter(&inverters[only], profiles)?);

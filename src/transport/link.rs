@@ -1,6 +1,5 @@
 //! One persistent, self-healing connection to one logger.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -30,13 +29,11 @@ pub enum Wire {
     RtuOverTcp,
     /// Modbus RTU on a local serial port; `host` and `port` are unused.
     Serial(SerialLine),
-    /// Not known yet: probed at the first connect (V5 when `serial` is known, then Modbus TCP,
-    /// then raw RTU), then used like a configured wire; remembered in `memory` when given.
+    /// Not known yet: probed at the first connect (V5, then Modbus TCP, then raw RTU), then
+    /// used like a configured wire; kept in the link's [`LoggerBook`] when it has one.
     Auto {
-        /// The logger's serial, when known: only then is V5 tried.
+        /// The logger's serial, when configured; else V5 learns it.
         serial: Option<u32>,
-        /// `<data_dir>/transport.json`.
-        memory: Option<PathBuf>,
     },
 }
 
@@ -49,6 +46,16 @@ impl Wire {
             Self::ModbusTcp => Some("modbus-tcp"),
             Self::RtuOverTcp => Some("rtu-over-tcp"),
             Self::Serial(_) | Self::Auto { .. } => None,
+        }
+    }
+
+    /// The wire a [`Wire::protocol`] name stands for, V5 with `serial` (none: one to learn).
+    fn of_protocol(name: &str, serial: Option<u32>) -> Option<Self> {
+        match name {
+            "solarman" => Some(Self::Solarman { serial: serial.unwrap_or(0) }),
+            "modbus-tcp" => Some(Self::ModbusTcp),
+            "rtu-over-tcp" => Some(Self::RtuOverTcp),
+            _ => None,
         }
     }
 }
@@ -67,13 +74,6 @@ pub struct Target {
 }
 
 impl Target {
-    /// With `protocol = "auto"`, keeps what the probe finds in `data_dir/transport.json`.
-    pub fn remember_in(&mut self, data_dir: &Path) {
-        if let Wire::Auto { memory, .. } = &mut self.wire {
-            *memory = Some(data_dir.join("transport.json"));
-        }
-    }
-
     /// `host:port`, or the serial device, for messages.
     pub fn addr(&self) -> String {
         match &self.wire {
@@ -190,15 +190,15 @@ impl Link {
         }
     }
 
-    /// Keeps a learned V5 serial in `book`, and starts with the one it remembers for this
-    /// logger. A configured serial needs no book: it is never replaced.
+    /// Keeps what the link learns of its logger in `book` (a V5 serial when none is configured,
+    /// the protocol `auto` found) and starts with what it remembers. A configured serial is
+    /// never replaced by the book's.
     pub fn with_book(mut self, book: LoggerBook) -> Self {
-        if !matches!(self.target.wire, Wire::Solarman { serial: 0 } | Wire::Auto { serial: None, .. }) {
-            return self;
-        }
-        match book.serial(&self.target.addr()) {
-            Ok(serial) => self.learned = serial,
-            Err(e) => tracing::warn!("{e}; the logger's serial will be learned again"),
+        if matches!(self.target.wire, Wire::Solarman { serial: 0 } | Wire::Auto { serial: None }) {
+            match book.serial(&self.target.addr()) {
+                Ok(serial) => self.learned = serial,
+                Err(e) => tracing::warn!("{e}; the logger's serial will be learned again"),
+            }
         }
         self.book = Some(book);
         self
@@ -275,8 +275,8 @@ impl Link {
     /// Opens the way in for the target's wire; `auto` is found out first, once.
     async fn connect(&mut self) -> Result<Client, Error> {
         match self.target.wire.clone() {
-            Wire::Auto { serial, memory } => {
-                let (wire, client) = self.detect(serial, memory.as_deref()).await?;
+            Wire::Auto { serial } => {
+                let (wire, client) = self.detect(serial).await?;
                 self.target.wire = wire;
                 Ok(client)
             }
@@ -286,9 +286,15 @@ impl Link {
 
     /// The wire that answers a read of register 0: remembered, or probed in order on throwaway
     /// connections. A connect failure ends the probe (the host is down, not the envelope wrong).
-    async fn detect(&mut self, serial: Option<u32>, memory: Option<&Path>) -> Result<(Wire, Client), Error> {
+    async fn detect(&mut self, serial: Option<u32>) -> Result<(Wire, Client), Error> {
         let addr = self.target.addr();
-        if let Some(wire) = memory.and_then(|file| super::memory::recall(file, &addr, serial)) {
+        let known = self.book.as_ref().and_then(|book| {
+            book.protocol(&addr)
+                .inspect_err(|e| tracing::warn!("{e}; probing the logger again"))
+                .ok()
+                .flatten()
+        });
+        if let Some(wire) = known.and_then(|name| Wire::of_protocol(&name, serial)) {
             let client = self.open(wire.clone()).await?;
             return Ok((wire, client));
         }
@@ -301,8 +307,10 @@ impl Link {
             match super::probe::probe(stream, &wire, slave, seed, wait).await {
                 Verdict::Spoken => {
                     tracing::info!(%addr, ?wire, "auto: the logger answered; remembered for the next start");
-                    if let Some(file) = memory {
-                        super::memory::remember(file, &addr, &wire);
+                    if let (Some(book), Some(name)) = (&self.book, wire.protocol())
+                        && let Err(e) = book.remember_protocol(&addr, name)
+                    {
+                        tracing::warn!("{e}; the logger is probed again at the next start");
                     }
                     let client = self.open(wire.clone()).await?;
                     return Ok((wire, client));

@@ -2,10 +2,10 @@
 //! `<data_dir>/loggers.json`, one object per logger keyed by `host:port`.
 //!
 //! ```json
-//! { "192.168.1.20:8899": { "serial": 2712345678 } }
+//! { "192.168.1.20:8899": { "serial": 2712345678, "protocol": "solarman" } }
 //! ```
 //!
-//! It owns the file and the learned V5 serial in it. Keys it does not know are kept as they
+//! It owns the file, the learned V5 serial and the protocol `auto` found in it. Keys it does not know are kept as they
 //! are, so other learned facts can live in the same object. It must not decide whether a
 //! learned fact is used: a configured value always wins (the [`Link`](super::Link) decides).
 
@@ -81,6 +81,28 @@ impl LoggerBook {
     /// # Errors
     /// The file cannot be read, parsed or written.
     pub fn remember_serial(&self, addr: &str, serial: u32) -> Result<(), Error> {
+        self.remember(addr, "serial", serial.into())
+    }
+
+    /// The protocol (`protocol = "…"` value) `auto` found for the logger at `addr`, if any.
+    ///
+    /// # Errors
+    /// The file exists but cannot be read or is not a JSON object.
+    pub fn protocol(&self, addr: &str) -> Result<Option<String>, Error> {
+        let loggers = self.load()?;
+        Ok(loggers.get(addr).and_then(|l| l.get("protocol")).and_then(Value::as_str).map(str::to_string))
+    }
+
+    /// Keeps the protocol `auto` found for the logger at `addr`.
+    ///
+    /// # Errors
+    /// The file cannot be read, parsed or written.
+    pub fn remember_protocol(&self, addr: &str, protocol: &str) -> Result<(), Error> {
+        self.remember(addr, "protocol", protocol.into())
+    }
+
+    /// Sets `field` of the logger at `addr`, keeping every other fact in the file.
+    fn remember(&self, addr: &str, field: &str, value: Value) -> Result<(), Error> {
         let _writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
         let mut loggers = self.load()?;
         let logger = loggers.entry(addr).or_insert_with(|| Value::Object(Map::new()));
@@ -88,7 +110,7 @@ impl LoggerBook {
             *logger = Value::Object(Map::new());
         }
         if let Value::Object(fields) = logger {
-            fields.insert("serial".into(), serial.into());
+            fields.insert(field.into(), value);
         }
         crate::state_file::write(&self.path, &loggers)
             .map_err(|cause| Error::Write { path: self.path.clone(), cause })
@@ -122,6 +144,10 @@ mod tests {
         assert_eq!(book.serial("10.0.0.7:8899").unwrap(), None);
         let file: Value = serde_json::from_slice(&std::fs::read(book.path()).unwrap()).unwrap();
         assert_eq!(file["10.0.0.5:8899"]["max_read"], 16, "a fact this module does not own is kept");
+        book.remember_protocol("10.0.0.5:8899", "rtu-over-tcp").unwrap();
+        assert_eq!(book.protocol("10.0.0.5:8899").unwrap().as_deref(), Some("rtu-over-tcp"));
+        assert_eq!(book.serial("10.0.0.5:8899").unwrap(), Some(2_712_345_678), "the serial stays beside it");
+        assert_eq!(book.protocol("10.0.0.6:8899").unwrap(), None);
     }
 
     #[test]

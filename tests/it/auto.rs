@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use inverter_monitor::protocol::Request;
 use inverter_monitor::sim::{SimConfig, SimWire};
-use inverter_monitor::transport::{Link, LinkSettings, Target, Transport, Wire};
+use inverter_monitor::transport::{Link, LinkSettings, LoggerBook, Target, Transport, Wire};
 
 use crate::helpers::*;
 
@@ -17,11 +17,10 @@ fn probing() -> LinkSettings {
     LinkSettings { read_timeout: Duration::from_millis(300), ..fast_settings() }
 }
 
-fn auto_link(port: u16, serial: Option<u32>, memory: &Path) -> Link {
-    let mut target =
-        Target { host: "127.0.0.1".into(), port, wire: Wire::Auto { serial, memory: None }, slave: 1 };
-    target.remember_in(memory);
-    Link::new(target, probing())
+/// An auto link that keeps what it learns in `data_dir`, as the service's do.
+fn auto_link(port: u16, serial: Option<u32>, data_dir: &Path) -> Link {
+    let target = Target { host: "127.0.0.1".into(), port, wire: Wire::Auto { serial }, slave: 1 };
+    Link::new(target, probing()).with_book(LoggerBook::new(data_dir))
 }
 
 #[tokio::test]
@@ -40,8 +39,8 @@ async fn auto_finds_each_protocol_and_the_next_start_does_not_probe() {
         assert!(first.call(&DEVICE_TYPE).await.unwrap().is_ok(), "{name}");
         assert_eq!(first.target().wire, expected, "{name}");
         let remembered: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(data_dir.path().join("transport.json")).unwrap()).unwrap();
-        assert_eq!(remembered[format!("127.0.0.1:{port}")], name);
+            serde_json::from_slice(&std::fs::read(data_dir.path().join("loggers.json")).unwrap()).unwrap();
+        assert_eq!(remembered[format!("127.0.0.1:{port}")]["protocol"], name);
 
         let before = handle.sim.requests();
         let mut second = auto_link(port, serial, data_dir.path());
@@ -56,16 +55,14 @@ async fn auto_finds_a_v5_logger_without_its_serial_and_learns_it() {
     let data_dir = tempfile::tempdir().unwrap();
     let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
     let port = handle.addr.port();
-    let book = inverter_monitor::transport::LoggerBook::new(data_dir.path());
-    let mut link = auto_link(port, None, data_dir.path()).with_book(book);
+    let mut link = auto_link(port, None, data_dir.path());
     assert!(link.call(&DEVICE_TYPE).await.unwrap().is_ok());
     assert_eq!(link.target().wire, Wire::Solarman { serial: 0 }, "V5, its serial learned, not pinned");
     assert_eq!(link.learned_serial(), Some(SERIAL));
 
     // The next start knows both: no probe, no refusal.
     let before = handle.sim.requests();
-    let book = inverter_monitor::transport::LoggerBook::new(data_dir.path());
-    let mut second = auto_link(port, None, data_dir.path()).with_book(book);
+    let mut second = auto_link(port, None, data_dir.path());
     assert!(second.call(&DEVICE_TYPE).await.unwrap().is_ok());
     assert_eq!(handle.sim.requests() - before, 1, "one request: the remembered protocol and serial");
 }
@@ -90,7 +87,7 @@ async fn a_logger_that_answers_nothing_is_named_with_what_was_tried() {
              set `protocol` (and `port`), see docs/configuration.md"
         )
     );
-    assert!(!data_dir.path().join("transport.json").exists());
+    assert!(!data_dir.path().join("loggers.json").exists(), "nothing found, nothing kept");
 }
 
 #[tokio::test]
