@@ -25,6 +25,10 @@ use crate::record::Poll;
 use crate::service::{Console, ServiceError, TaskError};
 use crate::transport::{self, Counters, Transport};
 
+pub mod series;
+
+pub use series::Capture;
+
 /// Updates the replay's bus holds: the replay waits for the sinks rather than let one miss any.
 const BUS: usize = 64;
 /// The longest the replay waits for the MQTT broker before it starts.
@@ -172,6 +176,21 @@ pub async fn run(
     pace: Pace,
     cancel: CancellationToken,
 ) -> Result<Report, ReplayError> {
+    run_capturing(config, polls, pace, cancel, None).await
+}
+
+/// [`run`], collecting the series of `capture` on the way (`replay --svg`); `None` collects
+/// nothing and costs nothing.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_capturing(
+    config: &Config,
+    polls: Vec<Poll>,
+    pace: Pace,
+    cancel: CancellationToken,
+    mut capture: Option<&mut Capture>,
+) -> Result<Report, ReplayError> {
     let profiles = config.profiles()?;
     let stop = cancel.child_token();
     let (running, bus) = crate::service::start_sinks(config, Console::Quiet, &stop, BUS)?;
@@ -195,7 +214,13 @@ pub async fn run(
         inverter.transport.serve(poll);
         let outcome = inverter.poller.poll_once(&mut inverter.transport, time, local).await;
         report.count(&outcome);
+        let whole = series::whole_poll(&outcome);
         let update = poller::announce(&mut inverter.poller, &inverter.transport, outcome, time);
+        if let (Some(capture), Some(profile), Some(poll)) =
+            (capture.as_deref_mut(), inverter.poller.profile(), &inverter.transport.poll)
+        {
+            capture.observe(profile, poll, whole, &update);
+        }
         if let Update::Polled { snapshot, .. } = &update {
             inverter.state.update(snapshot);
             report.state_messages += 1;
