@@ -112,6 +112,14 @@ struct ReplayArgs {
     /// No waiting between polls at all: a day in well under a second.
     #[arg(long)]
     fast: bool,
+    /// Also draw a picture of the day into this SVG file: the raw values against what reached
+    /// Home Assistant, the rejected ones in red (docs/data-quality.md).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// The readings the picture draws, by key (comma-separated); by default the main energy
+    /// counters and power flows, at most six.
+    #[arg(long, value_name = "KEYS", value_delimiter = ',', requires = "svg")]
+    svg_keys: Vec<String>,
 }
 
 /// The profile the demo and `simulate` serve when none is named.
@@ -748,8 +756,31 @@ async fn replay(args: ReplayArgs) -> Result<()> {
     } else {
         bail!("--speed must be a positive number")
     };
-    let report = inverter_monitor::replay::run(&config, polls, pace, shutdown_on_signal()).await?;
+    let keys = (!args.svg_keys.is_empty()).then(|| args.svg_keys.clone());
+    let mut capture = args.svg.as_ref().map(|_| inverter_monitor::replay::Capture::new(keys));
+    let report =
+        inverter_monitor::replay::run_capturing(&config, polls, pace, shutdown_on_signal(), capture.as_mut())
+            .await?;
+    if let (Some(path), Some(capture)) = (&args.svg, &capture) {
+        write_svg(path, &args.recording, capture)?;
+    }
     print_out(&report.to_string())
+}
+
+/// `replay --svg`: the picture of the captured series, titled by the recording's file name
+/// (not its path, so the same recording draws the same file wherever it lies).
+fn write_svg(
+    path: &std::path::Path,
+    recording: &std::path::Path,
+    capture: &inverter_monitor::replay::Capture,
+) -> Result<()> {
+    let name = recording
+        .file_name()
+        .map_or_else(|| recording.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let picture = inverter_monitor::replay::svg::render(&format!("Replay of {name}"), capture.series());
+    std::fs::write(path, picture).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(svg = %path.display(), "picture written");
+    Ok(())
 }
 
 fn check_config(file: PathBuf) -> Result<()> {

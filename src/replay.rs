@@ -26,6 +26,7 @@ use crate::service::{Console, ServiceError, TaskError};
 use crate::transport::{self, Counters, Transport};
 
 pub mod series;
+pub mod svg;
 
 pub use series::Capture;
 
