@@ -22,6 +22,7 @@ mod poll_loop;
 mod process;
 mod record;
 mod replay;
+mod replay_svg;
 mod rtu;
 mod secrets;
 mod service;

@@ -16,7 +16,7 @@ use crate::broker::*;
 use crate::helpers::*;
 
 /// One poll of the simulator, recorded by a poller's tap over real TCP.
-async fn recorded_poll() -> Poll {
+pub(crate) async fn recorded_poll() -> Poll {
     let sim = spawn_sim(SimConfig::new(SERIAL), profile()).await;
     let (tap, mut polls) = record::Tap::new();
     let mut poller = Poller::new("house", profile(), Duration::from_secs(60), 3).recording(tap);
@@ -32,7 +32,7 @@ fn total_counter() -> (String, u16, u16) {
     (spec.def.key.clone(), spec.def.registers[0], spec.def.registers[1])
 }
 
-fn set(poll: &mut Poll, addr: u16, value: u16) {
+pub(crate) fn set(poll: &mut Poll, addr: u16, value: u16) {
     let block =
         poll.blocks.iter_mut().find(|b| addr >= b.start && usize::from(addr - b.start) < b.values.len());
     let block = block.expect("the counter is recorded");
@@ -45,7 +45,7 @@ fn get(poll: &Poll, addr: u16) -> u16 {
 
 /// `n` polls a minute apart, the total counter rising 0.1 kWh a poll; at poll 10 its high word
 /// jumps (+6553.6 kWh, a 65535-style spike), at poll 20 it reads 0 (a counter jumping back).
-fn faulty_day(first: &Poll, n: usize) -> Vec<Poll> {
+pub(crate) fn faulty_day(first: &Poll, n: usize) -> Vec<Poll> {
     let (_, low, high) = total_counter();
     let base = u32::from(get(first, high)) << 16 | u32::from(get(first, low));
     (0..n)
