@@ -12,7 +12,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::poller::{PollError, Snapshot, Update};
 use crate::profile::{Profile, RegisterBlock, RegisterSet};
-use crate::quality::Rule;
 use crate::record::Poll;
 
 /// The most series drawn by default: six small panels stay readable on one screen.
@@ -41,8 +40,9 @@ pub struct Point {
     pub raw: Option<f64>,
     /// The value the poll handed to Home Assistant; `None` when rejected or not read.
     pub published: Option<f64>,
-    /// The plausibility rule that rejected the raw value (or the whole poll), if one did.
-    pub rejected: Option<Rule>,
+    /// The name of the plausibility rule that rejected the raw value (or the whole poll), if
+    /// one did: as in the report and the metrics.
+    pub rejected: Option<&'static str>,
 }
 
 /// One reading of one inverter over the replay.
@@ -70,9 +70,9 @@ pub struct Capture {
 
 /// The rule of a poll rejected as a whole (`zero_frame`, `zero_poll`), for [`Capture::observe`]:
 /// the update a sink sees carries only the words.
-pub fn whole_poll(outcome: &Result<Snapshot, PollError>) -> Option<Rule> {
+pub fn whole_poll(outcome: &Result<Snapshot, PollError>) -> Option<&'static str> {
     match outcome {
-        Err(PollError::Rejected(rejection)) => Some(rejection.rule),
+        Err(PollError::Rejected(rejection)) => Some(rejection.rule.as_str()),
         _ => None,
     }
 }
@@ -104,7 +104,7 @@ impl Capture {
     /// Takes in one replayed poll: `poll` as recorded, decoded with `profile` (the poller's, the
     /// one the snapshot indexes into), `whole` the rule that refused the poll as a whole, and
     /// `update` what the sinks got for it.
-    pub fn observe(&mut self, profile: &Profile, poll: &Poll, whole: Option<Rule>, update: &Update) {
+    pub fn observe(&mut self, profile: &Profile, poll: &Poll, whole: Option<&'static str>, update: &Update) {
         if !self.series.iter().any(|s| s.inverter == poll.inverter) {
             self.start(profile, &poll.inverter);
         }
@@ -118,7 +118,7 @@ impl Capture {
             let raw = raw.iter().find(|(i, _)| *i == index).map(|(_, v)| *v);
             let published = snapshot.and_then(|s| s.get(&series.key)).and_then(|v| v.as_f64());
             let rejected = match snapshot {
-                Some(s) => s.rejected.iter().find(|r| r.index == Some(index)).map(|r| r.rule),
+                Some(s) => s.rejected.iter().find(|r| r.index == Some(index)).map(|r| r.rule.as_str()),
                 None => whole.filter(|_| raw.is_some()),
             };
             series.points.push(Point { time: poll.time, local: poll.local, raw, published, rejected });

@@ -251,7 +251,7 @@ fn panel(out: &mut String, series: &Series, top: f64, axis: Option<&TimeAxis>, n
             escape(&series.key),
             time.label(point.time),
             escape(&unit),
-            rule.as_str()
+            escape(rule)
         );
     }
     out.push_str("</g>\n");
@@ -292,7 +292,7 @@ fn grid(out: &mut String, time: &TimeAxis, value: &ValueAxis) {
 fn rejections(points: &[Point]) -> String {
     let mut rules: BTreeMap<&str, usize> = BTreeMap::new();
     for rule in points.iter().filter(|p| p.raw.is_some()).filter_map(|p| p.rejected) {
-        *rules.entry(rule.as_str()).or_default() += 1;
+        *rules.entry(rule).or_default() += 1;
     }
     if rules.is_empty() {
         return "none rejected".to_string();

@@ -1,7 +1,6 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::quality::Rule;
 
 fn at(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap() + TimeDelta::minutes(minute)
@@ -13,7 +12,7 @@ fn counter(n: i64, spike: i64) -> Series {
     let points = (0..n)
         .map(|i| {
             let value = 1000.0 + i as f64 * 0.1;
-            let rejected = (i == spike).then_some(Rule::MaxChange);
+            let rejected = (i == spike).then_some("max_change");
             Point {
                 time: at(i),
                 local: (at(i) + TimeDelta::hours(2)).naive_utc(),
