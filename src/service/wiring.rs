@@ -132,7 +132,8 @@ impl Wiring<'_> {
         self.tasks.spawn("status view", follow);
         let keep = crate::web::board::keep(board.clone(), data_dir, self.cancel.child_token());
         self.tasks.spawn("status page history", keep);
-        let state = WebState { board, metrics, weather, control };
+        let shard = self.config.sharding.clone();
+        let state = WebState { board, metrics, weather, control, shard };
         let serve = crate::web::serve(listener, state, http.clone(), self.cancel.child_token());
         self.tasks.spawn("http server", serve);
         tracing::info!(%bound, "HTTP: status page, /metrics, /healthz, /api/snapshot");
@@ -274,5 +275,6 @@ pub(super) fn sources(
         weather: weather.cloned(),
         control,
         writes: None,
+        shard: None,
     }
 }

@@ -25,6 +25,7 @@ mod replay;
 mod rtu;
 mod secrets;
 mod service;
+mod shard;
 mod sim_reacts;
 mod stack;
 mod totals;
