@@ -168,6 +168,15 @@ impl Wiring<'_> {
                 None => poller,
             }
         };
+        if inverters.is_empty() {
+            // A shard with nothing to poll (more shards than stacks) stays up and idle: the
+            // sinks end when the bus's last sender goes, so one is held until shutdown.
+            let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
+            self.tasks.spawn("idle shard", async move {
+                cancel.cancelled().await;
+                drop(bus);
+            });
+        }
         let mut router = writes.map(|(mqtt, counters)| Router::new(mqtt.clone(), counters));
         for stack in self.config.stacks() {
             let master = &inverters[stack[0]];

@@ -178,3 +178,25 @@ async fn check_config_lists_what_a_shard_polls_and_a_bad_shard_names_the_flag() 
         assert!(stderr.contains("--shard 3/2: the index must be below the count"), "{command:?}: {stderr}");
     }
 }
+
+/// More shards than inverters: the shard with none stays up, healthy, says what it is, and
+/// stops cleanly when asked.
+#[tokio::test]
+async fn a_shard_with_nothing_to_poll_stays_up_and_healthy() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, SERIAL)]);
+    config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
+    config.keep_shard(Shard::parse("0/2").unwrap());
+    assert!(config.inverters.is_empty(), "house is shard 1's");
+    let cancel = CancellationToken::new();
+    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let http = running.http.unwrap();
+    let task = tokio::spawn(supervised(running));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = reqwest::get(format!("http://{http}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(get(http, "/").await.contains("this instance polls 0 of the fleet's 1 inverters"));
+    assert!(!task.is_finished(), "the idle shard is still running");
+    cancel.cancel();
+    task.await.unwrap();
+}
