@@ -327,12 +327,13 @@ impl Collector for Readings {
     }
 }
 
-/// `inverter_monitor_shard_index` and `_count`: which shard this is, so a dashboard can tell
+/// `inverter_monitor_shard_index` and `inverter_monitor_shards` (not `_count`, a suffix
+/// Prometheus keeps for histograms): which shard this is, so a dashboard can tell
 /// a missing shard (fewer indices than the count says) from an idle one.
 fn encode_shard(shard: crate::config::Shard, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     let gauges = [
         ("inverter_monitor_shard_index", "This instance's shard (run --shard INDEX/COUNT)", shard.index()),
-        ("inverter_monitor_shard_count", "How many shards the fleet is split into", shard.count()),
+        ("inverter_monitor_shards", "How many shards the fleet is split into", shard.count()),
     ];
     for (name, help, value) in gauges {
         encoder.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&i64::from(value))?;

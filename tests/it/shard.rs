@@ -106,7 +106,8 @@ async fn two_shards_of_one_config_partition_the_fleet_on_one_broker() {
         }
         let metrics = get(*http, "/metrics").await;
         assert!(metrics.contains(&format!("inverter_monitor_shard_index {}", shard.index())), "{metrics}");
-        assert!(metrics.contains("inverter_monitor_shard_count 2"));
+        assert!(metrics.contains("inverter_monitor_shards 2"));
+        promtool(&metrics);
         assert!(metrics.contains("inverter_monitor_mqtt_connected 1"), "both shards stay connected");
         // None twice: a shard counts polls of its own inverters only.
         let counted: BTreeSet<String> = ["house", "garage", "shed", "barn", "north", "roof"]
