@@ -861,25 +861,35 @@ fn describe_shard(config: &Config) -> String {
 fn shutdown_on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
+    // The handlers are installed now, not when the task first runs: on the one-thread runtime
+    // that is only after the service has started and said it listens, and a SIGTERM in between
+    // (a pod moved right after its start) would end the process the default, unclean way.
+    let signalled = wait_for_signal();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         token.cancel();
     });
     cancel
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn wait_for_signal() -> impl std::future::Future<Output = ()> + Send {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let (term, interrupt) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            (Ok(mut term), Err(_)) => {
+                term.recv().await;
+            }
+            (Err(_), _) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
