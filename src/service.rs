@@ -138,6 +138,7 @@ fn sinks(
     let writes = config.inverters.iter().any(|i| i.writes).then(WriteCounters::default);
     let mut sources = wiring::sources(mqtt.as_ref(), influx.as_ref(), weather.as_ref(), control);
     sources.writes = writes.clone();
+    sources.shard = config.sharding.as_ref().map(|s| s.shard);
     let http = wiring.start_http(sources)?;
     wiring.start_pings();
     Ok((Running { tasks, mqtt, http, influx, weather }, bus, writes))

@@ -50,6 +50,8 @@ pub struct WebState {
     pub weather: Option<crate::weather::WeatherHandle>,
     /// Load control's last decisions, when consumers are configured.
     pub control: Option<crate::control::view::ControlView>,
+    /// This instance's shard, with `run --shard`.
+    pub shard: Option<crate::config::Sharding>,
 }
 
 /// The routes.
@@ -133,12 +135,16 @@ async fn status_page(State(state): State<WebState>) -> Html<String> {
     Html(page::compose(&health, &page_sections(&state, now)))
 }
 
-/// The page's sections, in order: the total of several inverters, one per inverter, then the
+/// The page's sections, in order: the shard (when sharded), the total of several inverters, one per inverter, then the
 /// weather, then load control.
 fn page_sections(state: &WebState, now: chrono::DateTime<Utc>) -> Vec<String> {
-    let mut sections: Vec<String> = state.board.read(|views| {
-        page::total(&views).into_iter().chain(views.iter().map(|view| page::inverter(view, now))).collect()
-    });
+    let mut sections: Vec<String> = state.shard.as_ref().map(sections::shard).into_iter().collect();
+    sections.extend(state.board.read(|views| {
+        page::total(&views)
+            .into_iter()
+            .chain(views.iter().map(|view| page::inverter(view, now)))
+            .collect::<Vec<_>>()
+    }));
     sections.extend(state.weather.as_ref().map(|weather| sections::weather(weather, now)));
     sections.extend(state.control.as_ref().map(sections::control));
     sections

@@ -57,6 +57,10 @@ pub struct MqttConfig {
     /// MQTT keep-alive.
     #[serde(default = "default_keep_alive", with = "humantime_serde")]
     pub keep_alive: Duration,
+    /// The shard this instance is, set by [`super::Config::keep_shard`]: it makes the client id
+    /// and the service's status topic its own, as every shard shares the broker.
+    #[serde(skip)]
+    pub shard: Option<super::Shard>,
 }
 
 fn default_host() -> String {
@@ -92,19 +96,26 @@ impl Default for MqttConfig {
             base_topic: default_base(),
             discovery: DiscoveryMode::Device,
             keep_alive: default_keep_alive(),
+            shard: None,
         }
     }
 }
 
 impl MqttConfig {
-    /// The client id, with the host name filled in.
+    /// The client id, with the host name filled in; a shard's ends in `-shard-<index>`: two
+    /// clients with one id throw each other off the broker, and shards on one host (or with
+    /// `client_id` in the one shared file) would have one.
     pub fn client_id(&self) -> String {
-        self.client_id.clone().unwrap_or_else(|| {
+        let id = self.client_id.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
             let host: String =
                 host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
             format!("inverter-monitor-{}", if host.is_empty() { "local" } else { &host })
-        })
+        });
+        match self.shard {
+            Some(shard) => format!("{id}-shard-{}", shard.index()),
+            None => id,
+        }
     }
 
     /// The password: from `password_file` if set, else `password`.

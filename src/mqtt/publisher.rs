@@ -112,6 +112,8 @@ pub(crate) struct Publisher {
     devices: Vec<ServiceDevice>,
     connected: bool,
     orphans_cleared: bool,
+    /// This shard and what the others publish: their devices are not orphans here.
+    sharding: Option<crate::config::Sharding>,
     rediscover_at: Option<Instant>,
     rediscovery_delay: RangeInclusive<Duration>,
     dropped: u64,
@@ -142,6 +144,7 @@ impl Publisher {
             devices: Vec::new(),
             connected: false,
             orphans_cleared: false,
+            sharding: config.sharding.clone(),
             rediscover_at: None,
             rediscovery_delay: REDISCOVERY_DELAY,
             dropped: 0,

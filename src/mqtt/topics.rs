@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <base>/status                          online/offline, retained; the service's last will
+//! <base>/status/shard-<i>                the same, of shard i when sharded (`run --shard i/n`)
 //! <base>/<inverter>/availability         online/offline, retained; offline after N failed polls
 //! <base>/<inverter>/state                retained JSON of the latest accepted readings
 //! <base>/<inverter>/diagnostics          retained JSON of the service's own statistics
@@ -37,17 +38,24 @@ pub(crate) const CONTROL: &str = "control";
 pub struct Topics {
     prefix: String,
     base: String,
+    /// The service's availability: one topic per instance, so a shard that dies marks its own
+    /// inverters unavailable, not the other shards'.
+    status: String,
 }
 
 impl Topics {
     /// Topics under discovery prefix `prefix` and base topic `base`.
     pub fn new(prefix: &str, base: &str) -> Self {
-        Self { prefix: prefix.to_string(), base: base.to_string() }
+        Self { prefix: prefix.to_string(), base: base.to_string(), status: format!("{base}/status") }
     }
 
-    /// The topics of a broker configuration.
+    /// The topics of a broker configuration; a shard's status topic is its own.
     pub fn of(mqtt: &MqttConfig) -> Self {
-        Self::new(&mqtt.discovery_prefix, &mqtt.base_topic)
+        let topics = Self::new(&mqtt.discovery_prefix, &mqtt.base_topic);
+        match mqtt.shard {
+            Some(shard) => Self { status: format!("{}/shard-{}", topics.status, shard.index()), ..topics },
+            None => topics,
+        }
     }
 
     /// The base topic, which also names the service's own devices.
@@ -57,7 +65,7 @@ impl Topics {
 
     /// The service's availability, carried by its last will.
     pub fn status(&self) -> String {
-        format!("{}/status", self.base)
+        self.status.clone()
     }
 
     /// Home Assistant's birth and last-will topic.
@@ -150,6 +158,14 @@ mod tests {
     fn topics_follow_the_documented_layout() {
         let t = Topics::new("homeassistant", "inverter-monitor");
         assert_eq!(t.status(), "inverter-monitor/status");
+        let shard = crate::config::Shard::parse("2/3").unwrap();
+        let sharded = MqttConfig { shard: Some(shard), ..MqttConfig::default() };
+        assert_eq!(Topics::of(&sharded).status(), "inverter-monitor/status/shard-2");
+        assert_eq!(
+            Topics::of(&sharded).state("house"),
+            "inverter-monitor/house/state",
+            "no other topic moves"
+        );
         assert_eq!(t.state("house"), "inverter-monitor/house/state");
         assert_eq!(
             t.device_config("inverter_monitor_2306178901"),

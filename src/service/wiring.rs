@@ -132,7 +132,8 @@ impl Wiring<'_> {
         self.tasks.spawn("status view", follow);
         let keep = crate::web::board::keep(board.clone(), data_dir, self.cancel.child_token());
         self.tasks.spawn("status page history", keep);
-        let state = WebState { board, metrics, weather, control };
+        let shard = self.config.sharding.clone();
+        let state = WebState { board, metrics, weather, control, shard };
         let serve = crate::web::serve(listener, state, http.clone(), self.cancel.child_token());
         self.tasks.spawn("http server", serve);
         tracing::info!(%bound, "HTTP: status page, /metrics, /healthz, /api/snapshot");
@@ -167,6 +168,15 @@ impl Wiring<'_> {
                 None => poller,
             }
         };
+        if inverters.is_empty() {
+            // A shard with nothing to poll (more shards than stacks) stays up and idle: the
+            // sinks end when the bus's last sender goes, so one is held until shutdown.
+            let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
+            self.tasks.spawn("idle shard", async move {
+                cancel.cancelled().await;
+                drop(bus);
+            });
+        }
         let mut router = writes.map(|(mqtt, counters)| Router::new(mqtt.clone(), counters));
         for stack in self.config.stacks() {
             let master = &inverters[stack[0]];
@@ -274,5 +284,6 @@ pub(super) fn sources(
         weather: weather.cloned(),
         control,
         writes: None,
+        shard: None,
     }
 }

@@ -54,6 +54,8 @@ pub struct ScrapeSources {
     pub control: Option<crate::control::view::ControlView>,
     /// Write commands by inverter, key and outcome (when an inverter has writes on).
     pub writes: Option<crate::writes::WriteCounters>,
+    /// This instance's shard (with `run --shard`).
+    pub shard: Option<crate::config::Shard>,
 }
 
 /// Something that reports metrics at scrape time, each as (name, help, value).
@@ -318,8 +320,25 @@ impl Collector for Readings {
         if let Some(counters) = &self.sources.writes {
             encode_writes(counters, &mut encoder)?;
         }
+        if let Some(shard) = self.sources.shard {
+            encode_shard(shard, &mut encoder)?;
+        }
         Ok(())
     }
+}
+
+/// `inverter_monitor_shard_index` and `inverter_monitor_shards` (not `_count`, a suffix
+/// Prometheus keeps for histograms): which shard this is, so a dashboard can tell
+/// a missing shard (fewer indices than the count says) from an idle one.
+fn encode_shard(shard: crate::config::Shard, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    let gauges = [
+        ("inverter_monitor_shard_index", "This instance's shard (run --shard INDEX/COUNT)", shard.index()),
+        ("inverter_monitor_shards", "How many shards the fleet is split into", shard.count()),
+    ];
+    for (name, help, value) in gauges {
+        encoder.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&i64::from(value))?;
+    }
+    Ok(())
 }
 
 /// `inverter_monitor_writes_total{inverter,key,outcome}`: every write command's end.

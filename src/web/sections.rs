@@ -1,5 +1,6 @@
 //! The status page's weather and load control sections, read from the same handles the
-//! metrics use, at the time of the request. Each returns its whole `<section>`.
+//! metrics use, at the time of the request; each returns its whole `<section>`. And the line
+//! that says which shard the page is of.
 
 use std::fmt::Write;
 
@@ -74,6 +75,16 @@ pub(super) fn control(control: &ControlView) -> String {
     }
     html.push_str("</table></section>");
     html
+}
+
+/// Which shard this instance is, so a page reached through a load balancer says which one it
+/// shows, and that the fleet's other inverters are on the other shards' pages.
+pub(super) fn shard(sharding: &crate::config::Sharding) -> String {
+    let here = sharding.fleet - sharding.elsewhere.len();
+    format!(
+        "<p>Shard <b>{}</b>: this instance polls {here} of the fleet's {} inverters; the other shards show the rest.</p>",
+        sharding.shard, sharding.fleet
+    )
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod replay_svg;
 mod rtu;
 mod secrets;
 mod service;
+mod shard;
 mod sim_reacts;
 mod stack;
 mod totals;

@@ -119,6 +119,12 @@ impl Publisher {
         let configured: Vec<String> =
             self.inverters.keys().cloned().chain(self.devices.iter().map(|d| d.key.clone())).collect();
         for name in self.ledger.orphans(&configured) {
+            // Another shard publishes it now (the fleet was resharded): only forget it here.
+            if self.sharding.as_ref().is_some_and(|s| s.publishes_elsewhere(&name)) {
+                tracing::info!(device = %name, "published by another shard now");
+                self.ledger.set(&name, None);
+                continue;
+            }
             let entry = self.ledger.get(&name).cloned().unwrap_or_default();
             let inverter_topics = self.orphan_topics(&name);
             for topic in entry.topics.iter().chain(&inverter_topics).chain(&entry.retained) {

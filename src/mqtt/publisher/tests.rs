@@ -163,6 +163,37 @@ fn orphans_are_cleared_once_on_the_first_connect() {
     assert_eq!(removed(&connected(&mut p)), Vec::<String>::new());
 }
 
+/// After a reshard, a device another shard now publishes is forgotten here, never removed
+/// from Home Assistant (which would race the other shard's announcement); one that left the
+/// config is removed as ever.
+#[test]
+fn a_shard_removes_only_what_left_the_fleet() {
+    // house on shard 1 of 2 with the service parts; garage and barn on shard 0.
+    let fleet = ["house", "garage", "barn"].map(|n| InverterConfig::new(n, n, 8899, 2_712_345_678));
+    let mut config = Config::new(fleet.to_vec());
+    config.keep_shard(crate::config::Shard::parse("0/2").unwrap());
+    assert_eq!(config.inverters.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["garage", "barn"]);
+    let mut ledger = Ledger::default();
+    for name in ["house", "gone", "@weather"] {
+        let topic = format!("homeassistant/device/{name}/config");
+        ledger.set(name, Some(Entry { topics: vec![topic], ..Entry::default() }));
+    }
+    let mut p = with_config(&config, "device", ledger);
+    let mut gone = removed(&connected(&mut p));
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            "homeassistant/device/gone/config",
+            "inverter-monitor/gone/availability",
+            "inverter-monitor/gone/diagnostics",
+            "inverter-monitor/gone/state",
+        ]
+    );
+    assert_eq!(p.ledger.get("house"), None, "forgotten: shard 1 keeps its own ledger of it");
+    assert_eq!(p.ledger.get("@weather"), None);
+}
+
 #[test]
 fn home_assistants_birth_brings_rediscovery_after_the_delay() {
     let delay = Duration::from_millis(700);
