@@ -11,6 +11,7 @@ fn poll() -> Poll {
         identity: "1".into(),
         blocks: vec![Block { start: 10, values: vec![1, 2, 3] }],
         refused: vec![Refused { start: 600, count: 8, modbus: None, logger: Some([5, 0]) }],
+        failed: None,
     }
 }
 
