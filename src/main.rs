@@ -112,6 +112,10 @@ struct ReplayArgs {
     /// No waiting between polls at all: a day in well under a second.
     #[arg(long)]
     fast: bool,
+    /// Judge the first polls by the total counters the last replay with this data_dir kept,
+    /// as a restarted service does: for replaying a day in parts.
+    #[arg(long)]
+    resume: bool,
 }
 
 /// The profile the demo and `simulate` serve when none is named.
@@ -748,7 +752,11 @@ async fn replay(args: ReplayArgs) -> Result<()> {
     } else {
         bail!("--speed must be a positive number")
     };
-    let report = inverter_monitor::replay::run(&config, polls, pace, shutdown_on_signal()).await?;
+    let report = if args.resume {
+        inverter_monitor::replay::resume(&config, polls, pace, shutdown_on_signal()).await?
+    } else {
+        inverter_monitor::replay::run(&config, polls, pace, shutdown_on_signal()).await?
+    };
     print_out(&report.to_string())
 }
 

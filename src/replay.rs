@@ -145,8 +145,12 @@ impl Recorded {
 
 impl Transport for Recorded {
     fn call(&mut self, request: &Request) -> impl Future<Output = Result<Answer, transport::Error>> + Send {
-        let answer = self.answer(request);
-        async move { Ok(answer) }
+        // A poll the logger did not answer fails as it did, with the recorded reason.
+        let answer = match self.poll.as_ref().and_then(|p| p.failed.as_deref()) {
+            Some(why) => Err(transport::Error::Io(std::io::Error::other(format!("recorded: {why}")))),
+            None => Ok(self.answer(request)),
+        };
+        async move { answer }
     }
 
     fn counters(&self) -> &Counters {
@@ -164,6 +168,10 @@ struct Replayed {
 /// Replays `polls` through the sinks of `config` at `pace`, until done or `cancel`; returns the
 /// report once the sinks have taken every update and stopped.
 ///
+/// The total counters are judged afresh, as by a service that never ran before, and kept at
+/// the end in `<data_dir>/replay` (a directory of the replay's own: a replay never touches the
+/// running service's), for [`resume`].
+///
 /// # Errors
 /// A recorded profile that does not exist, or sinks that cannot start or fail.
 pub async fn run(
@@ -172,6 +180,45 @@ pub async fn run(
     pace: Pace,
     cancel: CancellationToken,
 ) -> Result<Report, ReplayError> {
+    replay(config, polls, pace, false, cancel).await
+}
+
+/// [`run`] continued: the first polls are judged by the total counters the last replay with
+/// this `data_dir` kept, as a restarted service judges them by what it kept (`replay
+/// --resume`): a spike or a step back right after the restart is rejected.
+///
+/// # Errors
+/// As [`run`].
+pub async fn resume(
+    config: &Config,
+    polls: Vec<Poll>,
+    pace: Pace,
+    cancel: CancellationToken,
+) -> Result<Report, ReplayError> {
+    replay(config, polls, pace, true, cancel).await
+}
+
+/// Where a replay keeps its total counters: emptied first unless `resume`.
+fn kept_totals(config: &Config, resume: bool) -> std::path::PathBuf {
+    let dir = config.data_dir.join("replay");
+    if !resume
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), "the last replay's totals stay: {e}");
+    }
+    dir
+}
+
+/// [`run`] or, with `resume`, [`resume`].
+async fn replay(
+    config: &Config,
+    polls: Vec<Poll>,
+    pace: Pace,
+    resume: bool,
+    cancel: CancellationToken,
+) -> Result<Report, ReplayError> {
+    let kept = kept_totals(config, resume);
     let profiles = config.profiles()?;
     let stop = cancel.child_token();
     let (running, bus) = crate::service::start_sinks(config, Console::Quiet, &stop, BUS)?;
@@ -189,7 +236,9 @@ pub async fn run(
         previous = Some(poll.time);
         let inverter = match inverters.entry(poll.inverter.clone()) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => e.insert(replayed(config, &profiles, &poll)?),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(replayed(config, &profiles, &poll, &kept)?)
+            }
         };
         let (time, local) = (poll.time, poll.local);
         inverter.transport.serve(poll);
@@ -203,6 +252,7 @@ pub async fn run(
         }
         send(&bus, update).await;
     }
+    inverters.values_mut().for_each(|i| i.poller.save_totals());
     drain(&bus).await;
     report.elapsed = started.elapsed();
     stop.cancel();
@@ -211,12 +261,20 @@ pub async fn run(
 }
 
 /// The replayed inverter of `poll`: the configured one of that name (else a bare one), with the
-/// recorded profile, so nothing is detected again; never writing, never setting its clock.
-fn replayed(config: &Config, profiles: &Profiles, poll: &Poll) -> Result<Replayed, ProfileError> {
+/// recorded profile, so nothing is detected again; never writing, never setting its clock;
+/// keeping its totals in `kept`, and knowing night as the service does.
+fn replayed(
+    config: &Config,
+    profiles: &Profiles,
+    poll: &Poll,
+    kept: &std::path::Path,
+) -> Result<Replayed, ProfileError> {
     let configured = config.inverters.iter().find(|i| i.name == poll.inverter);
     let base = configured.cloned().unwrap_or_else(|| InverterConfig::new(&poll.inverter, "recording", 0, 0));
     let inverter = InverterConfig { profile: poll.profile.clone(), writes: false, clock_sync: false, ..base };
-    let poller = Poller::for_inverter(&inverter, profiles)?;
+    let poller = Poller::for_inverter(&inverter, profiles)?
+        .keeping_totals(kept)
+        .with_sun(crate::service::sun_down(config));
     // As the MQTT sink keeps it: a value no longer accepted leaves after three intervals.
     let state = StateCache::new(inverter.interval * 3);
     Ok(Replayed { poller, transport: Recorded::default(), state })
