@@ -321,3 +321,24 @@ fn simulate_record_day_writes_the_generators_day_and_replay_fast_says_how_long_i
     assert!(report.contains("polls replayed:    144 ") && report.contains("took:"), "{report}");
     let _ = std::io::stdout().flush();
 }
+
+#[tokio::test]
+async fn a_poll_the_logger_does_not_answer_is_recorded_as_failed_with_why() {
+    // A port nothing listens on: the logger is away (or asleep).
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let (tap, mut polls) = inverter_monitor::record::Tap::new();
+    let mut poller = inverter_monitor::poller::Poller::new(
+        "micro",
+        profile("deye_micro"),
+        std::time::Duration::from_secs(60),
+        3,
+    )
+    .recording(tap);
+    let mut link = crate::helpers::link(addr, crate::helpers::fast_settings());
+    let now = Utc::now();
+    assert!(poller.poll_once(&mut link, now, now.naive_utc()).await.is_err());
+    let recorded = polls.try_recv().expect("the failed poll was recorded");
+    assert_eq!((recorded.time, recorded.profile.as_str(), recorded.blocks.len()), (now, "deye_micro", 0));
+    let why = recorded.failed.expect("it says why");
+    assert!(why.contains("127.0.0.1"), "{why}");
+}
