@@ -8,6 +8,9 @@
 //!   midnight, by its clock run on from the last poll), so a total never goes
 //!   unavailable → 0 → total and never poisons the long-term statistics;
 //! - the power the inverter makes from the sun ([`ReadingDef::reads_zero_at_night`]) reads 0 W;
+//! - the device's identity (the profile's serial, model and firmware readings) is kept: it does
+//!   not change overnight, and without it Home Assistant would be sent the device anew twice a
+//!   day;
 //! - everything else (voltages, temperatures, status) is left out, so it goes unknown, never
 //!   frozen;
 //! - availability is not touched: the inverter stays online.
@@ -132,7 +135,11 @@ pub(super) fn asleep(last: &Snapshot, now: DateTime<Utc>, link: Counters) -> Sna
         .readings
         .iter()
         .filter_map(|r| {
-            let value = night_value(&last.profile.readings[r.index].def, &r.value, new_day)?;
+            let def = &last.profile.readings[r.index].def;
+            if is_device_key(&last.profile, &def.key) {
+                return Some(r.clone());
+            }
+            let value = night_value(def, &r.value, new_day)?;
             Some(Reading { index: r.index, value })
         })
         .collect();
@@ -147,6 +154,12 @@ pub(super) fn asleep(last: &Snapshot, now: DateTime<Utc>, link: Counters) -> Sna
         link,
         ..last.clone()
     }
+}
+
+/// Whether `key` names the device in `profile`'s header: its serial, model or firmware.
+fn is_device_key(profile: &crate::profile::Profile, key: &str) -> bool {
+    let device = &profile.header.device;
+    device.serial.iter().chain(&device.model).chain(&device.firmware).any(|k| k == key)
 }
 
 /// What reading `def`, last read as `value`, shows while the logger sleeps; `None`: unknown.

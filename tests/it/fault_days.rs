@@ -34,13 +34,13 @@ fn solstice() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 6, 21).unwrap()
 }
 
-fn config_with_mqtt(data_dir: &std::path::Path, base: &str) -> Config {
+fn config_with_mqtt(data_dir: &std::path::Path, base: &str, prefix: &str) -> Config {
     let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, 1)]);
     config.data_dir = data_dir.to_path_buf();
     config.mqtt = Some(MqttConfig {
         host: broker().ip().to_string(),
         port: broker().port(),
-        discovery_prefix: unique("ha"),
+        discovery_prefix: prefix.to_string(),
         base_topic: base.to_string(),
         client_id: Some(unique("faultday")),
         ..MqttConfig::default()
@@ -53,6 +53,8 @@ struct Published {
     report: Report,
     states: Vec<Json>,
     availability: Vec<String>,
+    /// Device discovery messages.
+    discovery: usize,
     log: String,
 }
 
@@ -76,6 +78,7 @@ struct Rig {
     observer: Observer,
     state: String,
     availability: String,
+    discovery: String,
     _dir: tempfile::TempDir,
 }
 
@@ -83,9 +86,12 @@ impl Rig {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let base = unique("im");
+        let prefix = unique("ha");
         let (state, availability) = (format!("{base}/house/state"), format!("{base}/house/availability"));
-        let observer = Observer::new(&[state.clone(), availability.clone()]).await;
-        Self { config: config_with_mqtt(dir.path(), &base), observer, state, availability, _dir: dir }
+        let filter = format!("{prefix}/device/+/config");
+        let observer = Observer::new(&[state.clone(), availability.clone(), filter]).await;
+        let config = config_with_mqtt(dir.path(), &base, &prefix);
+        Self { config, observer, state, availability, discovery: format!("{prefix}/device/"), _dir: dir }
     }
 
     /// Replays `polls` at --fast (continuing from the last replay's totals with `resume`) and
@@ -107,19 +113,22 @@ impl Rig {
         };
         let report = report.unwrap();
         drop(guard);
-        let (mut states, mut availability) = (Vec::new(), Vec::new());
+        let (mut states, mut availability, mut discovery) = (Vec::new(), Vec::new(), 0);
         while states.len() < report.state_messages {
-            let (state, avail) = (&self.state, &self.availability);
-            let seen =
-                self.observer.wait_for("a state message", |s| s.topic == *state || s.topic == *avail).await;
+            let (state, avail, device) = (&self.state, &self.availability, &self.discovery);
+            let ours =
+                |s: &Seen| s.topic == *state || s.topic == *avail || s.topic.starts_with(device.as_str());
+            let seen = self.observer.wait_for("a state message", ours).await;
             if seen.topic == self.state {
                 states.push(seen.json());
-            } else {
+            } else if seen.topic == self.availability {
                 availability.push(String::from_utf8_lossy(&seen.payload).to_string());
+            } else {
+                discovery += 1;
             }
         }
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        Published { report, states, availability, log }
+        Published { report, states, availability, discovery, log }
     }
 }
 
@@ -261,6 +270,7 @@ async fn a_pv_only_logger_asleep_at_night_is_no_outage_and_logs_one_line_at_each
     let seen = rig.replay(&day.polls, false).await;
 
     assert!(!seen.availability.iter().any(|a| a == "offline"), "{:?}", seen.availability);
+    assert_eq!(seen.discovery, 1, "the device is announced once, not again at dusk or dawn");
     assert_eq!(seen.report.state_messages, 1440, "a state message for every poll, asleep or not");
     let recorded = by_time(&day.polls);
     let asleep: Vec<&Json> = seen.states.iter().filter(|s| recorded[&time_of(s)].failed.is_some()).collect();

@@ -37,6 +37,10 @@ fn asleep_keeps_the_counters_reads_no_sun_power_and_leaves_the_rest_unknown() {
     assert_eq!(value(&night, "inverter_power"), Some(0.0));
     assert_eq!(value(&night, "grid_voltage"), None, "unknown, not frozen");
     assert_eq!(value(&night, "rated_power"), None, "a fact, not sun power");
+    for key in ["inverter_serial", "device_type", "control_board_firmware", "comm_board_firmware"] {
+        assert_eq!(night.get(key), last.get(key), "{key}: the device is the same at night");
+        assert!(night.get(key).is_some(), "{key}");
+    }
     assert_eq!(night.time, last.time + TimeDelta::hours(3));
     assert_eq!(night.local, last.local + TimeDelta::hours(3), "the inverter's clock runs on");
 
