@@ -15,6 +15,9 @@
 //!   frozen;
 //! - availability is not touched: the inverter stays online.
 //!
+//! A night snapshot is an ordinary `Update::Polled` (every sink takes it unchanged) that made no
+//! reads: `reads == 0` tells it from a poll.
+//!
 //! "Night": with a site location (`[weather]` latitude and longitude) the sun is below
 //! [`LOW_SUN_DEG`]; without one, the last good poll before the logger went dark made at most
 //! [`NEAR_ZERO_W`] (the sun was setting), and the night lasts at most [`LONGEST_NIGHT`]. A logger
