@@ -22,6 +22,7 @@ use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::report;
 use inverter_monitor::service::{self, Console};
+use inverter_monitor::sim::day::{Day, DayFaults};
 use inverter_monitor::sim::{self, Faults, Pty, SimConfig, SimWire, Simulator};
 use inverter_monitor::transport::{Link, Parity};
 use inverter_monitor::{demo_broker, discover};
@@ -66,7 +67,7 @@ enum Command {
     /// Find Solarman loggers on the local network (UDP port 48899) and print a config block.
     Discover(DiscoverArgs),
     /// Run the simulated logger alone, for pointing other tools at it.
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// Poll the configured inverters and append every poll's raw registers to a file, one JSON
     /// line each, until Ctrl-C or SIGTERM; nothing is published. For a bug report or a replay.
     Record {
@@ -116,6 +117,10 @@ struct ReplayArgs {
     /// No waiting between polls at all: a day in well under a second.
     #[arg(long)]
     fast: bool,
+    /// Judge the first polls by the total counters the last replay with this data_dir kept,
+    /// as a restarted service does: for replaying a day in parts.
+    #[arg(long)]
+    resume: bool,
     /// Also draw a picture of the day into this SVG file: the raw values against what reached
     /// Home Assistant, the rejected ones in red (docs/data-quality.md).
     #[arg(long, value_name = "FILE")]
@@ -317,6 +322,32 @@ struct SimulateArgs {
     /// --listen address. Off by default; 48899 is the port real loggers use.
     #[arg(long)]
     discovery_port: Option<u16>,
+    /// Serve nothing: write a whole recorded day of the simulated inverter to this file (the
+    /// `record` format, one line per poll), for `replay`. Takes --date, --fault, --interval,
+    /// --utc-offset and --seed.
+    #[arg(long, value_name = "FILE")]
+    record_day: Option<PathBuf>,
+    /// The UTC day --record-day records, 00:00 to 24:00.
+    #[arg(long, requires = "record_day", value_name = "YYYY-MM-DD")]
+    date: Option<chrono::NaiveDate>,
+    /// The faults of the recorded day, comma-separated: spikes, zero-frames, counter-back,
+    /// midnight-utc, dark-night, or all.
+    #[arg(long, requires = "record_day", default_value = "", value_parser = parse_day_faults)]
+    fault: DayFaults,
+    /// Time between the recorded polls.
+    #[arg(long, requires = "record_day", default_value = "60s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// The inverter's clock offset from UTC, e.g. +10:00 (default: UTC, or +10:00 with
+    /// midnight-utc).
+    #[arg(long, requires = "record_day", value_name = "+HH:MM", allow_hyphen_values = true)]
+    utc_offset: Option<chrono::FixedOffset>,
+    /// Seeds the house's noise and where the faults go.
+    #[arg(long, requires = "record_day", default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_day_faults(text: &str) -> Result<DayFaults, String> {
+    text.parse().map_err(|e: inverter_monitor::sim::day::DayError| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -441,7 +472,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Demo { interval, profile, http, mqtt } => demo(interval, &profile, http, mqtt).await,
         Command::Read(args) => read(args).await,
         Command::Discover(args) => find_loggers(args).await,
-        Command::Simulate(args) => simulate(args).await,
+        Command::Simulate(args) => simulate(*args).await,
         Command::CheckConfig { file, shard } => check_config(file, &shard),
         Command::Record { config, out } => record(config, out).await,
         Command::Replay(args) => replay(args).await,
@@ -690,6 +721,9 @@ fn serial_inverter(line: &LineArgs) -> Result<InverterConfig> {
 async fn simulate(args: SimulateArgs) -> Result<()> {
     init_logging(&LogConfig::default(), false);
     let profile = args.source.served()?;
+    if let Some(out) = &args.record_day {
+        return record_day(&args, profile, out);
+    }
     let mut config = SimConfig::new(args.serial);
     config.wire = match (args.source.protocol(Protocol::Solarman), &args.pty) {
         (Protocol::Solarman, _) => SimWire::Solarman,
@@ -737,6 +771,34 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
         Arc::new(Simulator::new(unit, profile.clone()))
     });
     sim::serve_stack(listener, units.collect(), cancel).await?;
+    Ok(())
+}
+
+/// `simulate --record-day`: a whole day of polls, with faults, written at once; no TCP, no
+/// waiting.
+fn record_day(
+    args: &SimulateArgs,
+    profile: Arc<inverter_monitor::profile::Profile>,
+    out: &std::path::Path,
+) -> Result<()> {
+    let Some(date) = args.date else { bail!("--record-day needs --date YYYY-MM-DD") };
+    let interval = chrono::TimeDelta::from_std(args.interval).context("--interval")?;
+    let day = Day {
+        interval,
+        utc_offset: args.utc_offset,
+        faults: args.fault,
+        seed: args.seed,
+        ..Day::new(profile, date)
+    };
+    let made = day.polls()?;
+    let mut text = String::new();
+    for poll in &made.polls {
+        text.push_str(&poll.to_line());
+        text.push('\n');
+    }
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    let dark = made.polls.iter().filter(|p| p.failed.is_some()).count();
+    tracing::info!(file = %out.display(), polls = made.polls.len(), dark, faults = ?made.injected, clock = %day.offset(), "fault day recorded");
     Ok(())
 }
 
@@ -799,9 +861,9 @@ async fn replay(args: ReplayArgs) -> Result<()> {
     };
     let keys = (!args.svg_keys.is_empty()).then(|| args.svg_keys.clone());
     let mut capture = args.svg.as_ref().map(|_| inverter_monitor::replay::Capture::new(keys));
+    let options = inverter_monitor::replay::Options { resume: args.resume, capture: capture.as_mut() };
     let report =
-        inverter_monitor::replay::run_capturing(&config, polls, pace, shutdown_on_signal(), capture.as_mut())
-            .await?;
+        inverter_monitor::replay::replay(&config, polls, pace, shutdown_on_signal(), options).await?;
     if let (Some(path), Some(capture)) = (&args.svg, &capture) {
         write_svg(path, &args.recording, capture)?;
     }

@@ -10,6 +10,7 @@
 mod availability;
 mod clock;
 mod detection;
+mod night;
 mod packs;
 mod snapshot;
 mod stack;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use availability::{Availability, Change};
 pub use detection::DetectFailure;
+pub use night::{LONGEST_NIGHT, LOW_SUN_DEG, NEAR_ZERO_W, SunDown};
 pub use snapshot::{PollFailure, PowerFlows, Snapshot, Update, direction, identity, sanitize};
 pub use stack::{Member, run_stack, run_stack_with_writes};
 pub use status::{InverterStatus, Statuses};
@@ -127,6 +129,8 @@ pub struct Poller {
     tap: Option<crate::record::Tap>,
     /// With a data dir: the total counters kept across restarts.
     totals: Option<totals::Totals>,
+    /// A PV-only logger asleep at night (module `night`).
+    night: night::Night,
 }
 
 impl Poller {
@@ -174,6 +178,7 @@ impl Poller {
             clock: None,
             tap: None,
             totals: None,
+            night: night::Night::default(),
         }
     }
 
@@ -240,6 +245,12 @@ impl Poller {
         Self { totals: Some(totals), ..self }
     }
 
+    /// Knows night by `sun` (the site's sun, when the configuration has a location), for a
+    /// profile whose logger sleeps at night; without, by the fallback of module `night`.
+    pub fn with_sun(self, sun: Option<SunDown>) -> Self {
+        Self { night: night::Night::new(sun), ..self }
+    }
+
     /// Writes the kept total counters now: at shutdown.
     pub fn save_totals(&mut self) {
         if let (Some(totals), Some(profile)) = (&mut self.totals, self.family.profile()) {
@@ -304,7 +315,14 @@ impl Poller {
     ) -> Result<Snapshot, PollError> {
         let started = Instant::now();
         let (profile, choice) = self.family(transport).await?;
-        let (regs, refused) = self.read_all(&profile, transport).await?;
+        let (regs, refused) = match self.read_all(&profile, transport).await {
+            Ok(read) => read,
+            Err(PollError::Transport(error)) => {
+                self.tape_failed(&profile, &error, now, local);
+                return Err(PollError::Transport(error));
+            }
+            Err(error) => return Err(error),
+        };
         let whole = Quality::zero_frame(&profile, &regs);
         let (readings, errors) = profile.decode(&regs);
         let local = inverter_clock(&profile, &readings).unwrap_or(local);
@@ -365,6 +383,29 @@ impl Poller {
             identity: self.identity.to_string(),
             blocks: regs.into_blocks().into_iter().map(Into::into).collect(),
             refused: refused.iter().map(|(block, e)| crate::record::Refused::of(*block, *e)).collect(),
+            failed: None,
+        });
+    }
+
+    /// Hands the recorder a poll the logger did not answer, and why: a replay meets the same
+    /// silence (a logger asleep at night, an outage).
+    fn tape_failed(
+        &self,
+        profile: &Profile,
+        error: &transport::Error,
+        now: DateTime<Utc>,
+        local: NaiveDateTime,
+    ) {
+        let Some(tap) = &self.tap else { return };
+        tap.offer(crate::record::Poll {
+            time: now,
+            local,
+            inverter: self.name.to_string(),
+            profile: profile.id().to_string(),
+            identity: self.identity.to_string(),
+            blocks: Vec::new(),
+            refused: Vec::new(),
+            failed: Some(error.to_string()),
         });
     }
 
@@ -559,6 +600,12 @@ pub fn announce<T: Transport>(
     outcome: Result<Snapshot, PollError>,
     now: DateTime<Utc>,
 ) -> Update {
+    if let Err(PollError::Transport(error)) = &outcome
+        && let Some(snapshot) = poller.night.failed(&poller.name, now, transport.counters().clone(), error)
+    {
+        // Asleep at night: no outage to count, nothing to log but the night's one line.
+        return Update::Polled { snapshot: Arc::new(snapshot), change: None };
+    }
     let change = poller.record(outcome.is_ok());
     let name = poller.name.clone();
     if let Some(change) = change {
@@ -571,7 +618,9 @@ pub fn announce<T: Transport>(
                 tracing::warn!(inverter = %name, reading = key, rule = r.rule.as_str(), "reading rejected: {}", r.reason);
             }
             tracing::debug!(inverter = %name, readings = snapshot.readings.len(), duration = ?snapshot.duration, "poll ok");
-            Update::Polled { snapshot: Arc::new(snapshot), change }
+            let snapshot = Arc::new(snapshot);
+            poller.night.saw(&name, &snapshot);
+            Update::Polled { snapshot, change }
         }
         Err(error) => {
             let consecutive_failures = poller.consecutive_failures();

@@ -10,7 +10,8 @@
 //! A line looks like
 //! `{"time":"2026-06-01T12:00:00Z","local":"2026-06-01T14:00:00","inverter":"deye",
 //! "profile":"deye_sg01lp1","identity":"2305178010","blocks":[{"start":0,"values":[…]}],
-//! "refused":[{"start":600,"count":8,"modbus":2}]}`.
+//! "refused":[{"start":600,"count":8,"modbus":2}]}`; a poll the logger did not answer has no
+//! blocks and says why: `…,"blocks":[],"failed":"no answer within 5s"}`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -65,10 +66,16 @@ pub struct Poll {
     /// The inverter's identity (its serial, else the logger's, else its name).
     pub identity: String,
     /// The blocks read, registers exactly as the inverter answered.
+    #[serde(default)]
     pub blocks: Vec<Block>,
     /// The reads the inverter or logger refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<Refused>,
+    /// Why the poll read nothing at all, when the logger did not answer (a timeout, a refused
+    /// connect, a logger asleep at night); `blocks` is then empty. Absent on every poll that
+    /// read something, and in recordings made before failed polls were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// Consecutive registers from `start`.

@@ -67,6 +67,9 @@ pub struct Report {
     pub polls: usize,
     /// Polls that produced no snapshot (a whole-poll rule, or nothing readable).
     pub failed: usize,
+    /// Of those, polls the logger slept through at night, published by the night rule
+    /// (`poller::night`: totals kept, sun power 0 W).
+    pub night: usize,
     /// Rejections by rule: readings, and whole polls (`zero_frame`, `zero_poll`).
     pub rejected: BTreeMap<&'static str, u64>,
     /// Counter values (total and daily) that passed the counter checks.
@@ -81,7 +84,11 @@ pub struct Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "polls replayed:    {} ({} without a snapshot)", self.polls, self.failed)?;
+        write!(f, "polls replayed:    {} ({} without a snapshot", self.polls, self.failed)?;
+        if self.night > 0 {
+            write!(f, ", {} of them published by the night rule", self.night)?;
+        }
+        writeln!(f, ")")?;
         writeln!(f, "counters checked:  {}", self.counters_checked)?;
         if self.rejected.is_empty() {
             writeln!(f, "rejected:          none")?;
@@ -150,8 +157,12 @@ impl Recorded {
 
 impl Transport for Recorded {
     fn call(&mut self, request: &Request) -> impl Future<Output = Result<Answer, transport::Error>> + Send {
-        let answer = self.answer(request);
-        async move { Ok(answer) }
+        // A poll the logger did not answer fails as it did, with the recorded reason.
+        let answer = match self.poll.as_ref().and_then(|p| p.failed.as_deref()) {
+            Some(why) => Err(transport::Error::Io(std::io::Error::other(format!("recorded: {why}")))),
+            None => Ok(self.answer(request)),
+        };
+        async move { answer }
     }
 
     fn counters(&self) -> &Counters {
@@ -169,6 +180,10 @@ struct Replayed {
 /// Replays `polls` through the sinks of `config` at `pace`, until done or `cancel`; returns the
 /// report once the sinks have taken every update and stopped.
 ///
+/// The total counters are judged afresh, as by a service that never ran before, and kept at
+/// the end in `<data_dir>/replay` (a directory of the replay's own: a replay never touches the
+/// running service's), for [`resume`].
+///
 /// # Errors
 /// A recorded profile that does not exist, or sinks that cannot start or fail.
 pub async fn run(
@@ -177,11 +192,10 @@ pub async fn run(
     pace: Pace,
     cancel: CancellationToken,
 ) -> Result<Report, ReplayError> {
-    run_capturing(config, polls, pace, cancel, None).await
+    replay(config, polls, pace, cancel, Options::default()).await
 }
 
-/// [`run`], collecting the series of `capture` on the way (`replay --svg`); `None` collects
-/// nothing and costs nothing.
+/// [`run`], collecting the series of `capture` on the way (`replay --svg`).
 ///
 /// # Errors
 /// As [`run`].
@@ -190,8 +204,60 @@ pub async fn run_capturing(
     polls: Vec<Poll>,
     pace: Pace,
     cancel: CancellationToken,
-    mut capture: Option<&mut Capture>,
+    capture: Option<&mut Capture>,
 ) -> Result<Report, ReplayError> {
+    replay(config, polls, pace, cancel, Options { resume: false, capture }).await
+}
+
+/// [`run`] continued: the first polls are judged by the total counters the last replay with
+/// this `data_dir` kept, as a restarted service judges them by what it kept (`replay
+/// --resume`): a spike or a step back right after the restart is rejected.
+///
+/// # Errors
+/// As [`run`].
+pub async fn resume(
+    config: &Config,
+    polls: Vec<Poll>,
+    pace: Pace,
+    cancel: CancellationToken,
+) -> Result<Report, ReplayError> {
+    replay(config, polls, pace, cancel, Options { resume: true, capture: None }).await
+}
+
+/// What a replay does beside replaying: the CLI's `--resume` and `--svg`.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Judge the first polls by the totals the last replay kept ([`resume`]).
+    pub resume: bool,
+    /// Collect these series on the way; `None` collects nothing and costs nothing.
+    pub capture: Option<&'a mut Capture>,
+}
+
+/// Where a replay keeps its total counters: emptied first unless `resume`.
+fn kept_totals(config: &Config, resume: bool) -> std::path::PathBuf {
+    let dir = config.data_dir.join("replay");
+    if !resume
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), "the last replay's totals stay: {e}");
+    }
+    dir
+}
+
+/// Every form of [`run`]: with `options`, resuming and capturing.
+///
+/// # Errors
+/// As [`run`].
+pub async fn replay(
+    config: &Config,
+    polls: Vec<Poll>,
+    pace: Pace,
+    cancel: CancellationToken,
+    options: Options<'_>,
+) -> Result<Report, ReplayError> {
+    let Options { resume, mut capture } = options;
+    let kept = kept_totals(config, resume);
     let profiles = config.profiles()?;
     let stop = cancel.child_token();
     let (running, bus) = crate::service::start_sinks(config, Console::Quiet, &stop, BUS)?;
@@ -209,12 +275,15 @@ pub async fn run_capturing(
         previous = Some(poll.time);
         let inverter = match inverters.entry(poll.inverter.clone()) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => e.insert(replayed(config, &profiles, &poll)?),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(replayed(config, &profiles, &poll, &kept)?)
+            }
         };
         let (time, local) = (poll.time, poll.local);
         inverter.transport.serve(poll);
         let outcome = inverter.poller.poll_once(&mut inverter.transport, time, local).await;
         report.count(&outcome);
+        let failed = outcome.is_err();
         let whole = series::whole_poll(&outcome);
         let update = poller::announce(&mut inverter.poller, &inverter.transport, outcome, time);
         if let (Some(capture), Some(profile), Some(poll)) =
@@ -223,12 +292,15 @@ pub async fn run_capturing(
             capture.observe(profile, poll, whole, &update);
         }
         if let Update::Polled { snapshot, .. } = &update {
+            // A failed poll that still publishes is the night rule's.
+            report.night += usize::from(failed);
             inverter.state.update(snapshot);
             report.state_messages += 1;
             report.values_published += inverter.state.to_json().as_object().map_or(0, |o| o.len() - 1);
         }
         send(&bus, update).await;
     }
+    inverters.values_mut().for_each(|i| i.poller.save_totals());
     drain(&bus).await;
     report.elapsed = started.elapsed();
     stop.cancel();
@@ -237,12 +309,20 @@ pub async fn run_capturing(
 }
 
 /// The replayed inverter of `poll`: the configured one of that name (else a bare one), with the
-/// recorded profile, so nothing is detected again; never writing, never setting its clock.
-fn replayed(config: &Config, profiles: &Profiles, poll: &Poll) -> Result<Replayed, ProfileError> {
+/// recorded profile, so nothing is detected again; never writing, never setting its clock;
+/// keeping its totals in `kept`, and knowing night as the service does.
+fn replayed(
+    config: &Config,
+    profiles: &Profiles,
+    poll: &Poll,
+    kept: &std::path::Path,
+) -> Result<Replayed, ProfileError> {
     let configured = config.inverters.iter().find(|i| i.name == poll.inverter);
     let base = configured.cloned().unwrap_or_else(|| InverterConfig::new(&poll.inverter, "recording", 0, 0));
     let inverter = InverterConfig { profile: poll.profile.clone(), writes: false, clock_sync: false, ..base };
-    let poller = Poller::for_inverter(&inverter, profiles)?;
+    let poller = Poller::for_inverter(&inverter, profiles)?
+        .keeping_totals(kept)
+        .with_sun(crate::service::sun_down(config));
     // As the MQTT sink keeps it: a value no longer accepted leaves after three intervals.
     let state = StateCache::new(inverter.interval * 3);
     Ok(Replayed { poller, transport: Recorded::default(), state })

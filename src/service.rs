@@ -100,6 +100,18 @@ pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> R
     Ok(running)
 }
 
+/// The sun at the configured site (`[weather]` latitude and longitude) for the pollers' night
+/// rule: down while below [`crate::poller::LOW_SUN_DEG`]. `None` without a location: the rule
+/// then falls back to what the last poll saw (module `poller::night`).
+pub fn sun_down(config: &Config) -> Option<crate::poller::SunDown> {
+    let (latitude, longitude) = config.weather.as_ref().map(|w| (w.latitude, w.longitude))?;
+    Some(std::sync::Arc::new(move |at| {
+        // A time SPA cannot place is no reason to call it day.
+        crate::weather::sun::angles(latitude, longitude, at)
+            .is_none_or(|(elevation, _)| elevation < crate::poller::LOW_SUN_DEG)
+    }))
+}
+
 /// Updates the bus holds for a sink that is behind.
 const BUS: usize = 64;
 
@@ -169,4 +181,25 @@ impl Running {
 pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ServiceError> {
     start(&config, console, &cancel)?.wait().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::config::InverterConfig;
+
+    #[test]
+    fn the_sun_is_down_by_the_configured_site_and_unknown_without_one() {
+        let mut config = Config::new(vec![InverterConfig::new("micro", "127.0.0.1", 8899, 1)]);
+        assert!(sun_down(&config).is_none(), "no location: the poller falls back");
+        // Stellenbosch, UTC+2: the sun high at 10:00 UTC in June, down at 20:00 UTC.
+        config.weather = Some(toml::from_str("latitude = -34.05\nlongitude = 18.85").unwrap());
+        let down = sun_down(&config).unwrap();
+        assert!(!down(Utc.with_ymd_and_hms(2026, 6, 21, 10, 0, 0).unwrap()));
+        assert!(down(Utc.with_ymd_and_hms(2026, 6, 21, 20, 0, 0).unwrap()));
+        // 16:00 UTC is 18:00 there, after the winter sunset at about 17:45.
+        assert!(down(Utc.with_ymd_and_hms(2026, 6, 21, 16, 0, 0).unwrap()));
+    }
 }

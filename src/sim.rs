@@ -1,10 +1,12 @@
 //! A logger simulator: a TCP server speaking Solarman V5, Modbus TCP or raw RTU (or raw RTU on a
 //! pseudo-terminal, [`Pty`]) whose registers come from a time-driven house model ([`house`]),
-//! with fault injection ([`faults`]).
+//! with fault injection ([`faults`]); and whole recorded days with faults, for `replay`
+//! ([`day`]).
 //!
 //! It reuses the protocol codecs, so the tests that matter for the protocol also check bytes
 //! against fixed vectors (docs/protocol.md §2.6); the simulator's job is to be a faithful, nasty peer.
 
+pub mod day;
 pub(crate) mod family;
 pub(crate) mod faults;
 pub mod finder;

@@ -54,6 +54,12 @@ pub struct ProfileHeader {
     /// The reading that tells how many battery packs report (`docs/profiles.md`, "Battery
     /// packs"): a reading with `pack = N` is read only while this one reads at least N.
     pub pack_count: Option<String>,
+    /// The logger is powered by the PV side and sleeps from sunset to sunrise (microinverters,
+    /// string inverters: no battery keeps it up). The poller then keeps the totals and reads
+    /// 0 W while it is dark at night instead of reporting the inverter unavailable
+    /// (`docs/profiles.md`, "The header").
+    #[serde(default)]
+    pub logger_sleeps_at_night: bool,
 }
 
 /// A reading and the text it shows when a rule does not apply.
@@ -316,6 +322,14 @@ impl ReadingDef {
 }
 
 impl ReadingDef {
+    /// Whether this is power the inverter makes from the sun (group `pv` or `output`,
+    /// `device_class = "power"`, not a diagnostic fact like the rated power): 0 W while a PV-only
+    /// logger sleeps at night, by the poller's night rule.
+    pub fn reads_zero_at_night(&self) -> bool {
+        self.device_class.as_deref() == Some("power")
+            && matches!(self.group.as_str(), "pv" | "output")
+            && self.entity_category.is_none()
+    }
     /// Why `value` cannot be this reading (outside `min`..`max`, or not a number); `None` when
     /// it can. The static part of the plausibility rules, shared by `quality` and the derived
     /// readings' inputs.

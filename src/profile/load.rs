@@ -225,7 +225,29 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
         PackError::Reading(key, reason) => reading_err((key, reason)),
     })?;
     check_shared_writes(&readings).map_err(reading_err)?;
+    check_sleeps_at_night(&header, &readings).map_err(header_err)?;
     Ok(Profile { header, readings, zero_poll, source: file.to_string() })
+}
+
+/// `logger_sleeps_at_night` is a fact about PV-only families: such a profile reads no battery
+/// (a battery keeps its logger up at night) and has a PV or output power reading, what the
+/// night rule publishes as 0 W.
+fn check_sleeps_at_night(header: &super::ProfileHeader, readings: &[ReadingSpec]) -> Result<(), String> {
+    if !header.logger_sleeps_at_night {
+        return Ok(());
+    }
+    if readings.iter().any(|r| r.def.key == "battery_soc") {
+        return Err(
+            "logger_sleeps_at_night: a family with a battery (`battery_soc`) keeps its logger up at night"
+                .into(),
+        );
+    }
+    if !readings.iter().any(|r| r.def.reads_zero_at_night()) {
+        return Err(
+            "logger_sleeps_at_night needs a power reading (device_class = \"power\") in group `pv` or `output`".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Which part of a profile a pack rule faults.

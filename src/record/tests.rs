@@ -19,6 +19,7 @@ fn poll(profile: &str, blocks: Vec<Block>) -> Poll {
                 Exception::Logger(LoggerError::NoInverterResponse),
             ),
         ],
+        failed: None,
     }
 }
 
@@ -82,4 +83,22 @@ async fn the_writer_rotates_and_writes_what_is_queued_at_shutdown() {
     write(path.clone(), true, polls, cancel).await.unwrap();
     assert_eq!(read(&path.with_extension("jsonl.2026-06-01")).unwrap(), vec![first]);
     assert_eq!(read(&path.with_extension("jsonl.2026-06-02")).unwrap(), vec![next_day]);
+}
+
+#[test]
+fn a_poll_the_logger_did_not_answer_is_recorded_with_why_and_old_lines_still_read() {
+    let failed = Poll {
+        blocks: vec![],
+        refused: vec![],
+        failed: Some("no answer within 5s".into()),
+        ..poll("deye_micro", vec![])
+    };
+    let line = failed.to_line();
+    assert!(line.contains(r#""blocks":[],"failed":"no answer within 5s""#), "{line}");
+    assert_eq!(Poll::parse(&line, 1).unwrap(), failed);
+    let answered = poll("deye_micro", vec![Block { start: 3, values: vec![1] }]).to_line();
+    assert!(!answered.contains("failed"), "a poll that read something says nothing of failing: {answered}");
+    // A line written before failed polls were recorded.
+    let old = r#"{"time":"2026-06-01T12:00:00Z","local":"2026-06-01T14:00:00","inverter":"house","profile":"deye_micro","identity":"1","blocks":[{"start":3,"values":[1]}]}"#;
+    assert_eq!(Poll::parse(old, 1).unwrap().failed, None);
 }

@@ -11,6 +11,7 @@ fn poll() -> Poll {
         identity: "1".into(),
         blocks: vec![Block { start: 10, values: vec![1, 2, 3] }],
         refused: vec![Refused { start: 600, count: 8, modbus: None, logger: Some([5, 0]) }],
+        failed: None,
     }
 }
 
@@ -44,4 +45,17 @@ fn the_report_names_each_rule_and_what_reached_home_assistant() {
     assert!(text.contains("polls replayed:    3 (1 without a snapshot)"), "{text}");
     assert!(text.contains("rejected max_change"), "{text}");
     assert!(text.contains("to Home Assistant: 2 state messages, 300 values"), "{text}");
+}
+
+#[tokio::test]
+async fn a_poll_the_logger_did_not_answer_fails_again_with_the_recorded_reason() {
+    let mut transport = Recorded::default();
+    transport.serve(Poll {
+        blocks: vec![],
+        refused: vec![],
+        failed: Some("no answer within 5s".into()),
+        ..poll()
+    });
+    let error = transport.call(&Request::ReadHolding { addr: 10, count: 1 }).await.unwrap_err();
+    assert_eq!(error.to_string(), "I/O error: recorded: no answer within 5s");
 }

@@ -161,8 +161,9 @@ impl Wiring<'_> {
         let inverters = &self.config.inverters;
         let tap = self.start_recorder();
         let data_dir = &self.config.data_dir;
+        let sun = super::sun_down(self.config);
         let record = |poller: Poller| {
-            let poller = poller.keeping_totals(data_dir);
+            let poller = poller.keeping_totals(data_dir).with_sun(sun.clone());
             match &tap {
                 Some(tap) => poller.recording(tap.clone()),
                 None => poller,

@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("transport", &["protocol", "backoff", "state_file"]),
     ("writes", &["profile", "protocol", "transport"]),
     ("poller", &["profile", "protocol", "quality", "transport", "config", "writes", "record", "state_file"]),
-    ("sim", &["profile", "protocol", "poller", "discover"]),
+    ("sim", &["profile", "protocol", "poller", "discover", "record"]),
     ("config", &["profile", "transport", "mqtt", "writes"]),
     ("report", &["poller", "profile"]),
     ("mqtt", &["config", "poller", "profile", "quality", "transport", "backoff", "state_file", "writes"]),

@@ -9,6 +9,7 @@ mod cli;
 mod closed_pipe;
 mod discover;
 mod families;
+mod fault_days;
 mod faults;
 mod helpers;
 mod http_security;

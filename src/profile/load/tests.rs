@@ -211,3 +211,22 @@ fn writes_are_checked_against_the_reading() {
         reason(&whole)
     );
 }
+
+#[test]
+fn a_logger_that_sleeps_at_night_belongs_to_a_pv_only_family_with_pv_power() {
+    let sleeps = |readings: &str| {
+        parse(&format!("{HEADER}logger_sleeps_at_night = true\n{readings}"), "t.toml", Some("t"))
+            .map(|p| p.header.logger_sleeps_at_night)
+            .map_err(|e| e.to_string())
+    };
+    let pv = "[[reading]]\nkey = \"pv_power\"\nname = \"PV\"\ngroup = \"pv\"\nregisters = [1]\nkind = \"u16\"\nunit = \"W\"\ndevice_class = \"power\"\nstate_class = \"measurement\"\n";
+    let soc = "[[reading]]\nkey = \"battery_soc\"\nname = \"SOC\"\ngroup = \"battery\"\nregisters = [2]\nkind = \"u16\"\n";
+    let volts = "[[reading]]\nkey = \"v\"\nname = \"V\"\ngroup = \"pv\"\nregisters = [3]\nkind = \"u16\"\n";
+    assert_eq!(sleeps(pv), Ok(true));
+    assert!(sleeps(&format!("{pv}{soc}")).unwrap_err().contains("keeps its logger up"));
+    assert!(sleeps(volts).unwrap_err().contains("needs a power reading"));
+    let builtin = Profiles::builtin().unwrap();
+    let flag = |id: &str| builtin.get(id).unwrap().header.logger_sleeps_at_night;
+    assert!(flag("deye_micro") && flag("deye_string"), "the PV-only families");
+    assert!(!flag("deye_sg01lp1") && !flag("deye_sg04lp3") && !flag("deye_sg01hp3"), "a battery keeps it up");
+}

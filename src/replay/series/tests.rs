@@ -28,6 +28,7 @@ fn poll(profile: &Profile) -> Poll {
         identity: "1".into(),
         blocks: blocks.into_iter().map(Block::from).collect(),
         refused: Vec::new(),
+        failed: None,
     }
 }
 
