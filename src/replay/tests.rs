@@ -35,6 +35,7 @@ fn the_report_names_each_rule_and_what_reached_home_assistant() {
     let report = Report {
         polls: 3,
         failed: 1,
+        night: 0,
         rejected: BTreeMap::from([("max_change", 2)]),
         counters_checked: 30,
         state_messages: 2,
@@ -45,6 +46,8 @@ fn the_report_names_each_rule_and_what_reached_home_assistant() {
     assert!(text.contains("polls replayed:    3 (1 without a snapshot)"), "{text}");
     assert!(text.contains("rejected max_change"), "{text}");
     assert!(text.contains("to Home Assistant: 2 state messages, 300 values"), "{text}");
+    let asleep = Report { failed: 2, night: 2, ..report }.to_string();
+    assert!(asleep.contains("(2 without a snapshot, 2 of them published by the night rule)"), "{asleep}");
 }
 
 #[tokio::test]
