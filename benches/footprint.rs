@@ -250,7 +250,8 @@ fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
 fn baseline(mode: &str, key: &str) -> Option<f64> {
     let table: toml::Table = BASELINE.parse().ok()?;
     let features = if cfg!(feature = "demo-broker") { "default-features" } else { "no-default-features" };
-    table.get(features)?.get(mode)?.get(key)?.as_float()
+    let value = table.get(features)?.get(mode)?.get(key)?;
+    value.as_float().or_else(|| value.as_integer().map(|i| i as f64))
 }
 
 /// Prints `value` against its baseline; true when it regressed.
