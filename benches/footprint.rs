@@ -9,7 +9,8 @@
 //! This bench samples the service's resident memory and CPU time from /proc and prints each
 //! figure with its ratio to the baseline of the same feature set; a figure more than 15 % worse
 //! is flagged `REGRESSED`. Run with `cargo bench --bench footprint` (and with
-//! `--no-default-features`); it takes ~2.5 min. FOOTPRINT_MODES=all or =mqtt runs one mode.
+//! `--no-default-features`, and with `--target x86_64-unknown-linux-musl` for the image's static
+//! build); it takes ~2.5 min. FOOTPRINT_MODES=all or =mqtt runs one mode.
 //! A sink whose server is not installed (Debian packages mosquitto, victoria-metrics) is left
 //! off, and the output says so. docs/performance.md explains the figures.
 
@@ -246,11 +247,13 @@ fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
     Figures { rss_mib: max as f64 / 1024.0, cpu_ms_per_poll }
 }
 
-/// The baseline figure `key` of `mode` for this build's features, when the file has one.
+/// The baseline figure `key` of `mode` for this build's features and libc, when the file has one.
 fn baseline(mode: &str, key: &str) -> Option<f64> {
     let table: toml::Table = BASELINE.parse().ok()?;
     let features = if cfg!(feature = "demo-broker") { "default-features" } else { "no-default-features" };
-    let value = table.get(features)?.get(mode)?.get(key)?;
+    // The image's static musl build has figures of its own (no shared glibc pages, its malloc).
+    let libc = if cfg!(target_env = "musl") { "-musl" } else { "" };
+    let value = table.get(&format!("{features}{libc}"))?.get(mode)?.get(key)?;
     value.as_float().or_else(|| value.as_integer().map(|i| i as f64))
 }
 
