@@ -306,7 +306,9 @@ impl Poller {
     ///
     /// # Errors
     /// [`PollError`] when the logger failed, nothing was readable or the poll was implausible.
-    #[tracing::instrument(skip_all, fields(inverter = %self.name))]
+    // Debug, not info: a span at the service's level is built, entered and left on every wake of
+    // every poll, a cost per poll (docs/performance.md); events that matter name the inverter.
+    #[tracing::instrument(level = "debug", skip_all, fields(inverter = %self.name))]
     pub async fn poll_once<T: Transport>(
         &mut self,
         transport: &mut T,

@@ -361,7 +361,7 @@ impl Publisher {
 
     fn publish_state(&mut self, name: &str) {
         if let Some(inverter) = self.inverters.get(name).filter(|i| !i.state.is_empty()) {
-            let payload = inverter.state.to_json().to_string().into_bytes();
+            let payload = inverter.state.to_json_bytes();
             self.publish(&self.topics.state(name), payload, true, QoS::AtMostOnce);
         }
         self.publish_diagnostics(name);

@@ -39,10 +39,10 @@ impl Drain {
         while !cancel.is_cancelled() {
             let wait = match self.spool.peek(self.pacing.limit(), MAX_BATCH_BYTES).await {
                 Ok(batch) if batch.records.is_empty() => {
-                    tokio::select! {
-                        () = cancel.cancelled() => break,
-                        () = self.wake.notified() => continue,
+                    if self.idle(&cancel).await {
+                        continue;
                     }
+                    break;
                 }
                 Ok(batch) => self.deliver(batch, &cancel).await,
                 Err(e) => {
@@ -50,12 +50,28 @@ impl Drain {
                     self.retry_after(&WriteOutcome::Failed(e.to_string()), 0)
                 }
             };
-            if let Some(wait) = wait {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(wait) => {}
-                }
+            let go_on = match wait {
+                Some(wait) => tokio::select! {
+                    () = cancel.cancelled() => false,
+                    () = tokio::time::sleep(wait) => true,
+                },
+                // Sent and committed to the last point: no peek (a trip to the blocking pool)
+                // to learn the spool is empty. An append since has rung the bell, so the wait
+                // ends at once; a stale count only costs that peek.
+                None if self.stats.waiting() == 0 => self.idle(&cancel).await,
+                None => true,
+            };
+            if !go_on {
+                break;
             }
+        }
+    }
+
+    /// Waits for the intake's next append; false on shutdown.
+    async fn idle(&self, cancel: &CancellationToken) -> bool {
+        tokio::select! {
+            () = cancel.cancelled() => false,
+            () = self.wake.notified() => true,
         }
     }
 

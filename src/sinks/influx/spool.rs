@@ -12,8 +12,9 @@
 //! - **Append**: frames are written to the last segment with one `write`, then `fdatasync`; a
 //!   failed write is cut back off, so no half frame sits before later records.
 //! - **Read**: [`Spool::peek`] returns the oldest records from the committed position;
-//!   [`Spool::commit`] moves that position past them (fsync + rename) and deletes segments that
-//!   are wholly behind it.
+//!   [`Spool::commit`] moves that position past them (an atomic rename; fsynced only before
+//!   segments are deleted and at shutdown, see committed.rs) and deletes segments that are
+//!   wholly behind it.
 //! - **Crash**: on [`Spool::open`] every segment is scanned and cut at its first torn or damaged
 //!   frame. Only the record being appended at the moment of a crash can be torn, and it had not
 //!   been acknowledged to anyone. A crash between an acknowledgement and the commit sends a
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 pub use batch::{Batch, Cursor};
 use batch::{Take, Taker};
+use committed::Durability;
 pub use committed::Position;
 pub use record::Record;
 use recovery::{find_head, recover_all};
@@ -165,8 +167,9 @@ impl Spool {
         Ok(batch)
     }
 
-    /// Marks everything before `end` (from [`Spool::peek`]) as acknowledged, durably, and
-    /// deletes segments wholly behind it. A stale `end` (the records were evicted meanwhile) is
+    /// Marks everything before `end` (from [`Spool::peek`]) as acknowledged, and deletes
+    /// segments wholly behind it. The position reaches the disk for sure only when segments go
+    /// (a crash may otherwise bring back an older one: points sent twice, never lost). A stale `end` (the records were evicted meanwhile) is
     /// ignored.
     ///
     /// # Errors
@@ -177,17 +180,23 @@ impl Spool {
         }
         self.head = end;
         let done = self.advance_past_finished();
-        committed::store(&self.dir, self.head.position).map_err(self.fail("storing the position"))?;
+        // Durable before a segment goes: a crash must not bring back a position inside it.
+        let durability = if done.is_empty() { Durability::Lazy } else { Durability::Now };
+        committed::store(&self.dir, self.head.position, durability)
+            .map_err(self.fail("storing the position"))?;
         self.remove(done)?;
         self.refresh_oldest()
     }
 
-    /// Flushes the last segment to disk (appends already do; this is for shutdown).
+    /// Flushes the last segment and the committed position to disk (appends already flush
+    /// their records; this is for shutdown, so a clean restart sends nothing twice).
     ///
     /// # Errors
     /// [`SpoolError`] when the disk refuses.
     pub fn sync(&self) -> Result<(), SpoolError> {
-        self.active.sync_all().map_err(self.fail("syncing"))
+        self.active.sync_all().map_err(self.fail("syncing"))?;
+        committed::store(&self.dir, self.head.position, Durability::Now)
+            .map_err(self.fail("storing the position"))
     }
 
     /// What is waiting to be sent.
@@ -220,7 +229,8 @@ impl Spool {
         let done = self.advance_past_finished();
         if committed.is_some_and(|at| at != self.head.position) {
             // Else records appended after a cut below the stale position would count as sent.
-            committed::store(&self.dir, self.head.position).map_err(self.fail("storing the position"))?;
+            committed::store(&self.dir, self.head.position, Durability::Now)
+                .map_err(self.fail("storing the position"))?;
         }
         self.remove(done)?;
         self.refresh_oldest()

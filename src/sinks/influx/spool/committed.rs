@@ -8,10 +8,15 @@
 //! 16      4     CRC-32 (IEEE) of bytes 0..16
 //! ```
 //!
-//! Written whole to `committed.tmp`, fsynced, renamed over `committed`, and the directory
-//! fsynced: after a crash the file holds either the old position or the new one, never a mix.
-//! An old position only means points are sent again, which InfluxDB absorbs (a point with the
-//! same measurement, tags and time overwrites itself).
+//! Written whole to `committed.tmp` and renamed over `committed`: after a crash the file holds
+//! either an old position or the new one, never a mix. An old position only means points are
+//! sent again, which InfluxDB absorbs (a point with the same measurement, tags and time
+//! overwrites itself); an unreadable one means the whole spool is sent again.
+//!
+//! So most stores are [`Durability::Lazy`]: write and rename, no fsync, and the kernel writes
+//! it back within seconds. Two fsyncs a poll were most of the sink's CPU (docs/performance.md),
+//! and they bought only fewer duplicates after a power cut. A store before segments are
+//! deleted, and at shutdown, is [`Durability::Now`]: the file, renamed, then the directory.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -41,17 +46,31 @@ pub(super) fn load(dir: &Path) -> Option<Position> {
     position
 }
 
-/// Stores `position` atomically and durably.
+/// Whether a store must be on disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Atomic, but left to the kernel's write-back: a crash may bring back an older position.
+    Lazy,
+    /// Atomic and on disk (file and directory fsynced) when this returns.
+    Now,
+}
+
+/// Stores `position` atomically, and durably when `durability` says so.
 ///
 /// # Errors
 /// The file cannot be written, synced or renamed.
-pub(super) fn store(dir: &Path, position: Position) -> io::Result<()> {
+pub(super) fn store(dir: &Path, position: Position, durability: Durability) -> io::Result<()> {
     let temp = dir.join(TEMP);
     let mut file = std::fs::File::create(&temp)?;
     file.write_all(&encode(position))?;
-    file.sync_all()?;
+    if durability == Durability::Now {
+        file.sync_all()?;
+    }
     std::fs::rename(&temp, dir.join(FILE))?;
-    segment::sync_dir(dir)
+    match durability {
+        Durability::Now => segment::sync_dir(dir),
+        Durability::Lazy => Ok(()),
+    }
 }
 
 fn encode(position: Position) -> [u8; 20] {
@@ -84,8 +103,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(load(dir.path()), None);
         let at = Position { segment: 7, offset: 1234 };
-        store(dir.path(), at).unwrap();
+        store(dir.path(), at, Durability::Now).unwrap();
         assert_eq!(load(dir.path()), Some(at));
+        let later = Position { segment: 7, offset: 2000 };
+        store(dir.path(), later, Durability::Lazy).unwrap();
+        assert_eq!(load(dir.path()), Some(later), "a lazy store is read back like any other");
+        assert!(!dir.path().join(TEMP).exists(), "renamed, not left beside");
         let mut bytes = std::fs::read(dir.path().join(FILE)).unwrap();
         bytes[3] ^= 0x10;
         std::fs::write(dir.path().join(FILE), &bytes).unwrap();
