@@ -10,6 +10,7 @@ mod closed_pipe;
 mod discover;
 mod families;
 mod faults;
+mod fleet;
 mod helpers;
 mod http_security;
 mod influx;
