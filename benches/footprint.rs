@@ -6,52 +6,20 @@
 //! A sink whose server is not installed (Debian packages mosquitto, victoria-metrics) is left
 //! off, and the output says so.
 
+mod common;
+
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::sim::{self, SimConfig, Simulator};
 
+use common::{free_port, sample, start, wait_for};
+
 const POLLS: u64 = 60;
 const WARM_UP: u64 = 5;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(binary: &str) -> Option<String> {
-    let out = Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn start(binary: &str, args: &[String]) -> Option<Server> {
-    let path = which(binary).or_else(|| {
-        ["/usr/sbin", "/usr/bin"]
-            .iter()
-            .map(|d| format!("{d}/{binary}"))
-            .find(|p| std::path::Path::new(p).exists())
-    })?;
-    Command::new(path).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok().map(Server)
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A stand-in Open-Meteo on a free port: a thread answering every request with today's shape.
 fn open_meteo() -> u16 {
@@ -82,21 +50,6 @@ fn open_meteo() -> u16 {
         }
     });
     port
-}
-
-/// (resident KiB, CPU ticks) of `pid`.
-fn sample(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
-    let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    (rss, ticks)
 }
 
 fn main() {
