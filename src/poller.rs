@@ -131,6 +131,8 @@ pub struct Poller {
     /// How long after its loop starts the first poll is due: a fleet's polls are spread over
     /// the interval instead of all due at once.
     start_after: Duration,
+    /// One of a fleet: its first "now online" is logged at debug, not once per inverter at info.
+    fleet: bool,
 }
 
 impl Poller {
@@ -179,6 +181,7 @@ impl Poller {
             tap: None,
             totals: None,
             start_after: Duration::ZERO,
+            fleet: false,
         }
     }
 
@@ -257,6 +260,12 @@ impl Poller {
     /// Makes the first poll due `after` the loop starts (later ones an interval apart from it).
     pub fn starting_after(self, after: Duration) -> Self {
         Self { start_after: after, ..self }
+    }
+
+    /// Marks the poller one of a fleet: the first availability it finds is logged at debug
+    /// (ten thousand "now online" lines at start say nothing); later changes still at info.
+    pub fn in_fleet(self) -> Self {
+        Self { fleet: true, ..self }
     }
 
     /// Records every poll that read registers to `tap`: its raw blocks, before decoding.
@@ -591,10 +600,15 @@ pub fn announce<T: Transport>(
     outcome: Result<Snapshot, PollError>,
     now: DateTime<Utc>,
 ) -> Update {
+    let first = poller.availability.is_online().is_none();
     let change = poller.record(outcome.is_ok());
     let name = poller.name.clone();
-    if let Some(change) = change {
-        tracing::info!(inverter = %name, "inverter is now {}", change.as_str());
+    match change {
+        Some(change) if first && poller.fleet => {
+            tracing::debug!(inverter = %name, "inverter is now {}", change.as_str());
+        }
+        Some(change) => tracing::info!(inverter = %name, "inverter is now {}", change.as_str()),
+        None => {}
     }
     match outcome {
         Ok(snapshot) => {

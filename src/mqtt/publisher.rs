@@ -200,7 +200,7 @@ impl Publisher {
         self.done()
     }
 
-    fn polled(&mut self, snapshot: &Snapshot, change: Option<Change>) {
+    fn polled(&mut self, snapshot: &Arc<Snapshot>, change: Option<Change>) {
         let Some(inverter) = self.inverters.get_mut(&*snapshot.inverter) else { return };
         inverter.state.update(snapshot);
         let device = DeviceInfo::from_snapshot(snapshot);

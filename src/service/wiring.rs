@@ -173,7 +173,8 @@ impl Wiring<'_> {
         let loud = inverters.len() < poller::lateness::LOUD_FROM;
         let started = |inverter: &InverterConfig, poller: Poller, k: usize| {
             poller.log_start(inverter, loud);
-            poller.starting_after(spread(inverter.interval, k, stacks.len()))
+            let poller = poller.starting_after(spread(inverter.interval, k, stacks.len()));
+            if loud { poller } else { poller.in_fleet() }
         };
         for (k, stack) in stacks.iter().enumerate() {
             let master = &inverters[stack[0]];
