@@ -14,56 +14,24 @@
 //! A sink whose server is not installed (Debian packages mosquitto, victoria-metrics) is left
 //! off, and the output says so. docs/performance.md explains the figures.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inverter_monitor::profile::Profiles;
 use inverter_monitor::sim::{self, SimConfig, Simulator};
 
+use common::{Server, free_port, start, wait_for};
+
 const POLLS: u64 = 60;
 const WARM_UP: u64 = 5;
 /// A figure this much worse than its baseline is reported as a regression.
 const TOLERANCE: f64 = 1.15;
 const BASELINE: &str = include_str!("footprint-baseline.toml");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(binary: &str) -> Option<String> {
-    let out = Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn start(binary: &str, args: &[String]) -> Option<Server> {
-    let path = which(binary).or_else(|| {
-        ["/usr/sbin", "/usr/bin"]
-            .iter()
-            .map(|d| format!("{d}/{binary}"))
-            .find(|p| std::path::Path::new(p).exists())
-    })?;
-    Command::new(path).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok().map(Server)
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A stand-in Open-Meteo on a free port: a thread answering every request with today's shape.
 fn open_meteo() -> u16 {

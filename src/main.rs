@@ -318,6 +318,11 @@ struct SimulateArgs {
     /// Answer V5 requests with AT text only, as a logger that speaks the AT text protocol.
     #[arg(long)]
     at_text: bool,
+    /// Play a fleet: this many V5 loggers on the one port, logger serials --serial and up, each
+    /// answering the requests its serial addresses with an inverter serial of its own
+    /// (SIM0000000 and up). They share one simulated house.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    fleet: Option<u32>,
     /// Also answer the discovery probe (`inverter-monitor discover`) on this UDP port, on the
     /// --listen address. Off by default; 48899 is the port real loggers use.
     #[arg(long)]
@@ -748,11 +753,19 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     if let Some(link) = &args.pty {
         return simulate_pty(config, profile, link.as_deref()).await;
     }
+    if args.fleet.is_some() && (config.wire != SimWire::Solarman || args.inverters > 1) {
+        bail!(
+            "--fleet: the loggers of a fleet are told apart by their V5 serial; use --protocol solarman and one inverter each"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, serial = args.serial, profile = profile.id(), inverters = args.inverters, faults = ?config.faults, "simulated logger listening; Ctrl-C stops");
     let cancel = shutdown_on_signal();
+    if let Some(size) = args.fleet {
+        return simulate_fleet(listener, config, profile, size, cancel).await;
+    }
     if let Some(port) = args.discovery_port {
         let addr = SocketAddr::new(args.listen.ip(), port);
         let socket = tokio::net::UdpSocket::bind(addr)
@@ -799,6 +812,22 @@ fn record_day(
     std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
     let dark = made.polls.iter().filter(|p| p.failed.is_some()).count();
     tracing::info!(file = %out.display(), polls = made.polls.len(), dark, faults = ?made.injected, clock = %day.offset(), "fault day recorded");
+    Ok(())
+}
+
+/// `simulate --fleet N`: N loggers on `listener`, keyed by serial; one log line for all of them.
+async fn simulate_fleet(
+    listener: tokio::net::TcpListener,
+    config: SimConfig,
+    profile: Arc<inverter_monitor::profile::Profile>,
+    size: u32,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let first = config.serial;
+    let fleet = Arc::new(sim::Fleet::new(Arc::new(Simulator::new(config, profile)), size));
+    let last = fleet.logger_serial(fleet.size() - 1).unwrap_or(first);
+    tracing::info!(loggers = fleet.size(), serials = %format!("{first}..={last}"), inverter_serials = %format!("{}..={}", fleet.inverter_serial(first), fleet.inverter_serial(last)), "simulated fleet listening on one port, keyed by logger serial");
+    sim::serve_fleet(listener, fleet, cancel).await?;
     Ok(())
 }
 

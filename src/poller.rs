@@ -10,6 +10,7 @@
 mod availability;
 mod clock;
 mod detection;
+pub mod lateness;
 mod night;
 mod packs;
 mod snapshot;
@@ -131,6 +132,11 @@ pub struct Poller {
     totals: Option<totals::Totals>,
     /// A PV-only logger asleep at night (module `night`).
     night: night::Night,
+    /// How long after its loop starts the first poll is due: a fleet's polls are spread over
+    /// the interval instead of all due at once.
+    start_after: Duration,
+    /// One of a fleet: its first "now online" is logged at debug, not once per inverter at info.
+    fleet: bool,
 }
 
 impl Poller {
@@ -179,6 +185,8 @@ impl Poller {
             tap: None,
             totals: None,
             night: night::Night::default(),
+            start_after: Duration::ZERO,
+            fleet: false,
         }
     }
 
@@ -202,16 +210,25 @@ impl Poller {
     /// # Errors
     /// [`ProfileError::Unknown`] when the named profile does not exist.
     pub fn for_inverter(inverter: &InverterConfig, profiles: &Profiles) -> Result<Self, ProfileError> {
+        let poller = Self::configured(inverter, profiles)?;
+        poller.log_start(inverter, true);
+        Ok(poller)
+    }
+
+    /// [`Poller::for_inverter`] without its log line: a fleet logs a summary instead of one
+    /// line per inverter ([`Poller::log_start`]).
+    ///
+    /// # Errors
+    /// As [`Poller::for_inverter`].
+    pub fn configured(inverter: &InverterConfig, profiles: &Profiles) -> Result<Self, ProfileError> {
         let (name, interval, settings) =
             (&inverter.name, inverter.interval, inverter.settings.unwrap_or(true));
         let poller = if inverter.profile == AUTO {
-            tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = AUTO, ?interval, "polling; the profile is detected first");
             Self::detecting(name, profiles.clone(), inverter.max_read, interval, inverter.unavailable_after)
         } else {
             let profile = scoped(profiles.get(&inverter.profile)?, settings);
             let (family, profile) = Family::named(profile, Some(profiles.clone()));
             let plan = inverter.plan(&profile);
-            tracing::info!(inverter = %name, logger = %inverter.target().addr(), profile = profile.id(), reads = plan.len(), ?interval, "polling");
             let readings = profile.readings.len();
             let poller = Self::build(name, family, plan, readings, interval, inverter.unavailable_after);
             // The device-type check reads within the logger's limit too.
@@ -224,12 +241,36 @@ impl Poller {
         Ok(Self { settings, clock, ..poller.with_logger_serial(logger_serial) })
     }
 
+    /// Logs what this poller of `inverter` polls: at info when `loud`, else at debug.
+    pub fn log_start(&self, inverter: &InverterConfig, loud: bool) {
+        let (name, logger, interval) = (&self.name, inverter.target().addr(), self.interval);
+        let (profile, reads) = (self.profile().map_or(AUTO, |p| p.id()), self.plan.len());
+        match (self.profile().is_some(), loud) {
+            (false, true) => {
+                tracing::info!(inverter = %name, %logger, profile, ?interval, "polling; the profile is detected first");
+            }
+            (true, true) => tracing::info!(inverter = %name, %logger, profile, reads, ?interval, "polling"),
+            (_, false) => tracing::debug!(inverter = %name, %logger, profile, reads, ?interval, "polling"),
+        }
+    }
+
     /// Names the logger's serial (`0`: none), the identity of an inverter whose profile maps
     /// no serial of its own; see [`identity`].
     pub fn with_logger_serial(mut self, serial: u32) -> Self {
         self.logger_serial = serial;
         self.identity = identity(self.serial.as_deref(), serial, &self.name);
         self
+    }
+
+    /// Makes the first poll due `after` the loop starts (later ones an interval apart from it).
+    pub fn starting_after(self, after: Duration) -> Self {
+        Self { start_after: after, ..self }
+    }
+
+    /// Marks the poller one of a fleet: the first availability it finds is logged at debug
+    /// (ten thousand "now online" lines at start say nothing); later changes still at info.
+    pub fn in_fleet(self) -> Self {
+        Self { fleet: true, ..self }
     }
 
     /// Records every poll that read registers to `tap`: its raw blocks, before decoding.
@@ -541,12 +582,12 @@ pub async fn run_with_writes<T: Transport>(
     cancel: CancellationToken,
 ) {
     let mut writes = writes.map(writes::Writes::new);
-    let mut next = Instant::now();
+    let mut next = Instant::now() + poller.start_after;
     loop {
         let wake = writes.as_ref().and_then(writes::Writes::wake).map(|(_, at)| at);
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = sleep_until(next) => {}
+            () = sleep_until(next) => lateness::record(next.elapsed()),
             command = recv(writes.as_mut()) => {
                 if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
                 continue;
@@ -608,10 +649,15 @@ pub fn announce<T: Transport>(
         // Asleep at night: no outage to count, nothing to log but the night's one line.
         return Update::Polled { snapshot: Arc::new(snapshot), change: None };
     }
+    let first = poller.availability.is_online().is_none();
     let change = poller.record(outcome.is_ok());
     let name = poller.name.clone();
-    if let Some(change) = change {
-        tracing::info!(inverter = %name, "inverter is now {}", change.as_str());
+    match change {
+        Some(change) if first && poller.fleet => {
+            tracing::debug!(inverter = %name, "inverter is now {}", change.as_str());
+        }
+        Some(change) => tracing::info!(inverter = %name, "inverter is now {}", change.as_str()),
+        None => {}
     }
     match outcome {
         Ok(snapshot) => {

@@ -93,7 +93,10 @@ pub struct Running {
 /// A profile that does not load, or MQTT, InfluxDB, weather or HTTP settings that cannot be used.
 pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
     let profiles = config.profiles()?;
-    let (mut running, bus, writes) = sinks(config, console, cancel, BUS)?;
+    // A fleet's sinks may fall behind for a moment (ten thousand discovery payloads in the
+    // first interval): a bus sized with the fleet keeps them from skipping polls, still bounded.
+    let capacity = BUS.max(config.inverters.len() / 8);
+    let (mut running, bus, writes) = sinks(config, console, cancel, capacity)?;
     let mqtt = running.mqtt.clone();
     let mut wiring = Wiring { config, bus, tasks: &mut running.tasks, cancel };
     wiring.start_pollers(&profiles, mqtt.as_ref().zip(writes))?;
@@ -112,7 +115,8 @@ pub fn sun_down(config: &Config) -> Option<crate::poller::SunDown> {
     }))
 }
 
-/// Updates the bus holds for a sink that is behind.
+/// Updates the bus holds for a sink that is behind, at least; an eighth of the inverters for
+/// a fleet.
 const BUS: usize = 64;
 
 /// Starts the sinks of `config` without its pollers, and returns the bus they listen to: for

@@ -11,6 +11,7 @@ pub(crate) mod family;
 pub(crate) mod faults;
 pub mod finder;
 pub mod fixture;
+mod fleet;
 pub(crate) mod house;
 mod pty;
 pub(crate) mod registers;
@@ -26,8 +27,9 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 pub use family::Family;
 pub use faults::Faults;
 pub use finder::answer_discovery;
+pub use fleet::Fleet;
 pub use pty::{Pty, PtyError, serve_pty};
-pub use server::{serve, serve_stack};
+pub use server::{serve, serve_fleet, serve_stack};
 
 use crate::profile::{Profile, RegisterBlock, RegisterSet, Value};
 use house::{House, HouseParams, HouseState};

@@ -135,15 +135,15 @@ async fn status_page(State(state): State<WebState>) -> Html<String> {
     Html(page::compose(&health, &page_sections(&state, now)))
 }
 
-/// The page's sections, in order: the shard (when sharded), the total of several inverters, one per inverter, then the
-/// weather, then load control.
+/// The page's sections, in order: the shard (when sharded), the total of several inverters,
+/// one per inverter up to [`board::CARDS`] and a line counting the rest, then the weather, then
+/// load control. A fleet's page stays one screenful whatever its size.
 fn page_sections(state: &WebState, now: chrono::DateTime<Utc>) -> Vec<String> {
     let mut sections: Vec<String> = state.shard.as_ref().map(sections::shard).into_iter().collect();
     sections.extend(state.board.read(|views| {
-        page::total(&views)
-            .into_iter()
-            .chain(views.iter().map(|view| page::inverter(view, now)))
-            .collect::<Vec<_>>()
+        let cards = views.iter().take(board::CARDS).map(|view| page::inverter(view, now));
+        let rest = page::the_rest(views.get(board::CARDS..).unwrap_or_default());
+        page::total(&views).into_iter().chain(cards).chain(rest).collect::<Vec<_>>()
     }));
     sections.extend(state.weather.as_ref().map(|weather| sections::weather(weather, now)));
     sections.extend(state.control.as_ref().map(sections::control));

@@ -1,6 +1,12 @@
 //! Parallel stacks: several `[[inverter]]`s behind one logger or RS485 gateway, told apart by
 //! their Modbus slave id. They share one connection (one request in flight for all of them,
 //! docs/protocol.md §2), so they must agree on everything the connection is made of.
+//!
+//! One `host:port` may also front many V5 loggers, told apart by the logger serial in every
+//! frame (a fleet behind one port, as `simulate --fleet N` plays it). Such inverters are not a
+//! stack: each has a configured serial of its own and the same slave id, and each gets its own
+//! connection. An inverter with another serial *and* another slave id is still read as a stack
+//! member that disagrees with its master, and refused, since that is the likelier mistake.
 
 use super::InverterConfig;
 use crate::transport::Wire;
@@ -52,14 +58,30 @@ impl InverterConfig {
         self.target().addr()
     }
 
-    /// True when `other` is reached at the same address (a member of the same stack).
+    /// True when `other` is reached at the same address (a member of the same stack), unless
+    /// it is another logger behind the same port (see the module docs).
     fn shares_connection(&self, other: &Self) -> bool {
         let (mine, theirs) = (self.target(), other.target());
         match (&mine.wire, &theirs.wire) {
             (Wire::Serial(a), Wire::Serial(b)) => a.device == b.device,
             (Wire::Serial(_), _) | (_, Wire::Serial(_)) => false,
-            _ => mine.host.eq_ignore_ascii_case(&theirs.host) && mine.port == theirs.port,
+            _ => {
+                mine.host.eq_ignore_ascii_case(&theirs.host)
+                    && mine.port == theirs.port
+                    && !self.another_logger(other)
+            }
         }
+    }
+
+    /// True when `other` is another V5 logger behind the same port: both name a logger serial,
+    /// the serials differ, and both are the same slave id (the first of its own logger).
+    fn another_logger(&self, other: &Self) -> bool {
+        let v5 = |i: &Self| match i.target().wire {
+            Wire::Solarman { serial } => Some(serial).filter(|s| *s != 0),
+            Wire::Auto { serial } => serial,
+            _ => None,
+        };
+        matches!((v5(self), v5(other)), (Some(a), Some(b)) if a != b) && self.slave_id == other.slave_id
     }
 
     /// The first connection setting `other` has otherwise.

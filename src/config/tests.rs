@@ -327,6 +327,18 @@ fn a_stack_must_agree_on_its_connection_and_tell_its_inverters_apart() {
 }
 
 #[test]
+fn loggers_with_their_own_serials_behind_one_port_are_a_fleet_not_a_stack() {
+    let fleet = STACK.replacen("serial = 2712345678\nslave_id = 2", "serial = 2712345679", 1);
+    let config = load(&fleet, &[]).unwrap();
+    assert_eq!(config.stacks(), [vec![0], vec![1], vec![2]], "each logger its own connection");
+    let same_serial = STACK.replacen("slave_id = 2", "", 1);
+    assert!(
+        message(&same_serial, &[]).contains("slave id too"),
+        "one serial, one slave id: a stack's mistake"
+    );
+}
+
+#[test]
 fn rtu_over_tcp_needs_its_port_named_because_gateways_have_no_standard_one() {
     let text = "[[inverter]]\nname = \"ew11\"\nhost = \"192.168.1.70\"\nprotocol = \"rtu-over-tcp\"\n";
     assert_eq!(

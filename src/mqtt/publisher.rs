@@ -203,7 +203,7 @@ impl Publisher {
         self.done()
     }
 
-    fn polled(&mut self, snapshot: &Snapshot, change: Option<Change>) {
+    fn polled(&mut self, snapshot: &Arc<Snapshot>, change: Option<Change>) {
         let Some(inverter) = self.inverters.get_mut(&*snapshot.inverter) else { return };
         inverter.state.update(snapshot);
         let device = DeviceInfo::from_snapshot(snapshot);
@@ -288,8 +288,19 @@ impl Publisher {
         self.done()
     }
 
-    /// The goodbye: offline on the service's status, then DISCONNECT.
+    /// True when the discovery ledger has changes its task should write soon ([`Publisher::flush_ledger`]).
+    pub(crate) fn ledger_dirty(&self) -> bool {
+        self.ledger.is_dirty()
+    }
+
+    /// Writes the discovery ledger's changes: batched by the task, one write for a burst.
+    pub(crate) fn flush_ledger(&mut self) {
+        self.ledger.flush();
+    }
+
+    /// The goodbye: offline on the service's status, then DISCONNECT; the ledger is written.
     pub(crate) fn shutdown(&mut self) -> Vec<Effect> {
+        self.ledger.flush();
         self.publish(&self.topics.status(), b"offline".to_vec(), true, QoS::AtLeastOnce);
         if self.connected {
             self.out.push(Effect::Disconnect);

@@ -10,7 +10,8 @@
 //! {"battery_soc": 65, "grid_connected": true, "grid_power": -1200, "running_state": "Normal", "time": "2026-11-27T10:00:00Z"}
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json, json};
@@ -18,79 +19,95 @@ use serde_json::{Map, Value as Json, json};
 use crate::poller::{InverterStatus, Snapshot};
 use crate::profile::Value;
 
-/// The latest accepted values of one inverter, each with when it was accepted.
+/// The values the state JSON is made of: the latest poll, which the inverter's status holds
+/// anyway (so this costs a pointer), and the few readings it lacks whose last good value is
+/// younger than `keep`. A fleet of ten thousand inverters keeps ten thousand of these, so no
+/// map of every reading by key.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StateCache {
-    values: BTreeMap<String, (Value, DateTime<Utc>)>,
-    time: Option<DateTime<Utc>>,
+    latest: Option<Arc<Snapshot>>,
+    /// Readings the latest poll did not accept, with their last good value and its time.
+    kept: Vec<(String, Value, DateTime<Utc>)>,
     keep: chrono::Duration,
 }
 
 impl StateCache {
-    /// A cache that keeps a value no longer accepted for `keep` (three poll intervals).
+    /// A cache whose readings stay `keep` after their last good value.
     pub(crate) fn new(keep: std::time::Duration) -> Self {
         Self { keep: chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX), ..Self::default() }
     }
 
-    /// Takes in the accepted readings of a snapshot, and forgets values accepted too long ago.
-    pub(crate) fn update(&mut self, snapshot: &Snapshot) {
-        for (spec, value) in snapshot.iter() {
-            self.values.insert(spec.def.key.clone(), (value.clone(), snapshot.time));
+    /// Takes a new poll: what the last one had and this one lacks is kept while young enough.
+    pub(crate) fn update(&mut self, snapshot: &Arc<Snapshot>) {
+        let present: HashSet<&str> = snapshot.iter().map(|(spec, _)| spec.def.key.as_str()).collect();
+        let mut kept = std::mem::take(&mut self.kept);
+        if let Some(last) = self.latest.take() {
+            let lacking = last.iter().filter(|(spec, _)| !present.contains(spec.def.key.as_str()));
+            kept.extend(lacking.map(|(spec, value)| (spec.def.key.clone(), value.clone(), last.time)));
         }
-        let keep = self.keep;
-        self.values.retain(|_, (_, at)| snapshot.time - *at <= keep);
-        self.time = Some(snapshot.time);
+        kept.retain(|(key, _, at)| !present.contains(key.as_str()) && snapshot.time - *at <= self.keep);
+        self.kept = kept;
+        self.latest = Some(snapshot.clone());
     }
 
-    /// True before the first successful poll.
+    /// True before the first poll.
     pub(crate) fn is_empty(&self) -> bool {
-        self.time.is_none()
+        self.latest.is_none()
     }
 
     /// The state JSON, written straight into bytes: the same text as `to_json().to_string()`
     /// without a `Value` tree of ~150 entries built and dropped every poll.
     pub(crate) fn to_json_bytes(&self) -> Vec<u8> {
-        let time = self.time.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        let Some(latest) = &self.latest else { return b"{}".to_vec() };
+        let kept = self.kept.iter().map(|(key, value, _)| (key.as_str(), value));
+        let mut entries: Vec<(&str, &Value)> =
+            latest.iter().map(|(spec, value)| (spec.def.key.as_str(), value)).chain(kept).collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
         // A reading named `time` would win over the poll's time, as in `to_json`.
-        let time = time.filter(|_| !self.values.contains_key("time"));
-        let mut out = Vec::with_capacity(32 * (self.values.len() + 1));
-        match self.write_json(time.as_deref(), &mut out) {
+        let time = (!entries.iter().any(|(key, _)| *key == "time"))
+            .then(|| latest.time.to_rfc3339_opts(SecondsFormat::Secs, true));
+        let mut out = Vec::with_capacity(32 * (entries.len() + 1));
+        match write_json(&entries, time.as_deref(), &mut out) {
             Ok(()) => out,
             // Only a value serde_json cannot write gets here (none does today): the tree's way.
             Err(_) => self.to_json().to_string().into_bytes(),
         }
     }
 
-    /// The readings as one JSON object, `time` in its sorted place among them.
-    fn write_json(&self, time: Option<&str>, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        use serde::ser::{SerializeMap, Serializer as _};
-        let mut json = serde_json::Serializer::new(out);
-        let mut map = (&mut json).serialize_map(Some(self.values.len() + usize::from(time.is_some())))?;
-        let mut time = time;
-        for (key, (value, _)) in &self.values {
-            if let Some(t) = time.filter(|_| key.as_str() > "time") {
-                map.serialize_entry("time", t)?;
-                time = None;
-            }
-            map.serialize_entry(key, value)?;
-        }
-        if let Some(t) = time {
-            map.serialize_entry("time", t)?;
-        }
-        map.end()
-    }
-
     /// The state JSON.
     pub(crate) fn to_json(&self) -> Json {
         let mut map = Map::new();
-        if let Some(time) = self.time {
-            map.insert("time".into(), json!(time.to_rfc3339_opts(SecondsFormat::Secs, true)));
-        }
-        for (key, (value, _)) in &self.values {
+        let Some(latest) = &self.latest else { return Json::Object(map) };
+        map.insert("time".into(), json!(latest.time.to_rfc3339_opts(SecondsFormat::Secs, true)));
+        let values = latest.iter().map(|(spec, value)| (&spec.def.key, value));
+        for (key, value) in values.chain(self.kept.iter().map(|(key, value, _)| (key, value))) {
             map.insert(key.clone(), serde_json::to_value(value).unwrap_or(Json::Null));
         }
         Json::Object(map)
     }
+}
+
+/// `entries`, sorted by key, as one JSON object, `time` in its sorted place among them.
+fn write_json(
+    entries: &[(&str, &Value)],
+    time: Option<&str>,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    use serde::ser::{SerializeMap, Serializer as _};
+    let mut json = serde_json::Serializer::new(out);
+    let mut map = (&mut json).serialize_map(Some(entries.len() + usize::from(time.is_some())))?;
+    let mut time = time;
+    for (key, value) in entries {
+        if let Some(t) = time.filter(|_| *key > "time") {
+            map.serialize_entry("time", t)?;
+            time = None;
+        }
+        map.serialize_entry(key, value)?;
+    }
+    if let Some(t) = time {
+        map.serialize_entry("time", t)?;
+    }
+    map.end()
 }
 
 /// The diagnostics JSON of an inverter, from what the updates so far say about it; every
@@ -136,10 +153,10 @@ mod tests {
         let without_soc = |at| {
             let mut snapshot = fixture::snapshot(profile.clone(), "house", at);
             snapshot.readings.retain(|r| r.index != soc);
-            snapshot
+            Arc::new(snapshot)
         };
         let mut cache = StateCache::new(Duration::from_secs(180));
-        cache.update(&fixture::snapshot(profile.clone(), "house", t0));
+        cache.update(&Arc::new(fixture::snapshot(profile.clone(), "house", t0)));
         cache.update(&without_soc(t0 + TimeDelta::minutes(1)));
         assert!(cache.to_json()["battery_soc"].is_number(), "a rejected reading keeps its last good value");
         cache.update(&without_soc(t0 + TimeDelta::minutes(4)));
@@ -161,11 +178,18 @@ mod tests {
         snapshot.readings[0].value = Value::Number(-12.25);
         snapshot.readings[1].value = Value::Text("Normal \"mode\"".into());
         snapshot.readings[2].value = Value::Bool(true);
-        cache.update(&snapshot);
+        let mut next = snapshot.clone();
+        cache.update(&Arc::new(snapshot));
         let text = String::from_utf8(cache.to_json_bytes()).unwrap();
         assert_eq!(text, cache.to_json().to_string());
         assert!(text.contains("\"time\":\"2026-11-27T10:00:00Z\""), "{text}");
-        assert!(cache.values.len() > 100, "a whole poll is compared");
+        assert!(cache.to_json().as_object().unwrap().len() > 100, "a whole poll is compared");
+        // A reading the next poll lacks is kept from the last: it is written in its place too.
+        next.readings.remove(5);
+        next.time = t0 + TimeDelta::minutes(1);
+        cache.update(&Arc::new(next));
+        assert_eq!(cache.kept.len(), 1);
+        assert_eq!(String::from_utf8(cache.to_json_bytes()).unwrap(), cache.to_json().to_string());
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub async fn run_stack_with_writes(
 ) {
     let mut writes = writes.map(Writes::new);
     let start = Instant::now();
-    let mut due: Vec<Instant> = vec![start; members.len()];
+    let mut due: Vec<Instant> = members.iter().map(|m| start + m.poller.start_after).collect();
     while let Some((i, at)) = due.iter().copied().enumerate().min_by_key(|(_, at)| *at) {
         let wake = writes
             .as_ref()
@@ -55,7 +55,7 @@ pub async fn run_stack_with_writes(
             .and_then(|(name, when)| Some((members.iter().position(|m| **m.poller.name() == *name)?, when)));
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = sleep_until(at) => {}
+            () = sleep_until(at) => super::lateness::record(at.elapsed()),
             command = recv(writes.as_mut()) => {
                 if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
                 continue;

@@ -179,26 +179,35 @@ impl Wiring<'_> {
             });
         }
         let mut router = writes.map(|(mqtt, counters)| Router::new(mqtt.clone(), counters));
-        for stack in self.config.stacks() {
+        let stacks = self.config.stacks();
+        // A fleet gets one summary line, not one line per inverter at start and every minute.
+        let loud = inverters.len() < poller::lateness::LOUD_FROM;
+        let started = |inverter: &InverterConfig, poller: Poller, k: usize| {
+            poller.log_start(inverter, loud);
+            let poller = poller.starting_after(spread(inverter.interval, k, stacks.len()));
+            if loud { poller } else { poller.in_fleet() }
+        };
+        for (k, stack) in stacks.iter().enumerate() {
             let master = &inverters[stack[0]];
             let book = crate::transport::LoggerBook::new(&self.config.data_dir);
             let link = Link::new(master.target(), master.link_settings()).with_book(book);
             let (bus, cancel) = (self.bus.clone(), self.cancel.child_token());
             if let [only] = stack[..] {
-                let poller = record(Poller::for_inverter(&inverters[only], profiles)?);
+                let poller = Poller::configured(&inverters[only], profiles)?;
+                let poller = record(started(&inverters[only], poller, k));
                 let port = router.as_mut().and_then(|r| r.port(&[&inverters[only]]));
                 let run = poller::run_with_writes(poller, link, master.interval, bus, port, cancel);
                 self.tasks.spawn(format!("poller {}", master.name), run);
                 continue;
             }
             let mut members = Vec::with_capacity(stack.len());
-            for &i in &stack {
+            for &i in stack {
                 // The stack's default: settings on the master only.
-                let inverter = &inverters[i];
-                let settings = Some(inverter.shows_settings(i == stack[0]));
-                let poller =
-                    Poller::for_inverter(&InverterConfig { settings, ..inverter.clone() }, profiles)?;
-                let poller = record(poller);
+                let inverter = &InverterConfig {
+                    settings: Some(inverters[i].shows_settings(i == stack[0])),
+                    ..inverters[i].clone()
+                };
+                let poller = record(started(inverter, Poller::configured(inverter, profiles)?, k));
                 members.push(Member { poller, slave: inverter.slave_id });
             }
             let names: Vec<&str> = stack.iter().map(|&i| inverters[i].name.as_str()).collect();
@@ -208,6 +217,16 @@ impl Wiring<'_> {
             let run = poller::run_stack_with_writes(members, link, bus, port, cancel);
             self.tasks.spawn(format!("poller {}", names.join("+")), run);
         }
+        if !loud {
+            tracing::info!(
+                inverters = inverters.len(),
+                connections = stacks.len(),
+                "polling a fleet; each poll loop's first poll spread over its interval"
+            );
+        }
+        let every = inverters.iter().map(|i| i.interval).max().unwrap_or_default().max(LATENESS_EVERY);
+        let report = poller::lateness::report(every, !loud, self.cancel.child_token());
+        self.tasks.spawn("poll lateness", report);
         if let Some(router) = router.filter(|r| !r.inverters.is_empty()) {
             let run = crate::mqtt::writes::run(
                 router.mqtt,
@@ -232,6 +251,16 @@ impl Wiring<'_> {
         self.tasks.spawn_with("recorder", OnEnd::Fail, async move { Ok(write.await?) });
         Some(tap)
     }
+}
+
+/// The shortest period of the poll lateness summary.
+const LATENESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When poll loop `k` of `loops` polls first: spread evenly over `interval`, so a fleet's polls
+/// (and the sinks' work, and the files written per inverter) do not all fall at one instant.
+fn spread(interval: std::time::Duration, k: usize, loops: usize) -> std::time::Duration {
+    let (k, loops) = (u32::try_from(k).unwrap_or(u32::MAX), u32::try_from(loops.max(1)).unwrap_or(u32::MAX));
+    interval / loops * k
 }
 
 /// The write router being wired: one command channel per inverter with writes on.

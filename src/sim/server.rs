@@ -12,6 +12,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::{AT_BANNER, JUNK, Plan};
+use super::fleet::Fleet;
 use super::{SimWire, Simulator};
 use crate::protocol::codec::{Inbound, MbapCodec, RtuRequestCodec, V5Codec};
 use crate::protocol::v5::{Frame, LoggerTimes, control};
@@ -41,6 +42,30 @@ pub async fn serve_stack(
     units: Vec<Arc<Simulator>>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_units(listener, units, None, cancel).await
+}
+
+/// Serves a fleet of V5 loggers on `listener` until `cancel`: each request is answered as the
+/// member its frame's logger serial names (see [`Fleet`]); a serial outside the fleet gets the
+/// serial-mismatch answer a real logger sends. One task per connection, none per logger.
+///
+/// # Errors
+/// Only an accept error the listener cannot recover from.
+pub async fn serve_fleet(
+    listener: TcpListener,
+    fleet: Arc<Fleet>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let units = vec![fleet.simulator().clone()];
+    serve_units(listener, units, Some(fleet), cancel).await
+}
+
+async fn serve_units(
+    listener: TcpListener,
+    units: Vec<Arc<Simulator>>,
+    fleet: Option<Arc<Fleet>>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let units: Arc<[Arc<Simulator>]> = units.into();
     if units.is_empty() {
         return Ok(());
@@ -52,12 +77,12 @@ pub async fn serve_stack(
         };
         tracing::debug!(%peer, "simulator: client connected");
         let _ = stream.set_nodelay(true);
-        let units = units.clone();
+        let (units, fleet) = (units.clone(), fleet.clone());
         let cancel = cancel.child_token();
         tokio::spawn(async move {
             tokio::select! {
                 () = cancel.cancelled() => {}
-                result = connection(stream, &units) => {
+                result = connection(stream, &units, fleet.as_deref()) => {
                     if let Err(e) = result {
                         tracing::debug!(%peer, "simulator: connection ended: {e}");
                     }
@@ -67,12 +92,18 @@ pub async fn serve_stack(
     }
 }
 
-async fn connection(stream: TcpStream, units: &[Arc<Simulator>]) -> std::io::Result<()> {
+async fn connection(
+    stream: TcpStream,
+    units: &[Arc<Simulator>],
+    fleet: Option<&Fleet>,
+) -> std::io::Result<()> {
     let sim = &units[0];
     let (read, mut write) = stream.into_split();
     match sim.config.wire {
         SimWire::Solarman => {
-            let mut frames = FramedRead::new(read, V5Codec);
+            // A request is 36 bytes: 8 KiB per connection (`FramedRead::new`) would make a
+            // fleet of 10,000 loggers 80 MiB of read buffers.
+            let mut frames = FramedRead::with_capacity(read, V5Codec, 512);
             let mut logger_seq = 0u8;
             while let Some(inbound) = frames.next().await {
                 let Inbound::Frame(frame) = inbound? else { continue };
@@ -80,7 +111,7 @@ async fn connection(stream: TcpStream, units: &[Arc<Simulator>]) -> std::io::Res
                     continue;
                 }
                 logger_seq = logger_seq.wrapping_add(1);
-                if !answer_v5(units, &frame, logger_seq, &mut write).await? {
+                if !answer_v5(units, fleet, &frame, logger_seq, &mut write).await? {
                     return Ok(());
                 }
             }
@@ -137,14 +168,16 @@ async fn answer_rtu(
     if plan.garbage {
         out.extend_from_slice(JUNK);
     }
-    out.extend_from_slice(&modbus_answer(sim, slave, &request, plan));
+    out.extend_from_slice(&modbus_answer(sim, slave, &request, plan, None));
     send(sim, &out, plan, write).await?;
     Ok(true)
 }
 
-/// Answers one V5 request; `false` when the fault plan says to hang up.
+/// Answers one V5 request, as the fleet member it names when there is a fleet; `false` when
+/// the fault plan says to hang up.
 async fn answer_v5(
     units: &[Arc<Simulator>],
+    fleet: Option<&Fleet>,
     frame: &Frame,
     logger_seq: u8,
     write: &mut (impl AsyncWrite + Unpin),
@@ -159,12 +192,14 @@ async fn answer_v5(
         return Ok(true);
     }
     let seq = [frame.seq_client, logger_seq];
-    let serial = sim.config.serial;
-    let modbus = match (frame.serial == serial, frame.request_rtu().map(rtu::decode_request)) {
+    let ours = fleet.map_or(frame.serial == sim.config.serial, |f| f.has(frame.serial));
+    let serial = if ours { frame.serial } else { sim.config.serial };
+    let stamp = fleet.filter(|_| ours).map(|f| (f, serial));
+    let modbus = match (ours, frame.request_rtu().map(rtu::decode_request)) {
         // A real logger answers a foreign serial with `06 00` and its own serial (docs/protocol.md Q9).
         (false, _) => LoggerError::SerialNotMatched.to_bytes().to_vec(),
         (true, Ok(Ok((slave, request)))) => match unit(units, slave) {
-            Some(inverter) => modbus_answer(inverter, slave, &request, plan),
+            Some(inverter) => modbus_answer(inverter, slave, &request, plan, stamp),
             None => LoggerError::NoInverterResponse.to_bytes().to_vec(),
         },
         (true, _) => LoggerError::NoInverterResponse.to_bytes().to_vec(),
@@ -187,9 +222,13 @@ fn unit(units: &[Arc<Simulator>], slave: u8) -> Option<&Simulator> {
     units.iter().find(|u| u.config.slave == slave).map(AsRef::as_ref)
 }
 
-/// The RTU answer to `request`, with the planned CRC faults.
-fn modbus_answer(sim: &Simulator, slave: u8, request: &Request, plan: Plan) -> Vec<u8> {
-    let answer = execute(sim, request);
+/// A fleet member's answer: the fleet, and the member's logger serial.
+type Stamp<'a> = Option<(&'a Fleet, u32)>;
+
+/// The RTU answer to `request`, with the planned CRC faults; a fleet member's with its own
+/// inverter serial.
+fn modbus_answer(sim: &Simulator, slave: u8, request: &Request, plan: Plan, stamp: Stamp<'_>) -> Vec<u8> {
+    let answer = execute(sim, request, stamp);
     let mut buf = BytesMut::new();
     rtu::encode_answer(slave, request, &answer, plan.double_crc, &mut buf);
     if plan.bad_crc {
@@ -212,7 +251,7 @@ async fn answer_mbap(
     }
     let mut pdu = BytesMut::new();
     match (Request::decode(&frame.pdu), unit(units, frame.unit)) {
-        (Ok(request), Some(inverter)) => request.encode_answer(&execute(inverter, &request), &mut pdu),
+        (Ok(request), Some(inverter)) => request.encode_answer(&execute(inverter, &request, None), &mut pdu),
         // A gateway's "target device failed to respond" (Modbus exception 0x0B).
         (Ok(request), None) => {
             request.encode_answer(&Err(Exception::Modbus(ExceptionCode::Other(0x0b))), &mut pdu);
@@ -230,8 +269,8 @@ async fn answer_mbap(
     Ok(true)
 }
 
-/// What the simulated inverter does with a request.
-fn execute(sim: &Simulator, request: &Request) -> Answer {
+/// What the simulated inverter does with a request; a fleet member reads its own serial.
+fn execute(sim: &Simulator, request: &Request, stamp: Stamp<'_>) -> Answer {
     let refused = |start: u16, count: usize| {
         let end = usize::from(start) + count;
         end > sim.size()
@@ -242,7 +281,10 @@ fn execute(sim: &Simulator, request: &Request) -> Answer {
             if refused(*addr, usize::from(*count)) {
                 return Err(Exception::Modbus(ExceptionCode::IllegalDataAddress));
             }
-            let image = sim.image();
+            let mut image = sim.image();
+            if let Some((fleet, serial)) = stamp {
+                fleet.stamp(serial, &mut image);
+            }
             let from = usize::from(*addr);
             Ok(Response::Registers(image[from..from + usize::from(*count)].to_vec()))
         }

@@ -302,6 +302,15 @@ impl Collector for Readings {
                 )?
                 .encode_gauge(&value)?;
         }
+        // A fleet outgrowing its process shows here first (crate::poller::lateness).
+        encoder
+            .encode_descriptor(
+                "inverter_monitor_poll_lateness_max_seconds",
+                "The largest delay of any poll behind its due time since start",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&crate::poller::lateness::largest().as_secs_f64())?;
         if let Some(spool) = &self.sources.spool {
             for (name, help, value) in spool.gauges() {
                 encoder.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&value)?;

@@ -211,14 +211,22 @@ pub struct StatusBoard {
     started: DateTime<Utc>,
     statuses: Statuses,
     histories: RwLock<BTreeMap<String, History>>,
+    /// The inverters whose history is kept: the first [`CARDS`] by name, the ones the page
+    /// draws. A fleet of ten thousand would otherwise hold (and write) a day of minutes each.
+    charted: std::collections::HashSet<String>,
     /// A poll was recorded since the last save.
     dirty: AtomicBool,
 }
 
+/// Inverters the status page draws a card (and keeps a history) for; the rest are counted in
+/// one line, and each is in /api/snapshot and /metrics.
+pub(crate) const CARDS: usize = 24;
+
 impl StatusBoard {
     /// A board over `statuses` with no history yet, started at `now`.
     pub fn new(statuses: Statuses, now: DateTime<Utc>) -> Self {
-        Self { started: now, statuses, histories: RwLock::default(), dirty: AtomicBool::new(false) }
+        let charted = statuses.read(|all| all.keys().take(CARDS).cloned().collect());
+        Self { started: now, statuses, histories: RwLock::default(), charted, dirty: AtomicBool::new(false) }
     }
 
     /// A board over `statuses` with the history saved in `data_dir`, started at `now`. A
@@ -239,7 +247,10 @@ impl StatusBoard {
                         }
                         (name, history)
                     })
-                    .filter(|(_, history)| !history.samples.is_empty() || !history.days.is_empty())
+                    .filter(|(name, history)| {
+                        board.charted.contains(name)
+                            && (!history.samples.is_empty() || !history.days.is_empty())
+                    })
                     .collect();
                 *board.histories.write().unwrap_or_else(PoisonError::into_inner) = histories;
             }
@@ -281,7 +292,9 @@ impl StatusBoard {
 
     /// Adds a good poll's power flows to its inverter's history.
     pub fn record(&self, update: &Update) {
-        if let Update::Polled { snapshot, .. } = update {
+        if let Update::Polled { snapshot, .. } = update
+            && self.charted.contains(&*snapshot.inverter)
+        {
             let mut histories = self.histories.write().unwrap_or_else(PoisonError::into_inner);
             histories.entry(snapshot.inverter.to_string()).or_default().record(snapshot);
             self.dirty.store(true, Ordering::Release);
@@ -407,6 +420,21 @@ mod tests {
         let next_day = start + chrono::Duration::minutes(24 * 60 + 10);
         let kept = samples(&board(next_day, dir.path()));
         assert_eq!(kept.len(), 19, "minutes 11..30 are within the day; {kept:?}");
+    }
+
+    #[test]
+    fn only_the_inverters_with_a_card_keep_a_history() {
+        let names: Vec<String> = (0..CARDS + 2).map(|i| format!("inv{i:03}")).collect();
+        let inverters =
+            names.iter().map(|n| crate::config::InverterConfig::new(n, "127.0.0.1", 8899, 1)).collect();
+        let board = StatusBoard::new(Statuses::new(&crate::config::Config::new(inverters)), Utc::now());
+        let profile = crate::profile::Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        for name in &names {
+            let snapshot = Arc::new(crate::sim::fixture::snapshot(profile.clone(), name, Utc::now()));
+            board.record(&Update::Polled { snapshot, change: None });
+        }
+        let kept = board.read(|views| views.iter().filter(|v| v.history.samples().count() > 0).count());
+        assert_eq!(kept, CARDS, "a day of minutes for the drawn cards only");
     }
 
     #[test]

@@ -263,6 +263,22 @@ fn coarse(samples: &[Sample]) -> Vec<Sample> {
     out.into_iter().map(|(s, _)| s).collect()
 }
 
+/// The inverters beyond the cards, counted by state in one section; none when there are none.
+pub(super) fn the_rest(views: &[InverterView<'_>]) -> Option<String> {
+    if views.is_empty() {
+        return None;
+    }
+    let count = |online: Option<bool>| views.iter().filter(|v| v.status.online == online).count();
+    Some(format!(
+        "<section><h2>{} more inverters</h2><p>{} online, {} offline, {} not polled yet. Each is in \
+         <a href=\"api/snapshot\">/api/snapshot</a> and <a href=\"metrics\">/metrics</a>.</p></section>",
+        views.len(),
+        count(Some(true)),
+        count(Some(false)),
+        count(None)
+    ))
+}
+
 /// Minimal HTML escaping for text nodes and attribute values.
 pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -304,6 +320,23 @@ mod tests {
             status.record(&Update::Polled { snapshot: Arc::new(snapshot), change: None });
         }
         (status, history)
+    }
+
+    #[test]
+    fn inverters_beyond_the_cards_are_counted_in_one_line() {
+        let mut statuses: Vec<InverterStatus> = (0..5)
+            .map(|i| InverterStatus::new(&InverterConfig::new(&format!("inv{i}"), "127.0.0.1", 8899, 42)))
+            .collect();
+        (statuses[0].online, statuses[1].online, statuses[2].online) = (Some(true), Some(true), Some(false));
+        let history = History::default();
+        let views: Vec<InverterView<'_>> =
+            statuses.iter().map(|status| InverterView { status, history: &history }).collect();
+        let line = the_rest(&views).unwrap();
+        assert!(
+            line.contains("5 more inverters") && line.contains("2 online, 1 offline, 2 not polled yet"),
+            "{line}"
+        );
+        assert_eq!(the_rest(&[]), None);
     }
 
     #[test]

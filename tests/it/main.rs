@@ -11,6 +11,7 @@ mod discover;
 mod families;
 mod fault_days;
 mod faults;
+mod fleet;
 mod helpers;
 mod http_security;
 mod influx;

@@ -84,7 +84,7 @@ impl Publisher {
             self.publish(&topic, payload, true, QoS::AtLeastOnce);
         }
         let retained = previous.retained;
-        self.ledger.set(name, Some(Entry { topics, components: current, retained }));
+        self.ledger.set(name, Some(Entry { topics, components: current.into(), retained }));
     }
 
     /// The (topic, payload) discovery messages of `device` in the configured mode.

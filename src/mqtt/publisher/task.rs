@@ -48,9 +48,14 @@ pub(crate) struct Outputs {
     pub connected: Arc<AtomicBool>,
 }
 
-/// Runs until `inputs.cancel`, then says offline and disconnects.
+/// How long the discovery ledger's changes wait to be written: a fleet's discoveries over these
+/// seconds become one write of the file instead of one per inverter.
+const LEDGER_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs until `inputs.cancel`, then says offline and disconnects; the ledger is written then.
 pub(crate) async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: Outputs) {
     let mut bus_open = true;
+    let mut flush_at: Option<Instant> = None;
     loop {
         let timer = publisher.next_timer();
         let effects = tokio::select! {
@@ -70,8 +75,16 @@ pub(crate) async fn run(mut publisher: Publisher, mut inputs: Inputs, outputs: O
             Some((name, on)) = inputs.commands.recv() => publisher.on_command(&name, on),
             Some(out) = inputs.outgoing.recv() => publisher.on_outgoing(out),
             () = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => publisher.on_timer(Instant::now()),
+            () = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                flush_at = None;
+                publisher.flush_ledger();
+                Vec::new()
+            }
         };
         carry_out(&mut publisher, &outputs, effects);
+        if flush_at.is_none() && publisher.ledger_dirty() {
+            flush_at = Some(Instant::now() + LEDGER_FLUSH_DELAY);
+        }
     }
     let effects = publisher.shutdown();
     carry_out(&mut publisher, &outputs, effects);

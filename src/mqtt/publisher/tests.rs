@@ -102,8 +102,10 @@ fn a_component_the_new_configuration_dropped_is_removed_from_the_device() {
     let mut ledger = Ledger::default();
     let old = Entry {
         topics: vec![DEVICE_TOPIC.into()],
-        components: [("battery_soc".into(), "sensor".into()), ("retired".into(), "binary_sensor".into())]
-            .into(),
+        components: Arc::new(BTreeMap::from([
+            ("battery_soc".into(), "sensor".into()),
+            ("retired".into(), "binary_sensor".into()),
+        ])),
         ..Entry::default()
     };
     ledger.set("house", Some(old));
