@@ -8,7 +8,9 @@
 //! never touches the broker, a channel or the clock, so every rule here is unit-tested without
 //! a broker. [`task`] is the thin loop around it: it awaits the inputs, sleeps until
 //! [`Publisher::next_timer`], and hands each effect to the rumqttc client with `try_publish`
-//! (a full queue drops a message, counted by [`Publisher::dropped`]; it never waits).
+//! (it never waits). A full queue drops a message, counted by [`Publisher::dropped`], unless
+//! it is one that must arrive (`Message::keep`: discovery, removals, availability): those come
+//! back through [`Publisher::on_refused`] and are sent again, paced by [`pace`].
 //!
 //! ```text
 //! poll bus ─┐                                   ┌─> client.try_publish / try_subscribe
@@ -18,9 +20,10 @@
 //! ```
 //!
 //! The discovery pass (what to announce, what a new configuration dropped, orphans) lives in
-//! [`announce`].
+//! [`announce`]; how it is fed through the client's bounded queue, in [`pace`].
 
 mod announce;
+mod pace;
 pub(crate) mod task;
 
 use std::collections::BTreeMap;
@@ -58,6 +61,9 @@ pub(crate) struct Message {
     pub retain: bool,
     /// The quality of service.
     pub qos: QoS,
+    /// It must arrive (retained config, a removal, availability): refused for a full queue,
+    /// it goes back to [`Publisher::on_refused`] instead of being dropped.
+    pub keep: bool,
 }
 
 /// What the publisher asks its task to do.
@@ -117,6 +123,8 @@ pub(crate) struct Publisher {
     rediscover_at: Option<Instant>,
     rediscovery_delay: RangeInclusive<Duration>,
     dropped: u64,
+    /// The discovery pass and the refused messages waiting for room.
+    pace: pace::Pace,
     /// Retained messages of other tasks, republished after every connect.
     retained: BTreeMap<String, Vec<u8>>,
     /// Effects of the input being handled, handed back when it is done.
@@ -148,6 +156,7 @@ impl Publisher {
             rediscover_at: None,
             rediscovery_delay: REDISCOVERY_DELAY,
             dropped: 0,
+            pace: pace::Pace::default(),
             retained: BTreeMap::new(),
             out: Vec::new(),
         }
@@ -173,7 +182,10 @@ impl Publisher {
 
     /// When [`Publisher::on_timer`] wants to run.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        self.rediscover_at
+        match (self.rediscover_at, self.pace.resume_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     #[cfg(test)]
@@ -213,7 +225,10 @@ impl Publisher {
         inverter.device = Some(device);
         inverter.profile = Some(snapshot.profile.clone());
         let name = snapshot.inverter.to_string();
-        if new_device || new_profile {
+        if (new_device || new_profile) && self.pace.busy() {
+            // Behind a pass or refused messages: announced in its turn, built then.
+            self.pace.pending.insert(name.clone());
+        } else if new_device || new_profile {
             self.publish_discovery(&name);
         }
         self.availability_changed(&name, change);
@@ -223,7 +238,7 @@ impl Publisher {
     /// What the connection reports, at `now`.
     pub(crate) fn on_event(&mut self, event: ConnEvent, now: Instant) -> Vec<Effect> {
         match event {
-            ConnEvent::Connected => self.connected(),
+            ConnEvent::Connected => self.connected(now),
             ConnEvent::Disconnected => self.connected = false,
             ConnEvent::Message { topic, payload, .. } if topic == self.topics.ha_status() => {
                 if &payload[..] == b"online" {
@@ -250,11 +265,14 @@ impl Publisher {
         self.done()
     }
 
-    /// The timer of [`Publisher::next_timer`] at `now`: rediscovery once it is due.
+    /// The timer of [`Publisher::next_timer`] at `now`: rediscovery once it is due, else the
+    /// next step of a paced pass.
     pub(crate) fn on_timer(&mut self, now: Instant) -> Vec<Effect> {
         if self.rediscover_at.is_some_and(|at| at <= now) {
             self.rediscover_at = None;
-            self.republish_all();
+            self.republish_all(now);
+        } else if self.pace.resume_at.is_some_and(|at| at <= now) {
+            self.step(now);
         }
         self.done()
     }
@@ -312,12 +330,12 @@ impl Publisher {
         std::mem::take(&mut self.out)
     }
 
-    fn connected(&mut self) {
+    fn connected(&mut self, now: Instant) {
         self.connected = true;
         self.subscribe();
         self.publish(&self.topics.status(), b"online".to_vec(), true, QoS::AtLeastOnce);
         self.clear_orphans();
-        self.republish_all();
+        self.republish_all(now);
     }
 
     fn subscribe(&mut self) {
@@ -367,7 +385,8 @@ impl Publisher {
 
     fn publish_availability(&mut self, name: &str, change: Change) {
         let payload = change.as_str().as_bytes().to_vec();
-        self.publish(&self.topics.availability(name), payload, true, QoS::AtLeastOnce);
+        // Only sent on a change: lost, it would stay wrong until the next one.
+        self.keep(&self.topics.availability(name), payload);
     }
 
     fn publish_state(&mut self, name: &str) {
@@ -388,7 +407,23 @@ impl Publisher {
     /// Asks for a message, while connected; what happens while away is republished on connect.
     fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool, qos: QoS) {
         if self.connected {
-            self.out.push(Effect::Publish(Message { topic: topic.to_string(), payload, retain, qos }));
+            let message = Message { topic: topic.to_string(), payload, retain, qos, keep: false };
+            self.out.push(Effect::Publish(message));
+        }
+    }
+
+    /// Asks for a retained message that must arrive, while connected: a full queue hands it
+    /// back to [`Publisher::on_refused`] to be sent again.
+    fn keep(&mut self, topic: &str, payload: Vec<u8>) {
+        if self.connected {
+            let message = Message {
+                topic: topic.to_string(),
+                payload,
+                retain: true,
+                qos: QoS::AtLeastOnce,
+                keep: true,
+            };
+            self.out.push(Effect::Publish(message));
         }
     }
 }

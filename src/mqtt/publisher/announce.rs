@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use rumqttc::QoS;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::Publisher;
 use crate::config::DiscoveryMode;
@@ -15,9 +16,9 @@ use crate::mqtt::ledger::Entry;
 use crate::poller::Change;
 
 impl Publisher {
-    /// Everything again: service devices, other tasks' retained messages, and each inverter
-    /// seen so far with its discovery, availability and state.
-    pub(super) fn republish_all(&mut self) {
+    /// Everything again at `now`: service devices, other tasks' retained messages, and each
+    /// inverter seen so far with its discovery, availability and state, in a paced pass.
+    pub(super) fn republish_all(&mut self, now: Instant) {
         for device in self.devices.clone() {
             self.publish_components(&device.key, &device.device, &device.components);
             self.remember_retained(&device.key, &device.retained);
@@ -27,13 +28,11 @@ impl Publisher {
         }
         let seen: Vec<String> =
             self.inverters.iter().filter(|(_, i)| i.device.is_some()).map(|(name, _)| name.clone()).collect();
-        for name in seen {
-            self.republish_inverter(&name);
-        }
+        self.start_pass(seen, now);
     }
 
     /// An inverter's discovery, availability (when known) and state.
-    fn republish_inverter(&mut self, name: &str) {
+    pub(super) fn republish_inverter(&mut self, name: &str) {
         self.publish_discovery(name);
         if let Some(online) = self.inverters.get(name).and_then(|i| i.status.online) {
             self.publish_availability(name, if online { Change::Online } else { Change::Offline });
@@ -78,10 +77,10 @@ impl Publisher {
         let messages = self.discovery_messages(device, components, &previous, &current);
         let topics: Vec<String> = messages.iter().map(|(t, _)| t.clone()).collect();
         for stale in previous.topics.iter().filter(|t| !topics.contains(t)) {
-            self.publish(stale, Vec::new(), true, QoS::AtLeastOnce);
+            self.keep(stale, Vec::new());
         }
         for (topic, payload) in messages {
-            self.publish(&topic, payload, true, QoS::AtLeastOnce);
+            self.keep(&topic, payload);
         }
         let retained = previous.retained;
         self.ledger.set(name, Some(Entry { topics, components: current.into(), retained }));
@@ -128,7 +127,7 @@ impl Publisher {
             let entry = self.ledger.get(&name).cloned().unwrap_or_default();
             let inverter_topics = self.orphan_topics(&name);
             for topic in entry.topics.iter().chain(&inverter_topics).chain(&entry.retained) {
-                self.publish(topic, Vec::new(), true, QoS::AtLeastOnce);
+                self.keep(topic, Vec::new());
             }
             self.ledger.set(&name, None);
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::{AsyncClient, ClientError, QoS, Request};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -133,11 +133,22 @@ pub(crate) fn carry_out(publisher: &mut Publisher, outputs: &Outputs, effects: V
     }
 }
 
-/// Hands one message to the client; a full queue drops it, counted.
+/// Hands one message to the client. A full queue hands a kept message back to the publisher
+/// (its payload taken back from the refusal, not copied before) and drops any other, counted.
 fn publish(publisher: &mut Publisher, client: &AsyncClient, message: Message) {
-    let Message { topic, payload, retain, qos } = message;
-    if let Err(e) = client.try_publish(topic.as_str(), qos, retain, payload) {
-        let dropped = publisher.on_dropped();
-        tracing::warn!(%topic, dropped, "MQTT message dropped: {e}");
-    }
+    let Message { topic, payload, retain, qos, keep } = message;
+    let refused = match client.try_publish(topic.as_str(), qos, retain, payload) {
+        Ok(()) => return,
+        Err(
+            ClientError::TryRequest(Request::Publish(refused))
+            | ClientError::Request(Request::Publish(refused)),
+        ) if keep => refused,
+        Err(e) => {
+            let dropped = publisher.on_dropped();
+            tracing::warn!(%topic, dropped, "MQTT message dropped: {e}");
+            return;
+        }
+    };
+    let payload = Vec::from(refused.payload);
+    publisher.on_refused(Message { topic, payload, retain, qos, keep }, Instant::now());
 }

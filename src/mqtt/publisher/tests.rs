@@ -216,6 +216,8 @@ fn home_assistants_birth_brings_rediscovery_after_the_delay() {
     let effects = p.on_timer(now + delay);
     assert!(payload_of(&effects, DEVICE_TOPIC).is_some());
     assert_eq!(payload_of(&effects, "inverter-monitor/house/availability").as_deref(), Some("online"));
+    assert_eq!(p.next_timer(), Some(now + delay), "one more step, to see that nothing came back refused");
+    assert_eq!(p.on_timer(now + delay), [], "nothing did: the pass is done");
     assert_eq!(p.next_timer(), None);
 }
 
@@ -322,22 +324,44 @@ fn shutdown_says_offline_and_disconnects_only_when_connected() {
     assert_eq!(effects.last(), Some(&Effect::Disconnect));
 }
 
-#[tokio::test]
-async fn a_full_client_queue_drops_messages_and_counts_them() {
-    // A real client whose event loop is never polled: its queue of two fills and stays full.
-    let (client, _eventloop) = rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 2);
+/// A real client whose event loop is never polled: its queue of `capacity` fills and stays full.
+fn outputs_with_queue(capacity: usize) -> (task::Outputs, rumqttc::EventLoop) {
+    let (client, eventloop) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), capacity);
     let (states, _) = tokio::sync::watch::channel(Default::default());
     let (messages, _) = tokio::sync::broadcast::channel(1);
     let writes = tokio::sync::broadcast::channel(1).0;
-    let outputs = task::Outputs { client, states, messages, writes, connected: Default::default() };
+    (task::Outputs { client, states, messages, writes, connected: Default::default() }, eventloop)
+}
+
+fn publishes(effects: &[Effect], keep: bool) -> Vec<Message> {
+    let kept = |e: &Effect| {
+        if let Effect::Publish(m) = e { Some(m.clone()).filter(|m| m.keep == keep) } else { None }
+    };
+    effects.iter().filter_map(kept).collect()
+}
+
+#[tokio::test]
+async fn a_full_client_queue_drops_state_but_hands_discovery_back_to_be_sent_again() {
+    let (outputs, _eventloop) = outputs_with_queue(2);
     let mut p = publisher("device", Ledger::default());
     p.on_update(polled(Some(Change::Online)));
-    let effects = connected(&mut p);
-    let publishes = effects.iter().filter(|e| matches!(e, Effect::Publish(_))).count() as u64;
+    let now = Instant::now();
+    let effects = p.on_event(ConnEvent::Connected, now);
     assert_eq!(effects[0], Effect::Subscribe("homeassistant/status".into()), "one subscription, first");
-    assert!(publishes > 3, "{publishes}");
+    let (kept, dropped) = (publishes(&effects, true), publishes(&effects, false));
+    assert!(kept.iter().any(|m| m.topic == DEVICE_TOPIC), "discovery must arrive");
+    assert!(kept.iter().any(|m| m.topic == "inverter-monitor/house/availability"), "availability too");
+    assert!(dropped.iter().any(|m| m.topic == "inverter-monitor/house/state"), "state may be dropped");
+    assert_eq!(dropped[0].topic, "inverter-monitor/status", "the status is the one message that fits");
     task::carry_out(&mut p, &outputs, effects);
-    assert_eq!(p.dropped(), publishes - 1, "the subscription and one message fit");
+    assert_eq!(p.dropped(), dropped.len() as u64 - 1, "the subscription and one message fit");
+    let at = p.next_timer().expect("a retry is due");
+    assert!(at >= now + pace::RETRY, "it waits for room");
+    assert_eq!(p.on_timer(at - pace::RETRY / 2), [], "not before");
+    let again = p.on_timer(at);
+    assert_eq!(publishes(&again, true), kept, "the refused discovery again, whole and in order");
+    assert_eq!(publishes(&again, false), [], "not the state: the next poll replaces it");
 }
 
 impl Publisher {
