@@ -61,6 +61,11 @@ pub struct MqttConfig {
     /// and the service's status topic its own, as every shard shares the broker.
     #[serde(skip)]
     pub shard: Option<super::Shard>,
+    /// The client's request queue, in messages; `None`: the default. Not a setting: tests
+    /// shrink it to make a fleet's discovery overflow it.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub queue_capacity: Option<usize>,
 }
 
 fn default_host() -> String {
@@ -97,6 +102,7 @@ impl Default for MqttConfig {
             discovery: DiscoveryMode::Device,
             keep_alive: default_keep_alive(),
             shard: None,
+            queue_capacity: None,
         }
     }
 }

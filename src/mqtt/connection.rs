@@ -66,7 +66,7 @@ pub(crate) fn connect(config: &MqttConfig, topics: &Topics) -> std::io::Result<(
         let password = config.password()?.map(|p| p.expose().to_string()).unwrap_or_default();
         options.set_credentials(user.clone(), password);
     }
-    Ok(AsyncClient::new(options, REQUEST_CAPACITY))
+    Ok(AsyncClient::new(options, config.queue_capacity.unwrap_or(REQUEST_CAPACITY)))
 }
 
 /// A rustls client config with ring: the broker verified against `ca_file` (or the system's

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::helpers::*;
 
 /// A fleet of `size` loggers from serial [`SERIAL`] on a free port.
-async fn spawn_fleet(size: u32) -> (std::net::SocketAddr, Arc<Fleet>, CancellationToken) {
+pub(crate) async fn spawn_fleet(size: u32) -> (std::net::SocketAddr, Arc<Fleet>, CancellationToken) {
     init_log();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -19,6 +19,7 @@ use crate::broker::*;
 use crate::helpers::*;
 
 mod control;
+mod pace;
 mod weather;
 
 const DEVICE: &str = "inverter_monitor_2306178901";

@@ -400,3 +400,79 @@ fn a_profile_with_more_readings_is_announced_and_fewer_removes_the_rest() {
     let fewer = components(&p.on_update(update(&none))).expect("fewer readings are announced too");
     assert_eq!(fewer["battery_pack2_soc"], json!({"p": "sensor"}), "Home Assistant removes a bare stub");
 }
+
+/// A publisher for a fleet of `n` inverters, `inv00`…, each polled once as its own device.
+fn fleet(n: usize) -> Publisher {
+    let inverters =
+        (0..n).map(|i| InverterConfig::new(&format!("inv{i:02}"), "127.0.0.1", 8899, 1)).collect();
+    let mut p = with_config(&Config::new(inverters), "device", Ledger::default());
+    let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    for i in 0..n {
+        let mut snapshot = fixture::snapshot(profile.clone(), &format!("inv{i:02}"), at);
+        snapshot.identity = format!("SIM{i:07}").into();
+        p.on_update(Update::Polled { snapshot: Arc::new(snapshot), change: Some(Change::Online) });
+    }
+    p
+}
+
+/// The device config topics among `effects`.
+fn device_configs(effects: &[Effect]) -> Vec<String> {
+    let config = |(t, _): &(String, String)| t.starts_with("homeassistant/device/") && t.ends_with("/config");
+    published(effects).into_iter().filter(config).map(|(t, _)| t).collect()
+}
+
+#[test]
+fn a_fleets_pass_goes_out_in_bounded_steps_and_a_new_pass_restarts_it() {
+    let mut p = fleet(50);
+    let now = Instant::now();
+    let first = p.on_event(ConnEvent::Connected, now);
+    let sent = device_configs(&first).len();
+    assert!(sent > 0 && sent < 50, "one step holds a bounded part of the fleet: {sent}");
+    let bytes: usize = publishes(&first, true).iter().map(|m| m.payload.len()).sum();
+    assert!(bytes < 2 * pace::STEP_BYTES, "{bytes}");
+    assert_eq!(p.pace.pending.len(), 50 - sent, "names wait, not payloads");
+    assert_eq!(p.next_timer(), Some(now), "the next step follows at once");
+
+    // Home Assistant's birth mid-pass: the pass restarts, each inverter pending once.
+    p.rediscover_at = Some(now);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut effects = p.on_timer(now);
+    assert_eq!(p.pace.pending.len(), 50 - device_configs(&effects).len(), "restarted, not duplicated");
+    while !effects.is_empty() {
+        for topic in device_configs(&effects) {
+            *seen.entry(topic).or_default() += 1;
+        }
+        effects = p.on_timer(p.next_timer().expect("the pass goes on until it is done"));
+    }
+    assert_eq!(seen.len(), 50, "every device announced");
+    assert!(seen.values().all(|&n| n == 1), "once each in the new pass: {seen:?}");
+    assert_eq!(p.next_timer(), None, "done");
+}
+
+#[test]
+fn a_poll_behind_refused_messages_queues_its_inverter_by_name() {
+    let mut p = fleet(3);
+    let now = Instant::now();
+    let effects = p.on_event(ConnEvent::Connected, now);
+    while p.next_timer().is_some() {
+        p.on_timer(now);
+    }
+    for message in publishes(&effects, true) {
+        p.on_refused(message, now);
+    }
+    // A new profile for inv01 while the refused wait: only its name is kept.
+    let profile = Profiles::builtin().unwrap().get("deye_sg04lp3").unwrap();
+    let mut snapshot =
+        fixture::snapshot(profile, "inv01", Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap());
+    snapshot.identity = "SIM0000001".into();
+    let update = p.on_update(Update::Polled { snapshot: Arc::new(snapshot), change: None });
+    assert_eq!(device_configs(&update), [] as [String; 0], "not built now");
+    assert_eq!(p.pace.pending.iter().collect::<Vec<_>>(), ["inv01"]);
+    let mut configs = Vec::new();
+    while let Some(at) = p.next_timer() {
+        configs.extend(device_configs(&p.on_timer(at)));
+    }
+    assert_eq!(configs.len(), 4, "the three refused, then inv01 in its turn: {configs:?}");
+    assert!(configs[3].contains("SIM0000001"), "{configs:?}");
+}
