@@ -416,6 +416,8 @@ impl Publisher {
     /// back to [`Publisher::on_refused`] to be sent again.
     fn keep(&mut self, topic: &str, payload: Vec<u8>) {
         if self.connected {
+            // A refused older message on the topic must not be resent after this one.
+            self.pace.refused.retain(|m| m.topic != topic);
             let message = Message {
                 topic: topic.to_string(),
                 payload,

@@ -476,3 +476,23 @@ fn a_poll_behind_refused_messages_queues_its_inverter_by_name() {
     assert_eq!(configs.len(), 4, "the three refused, then inv01 in its turn: {configs:?}");
     assert!(configs[3].contains("SIM0000001"), "{configs:?}");
 }
+
+#[test]
+fn a_newer_availability_supersedes_a_refused_one() {
+    let mut p = publisher("device", Ledger::default());
+    p.on_update(polled(Some(Change::Online)));
+    let now = Instant::now();
+    let effects = p.on_event(ConnEvent::Connected, now);
+    while p.next_timer().is_some() {
+        p.on_timer(now);
+    }
+    let availability = "inverter-monitor/house/availability";
+    for message in publishes(&effects, true) {
+        p.on_refused(message, now);
+    }
+    let offline = p.on_update(failed(Some(Change::Offline)));
+    assert_eq!(payload_of(&offline, availability).as_deref(), Some("offline"));
+    let again = p.on_timer(now + pace::RETRY);
+    assert!(payload_of(&again, DEVICE_TOPIC).is_some(), "the refused discovery is resent");
+    assert_eq!(payload_of(&again, availability), None, "not the stale online");
+}
