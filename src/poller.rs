@@ -361,7 +361,7 @@ impl Poller {
         let (regs, refused) = match self.read_all(&profile, transport).await {
             Ok(read) => read,
             Err(PollError::Transport(error)) => {
-                self.tape_failed(&profile, &error, now, local);
+                self.tape(&profile, Err(&error), now, local);
                 return Err(PollError::Transport(error));
             }
             Err(error) => return Err(error),
@@ -369,7 +369,7 @@ impl Poller {
         let whole = Quality::zero_frame(&profile, &regs);
         let (readings, errors) = profile.decode(&regs);
         let local = inverter_clock(&profile, &readings).unwrap_or(local);
-        self.tape(&profile, regs, &refused, now, local);
+        self.tape(&profile, Ok((regs, &refused)), now, local);
         if let Some(rejection) = whole.or_else(|| Quality::zero_poll(&profile, &readings)) {
             *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
             return Err(PollError::Rejected(rejection));
@@ -408,47 +408,34 @@ impl Poller {
         })
     }
 
-    /// Hands this poll's raw registers to the recorder, when recording is on.
+    /// Hands the recorder what this poll read: its registers and refusals, or, when the
+    /// logger did not answer, why (a replay meets the same silence: a logger asleep at night,
+    /// an outage). Nothing is built when recording is off.
     fn tape(
         &self,
         profile: &Profile,
-        regs: RegisterSet,
-        refused: &[(ReadBlock, Exception)],
+        read: Result<(RegisterSet, &[(ReadBlock, Exception)]), &transport::Error>,
         now: DateTime<Utc>,
         local: NaiveDateTime,
     ) {
         let Some(tap) = &self.tap else { return };
+        let (blocks, refused, failed) = match read {
+            Ok((regs, refused)) => (
+                regs.into_blocks().into_iter().map(Into::into).collect(),
+                refused.iter().map(|(block, e)| crate::record::Refused::of(*block, *e)).collect(),
+                None,
+            ),
+            Err(error) => (Vec::new(), Vec::new(), Some(error.to_string())),
+        };
         tap.offer(crate::record::Poll {
             time: now,
             local,
             inverter: self.name.to_string(),
             profile: profile.id().to_string(),
             identity: self.identity.to_string(),
-            blocks: regs.into_blocks().into_iter().map(Into::into).collect(),
-            refused: refused.iter().map(|(block, e)| crate::record::Refused::of(*block, *e)).collect(),
-            failed: None,
-        });
-    }
-
-    /// Hands the recorder a poll the logger did not answer, and why: a replay meets the same
-    /// silence (a logger asleep at night, an outage).
-    fn tape_failed(
-        &self,
-        profile: &Profile,
-        error: &transport::Error,
-        now: DateTime<Utc>,
-        local: NaiveDateTime,
-    ) {
-        let Some(tap) = &self.tap else { return };
-        tap.offer(crate::record::Poll {
-            time: now,
-            local,
-            inverter: self.name.to_string(),
-            profile: profile.id().to_string(),
-            identity: self.identity.to_string(),
-            blocks: Vec::new(),
-            refused: Vec::new(),
-            failed: Some(error.to_string()),
+            blocks,
+            refused,
+            failed,
         });
     }
 

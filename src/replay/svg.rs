@@ -166,29 +166,34 @@ pub fn render(title: &str, series: &[Series]) -> String {
 /// What each mark means, and which clock the time labels show.
 fn legend(out: &mut String, axis: Option<&TimeAxis>) {
     let y = 48.0;
-    let _ = writeln!(
-        out,
-        "<g font-size=\"12\">\n<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{RAW}\" stroke-width=\"1\"/>\n<text x=\"{}\" y=\"{}\">raw: what the registers said</text>",
-        LEFT + 24.0,
-        LEFT + 30.0,
-        y + 4.0
-    );
-    let x = LEFT + 220.0;
-    let _ = writeln!(
-        out,
-        "<line x1=\"{x}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{PUBLISHED}\" stroke-width=\"2\"/>\n<text x=\"{}\" y=\"{}\">published: what reached Home Assistant</text>",
-        x + 24.0,
-        x + 30.0,
-        y + 4.0
-    );
-    let x = LEFT + 500.0;
-    let _ = writeln!(
-        out,
-        "<circle cx=\"{}\" cy=\"{y}\" r=\"3.5\" fill=\"{REJECTED}\"/>\n<text x=\"{}\" y=\"{}\">rejected by plausibility</text>",
-        x + 12.0,
-        x + 30.0,
-        y + 4.0
-    );
+    let _ = writeln!(out, "<g font-size=\"12\">");
+    let marks = [
+        (
+            LEFT,
+            format!(
+                "<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{RAW}\" stroke-width=\"1\"/>",
+                LEFT + 24.0
+            ),
+            "raw: what the registers said",
+        ),
+        (
+            LEFT + 220.0,
+            format!(
+                "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{PUBLISHED}\" stroke-width=\"2\"/>",
+                LEFT + 220.0,
+                LEFT + 244.0
+            ),
+            "published: what reached Home Assistant",
+        ),
+        (
+            LEFT + 500.0,
+            format!("<circle cx=\"{}\" cy=\"{y}\" r=\"3.5\" fill=\"{REJECTED}\"/>", LEFT + 512.0),
+            "rejected by plausibility",
+        ),
+    ];
+    for (x, mark, label) in marks {
+        let _ = writeln!(out, "{mark}\n<text x=\"{}\" y=\"{}\">{label}</text>", x + 30.0, y + 4.0);
+    }
     let clock = axis.map_or_else(String::new, |a| format!("Time: the house's clock ({}). ", a.zone()));
     let _ = writeln!(
         out,
