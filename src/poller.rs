@@ -139,6 +139,9 @@ pub struct Poller {
     fleet: bool,
 }
 
+/// A read the inverter refused: the block, and the exception it answered.
+type Refusal = (ReadBlock, Exception);
+
 impl Poller {
     /// A poller for inverter `name` with `profile`, polled every `interval`; it reports the
     /// inverter unavailable after `unavailable_after` failed polls in a row.
@@ -414,7 +417,7 @@ impl Poller {
     fn tape(
         &self,
         profile: &Profile,
-        read: Result<(RegisterSet, &[(ReadBlock, Exception)]), &transport::Error>,
+        read: Result<(RegisterSet, &[Refusal]), &transport::Error>,
         now: DateTime<Utc>,
         local: NaiveDateTime,
     ) {
@@ -445,7 +448,7 @@ impl Poller {
         &mut self,
         profile: &Profile,
         transport: &mut T,
-    ) -> Result<(RegisterSet, Vec<(ReadBlock, Exception)>), PollError> {
+    ) -> Result<(RegisterSet, Vec<Refusal>), PollError> {
         let mut regs = RegisterSet::new();
         let mut refused = Vec::new();
         let mut i = 0;

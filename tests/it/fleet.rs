@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inverter_monitor::config::{Config, HttpConfig, InverterConfig};
-use inverter_monitor::service::{self, Console};
 use inverter_monitor::sim::{self, Fleet, SimClock, SimConfig, Simulator};
 use inverter_monitor::transport::{Link, Target, Wire};
 use tokio::net::TcpListener;
@@ -63,35 +62,10 @@ async fn the_service_polls_fleet_loggers_on_one_port_each_on_its_own_connection(
     let mut config = Config::new(vec![inverter("a", SERIAL), inverter("b", SERIAL + 1)]);
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     assert_eq!(config.stacks(), [vec![0], vec![1]], "other serials behind one port: other loggers");
-    let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
-    let url = format!("http://{}/api/snapshot", running.http.unwrap());
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let serials = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let json: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-            let mut polled: Vec<String> = json["inverters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|i| {
-                    let readings = i["readings"].as_array()?;
-                    let serial =
-                        readings.iter().find(|r| r["key"] == "inverter_serial")?["value"].as_str()?;
-                    Some(serial.to_string())
-                })
-                .collect();
-            if polled.len() == 2 {
-                polled.sort();
-                break polled;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("both fleet loggers polled");
+    let polled = service_until_polled(&config, 2, "both fleet loggers polled").await;
+    let mut serials: Vec<&str> =
+        polled.iter().filter_map(|i| reading(i, "inverter_serial")?.as_str()).collect();
+    serials.sort_unstable();
     assert_eq!(serials, ["SIM0000000", "SIM0000001"]);
-    cancel.cancel();
-    running.wait().await.unwrap();
     stop.cancel();
 }

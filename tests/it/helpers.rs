@@ -222,3 +222,44 @@ pub async fn supervised(running: inverter_monitor::service::Running) {
         panic!("the service stopped on its own: {e}: {:?}", std::error::Error::source(&e));
     }
 }
+
+/// Runs the service of `config` (which must serve HTTP) until `/api/snapshot` shows `count`
+/// inverters with a serial read, stops it, and returns those inverters' JSON, in the order
+/// the snapshot lists them; fails after 10 s as `what`.
+pub async fn service_until_polled(
+    config: &inverter_monitor::config::Config,
+    count: usize,
+    what: &str,
+) -> Vec<Json> {
+    use inverter_monitor::service::{self, Console};
+    let cancel = CancellationToken::new();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
+    let url = format!("http://{}/api/snapshot", running.http.unwrap());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let polled = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let json: Json = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            let polled: Vec<Json> = json["inverters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| reading(i, "inverter_serial").is_some())
+                .cloned()
+                .collect();
+            if polled.len() == count {
+                break polled;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect(what);
+    cancel.cancel();
+    running.wait().await.unwrap();
+    polled
+}
+
+/// The value of reading `key` in one inverter of `/api/snapshot`.
+pub fn reading<'a>(inverter: &'a Json, key: &str) -> Option<&'a Json> {
+    inverter["readings"].as_array()?.iter().find(|r| r["key"] == key).map(|r| &r["value"])
+}

@@ -6,7 +6,6 @@ use std::time::Duration;
 use inverter_monitor::config::{Config, HttpConfig, InverterConfig};
 use inverter_monitor::poller::{self, Member, Poller, Update};
 use inverter_monitor::profile::Profiles;
-use inverter_monitor::service::{self, Console};
 use inverter_monitor::transport::Event;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -105,35 +104,15 @@ async fn the_service_runs_a_configured_stack() {
     let mut config = Config::new(vec![inverter("master", 1), inverter("second", 2)]);
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     assert_eq!(config.stacks(), [vec![0, 1]]);
-    let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
-    let url = format!("http://{}/api/snapshot", running.http.unwrap());
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let serials = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let json: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-            let inverters = json["inverters"].as_array().unwrap().clone();
-            let polled: Vec<(String, bool)> = inverters
-                .iter()
-                .filter_map(|i| {
-                    let readings = i["readings"].as_array()?;
-                    let serial =
-                        readings.iter().find(|r| r["key"] == "inverter_serial")?["value"].as_str()?;
-                    let settings = readings.iter().any(|r| r["key"] == "battery_max_charge_current");
-                    Some((serial.to_string(), settings))
-                })
-                .collect();
-            if polled.len() == 2 {
-                break polled;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("both inverters of the stack polled");
+    let polled = service_until_polled(&config, 2, "both inverters of the stack polled").await;
+    let serials: Vec<(String, bool)> = polled
+        .iter()
+        .map(|i| {
+            let serial = reading(i, "inverter_serial").and_then(|v| v.as_str()).unwrap_or_default();
+            (serial.to_string(), reading(i, "battery_max_charge_current").is_some())
+        })
+        .collect();
     let want = [("2306178901".to_string(), true), ("2306178902".to_string(), false)];
     assert_eq!(serials, want, "each its own serial; the settings on the master only");
-    cancel.cancel();
-    running.wait().await.unwrap();
     stop.cancel();
 }
