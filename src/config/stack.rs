@@ -13,15 +13,48 @@ use crate::transport::Wire;
 
 /// The inverters that share a connection, as indices into the configured list, each group in
 /// configuration order; the first of a group is its master. A lone inverter is a group of one.
+///
+/// Each inverter's [`Place`] is made once, so a fleet of thousands compares small keys, not
+/// freshly built targets, against each group's master.
 pub(crate) fn stacks(inverters: &[InverterConfig]) -> Vec<Vec<usize>> {
+    let places: Vec<Place> = inverters.iter().map(InverterConfig::place).collect();
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (i, inverter) in inverters.iter().enumerate() {
-        match groups.iter_mut().find(|g| inverters[g[0]].shares_connection(inverter)) {
+    for (i, place) in places.iter().enumerate() {
+        match groups.iter_mut().find(|g| places[g[0]].shares_connection(place)) {
             Some(group) => group.push(i),
             None => groups.push(vec![i]),
         }
     }
     groups
+}
+
+/// Where an inverter's connection goes, as far as grouping cares.
+#[derive(Debug, PartialEq, Eq)]
+enum Where {
+    /// A serial line, by device.
+    Device(String),
+    /// A network address: the host lowercased, and the port.
+    Net(String, u16),
+}
+
+/// An inverter's connection and what tells it apart behind one port: its V5 logger serial (when
+/// it names one) and its slave id.
+#[derive(Debug)]
+struct Place {
+    at: Where,
+    v5: Option<u32>,
+    slave: u8,
+}
+
+impl Place {
+    /// True when `other` is reached over the same connection (a member of the same stack),
+    /// unless it is another V5 logger behind the same port: both name a logger serial, the
+    /// serials differ, and both are the same slave id (the first of its own logger).
+    fn shares_connection(&self, other: &Self) -> bool {
+        let another_logger =
+            matches!((self.v5, other.v5), (Some(a), Some(b)) if a != b) && self.slave == other.slave;
+        self.at == other.at && !(matches!(self.at, Where::Net(..)) && another_logger)
+    }
 }
 
 /// The first disagreement inside a stack, as (index, field, reason): members need distinct
@@ -58,30 +91,19 @@ impl InverterConfig {
         self.target().addr()
     }
 
-    /// True when `other` is reached at the same address (a member of the same stack), unless
-    /// it is another logger behind the same port (see the module docs).
-    fn shares_connection(&self, other: &Self) -> bool {
-        let (mine, theirs) = (self.target(), other.target());
-        match (&mine.wire, &theirs.wire) {
-            (Wire::Serial(a), Wire::Serial(b)) => a.device == b.device,
-            (Wire::Serial(_), _) | (_, Wire::Serial(_)) => false,
-            _ => {
-                mine.host.eq_ignore_ascii_case(&theirs.host)
-                    && mine.port == theirs.port
-                    && !self.another_logger(other)
-            }
-        }
-    }
-
-    /// True when `other` is another V5 logger behind the same port: both name a logger serial,
-    /// the serials differ, and both are the same slave id (the first of its own logger).
-    fn another_logger(&self, other: &Self) -> bool {
-        let v5 = |i: &Self| match i.target().wire {
+    /// Where this inverter's connection goes, for [`stacks`].
+    fn place(&self) -> Place {
+        let target = self.target();
+        let v5 = match target.wire {
             Wire::Solarman { serial } => Some(serial).filter(|s| *s != 0),
             Wire::Auto { serial } => serial,
             _ => None,
         };
-        matches!((v5(self), v5(other)), (Some(a), Some(b)) if a != b) && self.slave_id == other.slave_id
+        let at = match target.wire {
+            Wire::Serial(line) => Where::Device(line.device),
+            _ => Where::Net(target.host.to_ascii_lowercase(), target.port),
+        };
+        Place { at, v5, slave: self.slave_id }
     }
 
     /// The first connection setting `other` has otherwise.
