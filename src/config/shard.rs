@@ -101,7 +101,7 @@ pub struct Sharding {
     /// The inverters of the whole config, this shard's and the others'.
     pub fleet: usize,
     /// The names of the inverters the other shards poll.
-    pub elsewhere: Vec<String>,
+    pub elsewhere: std::collections::BTreeSet<String>,
     /// True when this shard runs weather, load control and the switches: the shard that polls
     /// the control inverter (`[control] inverter`, else the first), whose readings they need.
     pub service_parts: bool,
@@ -113,7 +113,7 @@ impl Sharding {
     pub fn publishes_elsewhere(&self, key: &str) -> bool {
         match key.strip_prefix('@') {
             Some(_) => !self.service_parts,
-            None => self.elsewhere.iter().any(|name| name == key),
+            None => self.elsewhere.contains(key),
         }
     }
 }
@@ -125,16 +125,20 @@ impl Config {
     /// Call it on a validated config.
     pub fn keep_shard(&mut self, shard: Shard) {
         let stacks = stack::stacks(&self.inverters);
-        let owned = |group: &&Vec<usize>| shard.owns(&self.inverters[group[0]].name);
-        let mut keep: Vec<usize> = stacks.iter().filter(owned).flatten().copied().collect();
-        keep.sort_unstable();
+        let mut mine = vec![false; self.inverters.len()];
+        for group in stacks.iter().filter(|group| shard.owns(&self.inverters[group[0]].name)) {
+            group.iter().for_each(|&i| mine[i] = true);
+        }
         let control = self.control_inverter().map(|c| c.name.clone());
-        let service_parts =
-            stacks.iter().filter(owned).flatten().any(|&i| Some(&self.inverters[i].name) == control.as_ref());
+        let service_parts = self
+            .inverters
+            .iter()
+            .enumerate()
+            .any(|(i, inverter)| mine[i] && Some(&inverter.name) == control.as_ref());
         let fleet = self.inverters.len();
-        let (mine, others): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.inverters).into_iter().enumerate().partition(|(i, _)| keep.contains(i));
-        self.inverters = mine.into_iter().map(|(_, inverter)| inverter).collect();
+        let (kept, others): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.inverters).into_iter().enumerate().partition(|(i, _)| mine[*i]);
+        self.inverters = kept.into_iter().map(|(_, inverter)| inverter).collect();
         let elsewhere = others.into_iter().map(|(_, inverter)| inverter.name).collect();
         if !service_parts {
             self.weather = None;
@@ -228,7 +232,10 @@ mod tests {
             let mqtt = shard.mqtt.as_ref().unwrap();
             assert_eq!(mqtt.client_id(), format!("im-shard-{i}"), "one client id per shard");
         }
-        assert_eq!(shards[0].sharding.as_ref().unwrap().elsewhere, ["house", "master", "second"]);
+        assert_eq!(
+            Vec::from_iter(&shards[0].sharding.as_ref().unwrap().elsewhere),
+            ["house", "master", "second"]
+        );
     }
 
     #[test]
