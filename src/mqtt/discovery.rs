@@ -101,8 +101,9 @@ pub(crate) fn components_with_writes(
         .filter(|spec| writable(&spec.def.key))
         .filter_map(|spec| writable::component(spec, ctx))
         .collect();
+    let ids: std::collections::HashSet<&str> = settable.iter().map(|s| s.id.as_str()).collect();
     for component in &mut all {
-        if settable.iter().any(|s| s.id == writable::id(&component.id)) {
+        if ids.contains(writable::id(&component.id).as_str()) {
             component.config.enabled_by_default = Some(false);
         }
     }

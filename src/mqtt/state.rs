@@ -69,12 +69,18 @@ impl StateCache {
         let mut out = Vec::with_capacity(32 * (entries.len() + 1));
         match write_json(&entries, time.as_deref(), &mut out) {
             Ok(()) => out,
-            // Only a value serde_json cannot write gets here (none does today): the tree's way.
-            Err(_) => self.to_json().to_string().into_bytes(),
+            // serde_json writes every Value into a Vec (NaN as null): this cannot happen.
+            Err(_) => b"{}".to_vec(),
         }
     }
 
-    /// The state JSON.
+    /// How many readings the state JSON holds, `time` not counted.
+    pub(crate) fn len(&self) -> usize {
+        self.latest.as_ref().map_or(0, |latest| latest.iter().count()) + self.kept.len()
+    }
+
+    /// The state JSON as a tree: what [`Self::to_json_bytes`] must write, for the tests.
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Json {
         let mut map = Map::new();
         let Some(latest) = &self.latest else { return Json::Object(map) };
@@ -184,6 +190,7 @@ mod tests {
         assert_eq!(text, cache.to_json().to_string());
         assert!(text.contains("\"time\":\"2026-11-27T10:00:00Z\""), "{text}");
         assert!(cache.to_json().as_object().unwrap().len() > 100, "a whole poll is compared");
+        assert_eq!(cache.len(), cache.to_json().as_object().unwrap().len() - 1, "time not counted");
         // A reading the next poll lacks is kept from the last: it is written in its place too.
         next.readings.remove(5);
         next.time = t0 + TimeDelta::minutes(1);
