@@ -264,7 +264,7 @@ impl Day {
         let mut injected = Vec::with_capacity(faults.len());
         for (n, fault) in faults.into_iter().enumerate() {
             // A seeded nudge within the first third of its slot keeps the faults apart.
-            let nudge = (mix(self.seed ^ n as u64) % (slot as u64 / 3).max(1)) as usize;
+            let nudge = (super::house::splitmix64(self.seed ^ n as u64) % (slot as u64 / 3).max(1)) as usize;
             let Some(&at) = answered.get(slot * (n + 1) + nudge) else { continue };
             apply(&mut polls[at], fault);
             injected.push((at, fault));
@@ -351,14 +351,6 @@ fn spiked_measurement(profile: &Profile) -> Option<u16> {
 fn zero_poll_block(profile: &Profile) -> Option<u16> {
     let addr = *profile.readings.get(*profile.zero_poll.first()?)?.def.registers.first()?;
     profile.plan().into_iter().find(|b| b.contains(addr)).map(|b| b.start)
-}
-
-/// The splitmix64 finaliser: where the seed puts a fault.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]
