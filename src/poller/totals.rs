@@ -47,9 +47,11 @@ impl Totals {
     /// unreadable.
     pub(super) fn load(data_dir: &Path, name: &str) -> Self {
         let path = data_dir.join(format!("totals-{name}.json"));
-        let saved =
-            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        Self { path, saved, restored: false, written: None }
+        let saved: Option<Saved> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        // A file just read is as good as one just written: the next write is due in
+        // SAVE_EVERY, not at the first poll (a fleet would rewrite every file at once).
+        let written = saved.is_some().then(Instant::now);
+        Self { path, saved: saved.unwrap_or_default(), restored: false, written }
     }
 
     /// Puts the kept totals into `quality` once, before its first judgement.
@@ -71,8 +73,8 @@ impl Totals {
         self.restored = false;
     }
 
-    /// After a poll at `now`: writes the file when it was never written or [`SAVE_EVERY`] has
-    /// passed.
+    /// After a poll at `now`: writes the file when it was neither read nor written yet, or
+    /// [`SAVE_EVERY`] has passed since.
     pub(super) fn after_poll(&mut self, quality: &Quality, profile: &Profile, now: DateTime<Utc>) {
         if self.written.is_some_and(|at| at.elapsed() < SAVE_EVERY) {
             return;
