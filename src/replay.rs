@@ -182,7 +182,7 @@ struct Replayed {
 ///
 /// The total counters are judged afresh, as by a service that never ran before, and kept at
 /// the end in `<data_dir>/replay` (a directory of the replay's own: a replay never touches the
-/// running service's), for [`resume`].
+/// running service's), for a replay with [`Options::resume`].
 ///
 /// # Errors
 /// A recorded profile that does not exist, or sinks that cannot start or fail.
@@ -195,41 +195,15 @@ pub async fn run(
     replay(config, polls, pace, cancel, Options::default()).await
 }
 
-/// [`run`], collecting the series of `capture` on the way (`replay --svg`).
-///
-/// # Errors
-/// As [`run`].
-pub async fn run_capturing(
-    config: &Config,
-    polls: Vec<Poll>,
-    pace: Pace,
-    cancel: CancellationToken,
-    capture: Option<&mut Capture>,
-) -> Result<Report, ReplayError> {
-    replay(config, polls, pace, cancel, Options { resume: false, capture }).await
-}
-
-/// [`run`] continued: the first polls are judged by the total counters the last replay with
-/// this `data_dir` kept, as a restarted service judges them by what it kept (`replay
-/// --resume`): a spike or a step back right after the restart is rejected.
-///
-/// # Errors
-/// As [`run`].
-pub async fn resume(
-    config: &Config,
-    polls: Vec<Poll>,
-    pace: Pace,
-    cancel: CancellationToken,
-) -> Result<Report, ReplayError> {
-    replay(config, polls, pace, cancel, Options { resume: true, capture: None }).await
-}
-
 /// What a replay does beside replaying: the CLI's `--resume` and `--svg`.
 #[derive(Default)]
 pub struct Options<'a> {
-    /// Judge the first polls by the totals the last replay kept ([`resume`]).
+    /// Judge the first polls by the total counters the last replay with this `data_dir` kept,
+    /// as a restarted service judges them by what it kept (`replay --resume`): a spike or a
+    /// step back right after the restart is rejected.
     pub resume: bool,
-    /// Collect these series on the way; `None` collects nothing and costs nothing.
+    /// Collect these series on the way (`replay --svg`); `None` collects nothing and costs
+    /// nothing.
     pub capture: Option<&'a mut Capture>,
 }
 
@@ -245,7 +219,7 @@ fn kept_totals(config: &Config, resume: bool) -> std::path::PathBuf {
     dir
 }
 
-/// Every form of [`run`]: with `options`, resuming and capturing.
+/// [`run`] with `options`: resuming, capturing.
 ///
 /// # Errors
 /// As [`run`].

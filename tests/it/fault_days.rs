@@ -106,12 +106,8 @@ impl Rig {
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
         let (config, polls, cancel) = (&self.config, polls.to_vec(), CancellationToken::new());
-        let report = if resume {
-            replay::resume(config, polls, Pace::Fast, cancel).await
-        } else {
-            replay::run(config, polls, Pace::Fast, cancel).await
-        };
-        let report = report.unwrap();
+        let options = replay::Options { resume, capture: None };
+        let report = replay::replay(config, polls, Pace::Fast, cancel, options).await.unwrap();
         drop(guard);
         let (mut states, mut availability, mut discovery) = (Vec::new(), Vec::new(), 0);
         while states.len() < report.state_messages {

@@ -49,10 +49,15 @@ async fn every_rejection_in_the_report_is_a_red_dot_in_the_picture() {
     // Every reading: then each rejection the report counts has its panel.
     let keys = profile().readings.iter().map(|r| r.def.key.clone()).collect();
     let mut capture = Capture::new(Some(keys));
-    let report =
-        replay::run_capturing(&config, day().await, Pace::Fast, CancellationToken::new(), Some(&mut capture))
-            .await
-            .unwrap();
+    let report = replay::replay(
+        &config,
+        day().await,
+        Pace::Fast,
+        CancellationToken::new(),
+        replay::Options { resume: false, capture: Some(&mut capture) },
+    )
+    .await
+    .unwrap();
     let picture = svg::render("day", capture.series());
     let dots = dots(&picture);
 
