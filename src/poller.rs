@@ -114,6 +114,7 @@ pub struct Poller {
     interval: Duration,
     quality: Quality,
     availability: Availability,
+    /// Rejections since start, by rule: readings and whole polls.
     rejected: BTreeMap<&'static str, u64>,
     serial: Option<Arc<str>>,
     logger_serial: u32,
@@ -310,6 +311,11 @@ impl Poller {
     /// The inverter's name.
     pub fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// Rejections since start, by rule: readings and whole polls (`zero_frame`, `zero_poll`).
+    pub fn rejected(&self) -> &BTreeMap<&'static str, u64> {
+        &self.rejected
     }
 
     /// The profile in use, once known.

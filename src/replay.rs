@@ -111,18 +111,10 @@ impl Report {
         self.polls += 1;
         match outcome {
             Ok(snapshot) => {
-                for rejection in &snapshot.rejected {
-                    *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
-                }
                 let counters = snapshot.iter().filter(|(spec, _)| spec.def.counter.is_some()).count();
                 self.counters_checked += counters as u64;
             }
-            Err(error) => {
-                self.failed += 1;
-                if let PollError::Rejected(rejection) = error {
-                    *self.rejected.entry(rejection.rule.as_str()).or_default() += 1;
-                }
-            }
+            Err(_) => self.failed += 1,
         }
     }
 }
@@ -275,6 +267,10 @@ pub async fn replay(
         send(&bus, update).await;
     }
     inverters.values_mut().for_each(|i| i.poller.save_totals());
+    // The pollers counted every rejection, of readings and of whole polls, as the service does.
+    for (rule, count) in inverters.values().flat_map(|i| i.poller.rejected()) {
+        *report.rejected.entry(rule).or_default() += count;
+    }
     drain(&bus).await;
     report.elapsed = started.elapsed();
     stop.cancel();
