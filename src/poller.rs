@@ -527,14 +527,7 @@ impl Poller {
 /// make a valid time: daily counters reset at the inverter's midnight, whatever the host's
 /// time zone (a container often runs in UTC).
 fn inverter_clock(profile: &Profile, readings: &[crate::profile::Reading]) -> Option<NaiveDateTime> {
-    let part = |key: &String| {
-        let index = profile.index_of(key)?;
-        readings.iter().find(|r| r.index == index)?.value.as_f64()
-    };
-    let parts: Vec<u32> =
-        profile.header.clock.iter().map(|k| part(k).map(|v| v as u32)).collect::<Option<_>>()?;
-    let [year, month, day, hour, minute, second] = parts[..] else { return None };
-    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
+    profile.clock(|index| readings.iter().find(|r| r.index == index)?.value.as_f64())
 }
 
 /// `profile`, without its `settings` readings unless `settings`: a parallel stack's followers

@@ -82,6 +82,16 @@ impl Profile {
         self.readings.iter().position(|r| r.def.key == key)
     }
 
+    /// The inverter's own clock from its six `clock` readings (year, month, day, hour, minute,
+    /// second), each told by `value` (by reading index); `None` when one is missing or the
+    /// date is impossible.
+    pub fn clock(&self, value: impl Fn(usize) -> Option<f64>) -> Option<chrono::NaiveDateTime> {
+        let part = |key: &String| Some(value(self.index_of(key)?)? as u32);
+        let parts: Vec<u32> = self.header.clock.iter().map(part).collect::<Option<_>>()?;
+        let [year, month, day, hour, minute, second] = parts[..] else { return None };
+        chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
+    }
+
     /// The same profile (same id and header) with only the readings `keep` accepts, every
     /// index rebuilt: a parallel stack's follower without its settings, an inverter without
     /// the battery packs it does not have.

@@ -235,17 +235,7 @@ impl Simulator {
         }
         let mut set = RegisterSet::new();
         set.insert(RegisterBlock { start: 0, values: self.image() });
-        let part = |key: &String| {
-            let index = self.profile.index_of(key)?;
-            Some(self.profile.readings[index].decode(&set).ok()?.as_f64()? as u32)
-        };
-        let parts: Option<Vec<u32>> = self.profile.header.clock.iter().map(part).collect();
-        let time = parts.and_then(|p| match p[..] {
-            [year, month, day, hour, minute, second] => {
-                chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
-            }
-            _ => None,
-        });
+        let time = self.profile.clock(|index| self.profile.readings[index].decode(&set).ok()?.as_f64());
         let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         registers.iter().for_each(|a| {
             written.remove(a);
