@@ -28,7 +28,7 @@ pub(super) const ENERGY_TODAY: [(&str, &str); 6] = [
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct Picture {
     /// The flows every family has.
-    pub flows: Flows,
+    pub flows: PowerFlows,
     /// Generator or backup-port power; `None` when the family has no such port.
     pub generator: Option<f64>,
     /// The grid is away: the profile's `grid_connected` flag is off, or the grid reads 0 V.
@@ -37,31 +37,14 @@ pub(super) struct Picture {
     pub energy: [Option<f64>; 6],
 }
 
-/// [`PowerFlows`] as a value that can be summed over inverters.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(super) struct Flows {
-    pub pv: Option<f64>,
-    pub battery_soc: Option<f64>,
-    pub battery: Option<f64>,
-    pub grid: Option<f64>,
-    pub load: Option<f64>,
-}
-
 impl Picture {
     /// The picture of one poll.
     pub(super) fn of(snapshot: &Snapshot) -> Self {
         let number = |key: &str| snapshot.get(key).and_then(Value::as_f64);
-        let f = PowerFlows::of(snapshot);
         let grid_down = matches!(snapshot.get("grid_connected"), Some(Value::Bool(false)));
         let zero_volts = ["grid_voltage", "grid_voltage_l1"].iter().find_map(|k| number(k)) == Some(0.0);
         Self {
-            flows: Flows {
-                pv: f.pv,
-                battery_soc: f.battery_soc,
-                battery: f.battery,
-                grid: f.grid,
-                load: f.load,
-            },
+            flows: PowerFlows::of(snapshot),
             generator: number("gen_port_power"),
             off_grid: grid_down || zero_volts,
             energy: ENERGY_TODAY.map(|(key, _)| number(key)),
@@ -80,7 +63,7 @@ impl Picture {
             *slot = sum(&|p: &Self| p.energy[i]);
         }
         Self {
-            flows: Flows {
+            flows: PowerFlows {
                 pv: sum(&|p| p.flows.pv),
                 battery_soc: (!socs.is_empty()).then(|| socs.iter().sum::<f64>() / socs.len() as f64),
                 battery: sum(&|p| p.flows.battery),
@@ -263,7 +246,7 @@ mod tests {
 
     fn picture(grid: f64) -> Picture {
         Picture {
-            flows: Flows {
+            flows: PowerFlows {
                 pv: Some(3000.0),
                 battery_soc: Some(80.0),
                 battery: Some(-1200.0),
