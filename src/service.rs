@@ -152,9 +152,8 @@ fn sinks(
     let control = wiring.start_control(mqtt.as_ref(), weather.as_ref());
     let influx = wiring.start_influx(weather.as_ref())?;
     let writes = config.inverters.iter().any(|i| i.writes).then(WriteCounters::default);
-    let mut sources = wiring::sources(mqtt.as_ref(), influx.as_ref(), weather.as_ref(), control);
-    sources.writes = writes.clone();
-    sources.shard = config.sharding.as_ref().map(|s| s.shard);
+    let sources =
+        wiring::sources(config, mqtt.as_ref(), influx.as_ref(), weather.as_ref(), control, writes.clone());
     let http = wiring.start_http(sources)?;
     wiring.start_pings();
     Ok((Running { tasks, mqtt, http, influx, weather }, bus, writes))

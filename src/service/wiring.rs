@@ -301,19 +301,22 @@ impl Router {
     }
 }
 
-/// What the metrics and the status page read from the other sinks.
+/// What the metrics and the status page read from the other sinks, the write counters and
+/// the shard of `config`.
 pub(super) fn sources(
+    config: &Config,
     mqtt: Option<&MqttHandle>,
     influx: Option<&InfluxHandle>,
     weather: Option<&WeatherHandle>,
     control: Option<ControlView>,
+    writes: Option<WriteCounters>,
 ) -> ScrapeSources {
     ScrapeSources {
         mqtt_connected: mqtt.map(MqttHandle::connected),
         spool: influx.map(|handle| Arc::new(handle.clone()) as Arc<dyn MetricSource>),
         weather: weather.cloned(),
         control,
-        writes: None,
-        shard: None,
+        writes,
+        shard: config.sharding.as_ref().map(|s| s.shard),
     }
 }
