@@ -430,7 +430,7 @@ impl Poller {
         let Some(tap) = &self.tap else { return };
         let (blocks, refused, failed) = match read {
             Ok((regs, refused)) => (
-                regs.into_blocks().into_iter().map(Into::into).collect(),
+                regs.into_blocks(),
                 refused.iter().map(|(block, e)| crate::record::Refused::of(*block, *e)).collect(),
                 None,
             ),

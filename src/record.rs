@@ -21,7 +21,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::profile::{ReadBlock, RegisterBlock};
+use crate::profile::ReadBlock;
+/// Consecutive registers from `start`, as read: the profile's own block, recorded as
+/// `{"start": …, "values": […]}`.
+pub use crate::profile::RegisterBlock as Block;
 use crate::protocol::{Exception, ExceptionCode, LoggerError};
 
 /// How many recorded polls may wait for the writer before new ones are dropped (with a
@@ -78,15 +81,6 @@ pub struct Poll {
     pub failed: Option<String>,
 }
 
-/// Consecutive registers from `start`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Block {
-    /// Address of `values[0]`.
-    pub start: u16,
-    /// The registers.
-    pub values: Vec<u16>,
-}
-
 /// A read that was answered with "no": a Modbus exception code, or the logger's two bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refused {
@@ -119,12 +113,6 @@ impl Refused {
             (Some(code), None) => Exception::Modbus(ExceptionCode::from(code)),
             (None, None) => Exception::Modbus(ExceptionCode::IllegalDataAddress),
         }
-    }
-}
-
-impl From<RegisterBlock> for Block {
-    fn from(block: RegisterBlock) -> Self {
-        Self { start: block.start, values: block.values }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Raw registers as read from the inverter: a few blocks of consecutive addresses.
 
 /// Consecutive registers starting at `start`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegisterBlock {
     /// Address of `values[0]`.
     pub start: u16,

@@ -11,7 +11,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::poller::{PollError, Snapshot, Update};
-use crate::profile::{Profile, RegisterBlock, RegisterSet};
+use crate::profile::{Profile, RegisterSet};
 use crate::record::Poll;
 
 /// The most series drawn by default: six small panels stay readable on one screen.
@@ -150,7 +150,7 @@ impl Capture {
 fn raw_values(profile: &Profile, poll: &Poll) -> Vec<(usize, f64)> {
     let mut regs = RegisterSet::new();
     for block in &poll.blocks {
-        regs.insert(RegisterBlock { start: block.start, values: block.values.clone() });
+        regs.insert(block.clone());
     }
     let (readings, _) = profile.decode(&regs);
     readings.into_iter().filter_map(|r| Some((r.index, r.value.as_f64()?))).collect()

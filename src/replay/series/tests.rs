@@ -6,7 +6,6 @@ use super::*;
 use crate::poller::PollFailure;
 use crate::profile::Profiles;
 use crate::quality::{Rejection, Rule};
-use crate::record::Block;
 use crate::sim::fixture;
 
 fn profile() -> Arc<Profile> {
@@ -26,7 +25,7 @@ fn poll(profile: &Profile) -> Poll {
         inverter: "house".into(),
         profile: profile.id().into(),
         identity: "1".into(),
-        blocks: blocks.into_iter().map(Block::from).collect(),
+        blocks,
         refused: Vec::new(),
         failed: None,
     }
