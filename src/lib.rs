@@ -18,6 +18,7 @@
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
 //! - [`state_file`]: small JSON files in the data dir that must survive restarts, written
 //!   atomically.
+//! - [`timer`]: deadlines on the runtime timer's 64 ms grid, so a sleep wakes the thread once.
 //! - [`sinks`]: InfluxDB with a durable spool, Prometheus metrics, health-check pings, and the
 //!   latest state the web pages show.
 //! - [`weather`]: cloud cover from a provider, the sun's position, and a clear-sky PV estimate.
@@ -47,6 +48,7 @@ pub mod service;
 pub mod sim;
 pub mod sinks;
 pub(crate) mod state_file;
+pub mod timer;
 pub mod transport;
 pub mod weather;
 pub mod web;

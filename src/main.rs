@@ -376,6 +376,8 @@ fn main() -> ExitCode {
     };
     // One thread does it: a poll is microseconds of work, and every extra worker costs a stack
     // and a malloc arena on a Raspberry Pi. Blocking work (spool fsyncs) has its own pool.
+    // The runtime's clock starts as it is built: the grid its sleeps are rounded to starts here.
+    inverter_monitor::timer::mark_origin();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report_exit(anyhow::Error::new(e).context("cannot start the async runtime")),

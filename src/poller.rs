@@ -574,9 +574,10 @@ pub async fn run_with_writes<T: Transport>(
     let mut next = Instant::now() + poller.start_after;
     loop {
         let wake = writes.as_ref().and_then(writes::Writes::wake).map(|(_, at)| at);
+        let due = crate::timer::aligned(next);
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = sleep_until(next) => lateness::record(next.elapsed()),
+            () = sleep_until(due) => lateness::record(due.elapsed()),
             command = recv(writes.as_mut()) => {
                 if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
                 continue;

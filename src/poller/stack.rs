@@ -53,9 +53,10 @@ pub async fn run_stack_with_writes(
             .as_ref()
             .and_then(Writes::wake)
             .and_then(|(name, when)| Some((members.iter().position(|m| **m.poller.name() == *name)?, when)));
+        let on_grid = crate::timer::aligned(at);
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = sleep_until(at) => super::lateness::record(at.elapsed()),
+            () = sleep_until(on_grid) => super::lateness::record(on_grid.elapsed()),
             command = recv(writes.as_mut()) => {
                 if let Some(writes) = writes.as_mut() { writes.take(command, Instant::now()); }
                 continue;

@@ -239,7 +239,7 @@ impl Link {
     async fn attempt(&mut self, slave: u8, request: &Request) -> Result<Answer, Error> {
         self.ensure_connected().await?;
         if let Some(last) = self.last_sent {
-            sleep_until(last + self.settings.pause).await;
+            sleep_until(crate::timer::aligned(last + self.settings.pause)).await;
         }
         let Self { client, counters, settings, .. } = self;
         let Some(client) = client.as_mut() else { return Err(Error::Closed) };
