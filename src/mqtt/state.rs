@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json, json};
 
 use crate::poller::{InverterStatus, Snapshot};
-use crate::profile::Value;
+use crate::profile::{ReadingSpec, Value};
 
 /// The values the state JSON is made of: the latest poll, which the inverter's status holds
 /// anyway (so this costs a pointer), and the few readings it lacks whose last good value is
@@ -39,6 +39,17 @@ impl StateCache {
 
     /// Takes a new poll: what the last one had and this one lacks is kept while young enough.
     pub(crate) fn update(&mut self, snapshot: &Arc<Snapshot>) {
+        // The common poll: the same readings as the last one and nothing kept. Then nothing can
+        // lack, and comparing the keys in order is cheaper than hashing them all.
+        fn key<'a>((spec, _): (&'a ReadingSpec, &'a Value)) -> &'a str {
+            spec.def.key.as_str()
+        }
+        if self.kept.is_empty()
+            && self.latest.as_ref().is_some_and(|last| last.iter().map(key).eq(snapshot.iter().map(key)))
+        {
+            self.latest = Some(snapshot.clone());
+            return;
+        }
         let present: HashSet<&str> = snapshot.iter().map(|(spec, _)| spec.def.key.as_str()).collect();
         let mut kept = std::mem::take(&mut self.kept);
         if let Some(last) = self.latest.take() {
@@ -171,6 +182,38 @@ mod tests {
             "after three intervals it is unknown, not frozen"
         );
         assert!(cache.to_json()["grid_power"].is_number());
+    }
+
+    #[test]
+    fn a_poll_of_the_same_readings_replaces_the_last_and_a_returning_one_is_no_longer_kept() {
+        let profile = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let soc = profile.index_of("battery_soc").unwrap();
+        let poll = |minute: i64, soc_value: Option<f64>| {
+            let mut snapshot = fixture::snapshot(profile.clone(), "house", t0 + TimeDelta::minutes(minute));
+            match soc_value {
+                Some(v) => snapshot
+                    .readings
+                    .iter_mut()
+                    .filter(|r| r.index == soc)
+                    .for_each(|r| r.value = Value::Number(v)),
+                None => snapshot.readings.retain(|r| r.index != soc),
+            }
+            Arc::new(snapshot)
+        };
+        let mut cache = StateCache::new(Duration::from_secs(180));
+        cache.update(&poll(0, Some(40.0)));
+        cache.update(&poll(1, Some(41.0)));
+        assert_eq!(cache.to_json()["battery_soc"], 41.0, "the newest poll's value");
+        assert!(cache.kept.is_empty());
+        cache.update(&poll(2, None));
+        assert_eq!(cache.to_json()["battery_soc"], 41.0, "kept from the last poll");
+        cache.update(&poll(3, Some(43.0)));
+        assert!(cache.kept.is_empty(), "back in the poll, no longer kept");
+        assert_eq!(cache.to_json()["battery_soc"], 43.0);
+        cache.update(&poll(4, Some(44.0)));
+        assert_eq!(String::from_utf8(cache.to_json_bytes()).unwrap(), cache.to_json().to_string());
+        assert_eq!(cache.to_json()["battery_soc"], 44.0);
     }
 
     #[test]

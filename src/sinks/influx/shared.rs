@@ -1,6 +1,9 @@
-//! The spool as the two tasks share it: each call runs on tokio's blocking pool (an `fsync` can
-//! take tens of milliseconds on an SD card, and must not stall the runtime), holds the lock
-//! only for that call, and publishes the new depth.
+//! The spool as the two tasks share it: each call that may touch the disk runs on tokio's
+//! blocking pool (an `fsync` can take tens of milliseconds on an SD card, and must not stall the
+//! runtime), holds the lock only for that call, and publishes the new depth. A caught-up drain's
+//! peek and commit need no disk ([`Spool::peek_fresh`], [`Spool::commit_in_memory`]): they run
+//! on the runtime thread when the lock is free at once, which spares two trips to the pool (each
+//! a wake-up of a pool thread and one of the runtime) per poll.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,6 +39,9 @@ impl SharedSpool {
     /// # Errors
     /// [`SpoolError`] when a segment cannot be read.
     pub(super) async fn peek(&self, max_records: usize, max_bytes: usize) -> Result<Batch, SpoolError> {
+        if let Some(batch) = self.at_once(|spool| spool.peek_fresh(max_records, max_bytes)) {
+            return Ok(batch);
+        }
         self.run(move |spool| spool.peek(max_records, max_bytes)).await
     }
 
@@ -44,6 +50,9 @@ impl SharedSpool {
     /// # Errors
     /// [`SpoolError`] when the position cannot be stored.
     pub(super) async fn commit(&self, end: Cursor) -> Result<(), SpoolError> {
+        if self.at_once(|spool| spool.commit_in_memory(end).then_some(())).is_some() {
+            return Ok(());
+        }
         self.run(move |spool| spool.commit(end)).await
     }
 
@@ -53,6 +62,16 @@ impl SharedSpool {
     /// [`SpoolError`] when the disk refuses.
     pub(super) async fn sync(&self) -> Result<(), SpoolError> {
         self.run(|spool| spool.sync()).await
+    }
+
+    /// `call` on this thread if the lock is free at once, for calls that never touch the disk;
+    /// `None` when the lock is taken (a call on the pool holds it) or `call` declines.
+    fn at_once<T>(&self, call: impl FnOnce(&mut Spool) -> Option<T>) -> Option<T> {
+        // A poisoned lock goes the long way, where `run` recovers it.
+        let mut spool = self.spool.try_lock().ok()?;
+        let out = call(&mut spool)?;
+        self.stats.set_spool(spool.depth(), spool.dropped());
+        Some(out)
     }
 
     async fn run<T: Send + 'static>(

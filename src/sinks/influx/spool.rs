@@ -12,9 +12,13 @@
 //! - **Append**: frames are written to the last segment with one `write`, then `fdatasync`; a
 //!   failed write is cut back off, so no half frame sits before later records.
 //! - **Read**: [`Spool::peek`] returns the oldest records from the committed position;
-//!   [`Spool::commit`] moves that position past them (an atomic rename; fsynced only before
-//!   segments are deleted and at shutdown, see committed.rs) and deletes segments that are
-//!   wholly behind it.
+//!   [`Spool::commit`] moves that position past them and deletes segments that are wholly
+//!   behind it. The position is stored (an atomic rename, see committed.rs) at most every
+//!   [`STORE_EVERY`], fsynced before segments are deleted, and at shutdown.
+//! - **Caught up**: a drain that keeps up sends each append's records right after they are
+//!   written. [`Spool::peek_fresh`] serves those from the bytes just written and synced, and
+//!   [`Spool::commit_in_memory`] acknowledges them when that needs no disk, so the shared spool
+//!   can run both on the runtime thread instead of two trips to the blocking pool a poll.
 //! - **Crash**: on [`Spool::open`] every segment is scanned and cut at its first torn or damaged
 //!   frame. Only the record being appended at the moment of a crash can be torn, and it had not
 //!   been acknowledged to anyone. A crash between an acknowledgement and the commit sends a
@@ -35,6 +39,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub use batch::{Batch, Cursor};
 use batch::{Take, Taker};
@@ -43,6 +48,14 @@ pub use committed::Position;
 pub use record::Record;
 use recovery::{find_head, recover_all};
 use segment::Segment;
+
+/// How long an acknowledged position may live only in memory before it is stored. A crash
+/// within it sends those points again, which InfluxDB absorbs (committed.rs); the kernel's own
+/// write-back of a lazily stored file leaves a power cut the same window (30 s by default).
+pub const STORE_EVERY: Duration = Duration::from_secs(10);
+
+/// The most bytes of one append kept in memory for [`Spool::peek_fresh`].
+const FRESH_MAX: usize = 64 << 10;
 
 /// Size limits of a spool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +107,14 @@ pub struct Spool {
     head: Cursor,
     oldest_ms: Option<i64>,
     dropped: u64,
+    /// Where the last append starts, its frames and how many, while they fit [`FRESH_MAX`].
+    fresh: Option<(Cursor, Vec<u8>, u64)>,
+    /// The position the `committed` file holds (or will, once the kernel writes it back).
+    stored: Position,
+    /// When `stored` was written.
+    stored_at: Instant,
+    /// [`STORE_EVERY`]; the tests shorten it.
+    store_every: Duration,
 }
 
 impl Spool {
@@ -109,8 +130,19 @@ impl Spool {
         let head = find_head(dir, &segments, committed).map_err(fail("finding the committed position"))?;
         let last = segments.back().expect("at least one segment").id;
         let active = segment::open_append(dir, last).map_err(fail("opening the last segment"))?;
-        let mut spool =
-            Self { dir: dir.to_path_buf(), limits, segments, active, head, oldest_ms: None, dropped: 0 };
+        let mut spool = Self {
+            dir: dir.to_path_buf(),
+            limits,
+            segments,
+            active,
+            head,
+            oldest_ms: None,
+            dropped: 0,
+            fresh: None,
+            stored: committed.unwrap_or_default(),
+            stored_at: Instant::now(),
+            store_every: STORE_EVERY,
+        };
         spool.settle(committed)?;
         Ok(spool)
     }
@@ -122,17 +154,63 @@ impl Spool {
     /// # Errors
     /// [`SpoolError`] when the disk refuses; nothing of this call is then in the spool.
     pub fn append(&mut self, records: &[(i64, &[u8])]) -> Result<(), SpoolError> {
-        let (frames, count) = self.frames(records);
+        let (frames, count, first_ms) = self.frames(records);
         if count == 0 {
             return Ok(());
         }
         self.make_room(frames.len() as u64)?;
         self.roll_if_full()?;
+        let last = *self.segments.back().expect("at least one segment");
+        let start =
+            Cursor { position: Position { segment: last.id, offset: last.bytes }, index: last.records };
+        let was_empty = self.depth().records == 0;
         self.write_active(&frames, count)?;
-        if self.oldest_ms.is_none() {
+        if was_empty {
+            // The oldest record is the first one just written: no need to read it back.
+            self.oldest_ms = first_ms;
+        } else if self.oldest_ms.is_none() {
             self.refresh_oldest()?;
         }
+        self.fresh = (frames.len() <= FRESH_MAX).then_some((start, frames, count));
         Ok(())
+    }
+
+    /// [`Spool::peek`] without the disk, when the unacknowledged records are exactly those of
+    /// the last append: they are served from the bytes that append wrote and synced. `None`
+    /// when anything else is waiting (then [`Spool::peek`] reads the segments).
+    pub fn peek_fresh(&self, max_records: usize, max_bytes: usize) -> Option<Batch> {
+        let (start, frames, count) = self.fresh.as_ref()?;
+        let last = self.segments.back()?;
+        let last_written =
+            last.id == start.position.segment && last.bytes == start.position.offset + frames.len() as u64;
+        // The head may still sit at the end of the segment before (a roll since it was reached).
+        if !last_written || self.depth().records != *count {
+            return None;
+        }
+        let mut batch = Batch { records: Vec::new(), end: *start };
+        let mut bytes = 0;
+        match (Taker { batch: &mut batch, bytes: &mut bytes, max_records, max_bytes }).take(frames) {
+            Take::Damaged => None,
+            Take::Full | Take::More => Some(batch),
+        }
+    }
+
+    /// [`Spool::commit`] when it needs no disk: `end` acknowledges everything in the only
+    /// segment and the position is not due to be stored. False, with nothing changed, when it
+    /// needs the disk.
+    pub fn commit_in_memory(&mut self, end: Cursor) -> bool {
+        if end.position <= self.head.position {
+            return true;
+        }
+        let last = self.segments.back().expect("at least one segment");
+        let drains =
+            self.segments.len() == 1 && end.position == Position { segment: last.id, offset: last.bytes };
+        if !drains || self.store_due() {
+            return false;
+        }
+        self.head = end;
+        self.oldest_ms = None;
+        true
     }
 
     /// Up to `max_records` of the oldest unacknowledged records, and no more than `max_bytes` of
@@ -180,10 +258,12 @@ impl Spool {
         }
         self.head = end;
         let done = self.advance_past_finished();
-        // Durable before a segment goes: a crash must not bring back a position inside it.
-        let durability = if done.is_empty() { Durability::Lazy } else { Durability::Now };
-        committed::store(&self.dir, self.head.position, durability)
-            .map_err(self.fail("storing the position"))?;
+        if !done.is_empty() {
+            // Durable before a segment goes: a crash must not bring back a position inside it.
+            self.store(Durability::Now)?;
+        } else if self.store_due() {
+            self.store(Durability::Lazy)?;
+        }
         self.remove(done)?;
         self.refresh_oldest()
     }
@@ -193,10 +273,23 @@ impl Spool {
     ///
     /// # Errors
     /// [`SpoolError`] when the disk refuses.
-    pub fn sync(&self) -> Result<(), SpoolError> {
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
         self.active.sync_all().map_err(self.fail("syncing"))?;
-        committed::store(&self.dir, self.head.position, Durability::Now)
-            .map_err(self.fail("storing the position"))
+        self.store(Durability::Now)
+    }
+
+    /// Whether the acknowledged position has lived in memory alone for [`STORE_EVERY`].
+    fn store_due(&self) -> bool {
+        self.head.position != self.stored && self.stored_at.elapsed() >= self.store_every
+    }
+
+    /// Stores the acknowledged position.
+    fn store(&mut self, durability: Durability) -> Result<(), SpoolError> {
+        committed::store(&self.dir, self.head.position, durability)
+            .map_err(self.fail("storing the position"))?;
+        self.stored = self.head.position;
+        self.stored_at = Instant::now();
+        Ok(())
     }
 
     /// What is waiting to be sent.
@@ -229,9 +322,9 @@ impl Spool {
         let done = self.advance_past_finished();
         if committed.is_some_and(|at| at != self.head.position) {
             // Else records appended after a cut below the stale position would count as sent.
-            committed::store(&self.dir, self.head.position, Durability::Now)
-                .map_err(self.fail("storing the position"))?;
+            self.store(Durability::Now)?;
         }
+        self.stored = self.head.position;
         self.remove(done)?;
         self.refresh_oldest()
     }
@@ -244,11 +337,13 @@ impl Spool {
         Ok(())
     }
 
-    /// The frames of `records`, and how many; a record larger than the cap is dropped, counted.
-    fn frames(&mut self, records: &[(i64, &[u8])]) -> (Vec<u8>, u64) {
+    /// The frames of `records`, how many, and the first one's time; a record larger than the
+    /// cap is dropped, counted.
+    fn frames(&mut self, records: &[(i64, &[u8])]) -> (Vec<u8>, u64, Option<i64>) {
         let largest = self.limits.max_bytes.min(record::MAX_PAYLOAD as u64);
         let mut frames = Vec::new();
         let mut count = 0;
+        let mut first_ms = None;
         for &(time_ms, payload) in records {
             if record::frame_len(payload.len()) as u64 > largest {
                 tracing::warn!(
@@ -260,8 +355,9 @@ impl Spool {
             }
             record::encode(time_ms, payload, &mut frames);
             count += 1;
+            first_ms = first_ms.or(Some(time_ms));
         }
-        (frames, count)
+        (frames, count, first_ms)
     }
 
     fn total_bytes(&self) -> u64 {
@@ -358,6 +454,7 @@ impl Spool {
         seg.bytes = at.position.offset;
         seg.records = at.index;
         self.dropped += lost;
+        self.fresh = None;
         let id = seg.id;
         segment::truncate(&self.dir, id, at.position.offset).map_err(self.fail("cutting a damaged segment"))
     }
@@ -375,6 +472,16 @@ impl Spool {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Spool {
+    /// Stores a position that lived only in memory, so a clean stop sends nothing twice. The
+    /// service's shutdown already did with [`Spool::sync`]; this covers every other owner.
+    fn drop(&mut self) {
+        if self.head.position != self.stored {
+            let _ = committed::store(&self.dir, self.head.position, Durability::Lazy);
+        }
     }
 }
 

@@ -65,6 +65,77 @@ fn committing_everything_empties_the_spool_and_its_segments() {
 }
 
 #[test]
+fn a_caught_up_drain_is_served_from_memory_and_its_position_still_reaches_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let roomy = Limits { max_bytes: 1 << 20, segment_bytes: 1 << 16 };
+    let mut spool = Spool::open(dir.path(), roomy).unwrap();
+    push(&mut spool, 0, 2);
+    let all = spool.peek(usize::MAX, usize::MAX).unwrap();
+    spool.commit(all.end).unwrap();
+    let stored = committed::load(dir.path());
+
+    spool.append(&[(2, &line(2)), (3, &line(3))]).unwrap();
+    assert_eq!(spool.depth().oldest_ms, Some(2), "the oldest is the first record just written");
+    let fresh = spool.peek_fresh(usize::MAX, usize::MAX).expect("only the last append waits");
+    let read = spool.peek(usize::MAX, usize::MAX).unwrap();
+    assert_eq!((&fresh.records, fresh.end), (&read.records, read.end), "memory and disk agree");
+    assert_eq!(spool.peek_fresh(1, usize::MAX).unwrap().records, read.records[..1], "limits hold");
+
+    assert!(spool.commit_in_memory(fresh.end), "acknowledging everything needs no disk");
+    assert_eq!(spool.depth(), Depth { records: 0, bytes: 0, oldest_ms: None });
+    assert_eq!(committed::load(dir.path()), stored, "not stored yet: within STORE_EVERY");
+    assert!(spool.peek_fresh(usize::MAX, usize::MAX).is_none(), "nothing waits");
+    drop(spool);
+    assert_eq!(committed::load(dir.path()), Some(fresh.end.position), "a clean stop stores it");
+    let mut spool = Spool::open(dir.path(), roomy).unwrap();
+    assert!(pending(&mut spool).is_empty(), "nothing is sent twice after a clean restart");
+
+    // Once the position has waited STORE_EVERY, the commit goes to the disk.
+    spool.store_every = Duration::ZERO;
+    push(&mut spool, 4, 5);
+    let batch = spool.peek_fresh(usize::MAX, usize::MAX).unwrap();
+    assert!(spool.commit_in_memory(batch.end), "the stored position is current: nothing is due");
+    push(&mut spool, 5, 6);
+    let batch = spool.peek_fresh(usize::MAX, usize::MAX).unwrap();
+    assert!(!spool.commit_in_memory(batch.end), "the position in memory is due to be stored");
+    assert_eq!(spool.depth().records, 1, "a declined commit changes nothing");
+    spool.commit(batch.end).unwrap();
+    assert_eq!(committed::load(dir.path()), Some(batch.end.position));
+}
+
+#[test]
+fn memory_serves_only_when_the_last_append_is_all_that_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), tiny()).unwrap();
+    push(&mut spool, 0, 2);
+    assert!(spool.peek_fresh(usize::MAX, usize::MAX).is_none(), "an older record waits too");
+    let first = spool.peek(1, usize::MAX).unwrap();
+    assert!(!spool.commit_in_memory(first.end), "a record would still wait: its time is on disk");
+    spool.commit(first.end).unwrap();
+    let fresh = spool.peek_fresh(usize::MAX, usize::MAX).expect("now only the last append waits");
+    assert_eq!(fresh.records.iter().map(|r| r.time_ms).collect::<Vec<_>>(), [1]);
+    // Small segments roll: after many appends the spool spans segments and goes to the disk.
+    push(&mut spool, 2, 20);
+    assert!(spool.peek_fresh(usize::MAX, usize::MAX).is_none(), "records of earlier appends wait");
+    let all = spool.peek(usize::MAX, usize::MAX).unwrap();
+    assert!(spool.segments.len() > 1);
+    assert!(!spool.commit_in_memory(all.end), "deleting segments needs the disk");
+    spool.commit(all.end).unwrap();
+    assert_eq!(committed::load(dir.path()), Some(all.end.position), "stored before segments go");
+    // After a roll the head may sit at the end of the segment before: still served from memory.
+    while spool.segments.len() == 1 {
+        push(&mut spool, 20, 21);
+        let batch = spool.peek(usize::MAX, usize::MAX).unwrap();
+        if spool.segments.len() == 1 {
+            spool.commit(batch.end).unwrap();
+        }
+    }
+    let fresh = spool.peek_fresh(usize::MAX, usize::MAX).expect("only the last append waits");
+    assert_eq!(fresh.records, spool.peek(usize::MAX, usize::MAX).unwrap().records);
+    assert_eq!(fresh.end, spool.peek(usize::MAX, usize::MAX).unwrap().end);
+}
+
+#[test]
 fn batches_respect_the_byte_limit_but_always_take_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut spool = Spool::open(dir.path(), tiny()).unwrap();
