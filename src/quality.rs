@@ -175,12 +175,14 @@ impl Quality {
         local: NaiveDateTime,
     ) -> Filtered {
         let mut verdict = Filtered { accepted: Vec::with_capacity(readings.len()), ..Filtered::default() };
+        // Once per poll, not a date subtraction per reading.
+        let fresh_since = now.checked_sub_signed(self.stale_after).unwrap_or(DateTime::<Utc>::MIN_UTC);
         for reading in readings {
             let Some(value) = reading.value.as_f64() else {
                 verdict.accepted.push(reading);
                 continue;
             };
-            match self.judge(profile, reading.index, value, now, local) {
+            match self.judge(profile, reading.index, value, (now, fresh_since), local) {
                 Judgement::Accept => verdict.accepted.push(reading),
                 Judgement::Rebaseline => {
                     verdict.rebaselined.push(reading.index);
@@ -197,14 +199,15 @@ impl Quality {
         profile: &Profile,
         index: usize,
         value: f64,
-        now: DateTime<Utc>,
+        (now, fresh_since): (DateTime<Utc>, DateTime<Utc>),
         local: NaiveDateTime,
     ) -> Judgement {
         let def = &profile.readings[index].def;
         if let Some(reason) = def.out_of_range(value) {
             return Judgement::Reject(Rejection { index: Some(index), rule: Rule::Range, reason });
         }
-        let last = self.last[index].filter(|l| now - l.at <= self.stale_after || def.counter.is_some());
+        // A last value older than `stale_after` is no base, unless it is a counter's.
+        let last = self.last[index].filter(|l| l.at >= fresh_since || def.counter.is_some());
         let verdict = last.and_then(|last| {
             let jump = def.max_change.filter(|max| (value - last.value).abs() > *max).map(|max| {
                 (

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use super::connection::ConnEvent;
 use super::discovery::DeviceInfo;
 use super::ledger::Ledger;
-use super::state::{StateCache, diagnostics_json};
+use super::state::{StateCache, diagnostics_bytes};
 use super::switches::Switch;
 use super::topics::Topics;
 use super::{Outgoing, ServiceDevice};
@@ -399,7 +399,7 @@ impl Publisher {
 
     fn publish_diagnostics(&mut self, name: &str) {
         if let Some(inverter) = self.inverters.get(name) {
-            let payload = diagnostics_json(&inverter.status).to_string().into_bytes();
+            let payload = diagnostics_bytes(&inverter.status);
             self.publish(&self.topics.diagnostics(name), payload, true, QoS::AtMostOnce);
         }
     }

@@ -10,10 +10,11 @@
 //! {"battery_soc": 65, "grid_connected": true, "grid_power": -1200, "running_state": "Normal", "time": "2026-11-27T10:00:00Z"}
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+#[cfg(test)]
 use serde_json::{Map, Value as Json, json};
 
 use crate::poller::{InverterStatus, Snapshot};
@@ -29,6 +30,9 @@ pub(crate) struct StateCache {
     /// Readings the latest poll did not accept, with their last good value and its time.
     kept: Vec<(String, Value, DateTime<Utc>)>,
     keep: chrono::Duration,
+    /// While nothing is kept: the latest poll's readings by position, in key order. Sorted when
+    /// the readings change, not every poll (a poll with the same readings keeps it).
+    order: Vec<u16>,
 }
 
 impl StateCache {
@@ -57,6 +61,12 @@ impl StateCache {
             kept.extend(lacking.map(|(spec, value)| (spec.def.key.clone(), value.clone(), last.time)));
         }
         kept.retain(|(key, _, at)| !present.contains(key.as_str()) && snapshot.time - *at <= self.keep);
+        self.order.clear();
+        if kept.is_empty() {
+            let keys: Vec<&str> = snapshot.iter().map(key).collect();
+            self.order = (0..u16::try_from(keys.len()).unwrap_or(0)).collect();
+            self.order.sort_by_key(|&i| keys[usize::from(i)]);
+        }
         self.kept = kept;
         self.latest = Some(snapshot.clone());
     }
@@ -70,10 +80,17 @@ impl StateCache {
     /// without a `Value` tree of ~150 entries built and dropped every poll.
     pub(crate) fn to_json_bytes(&self) -> Vec<u8> {
         let Some(latest) = &self.latest else { return b"{}".to_vec() };
-        let kept = self.kept.iter().map(|(key, value, _)| (key.as_str(), value));
-        let mut entries: Vec<(&str, &Value)> =
-            latest.iter().map(|(spec, value)| (spec.def.key.as_str(), value)).chain(kept).collect();
-        entries.sort_by(|a, b| a.0.cmp(b.0));
+        fn entry<'a>(latest: &'a Snapshot, r: &'a crate::profile::Reading) -> (&'a str, &'a Value) {
+            (latest.profile.readings[r.index].def.key.as_str(), &r.value)
+        }
+        let entries: Vec<(&str, &Value)> = if self.order.len() == latest.readings.len() {
+            self.order.iter().map(|&i| entry(latest, &latest.readings[usize::from(i)])).collect()
+        } else {
+            let kept = self.kept.iter().map(|(key, value, _)| (key.as_str(), value));
+            let mut entries: Vec<_> = latest.readings.iter().map(|r| entry(latest, r)).chain(kept).collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            entries
+        };
         // A reading named `time` would win over the poll's time, as in `to_json`.
         let time = (!entries.iter().any(|(key, _)| *key == "time"))
             .then(|| latest.time.to_rfc3339_opts(SecondsFormat::Secs, true));
@@ -104,52 +121,88 @@ impl StateCache {
     }
 }
 
-/// `entries`, sorted by key, as one JSON object, `time` in its sorted place among them.
+/// `entries`, sorted by key, as one JSON object, `time` in its sorted place among them: what
+/// serde_json writes for such a map, with the keys copied instead of escaped byte by byte:
+/// profile keys are `[a-z][a-z0-9_]*`, which the profile loader enforces, so none needs it.
 fn write_json(
     entries: &[(&str, &Value)],
     time: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
-    use serde::ser::{SerializeMap, Serializer as _};
-    let mut json = serde_json::Serializer::new(out);
-    let mut map = (&mut json).serialize_map(Some(entries.len() + usize::from(time.is_some())))?;
+    fn key(out: &mut Vec<u8>, key: &str) {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{key}");
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+    out.push(b'{');
     let mut time = time;
-    for (key, value) in entries {
-        if let Some(t) = time.filter(|_| *key > "time") {
-            map.serialize_entry("time", t)?;
+    for (n, (name, value)) in entries.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        if let Some(t) = time.filter(|_| *name > "time") {
+            key(out, "time");
+            serde_json::to_writer(&mut *out, t)?;
+            out.push(b',');
             time = None;
         }
-        map.serialize_entry(key, value)?;
+        key(out, name);
+        serde_json::to_writer(&mut *out, value)?;
     }
     if let Some(t) = time {
-        map.serialize_entry("time", t)?;
+        if !entries.is_empty() {
+            out.push(b',');
+        }
+        key(out, "time");
+        serde_json::to_writer(&mut *out, t)?;
     }
-    map.end()
+    out.push(b'}');
+    Ok(())
 }
 
 /// The diagnostics JSON of an inverter, from what the updates so far say about it; every
-/// counter is present, zero or not, so templates never miss.
+/// counter is present, zero or not, so templates never miss. Fields and counters in key order,
+/// as a map of them prints.
+#[derive(Debug, serde::Serialize)]
+struct Diagnostics {
+    clock_drift_s: Option<f64>,
+    consecutive_failures: u32,
+    last_success: Option<String>,
+    link: BTreeMap<&'static str, u64>,
+    poll_duration_ms: Option<u128>,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Diagnostics {
+    fn of(status: &InverterStatus) -> Self {
+        let snapshot = status.snapshot.as_deref();
+        let link =
+            crate::transport::Event::ALL.iter().map(|e| (e.as_str(), status.link().map_or(0, |l| l.get(*e))));
+        let rejected = crate::quality::Rule::ALL.iter().map(|r| {
+            (r.as_str(), snapshot.and_then(|s| s.rejected_total.get(r.as_str()).copied()).unwrap_or(0))
+        });
+        Self {
+            clock_drift_s: snapshot.and_then(Snapshot::clock_drift).map(f64::round),
+            consecutive_failures: status.consecutive_failures,
+            last_success: status.last_success().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            link: link.collect(),
+            poll_duration_ms: snapshot.map(|s| s.duration.as_millis()),
+            rejected: rejected.collect(),
+        }
+    }
+}
+
+/// The diagnostics JSON, written straight into bytes (no `Value` tree per poll).
+pub(crate) fn diagnostics_bytes(status: &InverterStatus) -> Vec<u8> {
+    // A struct of numbers, strings and maps of them always serializes.
+    serde_json::to_vec(&Diagnostics::of(status)).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// The diagnostics JSON as a tree, for the tests.
+#[cfg(test)]
 pub(crate) fn diagnostics_json(status: &InverterStatus) -> Json {
-    let snapshot = status.snapshot.as_deref();
-    let link: Map<String, Json> = crate::transport::Event::ALL
-        .iter()
-        .map(|e| (e.as_str().to_string(), json!(status.link().map_or(0, |l| l.get(*e)))))
-        .collect();
-    let rejected: Map<String, Json> = crate::quality::Rule::ALL
-        .iter()
-        .map(|r| {
-            let count = snapshot.and_then(|s| s.rejected_total.get(r.as_str()).copied()).unwrap_or(0);
-            (r.as_str().to_string(), json!(count))
-        })
-        .collect();
-    json!({
-        "poll_duration_ms": snapshot.map(|s| s.duration.as_millis()),
-        "last_success": status.last_success().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        "consecutive_failures": status.consecutive_failures,
-        "clock_drift_s": snapshot.and_then(Snapshot::clock_drift).map(f64::round),
-        "link": link,
-        "rejected": rejected,
-    })
+    serde_json::to_value(Diagnostics::of(status)).unwrap_or(Json::Null)
 }
 
 #[cfg(test)]
@@ -278,5 +331,9 @@ mod tests {
         assert_eq!(json["rejected"]["range"], json!(2));
         let rules = json["rejected"].as_object().unwrap().len();
         assert_eq!(rules, crate::quality::Rule::ALL.len(), "every rule, zero or not");
+        // What is published: the same JSON, keys in order as a map prints them.
+        let bytes = String::from_utf8(diagnostics_bytes(&status)).unwrap();
+        assert_eq!(bytes, json.to_string());
+        assert!(bytes.starts_with("{\"clock_drift_s\":7200.0,\"consecutive_failures\":1,"), "{bytes}");
     }
 }
