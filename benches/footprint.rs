@@ -5,12 +5,21 @@
 //!   Mosquitto, decides for two consumers, fetches the weather from a local stand-in, writes to
 //!   VictoriaMetrics (InfluxDB line protocol) and serves HTTP.
 //! - **mqtt**: MQTT only (Home Assistant discovery and state), nothing else configured.
+//! - **floor**: not the service: a minimal program (this bench re-run as a child) that puts the
+//!   mqtt mode's traffic on the wire and nothing else: the same three V5 requests with the same
+//!   pauses, the same two MQTT packets to Mosquitto, the same sleeps, with blocking sockets and
+//!   no decoding. What it costs is this machine's price of that I/O (loopback TCP wakes the peer
+//!   on the sender's CPU time); the mqtt mode's excess over it is the service's own work.
+//! - **count**: the mqtt mode under valgrind's callgrind, which counts the instructions the
+//!   service runs in user space per poll: the same for the same binary whatever else the machine
+//!   is doing, so the figure a change of our own code moves (and the baseline can hold to 15 %
+//!   where CPU time cannot). Left out when valgrind is not installed.
 //!
 //! This bench samples the service's resident memory and CPU time from /proc and prints each
 //! figure with its ratio to the baseline of the same feature set; a figure more than 15 % worse
 //! is flagged `REGRESSED`. Run with `cargo bench --bench footprint` (and with
 //! `--no-default-features`, and with `--target x86_64-unknown-linux-musl` for the image's static
-//! build); it takes ~2.5 min. FOOTPRINT_MODES=all or =mqtt runs one mode.
+//! build); it takes ~4.5 min. FOOTPRINT_MODES=all, =mqtt, =floor or =count runs one mode.
 //! A sink whose server is not installed (Debian packages mosquitto, victoria-metrics) is left
 //! off, and the output says so. docs/performance.md explains the figures.
 
@@ -32,6 +41,14 @@ const WARM_UP: u64 = 5;
 /// A figure this much worse than its baseline is reported as a regression.
 const TOLERANCE: f64 = 1.15;
 const BASELINE: &str = include_str!("footprint-baseline.toml");
+/// Set for the child that is the floor mode: "LOGGER_PORT,MQTT_PORT" (no broker: empty).
+const FLOOR: &str = "FOOTPRINT_FLOOR";
+/// The logger serial of the simulator (the service's config says the same).
+const SERIAL: u32 = 2_712_345_678;
+/// Sizes of the service's two MQTT packets per poll for this profile (state, diagnostics), as
+/// strace shows its writes to the broker.
+const PACKETS: [(&str, usize); 2] =
+    [("inverter-monitor/house/state", 3861), ("inverter-monitor/house/diagnostics", 500)];
 
 /// A stand-in Open-Meteo on a free port: a thread answering every request with today's shape.
 fn open_meteo() -> u16 {
@@ -79,20 +96,28 @@ fn memory(pid: u32) -> (u64, String) {
 }
 
 /// CPU time of `pid` two ways: the nanoseconds its live threads ran (schedstat, exact), and
-/// utime + stime in 10 ms ticks (which also counts threads that have ended); and its threads.
-fn cpu(pid: u32) -> (u64, u64, BTreeSet<String>) {
+/// utime + stime in 10 ms ticks (which also counts threads that have ended); its threads; and
+/// how often its live threads went to sleep and were woken (voluntary context switches).
+fn cpu(pid: u32) -> (u64, u64, BTreeSet<String>, u64) {
     let mut ns = 0;
+    let mut wakes = 0;
     let mut threads = BTreeSet::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
         let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
         ns += stat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        wakes += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
         threads.insert(task.file_name().to_string_lossy().into_owned());
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
     let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
         + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    (ns, ticks, threads)
+    (ns, ticks, threads, wakes)
 }
 
 /// What one mode measured.
@@ -113,6 +138,21 @@ fn setup(mode: &str, dir: &std::path::Path, logger: u16) -> Setup {
     let all = mode == "all";
     let mut servers = Vec::new();
     let mut sinks = Vec::new();
+    if mode == "floor" {
+        // The child reads its ports from the "config": the logger's and the broker's.
+        let mosquitto = start("mosquitto", &["-p".into(), mqtt_port.to_string()]);
+        let Some(mosquitto) = mosquitto else {
+            return Setup {
+                config: format!("{logger},"),
+                sinks: vec!["no Mosquitto: V5 only"],
+                _servers: servers,
+            };
+        };
+        servers.push(mosquitto);
+        wait_for(mqtt_port);
+        sinks.push("the mqtt mode's traffic, by a minimal program (not the service)");
+        return Setup { config: format!("{logger},{mqtt_port}"), sinks, _servers: servers };
+    }
     let mut config = format!(
         "data_dir = \"{}\"\n[[inverter]]\nname = \"house\"\nhost = \"127.0.0.1\"\nport = {logger}\nserial = 2712345678\ninterval = \"1s\"\n",
         dir.display()
@@ -158,6 +198,73 @@ fn setup(mode: &str, dir: &std::path::Path, logger: u16) -> Setup {
     Setup { config, sinks, _servers: servers }
 }
 
+/// Polls counted by callgrind in the count mode, after its warm-up.
+const COUNTED_POLLS: u64 = 20;
+/// The count mode's warm-up: start-up, discovery and its ledger (written a few seconds after)
+/// are over by then.
+const COUNT_WARM_UP: u64 = 10;
+
+/// The count mode: the mqtt mode's service under callgrind, its counters zeroed after the
+/// warm-up and dumped after [`COUNTED_POLLS`]; user-space instructions per poll. `None` without
+/// valgrind.
+fn count(simulator: &Simulator, logger: u16) -> Option<f64> {
+    if common::which("valgrind").is_none() || common::which("callgrind_control").is_none() {
+        println!("footprint [count]: valgrind is not installed (Debian package valgrind): left out");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let setup = setup("mqtt", dir.path(), logger);
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &setup.config).unwrap();
+    let out = dir.path().join("callgrind.out");
+    let mut service = Command::new("valgrind")
+        .args(["--tool=callgrind", &format!("--callgrind-out-file={}", out.display())])
+        .args([env!("CARGO_BIN_EXE_inverter-monitor"), "run", "--config", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = service.id().to_string();
+    let polls = || simulator.requests() / 3;
+    let control = |what: &str| {
+        Command::new("callgrind_control").args([what, &pid]).output().map(|o| o.status.success())
+    };
+    // Start-up under valgrind takes a while; the first polls include it.
+    let first = polls();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while polls() < first + COUNT_WARM_UP && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let zeroed = control("--zero");
+    let start = polls();
+    while polls() < start + COUNTED_POLLS && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dumped = control("--dump");
+    let done = polls() - start;
+    let _ = service.kill();
+    let _ = service.wait();
+    if !matches!((zeroed, dumped), (Ok(true), Ok(true))) || done == 0 {
+        println!("footprint [count]: callgrind_control did not answer; no count");
+        return None;
+    }
+    // The dump is `callgrind.out.1`; its `totals:` (or `summary:`) line has the instructions.
+    let dump = std::fs::read_to_string(dir.path().join("callgrind.out.1")).unwrap_or_default();
+    let total = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    let Some(total) = total else {
+        println!("footprint [count]: callgrind's dump has no total; no count");
+        return None;
+    };
+    let per_poll = total / done as f64;
+    println!(
+        "footprint [count]: {per_poll:.0} user-space instructions per poll (callgrind, the mqtt mode, {done} polls after {COUNT_WARM_UP} warm-up polls)"
+    );
+    Some(per_poll)
+}
+
 /// Runs the service in `mode` against the simulator until it has polled [`POLLS`] times after
 /// [`WARM_UP`], and measures it.
 fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
@@ -165,12 +272,16 @@ fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
     let setup = setup(mode, dir.path(), logger);
     let path = dir.path().join("config.toml");
     std::fs::write(&path, &setup.config).unwrap();
-    let mut service = Command::new(env!("CARGO_BIN_EXE_inverter-monitor"))
-        .args(["run", "--config", path.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut service = if mode == "floor" {
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child.env(FLOOR, &setup.config);
+        child
+    } else {
+        let mut service = Command::new(env!("CARGO_BIN_EXE_inverter-monitor"));
+        service.args(["run", "--config", path.to_str().unwrap()]);
+        service
+    };
+    let mut service = service.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid = service.id();
     let per_poll = 3; // reads per poll of the SG01LP1 profile
     let polls = || simulator.requests() / per_poll;
@@ -180,14 +291,14 @@ fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
         assert!(Instant::now() < deadline, "the service does not poll");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (ns_start, ticks_start, threads_start) = cpu(pid);
+    let (ns_start, ticks_start, threads_start, wakes_start) = cpu(pid);
     let polls_start = polls();
     let mut rss = Vec::new();
     while polls() < polls_start + POLLS && Instant::now() < deadline {
         rss.push(memory(pid).0);
         std::thread::sleep(Duration::from_secs(1));
     }
-    let (ns_end, ticks_end, threads_end) = cpu(pid);
+    let (ns_end, ticks_end, threads_end, wakes_end) = cpu(pid);
     let done = polls() - polls_start;
     let (rss_end, split) = memory(pid);
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
@@ -208,9 +319,10 @@ fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
         rss_end as f64 / 1024.0
     );
     println!(
-        "footprint [{mode}]: CPU {:.3} ms per poll (schedstat {exact_ms:.1} ms, ticks {ticks_ms:.0} ms, over {done} polls{})",
+        "footprint [{mode}]: CPU {:.3} ms per poll (schedstat {exact_ms:.1} ms, ticks {ticks_ms:.0} ms, over {done} polls{}); {:.1} wake-ups per poll",
         cpu_ms_per_poll,
-        if ended == 0 { String::new() } else { format!("; {ended} threads ended, so ticks") }
+        if ended == 0 { String::new() } else { format!("; {ended} threads ended, so ticks") },
+        wakes_end.saturating_sub(wakes_start) as f64 / done.max(1) as f64
     );
     Figures { rss_mib: max as f64 / 1024.0, cpu_ms_per_poll }
 }
@@ -240,14 +352,111 @@ fn compare(mode: &str, what: &str, key: &str, value: f64, unit: &str) -> bool {
     regressed
 }
 
+/// An MQTT 3.1.1 packet: `kind` and the remaining length's varint before `body`.
+fn mqtt_packet(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut packet = vec![kind];
+    let mut left = body.len();
+    loop {
+        let byte = (left % 128) as u8;
+        left /= 128;
+        packet.push(if left > 0 { byte | 0x80 } else { byte });
+        if left == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(body);
+    packet
+}
+
+/// A QoS 0 PUBLISH to `topic` whose whole packet is `size` bytes, as the service's are.
+fn publish(topic: &str, size: usize) -> Vec<u8> {
+    let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(topic.as_bytes());
+    let header = mqtt_packet(0x30, &vec![b'x'; size]).len() - size; // fixed header of about `size`
+    body.resize(size - header, b'x');
+    let packet = mqtt_packet(0x30, &body);
+    assert_eq!(packet.len(), size, "the floor's packet must be as large as the service's");
+    packet
+}
+
+/// Reads one V5 frame (start, length of its payload, then 13 bytes of header and trailer).
+fn read_frame(stream: &mut std::net::TcpStream, buf: &mut Vec<u8>) {
+    use std::io::Read;
+    buf.clear();
+    let mut chunk = [0u8; 1024];
+    loop {
+        if buf.len() >= 3 && buf.len() >= 13 + usize::from(u16::from_le_bytes([buf[1], buf[2]])) {
+            return;
+        }
+        let n = stream.read(&mut chunk).expect("the simulator answers");
+        assert!(n > 0, "the simulator closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The floor mode's child: the mqtt mode's wire traffic every second until killed, and nothing
+/// else: the profile's read plan as V5 requests with the link's 100 ms pause before the later
+/// ones, the service's two MQTT packets to the broker, blocking sockets and plain sleeps.
+fn floor(ports: &str) {
+    use inverter_monitor::protocol::{Request, rtu, v5};
+    use std::io::{Read, Write};
+    let (logger, broker) = ports.split_once(',').expect("LOGGER,BROKER");
+    let plan = Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap().plan();
+    let requests: Vec<Vec<u8>> = plan
+        .iter()
+        .enumerate()
+        .map(|(seq, block)| {
+            let mut pdu = bytes::BytesMut::new();
+            rtu::encode_request(1, &Request::ReadHolding { addr: block.start, count: block.count }, &mut pdu);
+            let mut frame = bytes::BytesMut::new();
+            v5::Frame::request(seq as u8, SERIAL, &pdu).encode(&mut frame);
+            frame.to_vec()
+        })
+        .collect();
+    let mut logger = std::net::TcpStream::connect(("127.0.0.1", logger.parse::<u16>().unwrap())).unwrap();
+    let mut broker = broker.parse::<u16>().ok().map(|port| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let id = "footprint-floor";
+        let mut connect = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, id.len() as u8];
+        connect.extend_from_slice(id.as_bytes());
+        stream.write_all(&mqtt_packet(0x10, &connect)).unwrap();
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack).unwrap();
+        stream
+    });
+    let packets: Vec<Vec<u8>> = PACKETS.iter().map(|(topic, size)| publish(topic, *size)).collect();
+    let mut answer = Vec::new();
+    let mut next = Instant::now();
+    loop {
+        for (i, request) in requests.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            logger.write_all(request).unwrap();
+            read_frame(&mut logger, &mut answer);
+        }
+        if let Some(broker) = broker.as_mut() {
+            for packet in &packets {
+                broker.write_all(packet).unwrap();
+            }
+        }
+        next += Duration::from_secs(1);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
 fn main() {
+    if let Ok(ports) = std::env::var(FLOOR) {
+        floor(&ports);
+        return;
+    }
     // `cargo test --all-targets` runs benches without `--bench`: only `cargo bench` measures.
     if !std::env::args().any(|a| a == "--bench") {
         println!("footprint: measured by `cargo bench --bench footprint` only");
         return;
     }
     let simulator = Arc::new(Simulator::new(
-        SimConfig::new(2_712_345_678),
+        SimConfig::new(SERIAL),
         Profiles::builtin().unwrap().get("deye_sg01lp1").unwrap(),
     ));
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -263,13 +472,26 @@ fn main() {
             let _ = sim::serve(listener, serve.0, serve.1).await;
         });
     });
-    let modes = std::env::var("FOOTPRINT_MODES").unwrap_or_else(|_| "all,mqtt".into());
+    let modes = std::env::var("FOOTPRINT_MODES").unwrap_or_else(|_| "all,mqtt,floor,count".into());
     let machine =
         BASELINE.parse::<toml::Table>().ok().and_then(|t| t.get("machine")?.as_str().map(String::from));
     println!("footprint: baseline taken on {}", machine.as_deref().unwrap_or("an unnamed machine"));
     let mut regressed = Vec::new();
-    for mode in modes.split(',').map(str::trim).filter(|m| ["all", "mqtt"].contains(m)) {
+    let mut cpu = std::collections::BTreeMap::new();
+    for mode in modes.split(',').map(str::trim).filter(|m| ["all", "mqtt", "floor", "count"].contains(m)) {
+        if mode == "count" {
+            let Some(per_poll) = count(&simulator, logger) else { continue };
+            if compare("mqtt", "instructions per poll", "instructions_per_poll", per_poll, "") {
+                regressed.push("mqtt instructions".to_string());
+            }
+            continue;
+        }
         let figures = measure(mode, &simulator, logger);
+        cpu.insert(mode, figures.cpu_ms_per_poll);
+        if mode == "floor" {
+            // The machine's figure, not the service's: nothing to compare with a baseline.
+            continue;
+        }
         if compare(mode, "resident memory (max)", "rss_mib", figures.rss_mib, "MiB") {
             regressed.push(format!("{mode} memory"));
         }
@@ -278,6 +500,13 @@ fn main() {
         }
     }
     cancel.cancel();
+    if let (Some(mqtt), Some(floor)) = (cpu.get("mqtt"), cpu.get("floor")) {
+        println!(
+            "footprint: mqtt mode {mqtt:.3} ms per poll = {:.2} x the floor {floor:.3} ms (the same traffic by a minimal program); the service's own work: {:.3} ms",
+            mqtt / floor,
+            mqtt - floor
+        );
+    }
     if regressed.is_empty() {
         println!("footprint: no figure regressed against the baseline");
     } else {
