@@ -10,11 +10,12 @@
 //! until the next poll.
 //!
 //! [`mark_origin`] is called right before the service's runtime is built, which is when tokio's
-//! clock starts (a few µs later); [`aligned`] rounds a deadline up to the next 64 ms step from
-//! there, so a sleep is at most 64 ms longer than asked (a poll every second may start up to
-//! 64 ms late, always on the grid, never drifting: its schedule is kept unrounded). Without an
-//! origin (the tests, paused time, other runtimes) deadlines are left as they are. If tokio's
-//! wheel ever changes, the only loss is the saving: a sleep still ends at or after its deadline.
+//! clock starts (a few µs later); [`aligned`] rounds a deadline at least 64 ms away up to the
+//! next 64 ms step from there, so such a sleep is at most 64 ms longer than asked (a poll every
+//! second may start up to 64 ms late, always on the grid, never drifting: its schedule is kept
+//! unrounded). A shorter sleep (a `request_pause` of a few ms) is left exact. Without an origin
+//! (the tests, paused time, other runtimes) deadlines are left as they are. If tokio's wheel
+//! ever changes, the only loss is the saving: a sleep still ends at or after its deadline.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -33,16 +34,25 @@ pub fn mark_origin() {
     let _ = ORIGIN.set(std::time::Instant::now());
 }
 
-/// `deadline`, or the first step of the grid after it; `deadline` itself without a grid.
+/// `deadline`, or the first step of the grid after it when it is a slot or more away;
+/// `deadline` itself without a grid.
 pub fn aligned(deadline: Instant) -> Instant {
     match ORIGIN.get() {
-        Some(origin) => Instant::from_std(align(deadline.into_std(), *origin)),
+        Some(origin) => Instant::from_std(align(deadline.into_std(), *origin, std::time::Instant::now())),
         None => deadline,
     }
 }
 
-/// `deadline` rounded up to `origin` plus a whole number of [`SLOT`]s.
-fn align(deadline: std::time::Instant, origin: std::time::Instant) -> std::time::Instant {
+/// `deadline` rounded up to `origin` plus a whole number of [`SLOT`]s, if it is at least a
+/// slot after `now`.
+fn align(
+    deadline: std::time::Instant,
+    origin: std::time::Instant,
+    now: std::time::Instant,
+) -> std::time::Instant {
+    if deadline.saturating_duration_since(now) < SLOT {
+        return deadline;
+    }
     let Some(since) = deadline.checked_duration_since(origin) else { return deadline };
     let slot = SLOT.as_nanos();
     let steps = since.as_nanos().div_ceil(slot);
@@ -57,18 +67,22 @@ mod tests {
     fn deadlines_round_up_to_the_next_step_of_the_grid() {
         let origin = std::time::Instant::now();
         let at = |ms: u64| origin + Duration::from_millis(ms);
-        assert_eq!(align(at(1000), origin), at(1024));
-        assert_eq!(align(at(1024), origin), at(1024), "a deadline on the grid stays");
-        assert_eq!(align(at(1025), origin), at(1088));
-        assert_eq!(align(at(100), origin), at(128));
-        assert_eq!(align(origin + Duration::from_nanos(1), origin), at(64));
+        assert_eq!(align(at(1000), origin, origin), at(1024));
+        assert_eq!(align(at(1024), origin, origin), at(1024), "a deadline on the grid stays");
+        assert_eq!(align(at(1025), origin, origin), at(1088));
+        assert_eq!(align(at(100), origin, origin), at(128));
+        assert_eq!(align(at(100), origin, at(30)), at(128), "70 ms away: rounded");
     }
 
     #[test]
-    fn deadlines_before_the_grid_are_left_alone() {
-        let origin = std::time::Instant::now() + Duration::from_secs(10);
-        let early = origin - Duration::from_secs(1);
-        assert_eq!(align(early, origin), early);
+    fn sleeps_shorter_than_a_slot_and_deadlines_before_the_grid_are_left_alone() {
+        let origin = std::time::Instant::now();
+        let at = |ms: u64| origin + Duration::from_millis(ms);
+        assert_eq!(align(at(1001), origin, at(1000)), at(1001), "a 1 ms pause stays 1 ms");
+        assert_eq!(align(at(1063), origin, at(1000)), at(1063));
+        assert_eq!(align(at(1064), origin, at(1000)), at(1088), "a whole slot away: rounded");
+        let late = origin + Duration::from_secs(10);
+        assert_eq!(align(at(2000), late, origin), at(2000), "before the grid starts");
     }
 
     #[test]
