@@ -83,7 +83,9 @@ impl StateCache {
         fn entry<'a>(latest: &'a Snapshot, r: &'a crate::profile::Reading) -> (&'a str, &'a Value) {
             (latest.profile.readings[r.index].def.key.as_str(), &r.value)
         }
-        let entries: Vec<(&str, &Value)> = if self.order.len() == latest.readings.len() {
+        let entries: Vec<(&str, &Value)> = if self.kept.is_empty()
+            && self.order.len() == latest.readings.len()
+        {
             self.order.iter().map(|&i| entry(latest, &latest.readings[usize::from(i)])).collect()
         } else {
             let kept = self.kept.iter().map(|(key, value, _)| (key.as_str(), value));
@@ -267,6 +269,12 @@ mod tests {
         cache.update(&poll(4, Some(44.0)));
         assert_eq!(String::from_utf8(cache.to_json_bytes()).unwrap(), cache.to_json().to_string());
         assert_eq!(cache.to_json()["battery_soc"], 44.0);
+        // A poll that brings no reading at all keeps every one of the last poll's.
+        let mut empty = fixture::snapshot(profile.clone(), "house", t0 + TimeDelta::minutes(5));
+        empty.readings.clear();
+        cache.update(&Arc::new(empty));
+        assert_eq!(cache.to_json()["battery_soc"], 44.0);
+        assert_eq!(String::from_utf8(cache.to_json_bytes()).unwrap(), cache.to_json().to_string());
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl Spool {
         let last = self.segments.back().expect("at least one segment");
         let drains =
             self.segments.len() == 1 && end.position == Position { segment: last.id, offset: last.bytes };
-        if !drains || self.store_due() {
+        if !drains || self.store_due(end.position) {
             return false;
         }
         self.head = end;
@@ -261,7 +261,7 @@ impl Spool {
         if !done.is_empty() {
             // Durable before a segment goes: a crash must not bring back a position inside it.
             self.store(Durability::Now)?;
-        } else if self.store_due() {
+        } else if self.store_due(self.head.position) {
             self.store(Durability::Lazy)?;
         }
         self.remove(done)?;
@@ -278,9 +278,10 @@ impl Spool {
         self.store(Durability::Now)
     }
 
-    /// Whether the acknowledged position has lived in memory alone for [`STORE_EVERY`].
-    fn store_due(&self) -> bool {
-        self.head.position != self.stored && self.stored_at.elapsed() >= self.store_every
+    /// Whether acknowledging up to `position` must store it: the stored one is older than
+    /// [`STORE_EVERY`].
+    fn store_due(&self, position: Position) -> bool {
+        position != self.stored && self.stored_at.elapsed() >= self.store_every
     }
 
     /// Stores the acknowledged position.

@@ -90,17 +90,21 @@ fn a_caught_up_drain_is_served_from_memory_and_its_position_still_reaches_the_di
     let mut spool = Spool::open(dir.path(), roomy).unwrap();
     assert!(pending(&mut spool).is_empty(), "nothing is sent twice after a clean restart");
 
-    // Once the position has waited STORE_EVERY, the commit goes to the disk.
+    // Once the stored position is STORE_EVERY old, the next commit goes to the disk, even the
+    // first one after a store.
     spool.store_every = Duration::ZERO;
     push(&mut spool, 4, 5);
     let batch = spool.peek_fresh(usize::MAX, usize::MAX).unwrap();
-    assert!(spool.commit_in_memory(batch.end), "the stored position is current: nothing is due");
-    push(&mut spool, 5, 6);
-    let batch = spool.peek_fresh(usize::MAX, usize::MAX).unwrap();
-    assert!(!spool.commit_in_memory(batch.end), "the position in memory is due to be stored");
+    assert!(!spool.commit_in_memory(batch.end), "the stored position is old: this one is due");
     assert_eq!(spool.depth().records, 1, "a declined commit changes nothing");
     spool.commit(batch.end).unwrap();
-    assert_eq!(committed::load(dir.path()), Some(batch.end.position));
+    let stored = batch.end.position;
+    assert_eq!(committed::load(dir.path()), Some(stored));
+    spool.store_every = Duration::from_secs(3600);
+    push(&mut spool, 5, 6);
+    let batch = spool.peek_fresh(usize::MAX, usize::MAX).unwrap();
+    assert!(spool.commit_in_memory(batch.end), "stored a moment ago: nothing is due");
+    assert_eq!(committed::load(dir.path()), Some(stored), "in memory until the next store");
 }
 
 #[test]
