@@ -67,6 +67,19 @@ pub fn unique(name: &str) -> String {
     format!("{name}{}", rand::random::<u32>())
 }
 
+/// The service's MQTT settings for the test broker: discovery under `prefix`, its own topics
+/// under `base`, and a client id of its own starting with `client`.
+pub fn mqtt_config(prefix: &str, base: &str, client: &str) -> inverter_monitor::config::MqttConfig {
+    inverter_monitor::config::MqttConfig {
+        host: broker().ip().to_string(),
+        port: broker().port(),
+        discovery_prefix: prefix.to_string(),
+        base_topic: base.to_string(),
+        client_id: Some(unique(client)),
+        ..Default::default()
+    }
+}
+
 /// A message seen by the observer.
 #[derive(Debug, Clone)]
 pub struct Seen {

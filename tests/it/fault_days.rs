@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use inverter_monitor::config::{Config, InverterConfig, MqttConfig};
+use inverter_monitor::config::{Config, InverterConfig};
 use inverter_monitor::profile::{Counter, Profile, Profiles, RegisterBlock, RegisterSet};
 use inverter_monitor::record::Poll;
 use inverter_monitor::replay::{self, Pace, Report};
@@ -37,14 +37,7 @@ fn solstice() -> NaiveDate {
 fn config_with_mqtt(data_dir: &std::path::Path, base: &str, prefix: &str) -> Config {
     let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, 1)]);
     config.data_dir = data_dir.to_path_buf();
-    config.mqtt = Some(MqttConfig {
-        host: broker().ip().to_string(),
-        port: broker().port(),
-        discovery_prefix: prefix.to_string(),
-        base_topic: base.to_string(),
-        client_id: Some(unique("faultday")),
-        ..MqttConfig::default()
-    });
+    config.mqtt = Some(mqtt_config(prefix, base, "faultday"));
     config
 }
 

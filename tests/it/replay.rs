@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use inverter_monitor::config::{Config, InverterConfig, MqttConfig};
+use inverter_monitor::config::{Config, InverterConfig};
 use inverter_monitor::poller::Poller;
 use inverter_monitor::profile::Counter;
 use inverter_monitor::record::{self, Poll};
@@ -70,14 +70,7 @@ pub(crate) fn faulty_day(first: &Poll, n: usize) -> Vec<Poll> {
 fn config_with_mqtt(data_dir: &std::path::Path, base: &str) -> Config {
     let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", 1, SERIAL)]);
     config.data_dir = data_dir.to_path_buf();
-    config.mqtt = Some(MqttConfig {
-        host: broker().ip().to_string(),
-        port: broker().port(),
-        discovery_prefix: unique("ha"),
-        base_topic: base.to_string(),
-        client_id: Some(unique("replay")),
-        ..MqttConfig::default()
-    });
+    config.mqtt = Some(mqtt_config(&unique("ha"), base, "replay"));
     config
 }
 

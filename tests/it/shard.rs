@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use inverter_monitor::config::{Config, HttpConfig, InverterConfig, MqttConfig, Shard};
+use inverter_monitor::config::{Config, HttpConfig, InverterConfig, Shard};
 use inverter_monitor::service::{self, Console};
 use inverter_monitor::sim::SimConfig;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Observer, broker, unique};
+use crate::broker::{Observer, mqtt_config, unique};
 use crate::helpers::*;
 
 /// Lone inverters by name and inverter serial. Of two shards, FNV-1a puts house and shed on
@@ -61,14 +61,7 @@ async fn two_shards_of_one_config_partition_the_fleet_on_one_broker() {
     let (prefix, base) = (unique("ha"), unique("im"));
     let mut config = Config::new(inverters);
     // One file for every shard, client id included: each shard must still be its own client.
-    config.mqtt = Some(MqttConfig {
-        host: broker().ip().to_string(),
-        port: broker().port(),
-        discovery_prefix: prefix.clone(),
-        base_topic: base.clone(),
-        client_id: Some(unique("fleet")),
-        ..MqttConfig::default()
-    });
+    config.mqtt = Some(mqtt_config(&prefix, &base, "fleet"));
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
 
     let mut watch = Observer::new(&[format!("{base}/+/state"), format!("{base}/status/#")]).await;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use inverter_monitor::config::{Config, InverterConfig, MqttConfig};
+use inverter_monitor::config::{Config, InverterConfig};
 use inverter_monitor::service::{self, Console};
 use inverter_monitor::sim::SimConfig;
 use serde_json::{Value as Json, json};
@@ -42,14 +42,7 @@ impl App {
         inverter.writes = writes;
         inverter.write_keys = write_keys.iter().map(|k| k.to_string()).collect();
         let mut config = Config::new(vec![inverter]);
-        config.mqtt = Some(MqttConfig {
-            host: broker().ip().to_string(),
-            port: broker().port(),
-            discovery_prefix: prefix.clone(),
-            base_topic: base.clone(),
-            client_id: Some(unique("service")),
-            ..MqttConfig::default()
-        });
+        config.mqtt = Some(mqtt_config(&prefix, &base, "service"));
         config.data_dir = data.to_path_buf();
         let cancel = CancellationToken::new();
         let running = service::start(&config, Console::Quiet, &cancel).unwrap();

@@ -46,15 +46,10 @@ async fn a_birth_republishes_a_whole_fleet_through_a_small_client_queue() {
     let mut ha = Observer::new(&[format!("{prefix}/device/+/config")]).await;
     let mut config = Config::new(inverters);
     config.mqtt = Some(MqttConfig {
-        host: broker().ip().to_string(),
-        port: broker().port(),
-        discovery_prefix: prefix.clone(),
-        base_topic: base,
-        client_id: Some(unique("service")),
         // Eight messages: a republish of 50 inverters (config, availability, state,
         // diagnostics each) overflows it many times over.
         queue_capacity: Some(8),
-        ..MqttConfig::default()
+        ..mqtt_config(&prefix, &base, "service")
     });
     let data = tempfile::tempdir().unwrap();
     config.data_dir = data.path().to_path_buf();
