@@ -3,6 +3,7 @@
 //! Data flows one way: logger → frames → registers → readings → snapshot → sinks.
 //!
 //! - [`backoff`]: exponential backoff with jitter, shared by every retry loop.
+//! - [`markup`]: text made safe for HTML and SVG.
 //! - [`config`]: the typed configuration, layered file → environment.
 //! - [`protocol`]: Solarman V5, Modbus RTU and Modbus TCP wire formats, sans I/O.
 //! - [`transport`]: one persistent, self-healing connection per logger.
@@ -36,6 +37,7 @@ pub mod control;
 pub mod demo_broker;
 pub mod discover;
 pub mod http_client;
+pub(crate) mod markup;
 pub mod mqtt;
 pub mod poller;
 pub mod profile;

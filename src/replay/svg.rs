@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::series::{Point, Series};
+use crate::markup::escape;
 
 /// The picture's width in px: readable in a README at its natural size.
 pub const WIDTH: f64 = 900.0;
@@ -322,22 +323,6 @@ fn path(points: impl Iterator<Item = Option<(f64, f64)>>) -> String {
         }
     }
     d
-}
-
-/// `text` safe inside an element or a quoted attribute.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -279,10 +279,7 @@ pub(super) fn the_rest(views: &[InverterView<'_>]) -> Option<String> {
     ))
 }
 
-/// Minimal HTML escaping for text nodes and attribute values.
-pub(super) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+pub(super) use crate::markup::escape;
 
 #[cfg(test)]
 mod tests {

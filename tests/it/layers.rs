@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("backoff", &[]),
     ("state_file", &[]),
     ("timer", &[]),
+    ("markup", &[]),
     ("http_client", &[]),
     ("discover", &[]),
     ("demo_broker", &[]),
@@ -33,8 +34,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "sinks",
         &["config", "poller", "profile", "quality", "backoff", "http_client", "weather", "control", "writes"],
     ),
-    ("web", &["config", "poller", "profile", "quality", "sinks", "weather", "control", "state_file"]),
-    ("replay", &["config", "mqtt", "poller", "profile", "protocol", "record", "service", "transport"]),
+    (
+        "web",
+        &["config", "poller", "profile", "quality", "sinks", "weather", "control", "state_file", "markup"],
+    ),
+    (
+        "replay",
+        &["config", "mqtt", "poller", "profile", "protocol", "record", "service", "transport", "markup"],
+    ),
 ];
 
 /// The Rust files of `dir`, recursively.
