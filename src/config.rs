@@ -113,7 +113,7 @@ pub struct Config {
     /// This instance's shard and what the others poll, after [`Config::keep_shard`]; set by
     /// the command line, never by the file (one file serves every shard).
     #[serde(skip)]
-    pub sharding: Option<Sharding>,
+    pub sharding: Option<std::sync::Arc<Sharding>>,
 }
 
 /// `[record]`: every poll's raw registers appended to a file, one JSON line a poll

@@ -51,7 +51,7 @@ pub struct WebState {
     /// Load control's last decisions, when consumers are configured.
     pub control: Option<crate::control::view::ControlView>,
     /// This instance's shard, with `run --shard`.
-    pub shard: Option<crate::config::Sharding>,
+    pub shard: Option<Arc<crate::config::Sharding>>,
 }
 
 /// The routes.
@@ -139,7 +139,7 @@ async fn status_page(State(state): State<WebState>) -> Html<String> {
 /// one per inverter up to [`board::CARDS`] and a line counting the rest, then the weather, then
 /// load control. A fleet's page stays one screenful whatever its size.
 fn page_sections(state: &WebState, now: chrono::DateTime<Utc>) -> Vec<String> {
-    let mut sections: Vec<String> = state.shard.as_ref().map(sections::shard).into_iter().collect();
+    let mut sections: Vec<String> = state.shard.as_deref().map(sections::shard).into_iter().collect();
     sections.extend(state.board.read(|views| {
         let cards = views.iter().take(board::CARDS).map(|view| page::inverter(view, now));
         let rest = page::the_rest(views.get(board::CARDS..).unwrap_or_default());

@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{Config, stack};
 
@@ -149,7 +150,7 @@ impl Config {
         if let Some(mqtt) = &mut self.mqtt {
             mqtt.shard = Some(shard);
         }
-        self.sharding = Some(Sharding { shard, fleet, elsewhere, service_parts });
+        self.sharding = Some(Arc::new(Sharding { shard, fleet, elsewhere, service_parts }));
     }
 }
 

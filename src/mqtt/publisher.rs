@@ -119,7 +119,7 @@ pub(crate) struct Publisher {
     connected: bool,
     orphans_cleared: bool,
     /// This shard and what the others publish: their devices are not orphans here.
-    sharding: Option<crate::config::Sharding>,
+    sharding: Option<Arc<crate::config::Sharding>>,
     rediscover_at: Option<Instant>,
     rediscovery_delay: RangeInclusive<Duration>,
     dropped: u64,
