@@ -18,7 +18,8 @@
 //! - **Caught up**: a drain that keeps up sends each append's records right after they are
 //!   written. [`Spool::peek_fresh`] serves those from the bytes just written and synced, and
 //!   [`Spool::commit_in_memory`] acknowledges them when that needs no disk, so the shared spool
-//!   can run both on the runtime thread instead of two trips to the blocking pool a poll.
+//!   can run both on the runtime thread instead of two trips to the blocking pool a poll (one,
+//!   the peek's, when polls are [`STORE_EVERY`] or more apart: each commit then stores).
 //! - **Crash**: on [`Spool::open`] every segment is scanned and cut at its first torn or damaged
 //!   frame. Only the record being appended at the moment of a crash can be torn, and it had not
 //!   been acknowledged to anyone. A crash between an acknowledgement and the commit sends a
