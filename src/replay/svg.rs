@@ -53,9 +53,8 @@ struct TimeAxis {
 impl TimeAxis {
     fn of(series: &[Series]) -> Option<Self> {
         let points = || series.iter().flat_map(|s| &s.points);
-        let start = points().map(|p| p.time).min()?;
-        let end = points().map(|p| p.time).max()?;
         let first = points().min_by_key(|p| p.time)?;
+        let (start, end) = (first.time, points().map(|p| p.time).max()?);
         let quarters = ((first.local - first.time.naive_utc()).num_minutes() as f64 / 15.0).round() as i64;
         let seconds = ((end - start).num_milliseconds() as f64 / 1000.0).max(60.0);
         Some(Self { start, seconds, offset: TimeDelta::minutes(quarters * 15) })
@@ -246,9 +245,9 @@ fn panel(out: &mut String, series: &Series, top: f64, axis: Option<&TimeAxis>, n
         out,
         "<path class=\"published\" d=\"{published}\" fill=\"none\" stroke=\"{PUBLISHED}\" stroke-width=\"2\" stroke-linejoin=\"round\"/>"
     );
+    let unit = series.unit.as_deref().map_or(String::new(), |u| escape(&format!(" {u}")));
     for point in &series.points {
         let (Some(raw), Some(rule)) = (point.raw, point.rejected) else { continue };
-        let unit = series.unit.as_deref().map_or(String::new(), |u| format!(" {u}"));
         let _ = writeln!(
             out,
             "<circle class=\"rejected\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{REJECTED}\"><title>{} {}: raw {raw}{}, rejected by {}</title></circle>",
@@ -256,7 +255,7 @@ fn panel(out: &mut String, series: &Series, top: f64, axis: Option<&TimeAxis>, n
             value.y(raw),
             escape(&series.key),
             time.label(point.time),
-            escape(&unit),
+            unit,
             escape(rule)
         );
     }

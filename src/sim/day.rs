@@ -17,8 +17,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeDelta, Utc};
 
 use super::house::HouseParams;
 use super::{SimClock, SimConfig, Simulator};
-use crate::profile::{Counter, Kind, Profile, ReadBlock, StateClass};
-use crate::record::{Block, Poll};
+use crate::profile::{Counter, Kind, Profile, StateClass};
+use crate::record::Poll;
 
 /// The logger's inverter serial in a fault day, as the simulator reports it.
 const SERIAL: u32 = 2_712_345_678;
@@ -190,11 +190,10 @@ impl Day {
     pub fn polls(&self) -> Result<FaultDay, DayError> {
         self.check()?;
         let sim = self.simulator();
-        let plan = self.profile.plan();
         let start = self.start();
         let count = (TimeDelta::days(1).num_seconds() / self.interval.num_seconds()) as usize;
         let mut polls: Vec<Poll> =
-            (0..count).map(|i| self.poll(&sim, &plan, start + self.interval * i as i32)).collect();
+            (0..count).map(|i| self.poll(&sim, start + self.interval * i as i32)).collect();
         let injected = self.inject(&mut polls)?;
         Ok(FaultDay { polls, injected })
     }
@@ -226,22 +225,16 @@ impl Day {
         Simulator::new(config, self.profile.clone())
     }
 
-    /// The poll at `time`: the image read in `plan`, or no answer while a sleeping logger is dark.
-    fn poll(&self, sim: &Simulator, plan: &[ReadBlock], time: DateTime<Utc>) -> Poll {
+    /// The poll at `time`: the image read in the profile's plan, or no answer while a sleeping
+    /// logger is dark.
+    fn poll(&self, sim: &Simulator, time: DateTime<Utc>) -> Poll {
         sim.set_time(time);
         let state = sim.state();
         let dark = self.faults.dark_night && state.pv_power.iter().sum::<f64>() < DARK_W;
         let blocks = if dark {
             Vec::new()
         } else {
-            let image = sim.image();
-            plan.iter()
-                .map(|b| {
-                    let at = usize::from(b.start);
-                    let values = image.get(at..at + usize::from(b.count)).unwrap_or_default().to_vec();
-                    Block { start: b.start, values }
-                })
-                .collect()
+            super::fixture::register_set(&self.profile, &sim.image()).into_blocks()
         };
         Poll {
             time,
