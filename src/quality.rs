@@ -182,7 +182,7 @@ impl Quality {
                 verdict.accepted.push(reading);
                 continue;
             };
-            match self.judge(profile, reading.index, value, (now, fresh_since), local) {
+            match self.judge(profile, reading.index, value, now, fresh_since, local) {
                 Judgement::Accept => verdict.accepted.push(reading),
                 Judgement::Rebaseline => {
                     verdict.rebaselined.push(reading.index);
@@ -199,7 +199,8 @@ impl Quality {
         profile: &Profile,
         index: usize,
         value: f64,
-        (now, fresh_since): (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
         local: NaiveDateTime,
     ) -> Judgement {
         let def = &profile.readings[index].def;

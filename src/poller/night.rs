@@ -155,14 +155,17 @@ pub(super) fn asleep(last: &Snapshot, now: DateTime<Utc>, link: Counters) -> Sna
         duration: std::time::Duration::ZERO,
         reads: 0,
         link,
-        ..last.clone()
+        inverter: last.inverter.clone(),
+        profile: last.profile.clone(),
+        choice: last.choice.clone(),
+        identity: last.identity.clone(),
+        rejected_total: last.rejected_total.clone(),
     }
 }
 
 /// Whether `key` names the device in `profile`'s header: its serial, model or firmware.
 fn is_device_key(profile: &crate::profile::Profile, key: &str) -> bool {
-    let device = &profile.header.device;
-    device.serial.iter().chain(&device.model).chain(&device.firmware).any(|k| k == key)
+    profile.header.device.keys().any(|k| k == key)
 }
 
 /// What reading `def`, last read as `value`, shows while the logger sleeps; `None`: unknown.

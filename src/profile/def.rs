@@ -85,6 +85,13 @@ pub struct DeviceKeys {
     pub firmware: Vec<String>,
 }
 
+impl DeviceKeys {
+    /// Every key named: the serial's, the model's and the firmware's.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.serial.iter().chain(&self.model).chain(&self.firmware)
+    }
+}
+
 fn default_max_read() -> u16 {
     125
 }

@@ -200,8 +200,7 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
     if !matches!(header.clock.len(), 0 | 6) {
         return Err(header_err("clock names year, month, day, hour, minute and second: six keys".into()));
     }
-    let device = &header.device;
-    for key in device.serial.iter().chain(&device.model).chain(&device.firmware).chain(&header.clock) {
+    for key in header.device.keys().chain(&header.clock) {
         if !readings.iter().any(|r| r.def.key == *key) {
             return Err(header_err(format!("`{key}` is not a reading")));
         }
@@ -276,10 +275,9 @@ fn check_packs(header: &super::ProfileHeader, readings: &[ReadingSpec]) -> Resul
             return Err(PackError::Header(reason));
         }
     }
-    let device = &header.device;
     let unless = header.zero_poll_unless.iter().map(|u| &u.key);
-    let named = header.zero_poll.iter().chain(&header.clock).chain(device.serial.iter()).chain(&device.model);
-    if let Some(key) = named.chain(&device.firmware).chain(unless).find(|k| pack_of(k).is_some()) {
+    let named = header.zero_poll.iter().chain(&header.clock).chain(header.device.keys());
+    if let Some(key) = named.chain(unless).find(|k| pack_of(k).is_some()) {
         return Err(PackError::Header(format!(
             "`{key}` is a pack reading; the header names readings always read"
         )));
