@@ -25,7 +25,7 @@ pub use control::{ConsumerConfig, ControlConfig, Hours};
 pub use layers::Sources;
 pub use mqtt::{DiscoveryMode, MqttConfig, PayloadShape, SwitchConfig};
 pub use secret::Secret;
-pub use shard::{SHARD_ENV, Shard, ShardError, Sharding, fnv1a64};
+pub use shard::{SHARD_ENV, Shard, ShardError, Sharding};
 pub use sinks::{HealthPingsConfig, HttpConfig, InfluxApi, InfluxConfig, PeerNet, SentryConfig};
 pub use weather::{MIN_WEATHER_INTERVAL, WeatherConfig, WeatherProvider};
 

@@ -225,11 +225,13 @@ impl Publisher {
         inverter.device = Some(device);
         inverter.profile = Some(snapshot.profile.clone());
         let name = snapshot.inverter.to_string();
-        if (new_device || new_profile) && self.pace.busy() {
-            // Behind a pass or refused messages: announced in its turn, built then.
-            self.pace.pending.insert(name.clone());
-        } else if new_device || new_profile {
-            self.publish_discovery(&name);
+        if new_device || new_profile {
+            if self.pace.busy() {
+                // Behind a pass or refused messages: announced in its turn, built then.
+                self.pace.pending.insert(name.clone());
+            } else {
+                self.publish_discovery(&name);
+            }
         }
         self.availability_changed(&name, change);
         self.publish_state(&name);
