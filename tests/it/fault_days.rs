@@ -6,7 +6,6 @@
 //! PV-only logger's night that is no outage and logs one line at each end.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -230,11 +229,8 @@ async fn restart_at(fault: impl Fn(&Fault) -> bool, key: &str) -> (Published, Pu
 async fn a_restart_right_before_a_step_back_or_a_spike_rejects_it() {
     let key = "pv_energy_total";
     for (fault, rule) in [
-        (
-            Box::new(|f: &Fault| matches!(f, Fault::CounterBack(..))) as Box<dyn Fn(&Fault) -> bool>,
-            "counter_backwards",
-        ),
-        (Box::new(|f: &Fault| matches!(f, Fault::CounterSpike(a) if *a == 63)), "max_change"),
+        ((|f: &Fault| matches!(f, Fault::CounterBack(..))) as fn(&Fault) -> bool, "counter_backwards"),
+        (|f: &Fault| matches!(f, Fault::CounterSpike(a) if *a == 63), "max_change"),
     ] {
         let (_, after, forgetful, kept) = restart_at(fault, key).await;
         assert_eq!(after.report.rejected.get(rule), Some(&1), "{rule} after the restart: {}", after.report);
@@ -286,7 +282,7 @@ async fn a_pv_only_logger_asleep_at_night_is_no_outage_and_logs_one_line_at_each
 fn simulate_record_day_writes_the_generators_day_and_replay_fast_says_how_long_it_took() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("day.jsonl");
-    let bin = env!("CARGO_BIN_EXE_inverter-monitor");
+    let bin = crate::process::BIN;
     let status = std::process::Command::new(bin)
         .args(["simulate", "--record-day"])
         .arg(&out)
@@ -319,13 +315,12 @@ fn simulate_record_day_writes_the_generators_day_and_replay_fast_says_how_long_i
     let report = String::from_utf8_lossy(&replayed.stdout);
     assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
     assert!(report.contains("polls replayed:    144 ") && report.contains("took:"), "{report}");
-    let _ = std::io::stdout().flush();
 }
 
 #[tokio::test]
 async fn a_poll_the_logger_does_not_answer_is_recorded_as_failed_with_why() {
     // A port nothing listens on: the logger is away (or asleep).
-    let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::process::free_port()));
     let (tap, mut polls) = inverter_monitor::record::Tap::new();
     let mut poller = inverter_monitor::poller::Poller::new(
         "micro",

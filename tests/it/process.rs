@@ -9,9 +9,21 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_inverter-monitor");
 
 /// Runs the binary with `args` off the async runtime: (exit 0, stdout, stderr).
 pub async fn output(args: &[&str]) -> (bool, String, String) {
+    output_env(args, &[]).await
+}
+
+/// [`output`] with `env` set. A `--shard` in the environment the tests run in is not passed on:
+/// it would make every run a shard's.
+pub async fn output_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let output =
-        tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().unwrap()).await.unwrap();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(BIN);
+        command.args(&args).env_remove(inverter_monitor::config::SHARD_ENV).envs(env);
+        command.output().unwrap()
+    })
+    .await
+    .unwrap();
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
     (output.status.success(), text(output.stdout), text(output.stderr))
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Observer, mqtt_config, unique};
 use crate::helpers::*;
+use crate::process::{output, output_env};
 
 /// Lone inverters by name and inverter serial. Of two shards, FNV-1a puts house and shed on
 /// shard 1, garage and barn on shard 0 (pinned in the unit tests).
@@ -128,21 +129,6 @@ async fn two_shards_of_one_config_partition_the_fleet_on_one_broker() {
     stop_stack.cancel();
 }
 
-/// Runs the binary with `env`; (exit ok, stdout, stderr).
-async fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(crate::process::BIN);
-        command.args(&args).env_remove(inverter_monitor::config::SHARD_ENV).envs(env);
-        command.output().unwrap()
-    })
-    .await
-    .unwrap();
-    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
-    (output.status.success(), text(output.stdout), text(output.stderr))
-}
-
 #[tokio::test]
 async fn check_config_lists_what_a_shard_polls_and_a_bad_shard_names_the_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,20 +140,20 @@ async fn check_config_lists_what_a_shard_polls_and_a_bad_shard_names_the_flag() 
     std::fs::write(&file, fleet).unwrap();
     let file = file.to_str().unwrap();
 
-    let (ok, stdout, stderr) = cli(&["check-config", file, "--shard", "0/2"], &[]).await;
+    let (ok, stdout, stderr) = output(&["check-config", file, "--shard", "0/2"]).await;
     assert!(ok, "{stderr}");
     assert!(stdout.contains("ok (4 inverter(s): house, garage, shed, barn)"), "{stdout}");
     assert!(stdout.contains("shard 0/2: polls 2 of 4 inverter(s): garage, barn"), "{stdout}");
     assert!(stdout.contains("weather, load control and switches run on another shard"), "{stdout}");
     // The environment variable Kubernetes sets says the same as the flag.
-    let (ok, stdout, _) = cli(&["check-config", file], &[("INVERTER_MONITOR_SHARD", "1/2")]).await;
+    let (ok, stdout, _) = output_env(&["check-config", file], &[("INVERTER_MONITOR_SHARD", "1/2")]).await;
     assert!(ok && stdout.contains("shard 1/2: polls 2 of 4 inverter(s): house, shed"), "{stdout}");
     assert!(stdout.contains("weather, load control and switches run here"), "{stdout}");
 
     for command in
         [vec!["check-config", file, "--shard", "3/2"], vec!["run", "--config", file, "--shard", "3/2"]]
     {
-        let (ok, _, stderr) = cli(&command, &[]).await;
+        let (ok, _, stderr) = output(&command).await;
         assert!(!ok, "{command:?} accepted 3/2");
         assert!(stderr.contains("--shard 3/2: the index must be below the count"), "{command:?}: {stderr}");
     }
