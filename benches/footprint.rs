@@ -45,6 +45,9 @@ const BASELINE: &str = include_str!("footprint-baseline.toml");
 const FLOOR: &str = "FOOTPRINT_FLOOR";
 /// The logger serial of the simulator (the service's config says the same).
 const SERIAL: u32 = 2_712_345_678;
+/// V5 requests per poll of the SG01LP1 profile: a mode's polls are the simulator's requests
+/// over this.
+const READS_PER_POLL: u64 = 3;
 /// Sizes of the service's two MQTT packets per poll for this profile (state, diagnostics), as
 /// strace shows its writes to the broker.
 const PACKETS: [(&str, usize); 2] =
@@ -83,10 +86,7 @@ fn open_meteo() -> u16 {
 
 /// Resident KiB of `pid`, and its RssAnon and RssFile lines.
 fn memory(pid: u32) -> (u64, String) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |key: &str| {
-        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-    };
+    let kib = |key: &str| common::status_kib(pid, key);
     let split = format!(
         "RssAnon {:.1} MiB, RssFile {:.1} MiB",
         kib("RssAnon:").unwrap_or(0) as f64 / 1024.0,
@@ -113,11 +113,7 @@ fn cpu(pid: u32) -> (u64, u64, BTreeSet<String>, u64) {
             .unwrap_or(0);
         threads.insert(task.file_name().to_string_lossy().into_owned());
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
-    let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    (ns, ticks, threads, wakes)
+    (ns, common::cpu_ticks(pid), threads, wakes)
 }
 
 /// What one mode measured.
@@ -136,34 +132,34 @@ struct Setup {
 fn setup(mode: &str, dir: &std::path::Path, logger: u16) -> Setup {
     let (mqtt_port, vm_port, http_port) = (free_port(), free_port(), free_port());
     let all = mode == "all";
-    let mut servers = Vec::new();
     let mut sinks = Vec::new();
-    if mode == "floor" {
-        // The child reads its ports from the "config": the logger's and the broker's.
-        let mosquitto = start("mosquitto", &["-p".into(), mqtt_port.to_string()]);
-        let Some(mosquitto) = mosquitto else {
-            return Setup {
-                config: format!("{logger},"),
-                sinks: vec!["no Mosquitto: V5 only"],
-                _servers: servers,
-            };
-        };
-        servers.push(mosquitto);
+    let mut servers: Vec<Server> =
+        start("mosquitto", &["-p".into(), mqtt_port.to_string()]).into_iter().collect();
+    let broker = !servers.is_empty();
+    if broker {
         wait_for(mqtt_port);
-        sinks.push("the mqtt mode's traffic, by a minimal program (not the service)");
-        return Setup { config: format!("{logger},{mqtt_port}"), sinks, _servers: servers };
+    }
+    if mode == "floor" {
+        // The child reads its ports from the "config": the logger's and the broker's, if any.
+        let (config, sink) = if broker {
+            (
+                format!("{logger},{mqtt_port}"),
+                "the mqtt mode's traffic, by a minimal program (not the service)",
+            )
+        } else {
+            (format!("{logger},"), "no Mosquitto: V5 only")
+        };
+        return Setup { config, sinks: vec![sink], _servers: servers };
     }
     let mut config = format!(
-        "data_dir = \"{}\"\n[[inverter]]\nname = \"house\"\nhost = \"127.0.0.1\"\nport = {logger}\nserial = 2712345678\ninterval = \"1s\"\n",
+        "data_dir = \"{}\"\n[[inverter]]\nname = \"house\"\nhost = \"127.0.0.1\"\nport = {logger}\nserial = {SERIAL}\ninterval = \"1s\"\n",
         dir.display()
     );
     if all {
         config.push_str(&format!("[http]\nlisten = \"127.0.0.1:{http_port}\"\n"));
         sinks.push("http (metrics, status page)");
     }
-    if let Some(mosquitto) = start("mosquitto", &["-p".into(), mqtt_port.to_string()]) {
-        servers.push(mosquitto);
-        wait_for(mqtt_port);
+    if broker {
         config.push_str(&format!("[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\n"));
         sinks.push("mqtt (Mosquitto)");
         if all {
@@ -198,6 +194,14 @@ fn setup(mode: &str, dir: &std::path::Path, logger: u16) -> Setup {
     Setup { config, sinks, _servers: servers }
 }
 
+/// [`setup`] with its config written to `dir`/config.toml, whose path comes back with it.
+fn configured(mode: &str, dir: &std::path::Path, logger: u16) -> (Setup, std::path::PathBuf) {
+    let setup = setup(mode, dir, logger);
+    let path = dir.join("config.toml");
+    std::fs::write(&path, &setup.config).unwrap();
+    (setup, path)
+}
+
 /// Polls counted by callgrind in the count mode, after its warm-up.
 const COUNTED_POLLS: u64 = 20;
 /// The count mode's warm-up: start-up, discovery and its ledger (written a few seconds after)
@@ -213,9 +217,7 @@ fn count(simulator: &Simulator, logger: u16) -> Option<f64> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let setup = setup("mqtt", dir.path(), logger);
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &setup.config).unwrap();
+    let (_setup, path) = configured("mqtt", dir.path(), logger);
     let out = dir.path().join("callgrind.out");
     let mut service = Command::new("valgrind")
         .args(["--tool=callgrind", &format!("--callgrind-out-file={}", out.display())])
@@ -225,7 +227,7 @@ fn count(simulator: &Simulator, logger: u16) -> Option<f64> {
         .spawn()
         .unwrap();
     let pid = service.id().to_string();
-    let polls = || simulator.requests() / 3;
+    let polls = || simulator.requests() / READS_PER_POLL;
     let control = |what: &str| {
         Command::new("callgrind_control").args([what, &pid]).output().map(|o| o.status.success())
     };
@@ -269,9 +271,7 @@ fn count(simulator: &Simulator, logger: u16) -> Option<f64> {
 /// [`WARM_UP`], and measures it.
 fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
     let dir = tempfile::tempdir().unwrap();
-    let setup = setup(mode, dir.path(), logger);
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &setup.config).unwrap();
+    let (setup, path) = configured(mode, dir.path(), logger);
     let mut service = if mode == "floor" {
         let mut child = Command::new(std::env::current_exe().unwrap());
         child.env(FLOOR, &setup.config);
@@ -283,8 +283,7 @@ fn measure(mode: &str, simulator: &Simulator, logger: u16) -> Figures {
     };
     let mut service = service.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid = service.id();
-    let per_poll = 3; // reads per poll of the SG01LP1 profile
-    let polls = || simulator.requests() / per_poll;
+    let polls = || simulator.requests() / READS_PER_POLL;
     let first = polls();
     let deadline = Instant::now() + Duration::from_secs(WARM_UP + POLLS + 30);
     while polls() < first + WARM_UP {
