@@ -109,6 +109,34 @@ async fn the_service_runs_until_cancelled() {
     stopped.expect("the service stops within its deadline").unwrap().unwrap();
 }
 
+/// The loaded profiles stay in memory only while a poller may still need them: once the
+/// inverter's family is detected, the other families are freed (hundreds of KiB on a Pi).
+#[tokio::test]
+async fn families_not_in_use_are_freed_once_detection_is_done() {
+    let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
+    // A config as loaded from a file: validated, its profiles kept for the service.
+    let mut inverter = InverterConfig::new("house", "127.0.0.1", handle.addr.port(), SERIAL);
+    inverter.interval = Duration::from_secs(1);
+    assert_eq!(inverter.profile, "auto");
+    let mut config = Config::new(vec![inverter]);
+    config.validate("test.toml").unwrap();
+    let loaded = config.profiles().unwrap();
+    let weak: Vec<(String, std::sync::Weak<_>)> = loaded
+        .ids()
+        .map(|id| (id.to_string(), std::sync::Arc::downgrade(&loaded.get(id).unwrap())))
+        .collect();
+    drop(loaded);
+    assert!(weak.len() > 1 && weak.iter().all(|(_, w)| w.strong_count() > 0), "the config holds them all");
+    let cancel = CancellationToken::new();
+    let service = tokio::spawn(service::run(config, Console::Quiet, cancel.clone()));
+    let alive =
+        || weak.iter().filter(|(_, w)| w.strong_count() > 0).map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    until("only the detected family in memory", || alive() == ["deye_sg01lp1"]).await;
+    cancel.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(6), service).await;
+    stopped.expect("the service stops within its deadline").unwrap().unwrap();
+}
+
 /// A service with an HTTP server, polling a simulator every 20 ms.
 fn polling_service(sim: &SimHandle) -> (inverter_monitor::service::Running, CancellationToken) {
     let mut inverter = InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL);
