@@ -17,7 +17,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeDelta, Utc};
 
 use super::house::HouseParams;
 use super::{SimClock, SimConfig, Simulator};
-use crate::profile::{Counter, Kind, Profile, StateClass};
+use crate::profile::{Counter, Kind, Profile, ReadBlock, StateClass};
 use crate::record::Poll;
 
 /// The logger's inverter serial in a fault day, as the simulator reports it.
@@ -190,10 +190,12 @@ impl Day {
     pub fn polls(&self) -> Result<FaultDay, DayError> {
         self.check()?;
         let sim = self.simulator();
+        // Once: a day is up to 86,400 polls of the same plan.
+        let plan = self.profile.plan();
         let start = self.start();
         let count = (TimeDelta::days(1).num_seconds() / self.interval.num_seconds()) as usize;
         let mut polls: Vec<Poll> =
-            (0..count).map(|i| self.poll(&sim, start + self.interval * i as i32)).collect();
+            (0..count).map(|i| self.poll(&sim, &plan, start + self.interval * i as i32)).collect();
         let injected = self.inject(&mut polls)?;
         Ok(FaultDay { polls, injected })
     }
@@ -225,17 +227,12 @@ impl Day {
         Simulator::new(config, self.profile.clone())
     }
 
-    /// The poll at `time`: the image read in the profile's plan, or no answer while a sleeping
-    /// logger is dark.
-    fn poll(&self, sim: &Simulator, time: DateTime<Utc>) -> Poll {
+    /// The poll at `time`: the image read in `plan`, or no answer while a sleeping logger is dark.
+    fn poll(&self, sim: &Simulator, plan: &[ReadBlock], time: DateTime<Utc>) -> Poll {
         sim.set_time(time);
         let state = sim.state();
         let dark = self.faults.dark_night && state.pv_power.iter().sum::<f64>() < DARK_W;
-        let blocks = if dark {
-            Vec::new()
-        } else {
-            super::fixture::register_set(&self.profile, &sim.image()).into_blocks()
-        };
+        let blocks = if dark { Vec::new() } else { super::fixture::blocks(plan, &sim.image()) };
         Poll {
             time,
             local: sim.local(time),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::house::{House, HouseParams};
 use super::{Family, registers};
 use crate::poller::Snapshot;
-use crate::profile::{Choice, Profile, RegisterBlock, RegisterSet};
+use crate::profile::{Choice, Profile, ReadBlock, RegisterBlock, RegisterSet};
 
 /// The inverter serial the simulator reports.
 pub const INVERTER_SERIAL: &str = "2306178901";
@@ -29,14 +29,17 @@ pub fn image(profile: &Profile, at: DateTime<Utc>) -> Vec<u16> {
 /// The blocks of `profile`'s plan, as a poll reads them from `image`.
 pub fn register_set(profile: &Profile, image: &[u16]) -> RegisterSet {
     let mut set = RegisterSet::new();
-    for block in profile.plan() {
-        let from = usize::from(block.start);
-        set.insert(RegisterBlock {
-            start: block.start,
-            values: image[from..from + usize::from(block.count)].to_vec(),
-        });
-    }
+    blocks(&profile.plan(), image).into_iter().for_each(|block| set.insert(block));
     set
+}
+
+/// The blocks of `plan`, in its order, as a poll reads them from `image`.
+pub fn blocks(plan: &[ReadBlock], image: &[u16]) -> Vec<RegisterBlock> {
+    let block = |b: &ReadBlock| {
+        let from = usize::from(b.start);
+        RegisterBlock { start: b.start, values: image[from..from + usize::from(b.count)].to_vec() }
+    };
+    plan.iter().map(block).collect()
 }
 
 /// The snapshot a clean poll of the simulated inverter `inverter` decodes to at `at`.

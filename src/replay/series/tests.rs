@@ -18,7 +18,7 @@ fn at() -> DateTime<Utc> {
 
 /// The simulator's registers at noon, as a recorded poll holds them.
 fn poll(profile: &Profile) -> Poll {
-    let blocks = fixture::register_set(profile, &fixture::image(profile, at())).into_blocks();
+    let blocks = fixture::blocks(&profile.plan(), &fixture::image(profile, at()));
     Poll {
         time: at(),
         local: at().naive_utc(),
