@@ -2,10 +2,9 @@
 //! blocking pool (an `fsync` can take tens of milliseconds on an SD card, and must not stall the
 //! runtime), holds the lock only for that call, and publishes the new depth. A caught-up drain's
 //! peek and commit need no disk ([`Spool::peek_fresh`], [`Spool::commit_in_memory`]): they run
-//! on the runtime thread when the lock is free at once, which spares up to two trips to the pool
-//! (each a wake-up of a pool thread and one of the runtime) per poll: the peek's always, the
-//! commit's unless the position is due to be stored, which at intervals of 10 s or more
-//! ([`STORE_EVERY`](super::spool::STORE_EVERY)) it is on every poll.
+//! on the runtime thread when the lock is free at once, which spares two trips to the pool (each
+//! a wake-up of a pool thread and one of the runtime) per poll: the position they acknowledge is
+//! stored by the next append, which runs on the pool anyway.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

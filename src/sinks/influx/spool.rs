@@ -14,12 +14,13 @@
 //! - **Read**: [`Spool::peek`] returns the oldest records from the committed position;
 //!   [`Spool::commit`] moves that position past them and deletes segments that are wholly
 //!   behind it. The position is stored (an atomic rename, see committed.rs) at most every
-//!   [`STORE_EVERY`], fsynced before segments are deleted, and at shutdown.
+//!   [`STORE_EVERY`], by the next append or commit that goes to the disk anyway; fsynced before
+//!   segments are deleted, and at shutdown.
 //! - **Caught up**: a drain that keeps up sends each append's records right after they are
 //!   written. [`Spool::peek_fresh`] serves those from the bytes just written and synced, and
 //!   [`Spool::commit_in_memory`] acknowledges them when that needs no disk, so the shared spool
-//!   can run both on the runtime thread instead of two trips to the blocking pool a poll (one,
-//!   the peek's, when polls are [`STORE_EVERY`] or more apart: each commit then stores).
+//!   runs both on the runtime thread instead of two trips to the blocking pool a poll, at every
+//!   interval: the position they acknowledge is stored by the next append.
 //! - **Crash**: on [`Spool::open`] every segment is scanned and cut at its first torn or damaged
 //!   frame. Only the record being appended at the moment of a crash can be torn, and it had not
 //!   been acknowledged to anyone. A crash between an acknowledgement and the commit sends a
@@ -166,6 +167,11 @@ impl Spool {
             Cursor { position: Position { segment: last.id, offset: last.bytes }, index: last.records };
         let was_empty = self.depth().records == 0;
         self.write_active(&frames, count)?;
+        // The append is on the disk's side already: a due position rides along, so that the
+        // caught-up drain's commits never need the disk.
+        if self.store_due(self.head.position) {
+            self.store(Durability::Lazy)?;
+        }
         if was_empty {
             // The oldest record is the first one just written: no need to read it back.
             self.oldest_ms = first_ms;
@@ -197,8 +203,8 @@ impl Spool {
     }
 
     /// [`Spool::commit`] when it needs no disk: `end` acknowledges everything in the only
-    /// segment and the position is not due to be stored. False, with nothing changed, when it
-    /// needs the disk.
+    /// segment. The position stays in memory until the next append (or a commit on the disk, or
+    /// shutdown) stores it. False, with nothing changed, when it needs the disk.
     pub fn commit_in_memory(&mut self, end: Cursor) -> bool {
         if end.position <= self.head.position {
             return true;
@@ -206,7 +212,7 @@ impl Spool {
         let last = self.segments.back().expect("at least one segment");
         let drains =
             self.segments.len() == 1 && end.position == Position { segment: last.id, offset: last.bytes };
-        if !drains || self.store_due(end.position) {
+        if !drains {
             return false;
         }
         self.head = end;
