@@ -50,6 +50,9 @@ pub struct Profile {
     pub readings: Vec<ReadingSpec>,
     /// Indices of the readings named by `zero_poll`.
     pub zero_poll: Vec<usize>,
+    /// Indices of the six readings the header's `clock` names, found once: the clock is read
+    /// every poll.
+    pub clock_readings: Option<[usize; 6]>,
     /// Where the profile came from: a path, or `built-in`.
     pub source: String,
 }
@@ -86,10 +89,19 @@ impl Profile {
     /// second), each told by `value` (by reading index); `None` when one is missing or the
     /// date is impossible.
     pub fn clock(&self, value: impl Fn(usize) -> Option<f64>) -> Option<chrono::NaiveDateTime> {
-        let part = |key: &String| Some(value(self.index_of(key)?)? as u32);
-        let parts: Vec<u32> = self.header.clock.iter().map(part).collect::<Option<_>>()?;
-        let [year, month, day, hour, minute, second] = parts[..] else { return None };
+        let mut parts = [0u32; 6];
+        for (part, index) in parts.iter_mut().zip(self.clock_readings?) {
+            *part = value(index)? as u32;
+        }
+        let [year, month, day, hour, minute, second] = parts;
         chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
+    }
+
+    /// The indices of the readings `keys` names, when it names six that are all there.
+    fn clock_of(keys: &[String], readings: &[ReadingSpec]) -> Option<[usize; 6]> {
+        let at = |key: &String| readings.iter().position(|r| r.def.key == *key);
+        let indices: Vec<usize> = keys.iter().map(at).collect::<Option<_>>()?;
+        indices.try_into().ok()
     }
 
     /// The same profile (same id and header) with only the readings `keep` accepts, every
@@ -121,7 +133,8 @@ impl Profile {
             header.zero_poll.clear();
             header.zero_poll_unless = None;
         }
-        Profile { header, readings, zero_poll, source: self.source.clone() }
+        let clock_readings = Profile::clock_of(&header.clock, &readings);
+        Profile { header, readings, zero_poll, clock_readings, source: self.source.clone() }
     }
 
     /// Decodes every reading whose registers were read, then the derived ones from those (in
