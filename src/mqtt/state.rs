@@ -10,8 +10,8 @@
 //! {"battery_soc": 65, "grid_connected": true, "grid_power": -1200, "running_state": "Normal", "time": "2026-11-27T10:00:00Z"}
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 #[cfg(test)]
@@ -19,6 +19,8 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::poller::{InverterStatus, Snapshot};
 use crate::profile::{ReadingSpec, Value};
+use crate::quality::Rule;
+use crate::transport::Event;
 
 /// The values the state JSON is made of: the latest poll, which the inverter's status holds
 /// anyway (so this costs a pointer), and the few readings it lacks whose last good value is
@@ -175,26 +177,48 @@ struct Diagnostics {
     clock_drift_s: Option<f64>,
     consecutive_failures: u32,
     last_success: Option<String>,
-    link: BTreeMap<&'static str, u64>,
+    #[serde(serialize_with = "as_map")]
+    link: [(&'static str, u64); Event::ALL.len()],
     poll_duration_ms: Option<u128>,
-    rejected: BTreeMap<&'static str, u64>,
+    #[serde(serialize_with = "as_map")]
+    rejected: [(&'static str, u64); Rule::ALL.len()],
+}
+
+/// The link's events and the plausibility rules by name: the order their maps print in, found
+/// once instead of sorting the names into a map every poll.
+static EVENTS_BY_NAME: LazyLock<[Event; Event::ALL.len()]> = LazyLock::new(|| {
+    let mut events = Event::ALL;
+    events.sort_by_key(|e| e.as_str());
+    events
+});
+static RULES_BY_NAME: LazyLock<[Rule; Rule::ALL.len()]> = LazyLock::new(|| {
+    let mut rules = Rule::ALL;
+    rules.sort_by_key(|r| r.as_str());
+    rules
+});
+
+/// Pairs of (name, count), already in name order, as a JSON object.
+fn as_map<S: serde::Serializer, const N: usize>(
+    pairs: &[(&'static str, u64); N],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(name, count)| (name, count)))
 }
 
 impl Diagnostics {
     fn of(status: &InverterStatus) -> Self {
         let snapshot = status.snapshot.as_deref();
-        let link =
-            crate::transport::Event::ALL.iter().map(|e| (e.as_str(), status.link().map_or(0, |l| l.get(*e))));
-        let rejected = crate::quality::Rule::ALL.iter().map(|r| {
+        let link = EVENTS_BY_NAME.map(|e| (e.as_str(), status.link().map_or(0, |l| l.get(e))));
+        let rejected = RULES_BY_NAME.map(|r| {
             (r.as_str(), snapshot.and_then(|s| s.rejected_total.get(r.as_str()).copied()).unwrap_or(0))
         });
         Self {
             clock_drift_s: snapshot.and_then(Snapshot::clock_drift).map(f64::round),
             consecutive_failures: status.consecutive_failures,
             last_success: status.last_success().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            link: link.collect(),
+            link,
             poll_duration_ms: snapshot.map(|s| s.duration.as_millis()),
-            rejected: rejected.collect(),
+            rejected,
         }
     }
 }
