@@ -131,15 +131,11 @@ impl Config {
             group.iter().for_each(|&i| mine[i] = true);
         }
         let control = self.control_inverter().map(|c| c.name.clone());
-        let service_parts = self
-            .inverters
-            .iter()
-            .enumerate()
-            .any(|(i, inverter)| mine[i] && Some(&inverter.name) == control.as_ref());
         let fleet = self.inverters.len();
         let (kept, others): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.inverters).into_iter().enumerate().partition(|(i, _)| mine[*i]);
         self.inverters = kept.into_iter().map(|(_, inverter)| inverter).collect();
+        let service_parts = control.is_some_and(|c| self.inverters.iter().any(|i| i.name == c));
         let elsewhere = others.into_iter().map(|(_, inverter)| inverter.name).collect();
         if !service_parts {
             self.weather = None;

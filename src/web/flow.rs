@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use crate::profile::Value;
 
-use super::page::escape;
+use crate::markup::escape;
 use crate::poller::{PowerFlows, Snapshot, direction};
 
 /// Today's energy counters drawn, as (key, label), in kWh.

@@ -12,6 +12,7 @@ use chrono::{DateTime, Local, Utc};
 use super::Health;
 use super::board::{History, InverterView, Sample};
 use super::flow::{self, Picture};
+use crate::markup::escape;
 use crate::poller::Snapshot;
 
 /// The style sheet: light by default, dark when the browser prefers it; one column on a phone.
@@ -278,8 +279,6 @@ pub(super) fn the_rest(views: &[InverterView<'_>]) -> Option<String> {
         count(None)
     ))
 }
-
-pub(super) use crate::markup::escape;
 
 #[cfg(test)]
 mod tests {

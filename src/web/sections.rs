@@ -6,8 +6,9 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Local, Utc};
 
-use super::page::{escape, watts};
+use super::page::watts;
 use crate::control::view::ControlView;
+use crate::markup::escape;
 use crate::weather::WeatherHandle;
 
 /// The sky, the sun and the expected PV; the provider's part says so when it is stale.
