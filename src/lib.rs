@@ -16,6 +16,7 @@
 //! - [`report`]: snapshots as text for people.
 //! - [`record`]: recordings of raw polls, one JSON line each, for replay and bug reports.
 //! - [`replay`]: a recording through the poller and the configured sinks, with a report.
+//! - [`panics`]: panics as Sentry events, with their message and source line.
 //! - [`service`]: wiring of pollers, bus and sinks, with a clean shutdown.
 //! - [`state_file`]: small JSON files in the data dir that must survive restarts, written
 //!   atomically.
@@ -39,6 +40,7 @@ pub mod discover;
 pub mod http_client;
 pub(crate) mod markup;
 pub mod mqtt;
+pub mod panics;
 pub mod poller;
 pub mod profile;
 pub mod protocol;

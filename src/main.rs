@@ -431,7 +431,9 @@ fn prepare_run(
         if let Some(environment) = &config.sentry.environment {
             options = options.environment(environment.clone());
         }
-        sentry::init((dsn.expose(), options))
+        let guard = sentry::init((dsn.expose(), options));
+        inverter_monitor::panics::report_to_sentry();
+        guard
     });
     init_logging(&config.log, guard.is_some());
     if guard.is_some() {
