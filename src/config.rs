@@ -136,7 +136,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// A tracing filter: `info`, `debug`, `inverter_monitor=debug,info`. `RUST_LOG` wins.
+    /// A log filter: a level (`info`, `debug`) or `target=level` directives
+    /// (`inverter_monitor=debug,info`). `RUST_LOG` wins.
     #[serde(default = "default_level")]
     pub level: String,
     /// `text` or `json`.
@@ -410,7 +411,7 @@ impl Config {
         if self.inverters.is_empty() {
             return Err(invalid("inverter".into(), "no [[inverter]] is configured".into()));
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+        if let Err(e) = self.log.level.parse::<tracing_subscriber::filter::Targets>() {
             return Err(invalid(
                 "log.level".into(),
                 format!("`{}` is not a log filter: {e}", self.log.level),

@@ -498,8 +498,14 @@ fn init_logging(log: &LogConfig, sentry: bool) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
+    // `target=level` directives, without EnvFilter's span and field filters: those need the
+    // regex engine, 0.2 MB of code in every process's memory (docs/performance.md).
+    let parse = |directives: &str| directives.parse::<tracing_subscriber::filter::Targets>().ok();
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| parse(&directives))
+        .or_else(|| parse(&log.level))
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
     // Colour only on a terminal and without NO_COLOR: tracing checks NO_COLOR but not whether
     // stderr is a file or the journal, which would keep the escape codes as garbage.
     let ansi = report::terminal::stderr_ansi();

@@ -18,7 +18,7 @@ pub const SERIAL: u32 = 2_712_345_678;
 /// Logs to the test output when `TEST_LOG` is set.
 pub fn init_log() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).with_test_writer().try_init();
     }
 }
 
