@@ -496,16 +496,19 @@ async fn dispatch(command: Command) -> Result<()> {
 fn init_logging(log: &LogConfig, sentry: bool) {
     use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
     use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // `target=level` directives, without EnvFilter's span and field filters: those need the
     // regex engine, 0.2 MB of code in every process's memory (docs/performance.md).
-    let parse = |directives: &str| directives.parse::<tracing_subscriber::filter::Targets>().ok();
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|directives| parse(&directives))
-        .or_else(|| parse(&log.level))
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    let level = || log.level.parse().unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    let (filter, refused) = match std::env::var("RUST_LOG") {
+        Err(_) => (level(), None),
+        Ok(directives) => match directives.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(error) => (level(), Some((directives, error))),
+        },
+    };
     // Colour only on a terminal and without NO_COLOR: tracing checks NO_COLOR but not whether
     // stderr is a file or the journal, which would keep the escape codes as garbage.
     let ansi = report::terminal::stderr_ansi();
@@ -516,10 +519,13 @@ fn init_logging(log: &LogConfig, sentry: bool) {
     };
     // Only our own events go to Sentry: the HTTP stack that carries them logs too, and feeding
     // its errors back into Sentry would loop.
-    let ours = |level| tracing_subscriber::filter::Targets::new().with_target("inverter_monitor", level);
+    let ours = |level| Targets::new().with_target("inverter_monitor", level);
     let errors = sentry.then(|| ErrorLayer::new().with_filter(ours(tracing::Level::ERROR)));
     let breadcrumbs = sentry.then(|| BreadcrumbLayer::new().with_filter(ours(tracing::Level::INFO)));
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(errors).with(breadcrumbs).try_init();
+    if let Some((directives, error)) = refused {
+        tracing::warn!(rust_log = directives, %error, "RUST_LOG is ignored: it is not a target=level filter");
+    }
 }
 
 fn env() -> HashMap<String, String> {
