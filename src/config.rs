@@ -167,6 +167,31 @@ fn default_level() -> String {
     "info".into()
 }
 
+/// Parses a log filter, as `log.level` and `RUST_LOG` hold it: a level (`info`, `debug`, `off`,
+/// `0`-`5`) or comma-separated `target=level` directives, a target matching itself and the
+/// modules below it. Blank items are skipped. Span and field filters (`[span{field=value}]`)
+/// are refused: EnvFilter reads them with a regex engine that the image's build leaves out
+/// (docs/performance.md), and tracing's `Targets` would take some of them for a target that
+/// matches nothing.
+///
+/// # Errors
+/// Why the text is not a filter, for the user to read.
+pub fn log_filter(directives: &str) -> Result<tracing_subscriber::filter::Targets, String> {
+    let items: Vec<&str> = directives.split(',').map(str::trim).filter(|item| !item.is_empty()).collect();
+    if items.is_empty() {
+        return Err("it names no level".into());
+    }
+    for item in &items {
+        if item.contains(['[', '{']) {
+            return Err(format!("`{item}` filters by span or field; only target=level directives are read"));
+        }
+        if item.ends_with('=') {
+            return Err(format!("`{item}` names no level"));
+        }
+    }
+    items.join(",").parse().map_err(|e| format!("{e}"))
+}
+
 /// How log lines look.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -411,10 +436,10 @@ impl Config {
         if self.inverters.is_empty() {
             return Err(invalid("inverter".into(), "no [[inverter]] is configured".into()));
         }
-        if let Err(e) = self.log.level.parse::<tracing_subscriber::filter::Targets>() {
+        if let Err(reason) = log_filter(&self.log.level) {
             return Err(invalid(
                 "log.level".into(),
-                format!("`{}` is not a log filter: {e}", self.log.level),
+                format!("`{}` is not a log filter: {reason}", self.log.level),
             ));
         }
         let profiles = match &self.profiles_dir {

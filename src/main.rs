@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use inverter_monitor::config::{
     Addon, AddonLayers, Config, HttpConfig, InverterConfig, LogConfig, LogFormat, MqttConfig, Protocol,
-    RecordConfig, Shard, Sources,
+    RecordConfig, Shard, Sources, log_filter,
 };
 use inverter_monitor::poller::{Poller, Snapshot};
 use inverter_monitor::profile::Profiles;
@@ -499,15 +499,18 @@ fn init_logging(log: &LogConfig, sentry: bool) {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    // `target=level` directives, without EnvFilter's span and field filters: those need the
-    // regex engine, 0.2 MB of code in every process's memory (docs/performance.md).
-    let level = || log.level.parse().unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
-    let (filter, refused) = match std::env::var("RUST_LOG") {
-        Err(_) => (level(), None),
-        Ok(directives) => match directives.parse::<Targets>() {
-            Ok(filter) => (filter, None),
-            Err(error) => (level(), Some((directives, error))),
-        },
+    // `log.level` is validated with the config, and the commands' own levels are constants.
+    let configured = log_filter(&log.level).expect("a log filter checked before");
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => log_filter(&directives).unwrap_or_else(|reason| {
+            // Not through tracing: the filter it falls back to could hide the line.
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: RUST_LOG is ignored, `{directives}` is not a log filter: {reason}"
+            );
+            configured
+        }),
+        _ => configured,
     };
     // Colour only on a terminal and without NO_COLOR: tracing checks NO_COLOR but not whether
     // stderr is a file or the journal, which would keep the escape codes as garbage.
@@ -523,9 +526,6 @@ fn init_logging(log: &LogConfig, sentry: bool) {
     let errors = sentry.then(|| ErrorLayer::new().with_filter(ours(tracing::Level::ERROR)));
     let breadcrumbs = sentry.then(|| BreadcrumbLayer::new().with_filter(ours(tracing::Level::INFO)));
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(errors).with(breadcrumbs).try_init();
-    if let Some((directives, error)) = refused {
-        tracing::warn!(rust_log = directives, %error, "RUST_LOG is ignored: it is not a target=level filter");
-    }
 }
 
 fn env() -> HashMap<String, String> {

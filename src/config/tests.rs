@@ -482,3 +482,34 @@ fn record_rotates_by_default_and_refuses_unknown_keys() {
     let text = message(&format!("{GOOD}\n[record]\npath = \"p\"\nrotation = \"daily\"\n"), &[]);
     assert!(text.contains("rotation"), "{text}");
 }
+
+#[test]
+fn log_filters_read_levels_and_targets_and_refuse_what_they_cannot_obey() {
+    use tracing::Level;
+    let enables = |directives: &str, target: &str, level: Level| {
+        super::log_filter(directives)
+            .unwrap_or_else(|e| panic!("{directives}: {e}"))
+            .would_enable(target, &level)
+    };
+    assert!(enables("debug", "hyper", Level::DEBUG) && !enables("debug", "hyper", Level::TRACE));
+    assert!(enables("INFO", "hyper", Level::INFO) && !enables("INFO", "hyper", Level::DEBUG));
+    assert!(enables("3", "hyper", Level::INFO) && !enables("3", "hyper", Level::DEBUG), "3 is info");
+    assert!(!enables("off", "inverter_monitor", Level::ERROR));
+    // A target covers the modules below it; other targets take the bare level.
+    let ours = "inverter_monitor=debug,warn";
+    assert!(enables(ours, "inverter_monitor::poller", Level::DEBUG));
+    assert!(!enables(ours, "hyper", Level::INFO) && enables(ours, "hyper", Level::WARN));
+    // A blank item is skipped, not read as the level `error`.
+    assert!(enables("debug,", "hyper", Level::DEBUG) && enables(" debug , ,", "hyper", Level::DEBUG));
+    for (refused, says) in [
+        ("", "names no level"),
+        (" , ", "names no level"),
+        ("inverter_monitor=", "`inverter_monitor=` names no level"),
+        ("[poll_once]=debug", "filters by span or field"),
+        ("info,inverter_monitor[poll_once{inverter=house}]=trace", "filters by span or field"),
+        ("loud=verbose=x", "too many '='"),
+    ] {
+        let error = super::log_filter(refused).expect_err(refused);
+        assert!(error.contains(says), "{refused}: {error}");
+    }
+}
