@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("state_file", &[]),
     ("timer", &[]),
     ("markup", &[]),
+    ("panics", &[]),
     ("http_client", &[]),
     ("discover", &[]),
     ("demo_broker", &[]),
