@@ -541,8 +541,10 @@ async fn run(config: Config) -> Result<()> {
 }
 
 async fn demo(interval: Duration, profile: &str, http: SocketAddr, mqtt: Option<SocketAddr>) -> Result<()> {
-    // rumqttd logs every connection at info; the demo's stderr is for the demo.
-    init_logging(&LogConfig { level: "info,rumqttd=warn".into(), ..LogConfig::default() }, false);
+    // The demo's stderr is for the demo. rumqttd logs every connection at info, and at error
+    // the readiness probe's bare connect, a client that leaves and its own shutdown; a broker
+    // that cannot start or stops is ours to say (demo_broker).
+    init_logging(&LogConfig { level: "info,rumqttd=off".into(), ..LogConfig::default() }, false);
     // Before the simulator: a taken port or a binary without the broker ends the demo at once.
     let broker = mqtt.map(demo_broker::start).transpose()?;
     let cancel = shutdown_on_signal();

@@ -33,14 +33,15 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts the binary with `args` and `env` at debug level, its stdout and stderr going to
-/// `dir/log`: a pipe nobody reads while the test waits would fill up and stall the service.
+/// Starts the binary with `args` and `env` at debug level (unless `env` sets `RUST_LOG`), its
+/// stdout and stderr going to `dir/log`: a pipe nobody reads while the test waits would fill up
+/// and stall the service.
 pub fn spawn_logged(dir: &tempfile::TempDir, args: &[&str], env: &[(&str, String)]) -> Child {
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     Command::new(BIN)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "debug")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
