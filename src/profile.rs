@@ -50,9 +50,9 @@ pub struct Profile {
     pub readings: Vec<ReadingSpec>,
     /// Indices of the readings named by `zero_poll`.
     pub zero_poll: Vec<usize>,
-    /// Indices of the six readings the header's `clock` names, found once: the clock is read
-    /// every poll.
-    pub clock_readings: Option<[usize; 6]>,
+    /// Indices of the six readings the header's `clock` names, found once by [`Profile::new`]:
+    /// the clock is read every poll.
+    clock_readings: Option<[usize; 6]>,
     /// Where the profile came from: a path, or `built-in`.
     pub source: String,
 }
@@ -97,11 +97,18 @@ impl Profile {
         chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
     }
 
-    /// The indices of the readings `keys` names, when it names six that are all there.
-    fn clock_of(keys: &[String], readings: &[ReadingSpec]) -> Option<[usize; 6]> {
-        let at = |key: &String| readings.iter().position(|r| r.def.key == *key);
-        let indices: Vec<usize> = keys.iter().map(at).collect::<Option<_>>()?;
-        indices.try_into().ok()
+    /// A profile of these parts, with the clock's reading indices found once.
+    fn new(
+        header: ProfileHeader,
+        readings: Vec<ReadingSpec>,
+        zero_poll: Vec<usize>,
+        source: String,
+    ) -> Profile {
+        let mut profile = Profile { header, readings, zero_poll, clock_readings: None, source };
+        let clock: Option<Vec<usize>> =
+            profile.header.clock.iter().map(|key| profile.index_of(key)).collect();
+        profile.clock_readings = clock.and_then(|indices| indices.try_into().ok());
+        profile
     }
 
     /// The same profile (same id and header) with only the readings `keep` accepts, every
@@ -133,8 +140,7 @@ impl Profile {
             header.zero_poll.clear();
             header.zero_poll_unless = None;
         }
-        let clock_readings = Profile::clock_of(&header.clock, &readings);
-        Profile { header, readings, zero_poll, clock_readings, source: self.source.clone() }
+        Profile::new(header, readings, zero_poll, self.source.clone())
     }
 
     /// Decodes every reading whose registers were read, then the derived ones from those (in

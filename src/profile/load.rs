@@ -225,8 +225,7 @@ pub fn parse(text: &str, file: &str, id: Option<&str>) -> Result<Profile, Profil
     })?;
     check_shared_writes(&readings).map_err(reading_err)?;
     check_sleeps_at_night(&header, &readings).map_err(header_err)?;
-    let clock_readings = Profile::clock_of(&header.clock, &readings);
-    Ok(Profile { header, readings, zero_poll, clock_readings, source: file.to_string() })
+    Ok(Profile::new(header, readings, zero_poll, file.to_string()))
 }
 
 /// `logger_sleeps_at_night` is a fact about PV-only families: such a profile reads no battery
