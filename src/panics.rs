@@ -6,6 +6,7 @@
 //! trace it could read would be bare addresses anyway. The event here names the panic's source line
 //! as its one frame, which is what the trace's top frame would have said.
 
+use std::any::Any;
 use std::panic::PanicHookInfo;
 use std::sync::Once;
 
@@ -31,16 +32,20 @@ pub fn report_to_sentry() {
     });
 }
 
+/// The text of a panic: `panic!` leaves a `&str` or a `String`.
+pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// The event of a panic: fatal, unhandled, the message as the exception's value and the
 /// source line as its frame (in the app when the path is ours, relative; a dependency's is
 /// absolute).
 fn event(info: &PanicHookInfo<'_>) -> Event<'static> {
-    let payload = info.payload();
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>");
+    let message = message(info.payload());
     let stacktrace = info.location().map(|at| Stacktrace {
         frames: vec![Frame {
             filename: Some(at.file().to_string()),

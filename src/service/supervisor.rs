@@ -18,7 +18,6 @@
 //! The one exception is a task started with [`OnEnd::Stop`]: the console table, whose reader
 //! (a pipe into `head`, say) may go away. Its end stops the service cleanly, with success.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -231,18 +230,9 @@ impl Ending {
     /// A join error is a panic, or an abort (which only shutdown does: `Running` is dropped).
     fn from_join(e: JoinError) -> Self {
         match e.try_into_panic() {
-            Ok(payload) => Self::Panicked(panic_message(payload.as_ref())),
+            Ok(payload) => Self::Panicked(crate::panics::message(payload.as_ref()).to_string()),
             Err(e) => Self::Failed(Box::new(e)),
         }
-    }
-}
-
-/// The text of a panic: `panic!` leaves a `&str` or a `String`.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
-        (Some(text), _) => (*text).to_string(),
-        (None, Some(text)) => text.clone(),
-        (None, None) => "(no message)".to_string(),
     }
 }
 
