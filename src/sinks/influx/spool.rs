@@ -169,9 +169,7 @@ impl Spool {
         self.write_active(&frames, count)?;
         // The append is on the disk's side already: a due position rides along, so that the
         // caught-up drain's commits never need the disk.
-        if self.store_due(self.head.position) {
-            self.store(Durability::Lazy)?;
-        }
+        self.store_if_due()?;
         if was_empty {
             // The oldest record is the first one just written: no need to read it back.
             self.oldest_ms = first_ms;
@@ -268,8 +266,8 @@ impl Spool {
         if !done.is_empty() {
             // Durable before a segment goes: a crash must not bring back a position inside it.
             self.store(Durability::Now)?;
-        } else if self.store_due(self.head.position) {
-            self.store(Durability::Lazy)?;
+        } else {
+            self.store_if_due()?;
         }
         self.remove(done)?;
         self.refresh_oldest()
@@ -285,10 +283,13 @@ impl Spool {
         self.store(Durability::Now)
     }
 
-    /// Whether acknowledging up to `position` must store it: the stored one is older than
-    /// [`STORE_EVERY`].
-    fn store_due(&self, position: Position) -> bool {
-        position != self.stored && self.stored_at.elapsed() >= self.store_every
+    /// Stores the acknowledged position, without an fsync, when it moved and the stored one is
+    /// older than [`STORE_EVERY`].
+    fn store_if_due(&mut self) -> Result<(), SpoolError> {
+        if self.head.position != self.stored && self.stored_at.elapsed() >= self.store_every {
+            self.store(Durability::Lazy)?;
+        }
+        Ok(())
     }
 
     /// Stores the acknowledged position.

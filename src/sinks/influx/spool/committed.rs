@@ -17,8 +17,9 @@
 //! it back within seconds. Two fsyncs a poll were most of the sink's CPU (docs/performance.md),
 //! and they bought only fewer duplicates after a power cut. The spool stores a position at most
 //! every `STORE_EVERY` (10 s), with the next append, while it keeps up, and at once when it
-//! stops; a crash sends the points acknowledged since the last store again. A store before segments are deleted, and at shutdown, is
-//! [`Durability::Now`]: the file, renamed, then the directory.
+//! stops; a crash sends the points acknowledged since the last store again. A store before
+//! segments are deleted, and at shutdown, is [`Durability::Now`]: the file, renamed, then the
+//! directory.
 
 use std::io::{self, Write};
 use std::path::Path;
