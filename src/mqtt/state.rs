@@ -48,9 +48,6 @@ impl StateCache {
         // The common poll: the same readings as the last one and nothing kept. Then nothing can
         // lack. The same profile and the same reading indices in order mean the same keys, for
         // integer compares instead of ~150 string ones (another profile takes the long way).
-        fn key<'a>((spec, _): (&'a ReadingSpec, &'a Value)) -> &'a str {
-            spec.def.key.as_str()
-        }
         if self.kept.is_empty()
             && self.latest.as_ref().is_some_and(|last| {
                 Arc::ptr_eq(&last.profile, &snapshot.profile)
@@ -60,7 +57,10 @@ impl StateCache {
             self.latest = Some(snapshot.clone());
             return;
         }
-        let present: HashSet<&str> = snapshot.iter().map(|(spec, _)| spec.def.key.as_str()).collect();
+        fn key<'a>((spec, _): (&'a ReadingSpec, &'a Value)) -> &'a str {
+            spec.def.key.as_str()
+        }
+        let present: HashSet<&str> = snapshot.iter().map(key).collect();
         let mut kept = std::mem::take(&mut self.kept);
         if let Some(last) = self.latest.take() {
             let lacking = last.iter().filter(|(spec, _)| !present.contains(spec.def.key.as_str()));
@@ -186,16 +186,15 @@ struct Diagnostics {
 
 /// The link's events and the plausibility rules by name: the order their maps print in, found
 /// once instead of sorting the names into a map every poll.
-static EVENTS_BY_NAME: LazyLock<[Event; Event::ALL.len()]> = LazyLock::new(|| {
-    let mut events = Event::ALL;
-    events.sort_by_key(|e| e.as_str());
-    events
-});
-static RULES_BY_NAME: LazyLock<[Rule; Rule::ALL.len()]> = LazyLock::new(|| {
-    let mut rules = Rule::ALL;
-    rules.sort_by_key(|r| r.as_str());
-    rules
-});
+static EVENTS_BY_NAME: LazyLock<[Event; Event::ALL.len()]> =
+    LazyLock::new(|| by_name(Event::ALL, Event::as_str));
+static RULES_BY_NAME: LazyLock<[Rule; Rule::ALL.len()]> = LazyLock::new(|| by_name(Rule::ALL, Rule::as_str));
+
+/// `all`, sorted by `name`.
+fn by_name<T: Copy, const N: usize>(mut all: [T; N], name: fn(T) -> &'static str) -> [T; N] {
+    all.sort_by_key(|&t| name(t));
+    all
+}
 
 /// Pairs of (name, count), already in name order, as a JSON object.
 fn as_map<S: serde::Serializer, const N: usize>(
@@ -208,7 +207,8 @@ fn as_map<S: serde::Serializer, const N: usize>(
 impl Diagnostics {
     fn of(status: &InverterStatus) -> Self {
         let snapshot = status.snapshot.as_deref();
-        let link = EVENTS_BY_NAME.map(|e| (e.as_str(), status.link().map_or(0, |l| l.get(e))));
+        let counts = status.link();
+        let link = EVENTS_BY_NAME.map(|e| (e.as_str(), counts.map_or(0, |l| l.get(e))));
         let rejected = RULES_BY_NAME.map(|r| {
             (r.as_str(), snapshot.and_then(|s| s.rejected_total.get(r.as_str()).copied()).unwrap_or(0))
         });
