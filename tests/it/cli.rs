@@ -149,33 +149,30 @@ async fn read_on_a_terminal_is_coloured_unless_no_color_and_fits_80_columns() {
     }
 }
 
+/// `read` of the logger at `logger` with `RUST_LOG` set: its stderr, after it succeeded.
+async fn read_logging(logger: &str, rust_log: &str) -> String {
+    let serial = SERIAL.to_string();
+    let (ok, _, stderr) =
+        output_env(&["read", "--logger", logger, "--serial", &serial], &[("RUST_LOG", rust_log)]).await;
+    assert!(ok, "{stderr}");
+    stderr
+}
+
 #[tokio::test]
 async fn rust_log_filters_by_target_and_a_filter_it_cannot_read_is_named_not_obeyed() {
     let handle = spawn_sim(SimConfig::new(SERIAL), profile()).await;
     let logger = handle.addr.to_string();
-    let serial = SERIAL.to_string();
-    let read = |rust_log: &'static str| {
-        let logger = logger.clone();
-        let serial = serial.clone();
-        async move {
-            let (ok, _, stderr) =
-                output_env(&["read", "--logger", &logger, "--serial", &serial], &[("RUST_LOG", rust_log)])
-                    .await;
-            assert!(ok, "{stderr}");
-            stderr
-        }
-    };
-    let everything = read("info").await;
+    let everything = read_logging(&logger, "info").await;
     assert!(
         everything.contains("inverter_monitor::transport::link") && everything.contains("detected"),
         "{everything}"
     );
-    let poller_only = read("inverter_monitor::poller=info,warn").await;
+    let poller_only = read_logging(&logger, "inverter_monitor::poller=info,warn").await;
     assert!(poller_only.contains("inverter_monitor::poller::detection"), "{poller_only}");
     assert!(!poller_only.contains("transport::link"), "only the poller's lines: {poller_only}");
     // A span filter is refused, with a warning, and the command's own level applies: `info`
     // would have shown the transport's line.
-    let span = read("info,[poll_once{inverter=read}]=trace").await;
+    let span = read_logging(&logger, "info,[poll_once{inverter=read}]=trace").await;
     assert!(span.contains("warning: RUST_LOG is ignored, `info,[poll_once{inverter=read}]=trace`"), "{span}");
     assert!(span.contains("filters by span or field"), "{span}");
     assert!(!span.contains("transport::link"), "RUST_LOG was not obeyed: {span}");
