@@ -562,7 +562,7 @@ async fn demo(interval: Duration, profile: &str, http: SocketAddr, mqtt: Option<
     let mut config = Config::new(vec![inverter]);
     config.http = Some(HttpConfig::new(http));
     config.mqtt = broker.map(demo_mqtt);
-    let running = service::start(&config, Console::Table, &cancel)?;
+    let running = service::start(config, Console::Table, &cancel)?;
     if let Some(page) = running.http {
         let _ = writeln!(std::io::stderr(), "demo: the status page is at http://{page}/");
     }

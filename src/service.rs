@@ -89,9 +89,15 @@ pub struct Running {
 
 /// Starts the pollers and sinks of `config`; they run until `cancel`.
 ///
+/// The config goes with the start: every task takes what it needs. It holds every profile
+/// loaded, for the pollers' detection; a poller keeps the set only until its family is known,
+/// so once they all know it the families not in use are freed (hundreds of KiB with the
+/// built-in ones), whoever started the service.
+///
 /// # Errors
 /// A profile that does not load, or MQTT, InfluxDB, weather or HTTP settings that cannot be used.
-pub fn start(config: &Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
+pub fn start(config: Config, console: Console, cancel: &CancellationToken) -> Result<Running, ServiceError> {
+    let config = &config;
     let profiles = config.profiles()?;
     // A fleet's sinks may fall behind for a moment (ten thousand discovery payloads in the
     // first interval): a bus sized with the fleet keeps them from skipping polls, still bounded.
@@ -182,12 +188,7 @@ impl Running {
 /// A profile that does not load, settings that cannot be used, or a task that ended before
 /// shutdown.
 pub async fn run(config: Config, console: Console, cancel: CancellationToken) -> Result<(), ServiceError> {
-    let running = start(&config, console, &cancel)?;
-    // Every task has taken what it needs. The config holds every profile loaded, for the
-    // pollers' detection; a poller keeps the set only until its family is known, so once they
-    // all know it the families not in use are freed (hundreds of KiB with the built-in ones).
-    drop(config);
-    running.wait().await?;
+    start(config, console, &cancel)?.wait().await?;
     Ok(())
 }
 

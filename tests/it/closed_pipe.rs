@@ -92,7 +92,7 @@ async fn healthcheck_stops_quietly_on_a_closed_pipe() {
     let mut config = Config::new(vec![inverter]);
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     let cancel = tokio_util::sync::CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let url = format!("http://{}/healthz", running.http.unwrap());
     let service = tokio::spawn(supervised(running));
     // Healthy once the first poll is in: only then does the command print.

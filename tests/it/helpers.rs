@@ -233,7 +233,7 @@ pub async fn service_until_polled(
 ) -> Vec<Json> {
     use inverter_monitor::service::{self, Console};
     let cancel = CancellationToken::new();
-    let running = service::start(config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config.clone(), Console::Quiet, &cancel).unwrap();
     let url = format!("http://{}/api/snapshot", running.http.unwrap());
     let _ = rustls::crypto::ring::default_provider().install_default();
     let polled = tokio::time::timeout(Duration::from_secs(10), async {

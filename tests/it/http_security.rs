@@ -43,7 +43,7 @@ async fn start(tune: impl FnOnce(&mut HttpConfig)) -> App {
     tune(&mut http);
     config.http = Some(http);
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
     tokio::spawn(running.wait());
     App { _sim: sim, http, cancel }
@@ -332,7 +332,7 @@ async fn shutdown_does_not_wait_for_a_client_still_sending_its_request() {
     let mut config = Config::new(vec![InverterConfig::new("house", "127.0.0.1", sim.addr.port(), SERIAL)]);
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let mut slow = TcpStream::connect(running.http.unwrap()).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;

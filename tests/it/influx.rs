@@ -45,7 +45,7 @@ impl App {
         let influx: InfluxConfig = toml::from_str(influx_toml).unwrap();
         config.influxdb = Some(influx);
         let cancel = CancellationToken::new();
-        let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+        let running = service::start(config, Console::Quiet, &cancel).unwrap();
         let influx = running.influx.clone().expect("the sink runs");
         let task = tokio::spawn(supervised(running));
         App { sim, cancel, influx, task }

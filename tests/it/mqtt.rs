@@ -97,7 +97,7 @@ impl Setup {
         config.data_dir = data_dir.to_path_buf();
         config.profiles_dir = profiles_dir.map(Path::to_path_buf);
         let cancel = CancellationToken::new();
-        let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+        let running = service::start(config, Console::Quiet, &cancel).unwrap();
         let switches = running.mqtt.clone();
         let task = tokio::spawn(supervised(running));
         App { sim, cancel, switches, prefix: self.prefix.clone(), base: self.base.clone(), task }

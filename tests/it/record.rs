@@ -31,7 +31,7 @@ async fn the_service_records_every_poll_whole_and_without_secrets() {
         ..MqttConfig::default()
     });
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let task = tokio::spawn(supervised(running));
     let lines = || std::fs::read_to_string(&out).map(|t| t.lines().count()).unwrap_or(0);
     until("three recorded polls", || lines() >= 3).await;

@@ -127,14 +127,15 @@ async fn families_not_in_use_are_freed_once_detection_is_done() {
         .collect();
     drop(loaded);
     assert!(weak.len() > 1 && weak.iter().all(|(_, w)| w.strong_count() > 0), "the config holds them all");
+    // `start`, not `run`: whoever starts the service, the config goes with the start.
     let cancel = CancellationToken::new();
-    let service = tokio::spawn(service::run(config, Console::Quiet, cancel.clone()));
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let alive =
         || weak.iter().filter(|(_, w)| w.strong_count() > 0).map(|(id, _)| id.clone()).collect::<Vec<_>>();
     until("only the detected family in memory", || alive() == ["deye_sg01lp1"]).await;
     cancel.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(6), service).await;
-    stopped.expect("the service stops within its deadline").unwrap().unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(6), running.wait()).await;
+    stopped.expect("the service stops within its deadline").unwrap();
 }
 
 /// A service with an HTTP server, polling a simulator every 20 ms.
@@ -145,7 +146,7 @@ fn polling_service(sim: &SimHandle) -> (inverter_monitor::service::Running, Canc
     let mut config = Config::new(vec![inverter]);
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     let cancel = CancellationToken::new();
-    (service::start(&config, Console::Quiet, &cancel).unwrap(), cancel)
+    (service::start(config, Console::Quiet, &cancel).unwrap(), cancel)
 }
 
 /// Waits until the simulator has answered `n` requests.
@@ -200,13 +201,13 @@ async fn start_errors_keep_their_causes() {
         password_file: Some("/nonexistent/mqtt-password".into()),
         ..Default::default()
     });
-    let error = service::start(&config, Console::Quiet, &CancellationToken::new()).unwrap_err();
+    let error = service::start(config.clone(), Console::Quiet, &CancellationToken::new()).unwrap_err();
     let ServiceError::Mqtt(cause) = &error else { panic!("{error:?}") };
     assert_eq!(cause.kind(), std::io::ErrorKind::NotFound, "the io::Error itself, not its text");
 
     config.mqtt = None;
     config.influxdb = Some(toml::from_str("url = \"not a url\"\ndatabase = \"db\"").unwrap());
-    let error = service::start(&config, Console::Quiet, &CancellationToken::new()).unwrap_err();
+    let error = service::start(config, Console::Quiet, &CancellationToken::new()).unwrap_err();
     assert!(matches!(&error, ServiceError::Influx(InfluxError::Endpoint(_))), "{error:?}");
     let chain = anyhow::Error::from(error);
     assert!(format!("{chain:#}").starts_with("InfluxDB: url `not a url`"), "{chain:#}");

@@ -71,7 +71,7 @@ async fn two_shards_of_one_config_partition_the_fleet_on_one_broker() {
     for index in 0..2 {
         let mut mine = config.clone();
         mine.keep_shard(Shard::parse(&format!("{index}/2")).unwrap());
-        let running = service::start(&mine, Console::Quiet, &cancel).unwrap();
+        let running = service::start(mine.clone(), Console::Quiet, &cancel).unwrap();
         let http = running.http.unwrap();
         shards.push((mine, http, tokio::spawn(supervised(running))));
     }
@@ -169,7 +169,7 @@ async fn a_shard_with_nothing_to_poll_stays_up_and_healthy() {
     config.keep_shard(Shard::parse("0/2").unwrap());
     assert!(config.inverters.is_empty(), "house is shard 1's");
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
     let task = tokio::spawn(supervised(running));
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -185,7 +185,7 @@ async fn through_the_service_weather_reaches_influxdb_and_metrics() {
         Some(toml::from_str(&format!("url = \"{}\"\ndatabase = \"db\"", influx.url())).unwrap());
     config.http = Some(HttpConfig::new("127.0.0.1:0".parse().unwrap()));
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let (http, handle) = (running.http.unwrap(), running.weather.clone().unwrap());
     let service = tokio::spawn(supervised(running));
 

@@ -36,7 +36,7 @@ async fn start_in(interval: Duration, data: tempfile::TempDir) -> App {
     inverter.request_pause = Duration::from_millis(1);
     let config = config_in(vec![inverter], data.path());
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
     tokio::spawn(supervised(running));
     App { sim, http, cancel, _data: data }
@@ -267,7 +267,7 @@ async fn the_24_hour_chart_survives_a_restart() {
     (inverter.interval, inverter.request_pause) = (Duration::from_millis(100), Duration::from_millis(1));
     let cancel = CancellationToken::new();
     let running =
-        service::start(&config_in(vec![inverter.clone()], data.path()), Console::Quiet, &cancel).unwrap();
+        service::start(config_in(vec![inverter.clone()], data.path()), Console::Quiet, &cancel).unwrap();
     let http = running.http.unwrap();
     let drawn = |page: &str| page.contains("<polyline") && !page.contains("points=\"\"");
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -284,7 +284,7 @@ async fn the_24_hour_chart_survives_a_restart() {
     let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     inverter.port = Some(nowhere);
     let cancel = CancellationToken::new();
-    let running = service::start(&config_in(vec![inverter], data.path()), Console::Quiet, &cancel).unwrap();
+    let running = service::start(config_in(vec![inverter], data.path()), Console::Quiet, &cancel).unwrap();
     let (_, page) = get_from(running.http.unwrap(), "/").await;
     assert!(page.contains("No successful poll yet"), "the second service has not polled: {page}");
     assert!(drawn(&page), "yet it draws the first one's history: {page}");

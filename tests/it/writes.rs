@@ -45,7 +45,7 @@ impl App {
         config.mqtt = Some(mqtt_config(&prefix, &base, "service"));
         config.data_dir = data.to_path_buf();
         let cancel = CancellationToken::new();
-        let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+        let running = service::start(config, Console::Quiet, &cancel).unwrap();
         let task = tokio::spawn(supervised(running));
         Self { sim, cancel, task, prefix, base, ha }
     }

@@ -54,7 +54,7 @@ async fn a_birth_republishes_a_whole_fleet_through_a_small_client_queue() {
     let data = tempfile::tempdir().unwrap();
     config.data_dir = data.path().to_path_buf();
     let cancel = CancellationToken::new();
-    let running = service::start(&config, Console::Quiet, &cancel).unwrap();
+    let running = service::start(config, Console::Quiet, &cancel).unwrap();
     let task = tokio::spawn(supervised(running));
 
     let first = every_device(&mut ha, &prefix, false, "first discovery").await;
